@@ -1,0 +1,242 @@
+//! The command line: argument parsing, logging setup, output (tables and `--json`) and exit
+//! codes. The only place that uses `anyhow`: below here, errors are typed.
+//!
+//! Exit codes: 0 everything succeeded · 1 the command ran but some function failed ·
+//! 2 usage, configuration or setup error (clap also uses 2 for usage errors).
+
+mod demo;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::db::Db;
+use crate::sweep::{Outcome, SweepReport, Sweeper};
+
+/// Keeps a verified, versioned archive of the code deployed to Tencent Cloud SCF and
+/// Alibaba Cloud Function Compute.
+#[derive(Debug, Parser)]
+#[command(name = "fnvault", version, about, long_about = None)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "FNVAULT_CONFIG",
+        default_value = "/etc/fnvault/config.toml"
+    )]
+    config: PathBuf,
+
+    /// More log output (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Only warnings and errors on stderr.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one sweep: check every configured function, archive what changed.
+    ///
+    /// Exit status 0 when every function was checked, 1 when any failed, 2 for a configuration
+    /// or setup error.
+    ///
+    /// Example: fnvault --config /etc/fnvault/config.toml sync
+    Sync,
+    /// List the configured functions with their archived versions and last check.
+    ///
+    /// Example: fnvault list --json | jq '.[] | select(.last_error != null)'
+    List {
+        /// A JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// See fnvault work with no cloud account: start the built-in simulator, sweep it,
+    /// redeploy a function, sweep again, and show what was archived.
+    ///
+    /// Example: fnvault demo --dir /tmp/fnvault-demo
+    Demo {
+        /// Where to put the demo's config, archive and database (default: a new temp folder,
+        /// kept afterwards so you can look around).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the example configuration, every key documented.
+    Example,
+    /// Validate the configuration file (without resolving credentials) and print what it
+    /// configures.
+    Check,
+}
+
+/// Errors that end the process with exit status 2.
+#[derive(Debug, thiserror::Error)]
+enum Fatal {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// The entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(Fatal::Config(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Fatal::Other(e)) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("fnvault={default},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+    match cli.command {
+        Command::Sync => {
+            let config = Config::load(&cli.config)?;
+            let report = sync(&config, "sync").await?;
+            print_failures(&report);
+            eprintln!("{}", report.summary_line());
+            Ok(exit_for(&report))
+        }
+        Command::List { json } => {
+            let config = Config::load_without_credentials(&cli.config)?;
+            list(&config, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => Ok(demo::run(dir.as_deref()).await?),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = Config::load_without_credentials(&cli.config)?;
+            println!(
+                "{}: {} account(s), {} function(s)",
+                config.file.display(),
+                config.accounts.len(),
+                config.functions.len()
+            );
+            println!("archive:  {}", config.archive.dir.display());
+            println!("database: {}", config.database_path.display());
+            for f in &config.functions {
+                println!("  {}", f.key);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One sweep over every configured function, holding the archive lock.
+pub(crate) async fn sync(config: &Config, trigger: &str) -> anyhow::Result<SweepReport> {
+    let (sweeper, _lock) = Sweeper::open(config)?;
+    Ok(sweeper.sweep(&config.functions, trigger).await?)
+}
+
+fn exit_for(report: &SweepReport) -> ExitCode {
+    if report.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_failures(report: &SweepReport) {
+    for r in &report.results {
+        if let Outcome::Failed { error } = &r.outcome {
+            eprintln!("failed: {}: {error}", r.key);
+        }
+    }
+}
+
+fn list(config: &Config, json: bool) -> anyhow::Result<()> {
+    let summaries = match Db::open_read_only(&config.database_path)? {
+        Some(db) => db.summaries(&config.functions)?,
+        None => config
+            .functions
+            .iter()
+            .map(crate::db::empty_summary)
+            .collect(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &output::list_json(&summaries))?;
+        writeln!(out)?;
+    } else {
+        output::list_table(&mut out, &summaries)?;
+    }
+    out.flush()?;
+    Ok(())
+}

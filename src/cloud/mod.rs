@@ -1,0 +1,306 @@
+//! The common face of the two clouds: what a function is ([`Target`]), where its code package
+//! is ([`CodeLocation`]) and how a call can fail ([`CloudError`]).
+//!
+//! Owns: the choice of client per account. Only `cloud::tencent` and `cloud::aliyun` build and
+//! sign API requests (architecture invariant); everything above them sees [`Client::resolve`].
+
+pub mod aliyun;
+pub mod tencent;
+
+use std::fmt;
+
+use crate::config::{Account, AccountKind, Credentials};
+use crate::secret::SecretUrl;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cloud {
+    Tencent,
+    Aliyun,
+}
+
+impl Cloud {
+    /// The name stored in the database and used in config (`cloud = "tencent"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Tencent => "tencent",
+            Cloud::Aliyun => "aliyun",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Cloud::Tencent => "SCF",
+            Cloud::Aliyun => "FC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Cloud> {
+        match s {
+            "tencent" => Some(Cloud::Tencent),
+            "aliyun" => Some(Cloud::Aliyun),
+            _ => None,
+        }
+    }
+}
+
+/// One function to archive, identified everywhere by its canonical key
+/// `<account>/<region>/<namespace or service>/<name>[@<qualifier>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub key: String,
+    pub cloud: Cloud,
+    pub account: String,
+    pub region: String,
+    /// SCF namespace or FC service.
+    pub namespace: String,
+    pub name: String,
+    pub qualifier: Option<String>,
+}
+
+impl Target {
+    pub fn new(
+        cloud: Cloud,
+        account: &str,
+        region: &str,
+        namespace: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Target {
+        let mut key = format!("{account}/{region}/{namespace}/{name}");
+        if let Some(q) = qualifier {
+            key.push('@');
+            key.push_str(q);
+        }
+        Target {
+            key,
+            cloud,
+            account: account.to_string(),
+            region: region.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            qualifier: qualifier.map(str::to_string),
+        }
+    }
+}
+
+/// The checksum a cloud announces for a package, in that cloud's own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// SCF `CodeSha256`: SHA-256 of the package bytes.
+    Sha256([u8; 32]),
+    /// FC `checksum`: CRC-64/XZ of the package bytes.
+    Crc64(u64),
+}
+
+impl Checksum {
+    /// The form stored in the database: lowercase hex for SHA-256, unsigned decimal for CRC-64,
+    /// exactly as the clouds print them.
+    pub fn to_db_string(&self) -> String {
+        match self {
+            Checksum::Sha256(d) => hex::encode(d),
+            Checksum::Crc64(c) => c.to_string(),
+        }
+    }
+
+    /// Whether `sha256`/`crc64` of the downloaded bytes match this announced checksum.
+    pub fn matches(&self, sha256: &[u8; 32], crc64: u64) -> bool {
+        match self {
+            Checksum::Sha256(d) => d == sha256,
+            Checksum::Crc64(c) => *c == crc64,
+        }
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Checksum::Sha256(_) => write!(f, "sha256 {}", self.to_db_string()),
+            Checksum::Crc64(_) => write!(f, "crc64 {}", self.to_db_string()),
+        }
+    }
+}
+
+/// Where the current package of a function can be downloaded, and what it must hash to.
+#[derive(Debug, Clone)]
+pub struct CodeLocation {
+    pub url: SecretUrl,
+    pub checksum: Checksum,
+    pub request_id: Option<String>,
+}
+
+/// How the caller should treat a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttled, 5xx, timeout, connection reset: trying again later may succeed.
+    Retryable,
+    /// The function is being deployed right now (SCF `FailedOperation.FunctionStatusError`).
+    Deploying,
+    /// The function, service, namespace or version does not exist (any more).
+    NotFound,
+    /// Bad keys, no permission, invalid parameters: retrying will not help.
+    Permanent,
+}
+
+/// A failed cloud API call, with everything an operator needs to look it up with the cloud,
+/// and nothing secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct CloudError {
+    pub kind: ErrorKind,
+    pub cloud: Cloud,
+    /// The cloud's error code (`ResourceNotFound.Function`, `SignatureNotMatch`, …).
+    pub code: Option<String>,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub request_id: Option<String>,
+}
+
+impl CloudError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Retryable | ErrorKind::Deploying)
+    }
+
+    /// An error that happened before or outside the cloud's answer (network, timeout).
+    pub fn transport(cloud: Cloud, err: &reqwest::Error) -> CloudError {
+        CloudError {
+            kind: ErrorKind::Retryable,
+            cloud,
+            code: None,
+            message: crate::http::describe(err),
+            http_status: None,
+            request_id: None,
+        }
+    }
+
+    pub(crate) fn invalid_response(
+        cloud: Cloud,
+        status: u16,
+        request_id: Option<String>,
+        message: impl Into<String>,
+    ) -> CloudError {
+        CloudError {
+            kind: ErrorKind::Permanent,
+            cloud,
+            code: None,
+            message: message.into(),
+            http_status: Some(status),
+            request_id,
+        }
+    }
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cloud.display_name())?;
+        if let Some(status) = self.http_status {
+            write!(f, " HTTP {status}")?;
+        }
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The client of one configured account.
+#[derive(Debug, Clone)]
+pub enum Client {
+    Tencent(tencent::Client),
+    Aliyun(aliyun::Client),
+}
+
+impl Client {
+    /// The client of `account`, which must have been loaded with its credentials.
+    pub fn new(
+        http: reqwest::Client,
+        account: &Account,
+        credentials: Credentials,
+        api_timeout: std::time::Duration,
+    ) -> Client {
+        match &account.kind {
+            AccountKind::Tencent => Client::Tencent(tencent::Client::new(
+                http,
+                &account.endpoint,
+                credentials.clone(),
+                api_timeout,
+            )),
+            AccountKind::Aliyun {
+                account_id,
+                signature,
+            } => Client::Aliyun(aliyun::Client::new(
+                http,
+                &account.endpoint,
+                account_id,
+                *signature,
+                credentials.clone(),
+                api_timeout,
+            )),
+        }
+    }
+
+    /// Asks the cloud where the target's current package is and what it must hash to.
+    pub async fn resolve(&self, target: &Target) -> Result<CodeLocation, CloudError> {
+        match self {
+            Client::Tencent(c) => {
+                c.get_function_address(
+                    &target.region,
+                    &target.namespace,
+                    &target.name,
+                    target.qualifier.as_deref(),
+                )
+                .await
+            }
+            Client::Aliyun(c) => {
+                c.get_function_code(
+                    &target.region,
+                    &target.namespace,
+                    &target.name,
+                    target.qualifier.as_deref(),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Reads an API response body, refusing more than `limit` bytes: an API answer is small, and a
+/// hostile or broken endpoint must not make fnvault buffer gigabytes.
+pub(crate) async fn read_capped(
+    cloud: Cloud,
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CloudError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| CloudError::transport(cloud, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(CloudError::invalid_response(
+                cloud,
+                resp.status().as_u16(),
+                None,
+                format!("response body larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The largest API response fnvault reads.
+pub(crate) const API_BODY_LIMIT: usize = 1 << 20;
+
+/// `Host` as reqwest will send it for `url`: the host, plus the port when it is not the
+/// scheme's default. The signers must sign exactly this value.
+pub(crate) fn host_header(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}

@@ -1,0 +1,1333 @@
+//! The configuration file: parsing, validation and credential resolution.
+//!
+//! Owns: turning a TOML file into a [`Config`] whose every value has been checked, with errors
+//! that name the file, line and key. Nothing else in fnvault reads the file or the environment
+//! for settings. Calls nothing else in the crate but [`crate::secret`] and [`crate::cloud`]'s
+//! plain data types.
+//!
+//! The raw serde structs mirror the file one to one (`deny_unknown_fields`, so a misspelt key is
+//! an error, not a silently ignored setting); [`Config::parse`] then validates them and resolves
+//! each credential from its inline value, `*_env` variable, `*_file` or the cloud's standard
+//! environment variables.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cloud::{Cloud, Target};
+use crate::secret::Secret;
+
+/// The example configuration shipped in the repository, printed by `fnvault config example`.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// Default SCF API endpoint (the region goes in `X-TC-Region`, never in the host).
+pub const TENCENT_DEFAULT_ENDPOINT: &str = "https://scf.tencentcloudapi.com";
+/// Default FC endpoint template: the main account's UID and the region pick the host.
+pub const ALIYUN_DEFAULT_ENDPOINT: &str = "https://{account_id}.{region}.fc.aliyuncs.com";
+
+/// A configuration error: where in which file, which key, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub position: Option<(usize, usize)>,
+    /// The dotted key, e.g. `functions[2].account`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from; relative paths in it were resolved against its folder.
+    pub file: PathBuf,
+    pub archive: ArchiveSettings,
+    pub database_path: PathBuf,
+    pub sync: SyncSettings,
+    pub http: HttpSettings,
+    pub accounts: Vec<Account>,
+    pub functions: Vec<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
+    pub dir: PathBuf,
+    /// A package larger than this is refused: a guard against runaway bodies.
+    pub max_package_size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Functions in flight at once (API call, compare, download).
+    pub concurrency: usize,
+    /// Downloads in flight at once; bounded separately because they cost bandwidth and disk.
+    pub downloads: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// Whole-request limit for a cloud API call.
+    pub api_timeout: Duration,
+    /// A download fails when no byte arrives for this long (a total limit would fail big packages).
+    pub download_idle_timeout: Duration,
+}
+
+/// One cloud account: where to call and with which keys.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    pub endpoint: String,
+    /// `None` when the config was loaded without credentials (read-only commands).
+    pub credentials: Option<Credentials>,
+    pub kind: AccountKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum AccountKind {
+    Tencent,
+    Aliyun {
+        account_id: String,
+        signature: AliyunSignature,
+    },
+}
+
+impl Account {
+    pub fn cloud(&self) -> Cloud {
+        match self.kind {
+            AccountKind::Tencent => Cloud::Tencent,
+            AccountKind::Aliyun { .. } => Cloud::Aliyun,
+        }
+    }
+}
+
+/// Which request signature an FC account sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliyunSignature {
+    /// ACS3-HMAC-SHA256: what the official SDK for API 2021-04-06 sends.
+    Acs3,
+    /// The classic `Authorization: FC id:sig` scheme of fc2 and the Go/Node SDKs.
+    Fc,
+}
+
+/// Resolved credentials. `key_id` is not secret (it is sent in every Authorization header).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub key_id: String,
+    pub secret: Secret,
+    pub token: Option<Secret>,
+    /// Where the pair came from, for `check` and error messages (never the value).
+    pub source: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    archive: RawArchive,
+    database: RawDatabase,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+    #[serde(default)]
+    functions: Vec<RawFunction>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchive {
+    dir: String,
+    max_package_size: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    path: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    concurrency: Option<i64>,
+    downloads: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    connect_timeout: Option<String>,
+    api_timeout: Option<String>,
+    download_idle_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: String,
+    cloud: String,
+    endpoint: Option<String>,
+    // Tencent
+    secret_id: Option<String>,
+    secret_id_env: Option<String>,
+    secret_id_file: Option<String>,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<String>,
+    session_token: Option<String>,
+    session_token_env: Option<String>,
+    session_token_file: Option<String>,
+    // Aliyun
+    account_id: Option<String>,
+    access_key_id: Option<String>,
+    access_key_id_env: Option<String>,
+    access_key_id_file: Option<String>,
+    access_key_secret: Option<String>,
+    access_key_secret_env: Option<String>,
+    access_key_secret_file: Option<String>,
+    security_token: Option<String>,
+    security_token_env: Option<String>,
+    security_token_file: Option<String>,
+    signature: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    account: String,
+    region: String,
+    namespace: Option<String>,
+    service: Option<String>,
+    name: String,
+    qualifier: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// Reads and validates the file, resolving credentials from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let src = read(path)?;
+        Config::parse(&src, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Reads and validates the file but leaves credentials alone: read-only commands (`list`)
+    /// must work for an auditor who has the config and the archive but not the keys.
+    pub fn load_without_credentials(path: &Path) -> Result<Config, ConfigError> {
+        let src = read(path)?;
+        Config::parse_inner(&src, path, &|_| None, false)
+    }
+
+    /// Validates `src` as if read from `path`; `env` stands in for the environment (tests pass
+    /// their own, so they never depend on the machine's variables).
+    pub fn parse(
+        src: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse_inner(src, path, env, true)
+    }
+
+    fn parse_inner(
+        src: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        with_credentials: bool,
+    ) -> Result<Config, ConfigError> {
+        let loc = Locator::new(src, path);
+        let raw: RawConfig = toml::from_str(src).map_err(|e| loc.from_toml(&e))?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let resolve_path = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        if raw.archive.dir.trim().is_empty() {
+            return Err(loc.err(&["archive", "dir"], "must not be empty"));
+        }
+        if raw.database.path.trim().is_empty() {
+            return Err(loc.err(&["database", "path"], "must not be empty"));
+        }
+        let max_package_size = match &raw.archive.max_package_size {
+            None => 1 << 30,
+            Some(s) => parse_size(s).ok_or_else(|| {
+                loc.err(
+                    &["archive", "max_package_size"],
+                    format!("`{s}` is not a size (examples: \"1 GiB\", \"512 MiB\", \"1048576\")"),
+                )
+            })?,
+        };
+        if max_package_size == 0 {
+            return Err(loc.err(&["archive", "max_package_size"], "must be more than 0"));
+        }
+        let archive = ArchiveSettings {
+            dir: resolve_path(&raw.archive.dir),
+            max_package_size,
+        };
+
+        let positive = |v: Option<i64>,
+                        key: &'static str,
+                        default: usize|
+         -> Result<usize, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(n) if (1..=1024).contains(&n) => Ok(n as usize),
+                Some(n) => Err(loc.err(&["sync", key], format!("{n} is out of range 1..=1024"))),
+            }
+        };
+        let sync = SyncSettings {
+            concurrency: positive(raw.sync.concurrency, "concurrency", 8)?,
+            downloads: positive(raw.sync.downloads, "downloads", 4)?,
+        };
+
+        let duration = |v: &Option<String>,
+                        key: &'static str,
+                        default: u64|
+         -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(Duration::from_secs(default)),
+                Some(s) => match humantime::parse_duration(s) {
+                    Ok(d) if !d.is_zero() => Ok(d),
+                    Ok(_) => Err(loc.err(&["http", key], "must be more than 0")),
+                    Err(e) => Err(loc.err(
+                        &["http", key],
+                        format!("`{s}` is not a duration ({e}; examples: \"10s\", \"2m\")"),
+                    )),
+                },
+            }
+        };
+        let http = HttpSettings {
+            connect_timeout: duration(&raw.http.connect_timeout, "connect_timeout", 10)?,
+            api_timeout: duration(&raw.http.api_timeout, "api_timeout", 30)?,
+            download_idle_timeout: duration(
+                &raw.http.download_idle_timeout,
+                "download_idle_timeout",
+                60,
+            )?,
+        };
+
+        let mut accounts = Vec::with_capacity(raw.accounts.len());
+        let mut names = HashSet::new();
+        for (i, a) in raw.accounts.iter().enumerate() {
+            let account = validate_account(a, i, &loc, env, &resolve_path, with_credentials)?;
+            if !names.insert(account.name.clone()) {
+                return Err(loc.err_at(
+                    &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
+                    format!("account `{}` is defined twice", account.name),
+                ));
+            }
+            accounts.push(account);
+        }
+
+        let by_name: HashMap<&str, &Account> =
+            accounts.iter().map(|a| (a.name.as_str(), a)).collect();
+        let mut functions = Vec::with_capacity(raw.functions.len());
+        let mut keys = HashSet::new();
+        for (i, f) in raw.functions.iter().enumerate() {
+            let target = validate_function(f, i, &loc, &by_name)?;
+            if !keys.insert(target.key.clone()) {
+                return Err(loc.err_at(
+                    &[Seg::Key("functions"), Seg::Index(i), Seg::Key("name")],
+                    format!("function `{}` is listed twice", target.key),
+                ));
+            }
+            functions.push(target);
+        }
+
+        Ok(Config {
+            file: path.to_path_buf(),
+            archive,
+            database_path: resolve_path(&raw.database.path),
+            sync,
+            http,
+            accounts,
+            functions,
+        })
+    }
+
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+fn validate_account(
+    a: &RawAccount,
+    i: usize,
+    loc: &Locator,
+    env: &dyn Fn(&str) -> Option<String>,
+    resolve_path: &dyn Fn(&str) -> PathBuf,
+    with_credentials: bool,
+) -> Result<Account, ConfigError> {
+    let here = |key: &'static str| [Seg::Key("accounts"), Seg::Index(i), Seg::Key(key)];
+    let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
+
+    if !valid_account_name(&a.name) {
+        return Err(err(
+            "name",
+            format!(
+                "`{}` is not a valid account name (letters, digits, `_`, `-`, `.`; up to 64)",
+                a.name
+            ),
+        ));
+    }
+    let cloud = match a.cloud.as_str() {
+        "tencent" => Cloud::Tencent,
+        "aliyun" => Cloud::Aliyun,
+        other => {
+            return Err(err(
+                "cloud",
+                format!("unknown cloud `{other}` (expected \"tencent\" or \"aliyun\")"),
+            ));
+        }
+    };
+
+    // Keys of the other cloud are almost always a copy-paste slip: refuse them.
+    let foreign: &[(&'static str, bool)] = match cloud {
+        Cloud::Tencent => &[
+            ("account_id", a.account_id.is_some()),
+            ("access_key_id", a.access_key_id.is_some()),
+            ("access_key_id_env", a.access_key_id_env.is_some()),
+            ("access_key_id_file", a.access_key_id_file.is_some()),
+            ("access_key_secret", a.access_key_secret.is_some()),
+            ("access_key_secret_env", a.access_key_secret_env.is_some()),
+            ("access_key_secret_file", a.access_key_secret_file.is_some()),
+            ("security_token", a.security_token.is_some()),
+            ("security_token_env", a.security_token_env.is_some()),
+            ("security_token_file", a.security_token_file.is_some()),
+            ("signature", a.signature.is_some()),
+        ],
+        Cloud::Aliyun => &[
+            ("secret_id", a.secret_id.is_some()),
+            ("secret_id_env", a.secret_id_env.is_some()),
+            ("secret_id_file", a.secret_id_file.is_some()),
+            ("secret_key", a.secret_key.is_some()),
+            ("secret_key_env", a.secret_key_env.is_some()),
+            ("secret_key_file", a.secret_key_file.is_some()),
+            ("session_token", a.session_token.is_some()),
+            ("session_token_env", a.session_token_env.is_some()),
+            ("session_token_file", a.session_token_file.is_some()),
+        ],
+    };
+    if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+        return Err(err(
+            key,
+            format!("not a key for a `{}` account", cloud.as_str()),
+        ));
+    }
+
+    let (endpoint, kind, std_env, id_keys, secret_keys, token_keys) = match cloud {
+        Cloud::Tencent => {
+            let endpoint = a
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| TENCENT_DEFAULT_ENDPOINT.to_string());
+            let endpoint = normalize_endpoint(&endpoint)
+                .and_then(|e| check_endpoint(&e, &[]).map(|_| e))
+                .map_err(|m| err("endpoint", m))?;
+            (
+                endpoint,
+                AccountKind::Tencent,
+                (
+                    "TENCENTCLOUD_SECRET_ID",
+                    "TENCENTCLOUD_SECRET_KEY",
+                    "TENCENTCLOUD_TOKEN",
+                ),
+                SecretKeys::new(
+                    "secret_id",
+                    &a.secret_id,
+                    &a.secret_id_env,
+                    &a.secret_id_file,
+                ),
+                SecretKeys::new(
+                    "secret_key",
+                    &a.secret_key,
+                    &a.secret_key_env,
+                    &a.secret_key_file,
+                ),
+                SecretKeys::new(
+                    "session_token",
+                    &a.session_token,
+                    &a.session_token_env,
+                    &a.session_token_file,
+                ),
+            )
+        }
+        Cloud::Aliyun => {
+            let account_id = a.account_id.clone().ok_or_else(|| {
+                loc.err_at(
+                    &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
+                    format!(
+                        "aliyun account `{}` needs `account_id` (the main account's numeric UID)",
+                        a.name
+                    ),
+                )
+            })?;
+            if account_id.is_empty() || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err(
+                    "account_id",
+                    format!("`{account_id}` is not a numeric account UID"),
+                ));
+            }
+            let signature = match a.signature.as_deref() {
+                None | Some("acs3") => AliyunSignature::Acs3,
+                Some("fc") => AliyunSignature::Fc,
+                Some(other) => {
+                    return Err(err(
+                        "signature",
+                        format!("unknown signature `{other}` (expected \"acs3\" or \"fc\")"),
+                    ));
+                }
+            };
+            let endpoint = a
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| ALIYUN_DEFAULT_ENDPOINT.to_string());
+            let endpoint = normalize_endpoint(&endpoint)
+                .and_then(|e| check_endpoint(&e, &["account_id", "region"]).map(|_| e))
+                .map_err(|m| err("endpoint", m))?;
+            (
+                endpoint,
+                AccountKind::Aliyun {
+                    account_id,
+                    signature,
+                },
+                (
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                    "ALIBABA_CLOUD_SECURITY_TOKEN",
+                ),
+                SecretKeys::new(
+                    "access_key_id",
+                    &a.access_key_id,
+                    &a.access_key_id_env,
+                    &a.access_key_id_file,
+                ),
+                SecretKeys::new(
+                    "access_key_secret",
+                    &a.access_key_secret,
+                    &a.access_key_secret_env,
+                    &a.access_key_secret_file,
+                ),
+                SecretKeys::new(
+                    "security_token",
+                    &a.security_token,
+                    &a.security_token_env,
+                    &a.security_token_file,
+                ),
+            )
+        }
+    };
+
+    if !with_credentials {
+        return Ok(Account {
+            name: a.name.clone(),
+            endpoint,
+            credentials: None,
+            kind,
+        });
+    }
+    let resolve = |keys: &SecretKeys| -> Result<Option<(String, String)>, ConfigError> {
+        resolve_secret(keys, i, loc, env, resolve_path)
+    };
+    let id = resolve(&id_keys)?;
+    let secret = resolve(&secret_keys)?;
+    let token = resolve(&token_keys)?;
+
+    let credentials = match (id, secret) {
+        (Some((id, id_src)), Some((secret, secret_src))) => Credentials {
+            key_id: id,
+            secret: Secret::new(secret),
+            token: token.as_ref().map(|(t, _)| Secret::new(t.clone())),
+            source: if id_src == secret_src {
+                id_src
+            } else {
+                format!("{id_src} + {secret_src}")
+            },
+        },
+        (None, None) => {
+            if token.is_some() {
+                return Err(loc.err_at(
+                    &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
+                    format!(
+                        "a {} is configured but no {} / {}",
+                        token_keys.base, id_keys.base, secret_keys.base
+                    ),
+                ));
+            }
+            // Nothing configured: the cloud's own standard variables, as its SDK and CLI read them.
+            let (id_var, secret_var, token_var) = std_env;
+            let get = |v: &str| env(v).filter(|s| !s.is_empty());
+            match (get(id_var), get(secret_var)) {
+                (Some(id), Some(secret)) => Credentials {
+                    key_id: checked_value(id, id_var).map_err(|m| err("name", m))?,
+                    secret: Secret::new(
+                        checked_value(secret, secret_var).map_err(|m| err("name", m))?,
+                    ),
+                    token: get(token_var).map(Secret::new),
+                    source: format!("environment ${id_var}, ${secret_var}"),
+                },
+                _ => {
+                    return Err(loc.err_at(
+                        &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
+                        format!(
+                            "no credentials for account `{}`: set {} and {} (inline, *_env or \
+                             *_file), or the environment variables {id_var} and {secret_var}",
+                            a.name, id_keys.base, secret_keys.base
+                        ),
+                    ));
+                }
+            }
+        }
+        (Some(_), None) => {
+            return Err(err(
+                id_keys.given_key().unwrap_or(id_keys.base),
+                format!(
+                    "{} is configured but {} is not",
+                    id_keys.base, secret_keys.base
+                ),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                secret_keys.given_key().unwrap_or(secret_keys.base),
+                format!(
+                    "{} is configured but {} is not",
+                    secret_keys.base, id_keys.base
+                ),
+            ));
+        }
+    };
+
+    Ok(Account {
+        name: a.name.clone(),
+        endpoint,
+        credentials: Some(credentials),
+        kind,
+    })
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        key: None,
+        message: format!("cannot read the config file: {e}"),
+    })
+}
+
+/// The three ways one secret can be given: inline, `*_env`, `*_file`.
+struct SecretKeys<'a> {
+    base: &'static str,
+    inline: &'a Option<String>,
+    env: &'a Option<String>,
+    file: &'a Option<String>,
+}
+
+impl<'a> SecretKeys<'a> {
+    fn new(
+        base: &'static str,
+        inline: &'a Option<String>,
+        env: &'a Option<String>,
+        file: &'a Option<String>,
+    ) -> Self {
+        SecretKeys {
+            base,
+            inline,
+            env,
+            file,
+        }
+    }
+
+    fn given_key(&self) -> Option<&'static str> {
+        // The key names are static strings built from `base`; leak-free via a match table.
+        let which = if self.inline.is_some() {
+            0
+        } else if self.env.is_some() {
+            1
+        } else if self.file.is_some() {
+            2
+        } else {
+            return None;
+        };
+        Some(key_name(self.base, which))
+    }
+}
+
+fn key_name(base: &'static str, which: usize) -> &'static str {
+    const NAMES: &[(&str, [&str; 3])] = &[
+        (
+            "secret_id",
+            ["secret_id", "secret_id_env", "secret_id_file"],
+        ),
+        (
+            "secret_key",
+            ["secret_key", "secret_key_env", "secret_key_file"],
+        ),
+        (
+            "session_token",
+            ["session_token", "session_token_env", "session_token_file"],
+        ),
+        (
+            "access_key_id",
+            ["access_key_id", "access_key_id_env", "access_key_id_file"],
+        ),
+        (
+            "access_key_secret",
+            [
+                "access_key_secret",
+                "access_key_secret_env",
+                "access_key_secret_file",
+            ],
+        ),
+        (
+            "security_token",
+            [
+                "security_token",
+                "security_token_env",
+                "security_token_file",
+            ],
+        ),
+    ];
+    NAMES
+        .iter()
+        .find(|(b, _)| *b == base)
+        .map(|(_, n)| n[which])
+        .unwrap_or(base)
+}
+
+/// Returns the value and a description of its source (never the value itself).
+fn resolve_secret(
+    keys: &SecretKeys,
+    i: usize,
+    loc: &Locator,
+    env: &dyn Fn(&str) -> Option<String>,
+    resolve_path: &dyn Fn(&str) -> PathBuf,
+) -> Result<Option<(String, String)>, ConfigError> {
+    let given = [keys.inline, keys.env, keys.file]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    let at = |which: usize| {
+        [
+            Seg::Key("accounts"),
+            Seg::Index(i),
+            Seg::Key(key_name(keys.base, which)),
+        ]
+    };
+    if given > 1 {
+        let second = if keys.inline.is_some() && keys.env.is_some() {
+            1
+        } else {
+            2
+        };
+        return Err(loc.err_at(
+            &at(second),
+            format!(
+                "give {} only one way: inline, {}_env or {}_file",
+                keys.base, keys.base, keys.base
+            ),
+        ));
+    }
+    if let Some(v) = keys.inline {
+        let v = checked_value(v.clone(), keys.base).map_err(|m| loc.err_at(&at(0), m))?;
+        return Ok(Some((v, format!("inline `{}`", keys.base))));
+    }
+    if let Some(var) = keys.env {
+        let v = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+            loc.err_at(
+                &at(1),
+                format!("environment variable `{var}` is not set or empty"),
+            )
+        })?;
+        let v = checked_value(v, var).map_err(|m| loc.err_at(&at(1), m))?;
+        return Ok(Some((v, format!("environment ${var}"))));
+    }
+    if let Some(file) = keys.file {
+        let path = resolve_path(file);
+        let content = std::fs::read_to_string(&path)
+            .map_err(|e| loc.err_at(&at(2), format!("cannot read `{}`: {e}", path.display())))?;
+        // Files written by editors and `echo` end in a newline; it is never part of a key.
+        let v = content
+            .strip_suffix('\n')
+            .map(|s| s.strip_suffix('\r').unwrap_or(s))
+            .unwrap_or(&content)
+            .to_string();
+        if v.is_empty() {
+            return Err(loc.err_at(&at(2), format!("`{}` is empty", path.display())));
+        }
+        let v = checked_value(v, &path.display().to_string()).map_err(|m| loc.err_at(&at(2), m))?;
+        return Ok(Some((v, format!("file {}", path.display()))));
+    }
+    Ok(None)
+}
+
+/// Keys with surrounding whitespace or line breaks are always a mistake, and would be signed
+/// wrongly; the official SDKs refuse them too. The message never contains the value.
+fn checked_value(v: String, what: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if v.trim() != v || v.contains(['\n', '\r']) {
+        return Err(format!(
+            "{what} has leading or trailing whitespace or a line break"
+        ));
+    }
+    Ok(v)
+}
+
+fn validate_function(
+    f: &RawFunction,
+    i: usize,
+    loc: &Locator,
+    accounts: &HashMap<&str, &Account>,
+) -> Result<Target, ConfigError> {
+    let here = |key: &'static str| [Seg::Key("functions"), Seg::Index(i), Seg::Key(key)];
+    let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
+
+    let account = accounts.get(f.account.as_str()).ok_or_else(|| {
+        let mut known: Vec<&str> = accounts.keys().copied().collect();
+        known.sort_unstable();
+        err(
+            "account",
+            format!(
+                "no account named `{}` (defined: {})",
+                f.account,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        )
+    })?;
+    if !valid_region(&f.region) {
+        return Err(err(
+            "region",
+            format!("`{}` is not a region name (like `ap-guangzhou`)", f.region),
+        ));
+    }
+    let cloud = account.cloud();
+    let namespace = match cloud {
+        Cloud::Tencent => {
+            if f.service.is_some() {
+                return Err(err(
+                    "service",
+                    "SCF functions have a `namespace`, not a `service`".to_string(),
+                ));
+            }
+            let ns = f.namespace.clone().unwrap_or_else(|| "default".to_string());
+            if !valid_scf_name(&ns, 64) {
+                return Err(err(
+                    "namespace",
+                    format!("`{ns}` is not a valid SCF namespace"),
+                ));
+            }
+            ns
+        }
+        Cloud::Aliyun => {
+            if f.namespace.is_some() {
+                return Err(err(
+                    "namespace",
+                    "FC functions have a `service`, not a `namespace`".to_string(),
+                ));
+            }
+            let service = f
+                .service
+                .clone()
+                .ok_or_else(|| err("name", "FC functions need `service`".to_string()))?;
+            if !valid_fc_name(&service, 128) {
+                return Err(err(
+                    "service",
+                    format!(
+                        "`{service}` is not a valid FC service name (letters, digits, `_`, `-`; \
+                         not starting with a digit or `-`; up to 128)"
+                    ),
+                ));
+            }
+            service
+        }
+    };
+    let name_ok = match cloud {
+        Cloud::Tencent => valid_scf_name(&f.name, 128),
+        Cloud::Aliyun => valid_fc_name(&f.name, 64),
+    };
+    if !name_ok {
+        return Err(err(
+            "name",
+            format!(
+                "`{}` is not a valid {} function name",
+                f.name,
+                cloud.display_name()
+            ),
+        ));
+    }
+    if let Some(q) = &f.qualifier {
+        let ok = match cloud {
+            Cloud::Tencent => q == "$LATEST" || valid_scf_name(q, 128),
+            Cloud::Aliyun => valid_qualifier(q),
+        };
+        if !ok {
+            return Err(err("qualifier", format!("`{q}` is not a valid qualifier")));
+        }
+    }
+    Ok(Target::new(
+        cloud,
+        &account.name,
+        &f.region,
+        &namespace,
+        &f.name,
+        f.qualifier.as_deref(),
+    ))
+}
+
+fn valid_account_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !s.starts_with('.')
+}
+
+fn valid_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// SCF names: letters, digits, `_` and `-`. Checked so that no name needs escaping anywhere and
+/// none can smuggle a `/` into the canonical key.
+fn valid_scf_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+/// FC names (`[A-Za-z_][A-Za-z0-9_-]*`), per the 2021-04-06 models; no percent-escaping is ever
+/// needed for them, so every signer variant signs the same bytes.
+fn valid_fc_name(s: &str, max: usize) -> bool {
+    let mut bytes = s.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
+        _ => return false,
+    }
+    s.len() <= max && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+fn valid_qualifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+/// `scf.intl.tencentcloudapi.com` means `https://scf.intl.tencentcloudapi.com`, as in the SDKs.
+fn normalize_endpoint(e: &str) -> Result<String, String> {
+    let e = e.trim_end_matches('/');
+    if e.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if e.contains("://") {
+        Ok(e.to_string())
+    } else {
+        Ok(format!("https://{e}"))
+    }
+}
+
+/// An endpoint (after placeholder substitution) must be a plain http(s) origin.
+fn check_endpoint(e: &str, placeholders: &[&str]) -> Result<(), String> {
+    let mut probe = e.to_string();
+    for p in placeholders {
+        probe = probe.replace(&format!("{{{p}}}"), "x0");
+    }
+    if let Some(start) = probe.find('{') {
+        let end = probe[start..]
+            .find('}')
+            .map(|n| start + n + 1)
+            .unwrap_or(probe.len());
+        return Err(format!(
+            "unknown placeholder `{}` (known: {})",
+            &probe[start..end],
+            if placeholders.is_empty() {
+                "none".to_string()
+            } else {
+                placeholders
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+    }
+    let url = url::Url::parse(&probe).map_err(|err| format!("`{e}` is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{e}`: only http and https endpoints are supported"
+        ));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("`{e}` has no host"));
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(format!("`{e}` must not have a path"));
+    }
+    if url.query().is_some() || url.username() != "" || url.password().is_some() {
+        return Err(format!("`{e}` must not have a query or user info"));
+    }
+    Ok(())
+}
+
+/// "1 GiB", "512MiB", "10 MB", "1048576".
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the line of a key, for errors found after deserialisation.
+
+#[derive(Clone, Copy)]
+enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+struct Locator<'a> {
+    src: &'a str,
+    file: &'a Path,
+    doc: Option<toml_edit::Document<&'a str>>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(src: &'a str, file: &'a Path) -> Self {
+        Locator {
+            src,
+            file,
+            doc: toml_edit::Document::parse(src).ok(),
+        }
+    }
+
+    fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            position: e.span().map(|s| self.line_col(s.start)),
+            key: None,
+            message: e.message().trim_end().to_string(),
+        }
+    }
+
+    fn err(&self, path: &[&'static str], msg: impl Into<String>) -> ConfigError {
+        let segs: Vec<Seg> = path.iter().map(|k| Seg::Key(k)).collect();
+        self.err_at(&segs, msg)
+    }
+
+    fn err_at(&self, path: &[Seg], msg: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            position: self.span(path).map(|s| self.line_col(s)),
+            key: Some(dotted(path)),
+            message: msg.into(),
+        }
+    }
+
+    /// The start of the key at `path`, or of the closest enclosing table that exists.
+    fn span(&self, path: &[Seg]) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut best = None;
+        let mut node: &dyn toml_edit::TableLike = doc.as_table();
+        let mut segs = path.iter().peekable();
+        while let Some(seg) = segs.next() {
+            let Seg::Key(k) = seg else { return best };
+            let Some((key, value)) = node.get_key_value(k) else {
+                return best;
+            };
+            best = key.span().map(|s| s.start).or(best);
+            node = match segs.peek() {
+                Some(Seg::Index(n)) => {
+                    segs.next();
+                    let table = value.as_array_of_tables()?.get(*n)?;
+                    best = table.span().map(|s| s.start).or(best);
+                    table
+                }
+                Some(Seg::Key(_)) => match value.as_table_like() {
+                    Some(t) => t,
+                    None => return best,
+                },
+                None => return best,
+            };
+        }
+        best
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.src[..offset.min(self.src.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rfind('\n')
+            .map(|n| before.len() - n)
+            .unwrap_or(before.len() + 1);
+        (line, col)
+    }
+}
+
+fn dotted(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            // Shown 1-based: "the 3rd [[functions]]" reads as functions[3].
+            Seg::Index(n) => out.push_str(&format!("[{}]", n + 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Config, ConfigError> {
+        let env = |name: &str| match name {
+            "TC_ID" => Some("AKIDexample".to_string()),
+            "TC_KEY" => Some("tc-secret".to_string()),
+            _ => None,
+        };
+        Config::parse(src, Path::new("/etc/fnvault/config.toml"), &env)
+    }
+
+    const BASE: &str = r#"
+[archive]
+dir = "archive"
+[database]
+path = "/var/lib/fnvault/fnvault.db"
+
+[[accounts]]
+name = "tc-prod"
+cloud = "tencent"
+secret_id_env = "TC_ID"
+secret_key_env = "TC_KEY"
+
+[[accounts]]
+name = "ali-prod"
+cloud = "aliyun"
+account_id = "1234567890123456"
+access_key_id = "LTAIexample"
+access_key_secret = "ali-secret"
+
+[[functions]]
+account = "tc-prod"
+region = "ap-guangzhou"
+name = "order-api"
+qualifier = "$LATEST"
+
+[[functions]]
+account = "ali-prod"
+region = "cn-shanghai"
+service = "orders"
+name = "checkout"
+"#;
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_folder() {
+        let c = parse(BASE).unwrap();
+        assert_eq!(c.archive.dir, Path::new("/etc/fnvault/archive"));
+        assert_eq!(c.database_path, Path::new("/var/lib/fnvault/fnvault.db"));
+    }
+
+    #[test]
+    fn canonical_keys_name_account_region_namespace_name_and_qualifier() {
+        let c = parse(BASE).unwrap();
+        let keys: Vec<_> = c.functions.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "tc-prod/ap-guangzhou/default/order-api@$LATEST",
+                "ali-prod/cn-shanghai/orders/checkout"
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_and_inline_and_say_where_they_came_from() {
+        let c = parse(BASE).unwrap();
+        let tc = c.account("tc-prod").unwrap();
+        let creds = tc.credentials.as_ref().unwrap();
+        assert_eq!(creds.key_id, "AKIDexample");
+        assert_eq!(creds.secret.expose(), "tc-secret");
+        assert_eq!(creds.source, "environment $TC_ID + environment $TC_KEY");
+        assert_eq!(tc.endpoint, TENCENT_DEFAULT_ENDPOINT);
+        let ali = c.account("ali-prod").unwrap();
+        assert_eq!(ali.endpoint, ALIYUN_DEFAULT_ENDPOINT);
+        assert!(matches!(
+            ali.kind,
+            AccountKind::Aliyun {
+                signature: AliyunSignature::Acs3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_with_its_line() {
+        let src = BASE.replace(
+            "name = \"checkout\"",
+            "name = \"checkout\"\nqualifer = \"LATEST\"",
+        );
+        let e = parse(&src).unwrap_err();
+        let line = src.lines().position(|l| l.starts_with("qualifer")).unwrap() + 1;
+        assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        assert!(e.to_string().contains("qualifer"), "{e}");
+    }
+
+    #[test]
+    fn a_function_naming_a_missing_account_points_at_its_account_key() {
+        let src = BASE.replace("account = \"ali-prod\"", "account = \"ali-staging\"");
+        let e = parse(&src).unwrap_err();
+        let line = src.lines().position(|l| l.contains("ali-staging")).unwrap() + 1;
+        assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        assert_eq!(e.key.as_deref(), Some("functions[2].account"));
+        assert!(e.message.contains("ali-prod, tc-prod"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_environment_variable_is_named() {
+        let src = BASE.replace("TC_KEY", "TC_NOPE");
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].secret_key_env"));
+        assert!(e.message.contains("TC_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn no_credentials_anywhere_names_the_standard_variables() {
+        let src = BASE
+            .replace("secret_id_env = \"TC_ID\"\n", "")
+            .replace("secret_key_env = \"TC_KEY\"\n", "");
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains("TENCENTCLOUD_SECRET_ID"), "{e}");
+    }
+
+    #[test]
+    fn standard_variables_are_used_when_no_key_is_configured() {
+        let src = BASE
+            .replace("secret_id_env = \"TC_ID\"\n", "")
+            .replace("secret_key_env = \"TC_KEY\"\n", "");
+        let env = |name: &str| match name {
+            "TENCENTCLOUD_SECRET_ID" => Some("AKIDstd".to_string()),
+            "TENCENTCLOUD_SECRET_KEY" => Some("std-secret".to_string()),
+            "TENCENTCLOUD_TOKEN" => Some("tok".to_string()),
+            _ => None,
+        };
+        let c = Config::parse(&src, Path::new("c.toml"), &env).unwrap();
+        let creds = c.account("tc-prod").unwrap().credentials.clone().unwrap();
+        assert_eq!(creds.key_id, "AKIDstd");
+        assert_eq!(creds.token.as_ref().map(Secret::expose), Some("tok"));
+    }
+
+    #[test]
+    fn an_fc_name_that_would_need_escaping_is_refused() {
+        let src = BASE.replace("name = \"checkout\"", "name = \"../etc\"");
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("functions[2].name"));
+    }
+
+    #[test]
+    fn a_key_of_the_other_cloud_is_refused() {
+        let src = BASE.replace(
+            "cloud = \"tencent\"",
+            "cloud = \"tencent\"\nsignature = \"fc\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].signature"));
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_refused_with_its_key() {
+        let src = BASE.replace(
+            "cloud = \"aliyun\"",
+            "cloud = \"aliyun\"\nendpoint = \"ftp://{account_id}.x\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[2].endpoint"));
+    }
+
+    #[test]
+    fn the_same_function_twice_is_refused() {
+        let src = format!(
+            "{BASE}\n[[functions]]\naccount = \"ali-prod\"\nregion = \"cn-shanghai\"\nservice = \"orders\"\nname = \"checkout\"\n"
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("functions[3].name"));
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("10 MB"), Some(10_000_000));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("1 parsec"), None);
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let env = |_: &str| Some("example-value".to_string());
+        let c = Config::parse(EXAMPLE, Path::new("/etc/fnvault/config.toml"), &env)
+            .unwrap_or_else(|e| panic!("config.example.toml: {e}"));
+        assert!(!c.functions.is_empty());
+    }
+}

@@ -1,0 +1,557 @@
+//! The SQLite database: schema migrations, and every query fnvault makes.
+//!
+//! Owns: all SQL (architecture invariant: no other module speaks SQL). The schema lives in
+//! `migrations/NNNN_name.sql`, embedded at compile time and applied in order at open, tracked in
+//! `PRAGMA user_version`. WAL with `synchronous=FULL`: a committed version row survives a power
+//! cut, and readers (`list`) never block the writer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use include_dir::{Dir, include_dir};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+use crate::cloud::Target;
+
+static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: migrating the schema failed: {source}")]
+    Migration {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    #[error("database {path}: {message}")]
+    Other { path: PathBuf, message: String },
+}
+
+/// The embedded migrations, in file-name order.
+pub fn migrations() -> Migrations<'static> {
+    let mut files: Vec<_> = MIGRATIONS_DIR
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort_by_key(|f| f.path());
+    Migrations::new(
+        files
+            .into_iter()
+            .filter_map(|f| f.contents_utf8())
+            .map(M::up)
+            .collect(),
+    )
+}
+
+/// The newest schema version this build knows.
+pub fn schema_version() -> usize {
+    MIGRATIONS_DIR
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        .count()
+}
+
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The newest version of a function, for change detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestVersion {
+    pub id: i64,
+    pub version_no: i64,
+    pub cloud_checksum: String,
+    pub sha256: String,
+}
+
+/// A package to record after its blob is durable.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub cloud_checksum: String,
+    pub sha256: String,
+    pub crc64: u64,
+    pub size: u64,
+}
+
+/// One line of `fnvault list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSummary {
+    pub key: String,
+    pub cloud: String,
+    pub versions: i64,
+    pub latest_version: Option<i64>,
+    pub latest_sha256: Option<String>,
+    pub latest_size: Option<i64>,
+    pub last_checked: Option<String>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Totals of one sweep, written when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepCounts {
+    pub checked: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+impl Db {
+    /// Opens (creating, owner-only) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                std::fs::create_dir_all(parent).map_err(|e| DbError::Other {
+                    path: path.to_path_buf(),
+                    message: format!("cannot create {}: {e}", parent.display()),
+                })?;
+                set_private(parent, 0o700);
+            }
+        }
+        let existed = path.exists();
+        let mut conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        if !existed {
+            set_private(path, 0o600);
+        }
+        configure(&conn, path)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| DbError::Migration {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Db {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing database for reading only (`list` while a daemon writes). `Ok(None)`
+    /// when there is no database yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Db>, DbError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| sqlite(path, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| sqlite(path, e))?;
+        if version != schema_version() as i64 {
+            return Err(DbError::Other {
+                path: path.to_path_buf(),
+                message: format!(
+                    "schema version {version}, this fnvault reads {}; run `fnvault sync` once to upgrade it",
+                    schema_version()
+                ),
+            });
+        }
+        Ok(Some(Db {
+            conn,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn e(&self, source: rusqlite::Error) -> DbError {
+        sqlite(&self.path, source)
+    }
+
+    /// The function's row id, inserting the function on first sight.
+    pub fn upsert_function(&mut self, t: &Target, now: &str) -> Result<i64, DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO functions (key, cloud, account, region, namespace, name, qualifier, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (key) DO NOTHING",
+                params![
+                    t.key,
+                    t.cloud.as_str(),
+                    t.account,
+                    t.region,
+                    t.namespace,
+                    t.name,
+                    t.qualifier,
+                    now
+                ],
+            )
+            .map_err(|e| self.e(e))?;
+        self.conn
+            .query_row("SELECT id FROM functions WHERE key = ?1", [&t.key], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.e(e))
+    }
+
+    pub fn latest_version(&self, function_id: i64) -> Result<Option<LatestVersion>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT id, version_no, cloud_checksum, sha256 FROM versions
+                 WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
+                [function_id],
+                |r| {
+                    Ok(LatestVersion {
+                        id: r.get(0)?,
+                        version_no: r.get(1)?,
+                        cloud_checksum: r.get(2)?,
+                        sha256: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.e(e))
+    }
+
+    /// The cloud still serves the latest archived package: note that it was seen live now.
+    pub fn record_unchanged(
+        &mut self,
+        function_id: i64,
+        version_id: i64,
+        now: &str,
+    ) -> Result<(), DbError> {
+        let tx = self.conn.transaction().map_err(|e| sqlite(&self.path, e))?;
+        tx.execute(
+            "UPDATE versions SET last_seen = ?2 WHERE id = ?1",
+            params![version_id, now],
+        )
+        .map_err(|e| sqlite(&self.path, e))?;
+        tx.execute(
+            "UPDATE functions SET last_checked = ?2, last_success = ?2, last_status = 'unchanged',
+                    last_error = NULL, gone_since = NULL
+             WHERE id = ?1",
+            params![function_id, now],
+        )
+        .map_err(|e| sqlite(&self.path, e))?;
+        tx.commit().map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// Records a new version. Call only once its blob is durable in the archive (invariant 1).
+    /// Returns the new version number.
+    pub fn record_new_version(
+        &mut self,
+        function_id: i64,
+        v: &NewVersion,
+        sweep_id: Option<i64>,
+        now: &str,
+    ) -> Result<i64, DbError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sqlite(&path, e))?;
+        let next: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version_no), 0) + 1 FROM versions WHERE function_id = ?1",
+                [function_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| sqlite(&path, e))?;
+        tx.execute(
+            "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256, crc64, size,
+                                   first_seen, last_seen, sweep_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            params![
+                function_id,
+                next,
+                v.cloud_checksum,
+                v.sha256,
+                v.crc64.to_string(),
+                v.size as i64,
+                now,
+                sweep_id
+            ],
+        )
+        .map_err(|e| sqlite(&path, e))?;
+        tx.execute(
+            "UPDATE functions SET last_checked = ?2, last_success = ?2,
+                    last_status = CASE WHEN ?3 = 1 THEN 'new' ELSE 'changed' END,
+                    last_error = NULL, gone_since = NULL
+             WHERE id = ?1",
+            params![function_id, now, next],
+        )
+        .map_err(|e| sqlite(&path, e))?;
+        tx.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(next)
+    }
+
+    /// The check failed; `error` must already be free of secrets.
+    pub fn record_failure(
+        &mut self,
+        function_id: i64,
+        error: &str,
+        now: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE functions SET last_checked = ?2, last_status = 'failed', last_error = ?3
+                 WHERE id = ?1",
+                params![function_id, now, error],
+            )
+            .map(|_| ())
+            .map_err(|e| self.e(e))
+    }
+
+    pub fn start_sweep(&mut self, trigger: &str, now: &str) -> Result<i64, DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO sweeps (started, trigger) VALUES (?1, ?2)",
+                params![now, trigger],
+            )
+            .map_err(|e| self.e(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_sweep(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        counts: SweepCounts,
+        now: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE sweeps SET finished = ?2, outcome = ?3, checked = ?4, changed = ?5,
+                        unchanged = ?6, failed = ?7, bytes = ?8
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now,
+                    outcome,
+                    counts.checked as i64,
+                    counts.changed as i64,
+                    counts.unchanged as i64,
+                    counts.failed as i64,
+                    counts.bytes as i64
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.e(e))
+    }
+
+    /// Sweeps that never finished belong to a process that died; call while holding the lock.
+    pub fn mark_unfinished_sweeps_interrupted(&mut self, now: &str) -> Result<usize, DbError> {
+        self.conn
+            .execute(
+                "UPDATE sweeps SET finished = ?1, outcome = 'interrupted' WHERE finished IS NULL",
+                [now],
+            )
+            .map_err(|e| self.e(e))
+    }
+
+    /// A summary of each function in `keys` order; functions never swept get an empty summary.
+    pub fn summaries(&self, targets: &[Target]) -> Result<Vec<FunctionSummary>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.last_checked, f.last_status, f.last_error,
+                        (SELECT COUNT(*) FROM versions v WHERE v.function_id = f.id),
+                        l.version_no, l.sha256, l.size
+                 FROM functions f
+                 LEFT JOIN versions l ON l.function_id = f.id
+                      AND l.version_no = (SELECT MAX(version_no) FROM versions WHERE function_id = f.id)
+                 WHERE f.key = ?1",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let mut out = Vec::with_capacity(targets.len());
+        for t in targets {
+            let row = stmt
+                .query_row([&t.key], |r| {
+                    Ok(FunctionSummary {
+                        key: t.key.clone(),
+                        cloud: t.cloud.as_str().to_string(),
+                        last_checked: r.get(0)?,
+                        last_status: r.get(1)?,
+                        last_error: r.get(2)?,
+                        versions: r.get(3)?,
+                        latest_version: r.get(4)?,
+                        latest_sha256: r.get(5)?,
+                        latest_size: r.get(6)?,
+                    })
+                })
+                .optional()
+                .map_err(|e| sqlite(&self.path, e))?;
+            out.push(row.unwrap_or_else(|| empty_summary(t)));
+        }
+        Ok(out)
+    }
+
+    /// Every version's blob hash, for consistency checks.
+    pub fn all_version_hashes(&self) -> Result<Vec<(String, i64, String)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.key, v.version_no, v.sha256 FROM versions v
+                 JOIN functions f ON f.id = v.function_id ORDER BY f.key, v.version_no",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| sqlite(&self.path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+}
+
+pub fn empty_summary(t: &Target) -> FunctionSummary {
+    FunctionSummary {
+        key: t.key.clone(),
+        cloud: t.cloud.as_str().to_string(),
+        versions: 0,
+        latest_version: None,
+        latest_sha256: None,
+        latest_size: None,
+        last_checked: None,
+        last_status: None,
+        last_error: None,
+    }
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> DbError {
+    DbError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    // FULL: the WAL is fsynced at every commit, so a version row, once committed, survives a
+    // power cut like the blob it points at.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .map_err(|e| sqlite(path, e))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| sqlite(path, e))
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    // Best effort: the folder may belong to someone else (e.g. /var/lib); the file's own mode
+    // is what protects it, and SQLite creates -wal/-shm with the same mode as the database.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path, _mode: u32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Cloud;
+
+    fn target() -> Target {
+        Target::new(Cloud::Tencent, "tc", "ap-guangzhou", "default", "f", None)
+    }
+
+    fn version(sha: char) -> NewVersion {
+        NewVersion {
+            cloud_checksum: sha.to_string().repeat(64),
+            sha256: sha.to_string().repeat(64),
+            crc64: u64::MAX,
+            size: 7,
+        }
+    }
+
+    #[test]
+    fn the_migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn version_numbers_count_up_per_function_and_crc64_keeps_all_64_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let id = db
+            .upsert_function(&target(), "2026-01-01T00:00:00.000Z")
+            .unwrap();
+        assert_eq!(db.upsert_function(&target(), "later").unwrap(), id);
+        assert_eq!(
+            db.record_new_version(id, &version('a'), None, "t1")
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            db.record_new_version(id, &version('b'), None, "t2")
+                .unwrap(),
+            2
+        );
+        let latest = db.latest_version(id).unwrap().unwrap();
+        assert_eq!(
+            (latest.version_no, latest.sha256.as_str()),
+            (2, "b".repeat(64).as_str())
+        );
+        let crc: String = db
+            .conn
+            .query_row(
+                "SELECT crc64 FROM versions WHERE id = ?1",
+                [latest.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(crc, u64::MAX.to_string());
+    }
+
+    #[test]
+    fn a_failure_keeps_the_versions_and_records_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let id = db.upsert_function(&target(), "t0").unwrap();
+        db.record_new_version(id, &version('a'), None, "t1")
+            .unwrap();
+        db.record_failure(id, "SCF ResourceNotFound.Function: gone", "t2")
+            .unwrap();
+        let s = &db.summaries(&[target()]).unwrap()[0];
+        assert_eq!(s.versions, 1);
+        assert_eq!(s.last_status.as_deref(), Some("failed"));
+        assert_eq!(
+            s.last_error.as_deref(),
+            Some("SCF ResourceNotFound.Function: gone")
+        );
+    }
+
+    #[test]
+    fn a_function_never_swept_has_an_empty_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        assert_eq!(
+            db.summaries(&[target()]).unwrap(),
+            vec![empty_summary(&target())]
+        );
+    }
+
+    #[test]
+    fn unfinished_sweeps_are_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        db.start_sweep("sync", "t0").unwrap();
+        assert_eq!(db.mark_unfinished_sweeps_interrupted("t1").unwrap(), 1);
+        assert_eq!(db.mark_unfinished_sweeps_interrupted("t2").unwrap(), 0);
+    }
+
+    #[test]
+    fn the_database_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        Db::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

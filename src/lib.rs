@@ -1,0 +1,17 @@
+//! fnvault: a verified, versioned archive of the code deployed to Tencent Cloud SCF and
+//! Alibaba Cloud Function Compute 2.0.
+//!
+//! The binary (`src/main.rs`) is a thin shell over [`cli::main`]. See `ARCHITECTURE.md` for the
+//! module map and the invariants each module keeps.
+
+pub mod archive;
+pub mod cli;
+pub mod cloud;
+pub mod config;
+pub mod db;
+pub mod fetch;
+pub mod http;
+pub mod secret;
+pub mod sim;
+pub mod sweep;
+pub mod time;

@@ -1,0 +1,123 @@
+//! Types that hold secrets (keys, tokens, presigned download URLs) and refuse to print them.
+//!
+//! Invariant: nothing secret reaches a log line, an error message or the database. Holding a
+//! secret in [`Secret`] or [`SecretUrl`] makes the accidental `{:?}` in a log line harmless; the
+//! only way to the value is an explicit `expose()` at the place that needs it (signing, sending).
+
+use std::fmt;
+
+/// A secret string (access key secret, session token). `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into().into_boxed_str())
+    }
+
+    /// The value itself, for the signer. Never format it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A presigned download URL. Its query string is a credential (COS `sign=`, OSS `Signature=`),
+/// so it prints as `scheme://host/path?***`; the path alone is enough to diagnose a failure.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(Box<str>);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        SecretUrl(url.into().into_boxed_str())
+    }
+
+    /// The URL byte for byte, as the cloud gave it: the download must not re-encode it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its query and fragment, safe for logs and errors.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+/// Cuts the query and fragment (and any userinfo) off a URL so it can be shown.
+pub fn redact_url(url: &str) -> String {
+    let (without_query, had_query) = match url.find(['?', '#']) {
+        Some(i) => (&url[..i], true),
+        None => (url, false),
+    };
+    // Userinfo (`user:pass@host`) is a credential too.
+    let shown = match without_query.find("://") {
+        Some(scheme_end) => {
+            let rest = &without_query[scheme_end + 3..];
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!(
+                    "{}***@{}",
+                    &without_query[..scheme_end + 3],
+                    &rest[at + 1..]
+                ),
+                None => without_query.to_string(),
+            }
+        }
+        None => without_query.to_string(),
+    };
+    if had_query {
+        format!("{shown}?***")
+    } else {
+        shown
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_formats_its_value() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_presigned_url_prints_without_its_query() {
+        let u = SecretUrl::new("http://b.cos.example/a/fn.zip?sign=abc%2B%2F&t=1");
+        assert_eq!(format!("{u}"), "http://b.cos.example/a/fn.zip?***");
+        assert_eq!(format!("{u:?}"), "http://b.cos.example/a/fn.zip?***");
+    }
+
+    #[test]
+    fn userinfo_in_a_url_is_redacted() {
+        assert_eq!(
+            redact_url("https://user:pw@host.example/x"),
+            "https://***@host.example/x"
+        );
+    }
+}

@@ -1,0 +1,387 @@
+//! One sweep: for every target, resolve → compare → fetch+verify → store → record.
+//!
+//! Owns: the pipeline, its concurrency, and the per-function outcomes. Calls `cloud` (where is
+//! the package), `fetch` (download and verify), `archive` (make it durable) and `db` (record it)
+//! — in that order, so a version row is only ever written after its blob is durable.
+//!
+//! Stages overlap across functions (one is downloading while others are being resolved); one
+//! function's failure never stops the others: the sweep's result is the list of outcomes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::archive::{Archive, ArchiveError, LockGuard, Stored};
+use crate::cloud::{self, Target};
+use crate::config::Config;
+use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
+use crate::fetch;
+
+/// What happened to one function in a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// First package archived for this function.
+    New {
+        version_no: i64,
+        size: u64,
+        sha256: String,
+    },
+    /// The cloud serves a different package than last time; archived as a new version.
+    Changed {
+        version_no: i64,
+        size: u64,
+        sha256: String,
+    },
+    /// The cloud's checksum equals the latest archived version: nothing downloaded.
+    Unchanged,
+    /// Nothing recorded; `error` says why (free of secrets).
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionResult {
+    pub key: String,
+    pub outcome: Outcome,
+    /// Bytes downloaded for this function in this sweep.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepReport {
+    pub sweep_id: i64,
+    pub results: Vec<FunctionResult>,
+    pub counts: SweepCounts,
+    pub duration: Duration,
+}
+
+impl SweepReport {
+    pub fn all_succeeded(&self) -> bool {
+        self.counts.failed == 0
+    }
+
+    /// The one-line summary every sweep ends with.
+    pub fn summary_line(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "sweep {}: {} checked, {} changed, {} unchanged, {} failed, {} downloaded in {:.1}s",
+            self.sweep_id,
+            c.checked,
+            c.changed,
+            c.unchanged,
+            c.failed,
+            human_bytes(c.bytes),
+            self.duration.as_secs_f64()
+        )
+    }
+}
+
+/// Why a sweep could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    #[error("account `{0}` has no credentials loaded")]
+    NoCredentials(String),
+}
+
+/// A failure of the sweep as a whole (the database is unusable), as opposed to one function's.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Runs sweeps over one archive and database. Cheap to share: everything inside is shared.
+#[derive(Clone)]
+pub struct Sweeper {
+    http: reqwest::Client,
+    clients: Arc<HashMap<String, cloud::Client>>,
+    archive: Archive,
+    db: Arc<Mutex<Db>>,
+    concurrency: usize,
+    downloads: Arc<Semaphore>,
+    max_package_size: u64,
+}
+
+impl Sweeper {
+    /// Opens the archive (taking its lock, cleaning what a killed run left in `tmp/`) and the
+    /// database (marking sweeps a killed run left unfinished), ready to sweep. The lock is held
+    /// until the returned guard is dropped.
+    pub fn open(config: &Config) -> Result<(Sweeper, LockGuard), SetupError> {
+        let archive = Archive::open(&config.archive.dir)?;
+        let lock = archive.lock()?;
+        let removed = archive.clean_tmp(&lock)?;
+        if removed > 0 {
+            tracing::warn!(removed, "removed temp files left by an interrupted run");
+        }
+        let mut db = Db::open(&config.database_path)?;
+        let interrupted = db.mark_unfinished_sweeps_interrupted(&crate::time::now_rfc3339())?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "marked sweeps of an earlier run that died as interrupted"
+            );
+        }
+        let http =
+            crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
+        let mut clients = HashMap::new();
+        for a in &config.accounts {
+            let credentials = a
+                .credentials
+                .clone()
+                .ok_or_else(|| SetupError::NoCredentials(a.name.clone()))?;
+            clients.insert(
+                a.name.clone(),
+                cloud::Client::new(http.clone(), a, credentials, config.http.api_timeout),
+            );
+        }
+        let sweeper = Sweeper {
+            http,
+            clients: Arc::new(clients),
+            archive,
+            db: Arc::new(Mutex::new(db)),
+            concurrency: config.sync.concurrency,
+            downloads: Arc::new(Semaphore::new(config.sync.downloads)),
+            max_package_size: config.archive.max_package_size,
+        };
+        Ok((sweeper, lock))
+    }
+
+    /// Runs `f` on the database in the blocking pool (SQLite commits fsync).
+    async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite half-written (transactions
+            // roll back), so a poisoned lock is still a usable connection.
+            let mut guard = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| SweepError::Task(e.to_string()))?
+        .map_err(SweepError::Db)
+    }
+
+    /// One sweep over `targets`, recorded as a row in `sweeps`.
+    pub async fn sweep(
+        &self,
+        targets: &[Target],
+        trigger: &str,
+    ) -> Result<SweepReport, SweepError> {
+        let started = Instant::now();
+        let trigger = trigger.to_string();
+        let sweep_id = self
+            .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
+            .await?;
+        tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
+
+        let results: Vec<FunctionResult> = futures_util::stream::iter(targets)
+            .map(|t| self.process(t, sweep_id))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+
+        let mut counts = SweepCounts::default();
+        for r in &results {
+            counts.checked += 1;
+            counts.bytes += r.bytes;
+            match r.outcome {
+                Outcome::New { .. } | Outcome::Changed { .. } => counts.changed += 1,
+                Outcome::Unchanged => counts.unchanged += 1,
+                Outcome::Failed { .. } => counts.failed += 1,
+            }
+        }
+        let outcome = if counts.failed == 0 { "ok" } else { "failed" };
+        self.db(move |db| db.finish_sweep(sweep_id, outcome, counts, &crate::time::now_rfc3339()))
+            .await?;
+        // Keep the configured order in the report, whatever order the work finished in.
+        let order: HashMap<&str, usize> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.key.as_str(), i))
+            .collect();
+        let mut results = results;
+        results.sort_by_key(|r| order.get(r.key.as_str()).copied().unwrap_or(usize::MAX));
+        let report = SweepReport {
+            sweep_id,
+            results,
+            counts,
+            duration: started.elapsed(),
+        };
+        tracing::info!(sweep = sweep_id, "{}", report.summary_line());
+        Ok(report)
+    }
+
+    async fn process(&self, target: &Target, sweep_id: i64) -> FunctionResult {
+        let mut bytes = 0;
+        let t = target.clone();
+        let known = self
+            .db(move |db| {
+                let id = db.upsert_function(&t, &crate::time::now_rfc3339())?;
+                Ok((id, db.latest_version(id)?))
+            })
+            .await;
+        let outcome = match known {
+            Err(e) => Outcome::Failed {
+                error: e.to_string(),
+            },
+            Ok((function_id, latest)) => match self
+                .try_process(target, function_id, latest, sweep_id, &mut bytes)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::warn!(function = %target.key, "{error}");
+                    let message = error.clone();
+                    let recorded = self
+                        .db(move |db| {
+                            db.record_failure(function_id, &message, &crate::time::now_rfc3339())
+                        })
+                        .await;
+                    if let Err(e) = recorded {
+                        tracing::error!(function = %target.key, "recording the failure failed: {e}");
+                    }
+                    Outcome::Failed { error }
+                }
+            },
+        };
+        FunctionResult {
+            key: target.key.clone(),
+            outcome,
+            bytes,
+        }
+    }
+
+    /// The pipeline for one function. `Err` is the one-line reason it failed.
+    async fn try_process(
+        &self,
+        target: &Target,
+        function_id: i64,
+        latest: Option<LatestVersion>,
+        sweep_id: i64,
+        bytes: &mut u64,
+    ) -> Result<Outcome, String> {
+        let client = self
+            .clients
+            .get(&target.account)
+            .ok_or_else(|| format!("no client for account `{}`", target.account))?;
+        let location = client.resolve(target).await.map_err(|e| e.to_string())?;
+        let cloud_checksum = location.checksum.to_db_string();
+
+        if let Some(latest) = &latest {
+            if latest.cloud_checksum == cloud_checksum && self.archive.contains(&latest.sha256) {
+                let version_id = latest.id;
+                self.db(move |db| {
+                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                tracing::debug!(function = %target.key, "unchanged");
+                return Ok(Outcome::Unchanged);
+            }
+        }
+
+        let downloaded = {
+            let _permit = self
+                .downloads
+                .acquire()
+                .await
+                .map_err(|_| "download slots closed".to_string())?;
+            fetch::download(&self.http, &location, &self.archive, self.max_package_size)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        *bytes += downloaded.size;
+        let sha256 = downloaded.sha256_hex();
+        let size = downloaded.size;
+        let crc64 = downloaded.crc64;
+
+        let archive = self.archive.clone();
+        let sha = sha256.clone();
+        let stored = tokio::task::spawn_blocking(move || archive.store(downloaded.tmp, &sha))
+            .await
+            .map_err(|e| format!("storing the blob: {e}"))?
+            .map_err(|e| e.to_string())?;
+
+        // The blob is durable; only now may a row point at it.
+        if let Some(latest) = &latest {
+            if latest.cloud_checksum == cloud_checksum && latest.sha256 == sha256 {
+                // The latest version's blob had gone missing from the archive; it is back.
+                tracing::warn!(function = %target.key, sha256 = %sha256, "restored a missing blob");
+                let version_id = latest.id;
+                self.db(move |db| {
+                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                return Ok(Outcome::Unchanged);
+            }
+        }
+        let version = NewVersion {
+            cloud_checksum,
+            sha256: sha256.clone(),
+            crc64,
+            size,
+        };
+        let version_no = self
+            .db(move |db| {
+                db.record_new_version(
+                    function_id,
+                    &version,
+                    Some(sweep_id),
+                    &crate::time::now_rfc3339(),
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            function = %target.key,
+            version = version_no,
+            size,
+            sha256 = %sha256,
+            deduplicated = stored == Stored::AlreadyPresent,
+            "archived"
+        );
+        Ok(if latest.is_none() {
+            Outcome::New {
+                version_no,
+                size,
+                sha256,
+            }
+        } else {
+            Outcome::Changed {
+                version_no,
+                size,
+                sha256,
+            }
+        })
+    }
+}
+
+/// `1.5 MiB`: sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Drives the fnvault release binary against sim.py (scenarios a-f of README.md).
+
+Called by run.sh, which starts the sim and owns its lifetime. This script only
+rewrites the sim's state file, writes fnvault configs, runs the binary and
+checks what it reports, what it archived and what the sim saw.
+
+Prints `PASS <scenario>` / `FAIL <scenario>: <why>` and `N passed, M failed`.
+"""
+
+import argparse
+import hashlib
+import http.client
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from sim import crc64  # noqa: E402  (crcmod, OSS parameters)
+
+ACCOUNT_ID = "1234567890123456"
+OTHER_ACCOUNT_ID = "6543210987654321"
+
+# Credentials the sim knows (fake).
+TC = ("AKIDsimFnvaultPermanent0001", "SimTencentSecretKey0001abcdefgh")
+TC_STS = ("AKIDsimFnvaultTemporary0001", "SimTencentTmpSecretKey0001", "tc-sts-token+with/odd=chars")
+ALI_ACS3 = ("LTAI5tSimFnvaultAcs3", "SimAliyunSecretAcs3Key0001")
+ALI_FC = ("LTAI5tSimFnvaultFcSch", "SimAliyunSecretFcScheme0001")
+ALI_STS = ("STS.SimFnvaultAcs3Tmp", "SimAliyunStsSecretAcs3", "CAIS+ali/sts=Token==")
+ALI_STS_FC = ("STS.SimFnvaultFcTmp", "SimAliyunStsSecretFc", "CAIS+ali/sts=FcToken==")
+
+
+def make_zip(label, size_hint=2000):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("index.py", "# %s\ndef handler(event, context):\n    return %r\n" % (label, label))
+        z.writestr("data.bin", os.urandom(size_hint))
+    return buf.getvalue()
+
+
+class World:
+    def __init__(self, workdir, port, binary):
+        self.dir = workdir
+        self.port = port
+        self.bin = binary
+        self.endpoint = "http://127.0.0.1:%d" % port
+        self.state_path = os.path.join(workdir, "state.json")
+        self.log_path = os.path.join(workdir, "requests.jsonl")
+        self.pkg_dir = os.path.join(workdir, "packages")
+        self.fv_dir = os.path.join(workdir, "fnvault")
+        os.makedirs(self.pkg_dir, exist_ok=True)
+        os.makedirs(self.fv_dir, exist_ok=True)
+        self.pkgs = {}
+        # sim-side functions: id -> dict (cloud, fields)
+        self.fns = {
+            "scf-order": {"cloud": "tencent", "region": "ap-guangzhou", "namespace": "default",
+                          "name": "order-api", "qualifier": "$LATEST"},
+            "scf-report": {"cloud": "tencent", "region": "ap-shanghai", "namespace": "batch",
+                           "name": "report-job"},
+            "fc-checkout": {"cloud": "aliyun", "account_id": ACCOUNT_ID, "region": "cn-shanghai",
+                            "service": "orders", "name": "checkout", "qualifier": "LATEST"},
+            "fc-refund": {"cloud": "aliyun", "account_id": OTHER_ACCOUNT_ID, "region": "cn-hangzhou",
+                          "service": "payments", "name": "refund"},
+        }
+        for fid in self.fns:
+            self.deploy(fid, write=False)
+        self.write_state()
+        with open(os.path.join(self.fv_dir, "tc.key"), "w") as f:
+            f.write(TC[1] + "\n")
+        with open(os.path.join(self.fv_dir, "ali.key"), "w") as f:
+            f.write(ALI_ACS3[1] + "\n")
+        with open(os.path.join(self.fv_dir, "tc-sts.token"), "w") as f:
+            f.write(TC_STS[2] + "\n")
+
+    # -- sim state
+    def deploy(self, fid, write=True):
+        n = sum(1 for k in self.pkgs if k[0] == fid) + 1
+        data = make_zip("%s v%d" % (fid, n), 1000 + 997 * n)
+        path = os.path.join(self.pkg_dir, "%s-v%d.zip" % (fid, n))
+        with open(path, "wb") as f:
+            f.write(data)
+        self.pkgs[(fid, n)] = data
+        self.fns[fid]["package_file"] = path
+        self.fns[fid]["_data"] = data
+        if write:
+            self.write_state()
+        return data
+
+    def set_corrupt(self, fid, value):
+        self.fns[fid]["corrupt"] = value
+        self.write_state()
+
+    def write_state(self):
+        def clean(d):
+            return {k: v for k, v in d.items() if k not in ("cloud", "_data")}
+        state = {
+            "tencent": {
+                "credentials": [
+                    {"secret_id": TC[0], "secret_key": TC[1]},
+                    {"secret_id": TC_STS[0], "secret_key": TC_STS[1], "token": TC_STS[2]},
+                ],
+                "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "tencent"],
+            },
+            "aliyun": {
+                "credentials": [
+                    {"access_key_id": ALI_ACS3[0], "access_key_secret": ALI_ACS3[1]},
+                    {"access_key_id": ALI_FC[0], "access_key_secret": ALI_FC[1]},
+                    {"access_key_id": ALI_STS[0], "access_key_secret": ALI_STS[1], "security_token": ALI_STS[2]},
+                    {"access_key_id": ALI_STS_FC[0], "access_key_secret": ALI_STS_FC[1],
+                     "security_token": ALI_STS_FC[2]},
+                ],
+                "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun"],
+            },
+        }
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f, indent=1)
+        os.replace(tmp, self.state_path)
+
+    def stats(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/_sim/stats")
+        data = json.loads(conn.getresponse().read())
+        conn.close()
+        return data
+
+    def log_entries(self):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return [json.loads(x) for x in f if x.strip()]
+
+    # -- fnvault config
+    def config(self, name, extra_accounts="", extra_functions=""):
+        ep = self.endpoint
+        text = f'''# written by tests/sdk-sim/scenarios.py
+[archive]
+dir = "archive"
+
+[database]
+path = "fnvault.db"
+
+[[accounts]]
+name = "tc"
+cloud = "tencent"
+endpoint = "{ep}"
+secret_id = "{TC[0]}"
+secret_key_file = "tc.key"
+
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{ep}"
+access_key_id = "{ALI_ACS3[0]}"
+access_key_secret_file = "ali.key"
+
+[[accounts]]
+name = "alifc"
+cloud = "aliyun"
+account_id = "{OTHER_ACCOUNT_ID}"
+endpoint = "{ep}"
+access_key_id = "{ALI_FC[0]}"
+access_key_secret_env = "FNVAULT_SIM_ALIFC_SECRET"
+signature = "fc"
+{extra_accounts}
+[[functions]]
+account = "tc"
+region = "ap-guangzhou"
+namespace = "default"
+name = "order-api"
+qualifier = "$LATEST"
+
+[[functions]]
+account = "tc"
+region = "ap-shanghai"
+namespace = "batch"
+name = "report-job"
+
+[[functions]]
+account = "ali"
+region = "cn-shanghai"
+service = "orders"
+name = "checkout"
+qualifier = "LATEST"
+
+[[functions]]
+account = "alifc"
+region = "cn-hangzhou"
+service = "payments"
+name = "refund"
+{extra_functions}'''
+        path = os.path.join(self.fv_dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items()
+               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        env["FNVAULT_SIM_ALIFC_SECRET"] = ALI_FC[1]
+        env["FNVAULT_SIM_TC_STS_KEY"] = TC_STS[1]
+        return env
+
+    def run(self, config, *args, timeout=300):
+        cmd = [self.bin, "--config", config] + list(args)
+        t0 = time.time()
+        p = subprocess.run(cmd, env=self.env(), cwd=self.fv_dir, capture_output=True, timeout=timeout)
+        return Run(cmd, p, time.time() - t0)
+
+    def list_json(self, config):
+        r = self.run(config, "list", "--json")
+        if r.code != 0:
+            raise Check("`list --json` exited %d: %s" % (r.code, r.tail()))
+        try:
+            arr = json.loads(r.stdout)
+        except ValueError as e:
+            raise Check("`list --json` printed no JSON (%s): %r" % (e, r.stdout[:300]))
+        if not isinstance(arr, list):
+            raise Check("`list --json` is not a JSON array")
+        return {o.get("function"): o for o in arr}
+
+    def tmp_files(self):
+        tmp = os.path.join(self.fv_dir, "archive", "tmp")
+        out = []
+        for root, _, files in os.walk(tmp):
+            out.extend(os.path.join(root, f) for f in files)
+        return out
+
+
+class Run:
+    def __init__(self, cmd, p, secs):
+        self.cmd = cmd
+        self.code = p.returncode
+        self.stdout = p.stdout.decode("utf-8", "replace")
+        self.stderr = p.stderr.decode("utf-8", "replace")
+        self.secs = secs
+
+    def tail(self, n=800):
+        s = self.stderr.strip()
+        return ("..." + s[-n:]) if len(s) > n else s
+
+
+class Check(Exception):
+    pass
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Check(msg)
+
+
+KEYS = {
+    "scf-order": "tc/ap-guangzhou/default/order-api@$LATEST",
+    "scf-report": "tc/ap-shanghai/batch/report-job",
+    "fc-checkout": "ali/cn-shanghai/orders/checkout@LATEST",
+    "fc-refund": "alifc/cn-hangzhou/payments/refund",
+}
+SCHEME_OF_AK = {ALI_ACS3[0]: "ACS3-HMAC-SHA256", ALI_FC[0]: "FC", ALI_STS[0]: "ACS3-HMAC-SHA256",
+                ALI_STS_FC[0]: "FC", TC[0]: "TC3-HMAC-SHA256", TC_STS[0]: "TC3-HMAC-SHA256"}
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def check_function(listing, key, data, versions):
+    o = listing.get(key)
+    expect(o is not None, "`list --json` has no entry %r (has %s)" % (key, sorted(k for k in listing if k)))
+    expect(o.get("versions") == versions, "%s: versions %r, expected %d" % (key, o.get("versions"), versions))
+    expect(o.get("latest_sha256") == sha(data), "%s: latest_sha256 %r, expected %s" % (
+        key, o.get("latest_sha256"), sha(data)))
+    expect(o.get("latest_size") == len(data), "%s: latest_size %r, expected %d" % (
+        key, o.get("latest_size"), len(data)))
+    expect(o.get("last_error") in (None, ""), "%s: last_error %r" % (key, o.get("last_error")))
+    expect(o.get("last_checked") not in (None, ""), "%s: last_checked not set" % key)
+
+
+def check_requests(entries, since):
+    """Every API request since `since` was verified and used the account's scheme."""
+    new = entries[since:]
+    api = [e for e in new if e["kind"] == "api"]
+    expect(api, "the sim received no API request")
+    bad = [e for e in api if not e["verified"]]
+    expect(not bad, "the SDK verifier rejected %d request(s), first: %s %s %s (see sim.stderr)" % (
+        len(bad), bad[0].get("scheme"), bad[0].get("code"), bad[0].get("function")) if bad else "")
+    for e in api:
+        want = SCHEME_OF_AK.get(e.get("access_key_id"))
+        expect(want is None or e["scheme"] == want, "%s sent with scheme %s, expected %s" % (
+            e.get("access_key_id"), e["scheme"], want))
+    return api
+
+
+def scenario_a(w, cfg):
+    n0 = len(w.log_entries())
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    api = check_requests(w.log_entries(), n0)
+    schemes = {e["scheme"] for e in api}
+    expect({"TC3-HMAC-SHA256", "ACS3-HMAC-SHA256", "FC"} <= schemes, "schemes seen: %s" % sorted(schemes))
+    listing = w.list_json(cfg)
+    for fid, key in KEYS.items():
+        check_function(listing, key, w.fns[fid]["_data"], 1)
+    expect(w.stats()["downloads"] - d0 == 4, "sim served %d downloads, expected 4" % (w.stats()["downloads"] - d0))
+    expect(not w.tmp_files(), "files left in archive/tmp: %s" % w.tmp_files())
+
+
+def scenario_b(w, cfg):
+    n0 = len(w.log_entries())
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    check_requests(w.log_entries(), n0)
+    d = w.stats()["downloads"] - d0
+    expect(d == 0, "second sync downloaded %d package(s)" % d)
+    listing = w.list_json(cfg)
+    for fid, key in KEYS.items():
+        check_function(listing, key, w.fns[fid]["_data"], 1)
+
+
+def scenario_c(w, cfg):
+    old = w.fns["scf-order"]["_data"]
+    new = w.deploy("scf-order")
+    expect(sha(old) != sha(new), "redeploy made the same package")
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    d = w.stats()["downloads"] - d0
+    expect(d == 1, "sync after one redeploy downloaded %d package(s), expected 1" % d)
+    listing = w.list_json(cfg)
+    check_function(listing, KEYS["scf-order"], new, 2)
+    for fid in ("scf-report", "fc-checkout", "fc-refund"):
+        check_function(listing, KEYS[fid], w.fns[fid]["_data"], 1)
+
+
+def scenario_d(w, cfg):
+    # Redeploy (so fnvault must download) and serve bytes that do not match the CRC-64.
+    before = w.list_json(cfg)[KEYS["fc-checkout"]]
+    old = w.fns["fc-checkout"]["_data"]
+    w.deploy("fc-checkout", write=False)
+    w.set_corrupt("fc-checkout", True)
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 1, "sync exited %d, expected 1: %s" % (r.code, r.tail()))
+    expect(w.stats()["downloads"] - d0 >= 1, "the corrupt package was never downloaded")
+    listing = w.list_json(cfg)
+    o = listing.get(KEYS["fc-checkout"]) or {}
+    expect(o.get("last_error"), "%s: last_error not set after a corrupt download" % KEYS["fc-checkout"])
+    expect(o.get("versions") == before.get("versions") == 1, "%s: versions %r (was %r)" % (
+        KEYS["fc-checkout"], o.get("versions"), before.get("versions")))
+    expect(o.get("latest_sha256") == sha(old), "%s: latest_sha256 changed to %r" % (
+        KEYS["fc-checkout"], o.get("latest_sha256")))
+    expect(not w.tmp_files(), "files left in archive/tmp: %s" % w.tmp_files())
+    check_function(listing, KEYS["scf-order"], w.fns["scf-order"]["_data"], 2)
+    for fid in ("scf-report", "fc-refund"):
+        check_function(listing, KEYS[fid], w.fns[fid]["_data"], 1)
+    # the same package served intact archives it
+    w.set_corrupt("fc-checkout", False)
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync after the corruption was repaired exited %d: %s" % (r.code, r.tail()))
+    check_function(w.list_json(cfg), KEYS["fc-checkout"], w.fns["fc-checkout"]["_data"], 2)
+
+
+def scenario_e(w):
+    accounts = f'''
+[[accounts]]
+name = "tcbad"
+cloud = "tencent"
+endpoint = "{w.endpoint}"
+secret_id = "{TC[0]}"
+secret_key = "NotTheRightTencentSecretKey00"
+
+[[accounts]]
+name = "alibad"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_ACS3[0]}"
+access_key_secret = "NotTheRightAliyunSecret000"
+'''
+    functions = '''
+[[functions]]
+account = "tc"
+region = "ap-guangzhou"
+namespace = "default"
+name = "no-such-function"
+
+[[functions]]
+account = "ali"
+region = "cn-shanghai"
+service = "orders"
+name = "no_such_function"
+
+[[functions]]
+account = "tcbad"
+region = "ap-guangzhou"
+namespace = "default"
+name = "order-api"
+
+[[functions]]
+account = "alibad"
+region = "cn-shanghai"
+service = "orders"
+name = "checkout"
+qualifier = "LATEST"
+'''
+    cfg = w.config("fnvault-e.toml", accounts, functions)
+    r = w.run(cfg, "sync")
+    expect(r.code == 1, "sync exited %d, expected 1: %s" % (r.code, r.tail()))
+    listing = w.list_json(cfg)
+    want = {
+        "tc/ap-guangzhou/default/no-such-function": "ResourceNotFound.Function",
+        "ali/cn-shanghai/orders/no_such_function": "FunctionNotFound",
+        "tcbad/ap-guangzhou/default/order-api": "AuthFailure.SignatureFailure",
+        "alibad/cn-shanghai/orders/checkout@LATEST": "SignatureNotMatch",
+    }
+    for key, code in want.items():
+        o = listing.get(key)
+        expect(o is not None, "`list --json` has no entry %r" % key)
+        expect(code in (o.get("last_error") or ""), "%s: last_error %r does not contain %s" % (
+            key, o.get("last_error"), code))
+        expect(not o.get("versions"), "%s: versions %r" % (key, o.get("versions")))
+    versions = {"scf-order": 2, "scf-report": 1, "fc-checkout": 2, "fc-refund": 1}
+    for fid, key in KEYS.items():
+        check_function(listing, key, w.fns[fid]["_data"], versions[fid])
+
+
+def scenario_f(w):
+    accounts = f'''
+[[accounts]]
+name = "tcsts"
+cloud = "tencent"
+endpoint = "{w.endpoint}"
+secret_id = "{TC_STS[0]}"
+secret_key_env = "FNVAULT_SIM_TC_STS_KEY"
+session_token_file = "tc-sts.token"
+
+[[accounts]]
+name = "alists"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_STS[0]}"
+access_key_secret = "{ALI_STS[1]}"
+security_token = "{ALI_STS[2]}"
+
+[[accounts]]
+name = "alistsfc"
+cloud = "aliyun"
+account_id = "{OTHER_ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_STS_FC[0]}"
+access_key_secret = "{ALI_STS_FC[1]}"
+security_token = "{ALI_STS_FC[2]}"
+signature = "fc"
+'''
+    functions = '''
+[[functions]]
+account = "tcsts"
+region = "ap-shanghai"
+namespace = "batch"
+name = "report-job"
+
+[[functions]]
+account = "alists"
+region = "cn-shanghai"
+service = "orders"
+name = "checkout"
+qualifier = "LATEST"
+
+[[functions]]
+account = "alistsfc"
+region = "cn-hangzhou"
+service = "payments"
+name = "refund"
+'''
+    cfg = w.config("fnvault-f.toml", accounts, functions)
+    n0 = len(w.log_entries())
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    api = check_requests(w.log_entries(), n0)
+    for ak, scheme in ((TC_STS[0], "TC3-HMAC-SHA256"), (ALI_STS[0], "ACS3-HMAC-SHA256"),
+                       (ALI_STS_FC[0], "FC")):
+        mine = [e for e in api if e.get("access_key_id") == ak]
+        expect(mine, "no request with the temporary key %s" % ak)
+        expect(all(e["verified"] and e.get("sts") and e["scheme"] == scheme for e in mine),
+               "temporary key %s: %s" % (ak, mine[0]))
+    listing = w.list_json(cfg)
+    check_function(listing, "tcsts/ap-shanghai/batch/report-job", w.fns["scf-report"]["_data"], 1)
+    check_function(listing, "alists/cn-shanghai/orders/checkout@LATEST", w.fns["fc-checkout"]["_data"], 1)
+    check_function(listing, "alistsfc/cn-hangzhou/payments/refund", w.fns["fc-refund"]["_data"], 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--bin", required=True)
+    args = ap.parse_args()
+    assert crc64(b"123456789") == 11051210869376104954
+
+    w = World(args.workdir, args.port, args.bin)
+    cfg = w.config("fnvault.toml")
+    results = []
+    scenarios = [
+        ("a-first-sync-archives-all", lambda: scenario_a(w, cfg)),
+        ("b-second-sync-downloads-nothing", lambda: scenario_b(w, cfg)),
+        ("c-redeploy-downloads-one", lambda: scenario_c(w, cfg)),
+        ("d-corrupt-download-rejected", lambda: scenario_d(w, cfg)),
+        ("e-unknown-function-and-bad-key", lambda: scenario_e(w)),
+        ("f-temporary-credentials", lambda: scenario_f(w)),
+    ]
+    for name, fn in scenarios:
+        try:
+            fn()
+            print("PASS %s" % name, flush=True)
+            results.append(True)
+        except Check as e:
+            print("FAIL %s: %s" % (name, e), flush=True)
+            results.append(False)
+        except subprocess.TimeoutExpired as e:
+            print("FAIL %s: fnvault timed out (%s)" % (name, " ".join(e.cmd[-2:])), flush=True)
+            results.append(False)
+        except Exception as e:
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+            results.append(False)
+    passed = sum(results)
+    print("%d passed, %d failed" % (passed, len(results) - passed))
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
