@@ -257,7 +257,7 @@ impl Config {
         with_credentials: bool,
     ) -> Result<Config, ConfigError> {
         let loc = Locator::new(src, path);
-        let raw: RawConfig = toml::from_str(src).map_err(|e| loc.from_toml(&e))?;
+        let raw: RawConfig = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
         let base = path
             .parent()
             .map(Path::to_path_buf)
@@ -1057,7 +1057,7 @@ impl<'a> Locator<'a> {
         }
     }
 
-    fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
             position: e.span().map(|s| self.line_col(s.start)),

@@ -108,14 +108,14 @@ pub struct SweepCounts {
 impl Db {
     /// Opens (creating, owner-only) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                std::fs::create_dir_all(parent).map_err(|e| DbError::Other {
-                    path: path.to_path_buf(),
-                    message: format!("cannot create {}: {e}", parent.display()),
-                })?;
-                set_private(parent, 0o700);
-            }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| DbError::Other {
+                path: path.to_path_buf(),
+                message: format!("cannot create {}: {e}", parent.display()),
+            })?;
+            set_private(parent, 0o700);
         }
         let existed = path.exists();
         let mut conn = Connection::open(path).map_err(|e| sqlite(path, e))?;

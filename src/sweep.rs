@@ -280,17 +280,18 @@ impl Sweeper {
         let location = client.resolve(target).await.map_err(|e| e.to_string())?;
         let cloud_checksum = location.checksum.to_db_string();
 
-        if let Some(latest) = &latest {
-            if latest.cloud_checksum == cloud_checksum && self.archive.contains(&latest.sha256) {
-                let version_id = latest.id;
-                self.db(move |db| {
-                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                tracing::debug!(function = %target.key, "unchanged");
-                return Ok(Outcome::Unchanged);
-            }
+        if let Some(latest) = &latest
+            && latest.cloud_checksum == cloud_checksum
+            && self.archive.contains(&latest.sha256)
+        {
+            let version_id = latest.id;
+            self.db(move |db| {
+                db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::debug!(function = %target.key, "unchanged");
+            return Ok(Outcome::Unchanged);
         }
 
         let downloaded = {
@@ -316,18 +317,19 @@ impl Sweeper {
             .map_err(|e| e.to_string())?;
 
         // The blob is durable; only now may a row point at it.
-        if let Some(latest) = &latest {
-            if latest.cloud_checksum == cloud_checksum && latest.sha256 == sha256 {
-                // The latest version's blob had gone missing from the archive; it is back.
-                tracing::warn!(function = %target.key, sha256 = %sha256, "restored a missing blob");
-                let version_id = latest.id;
-                self.db(move |db| {
-                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                return Ok(Outcome::Unchanged);
-            }
+        if let Some(latest) = &latest
+            && latest.cloud_checksum == cloud_checksum
+            && latest.sha256 == sha256
+        {
+            // The latest version's blob had gone missing from the archive; it is back.
+            tracing::warn!(function = %target.key, sha256 = %sha256, "restored a missing blob");
+            let version_id = latest.id;
+            self.db(move |db| {
+                db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            return Ok(Outcome::Unchanged);
         }
         let version = NewVersion {
             cloud_checksum,

@@ -332,11 +332,11 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             return scf_error(e.code, &e.message);
         }
     };
-    if let Some(token) = expected_token {
-        if header_str(&headers, "x-tc-token") != Some(token.as_str()) {
-            shared.lock().stats.rejected_requests += 1;
-            return scf_error("AuthFailure.TokenFailure", "token missing or invalid");
-        }
+    if let Some(token) = expected_token
+        && header_str(&headers, "x-tc-token") != Some(token.as_str())
+    {
+        shared.lock().stats.rejected_requests += 1;
+        return scf_error("AuthFailure.TokenFailure", "token missing or invalid");
     }
     shared.lock().stats.api_requests += 1;
 
@@ -426,25 +426,25 @@ async fn fc_get_function_code(
             return fc_error(e.status, e.code, &e.message);
         }
     };
-    if let Some(token) = expected_token {
-        if verified.security_token.as_deref() != Some(token.as_str()) {
-            shared.lock().stats.rejected_requests += 1;
-            return fc_error(
-                403,
-                "InvalidSecurityToken",
-                "security token missing or invalid",
-            );
-        }
+    if let Some(token) = expected_token
+        && verified.security_token.as_deref() != Some(token.as_str())
+    {
+        shared.lock().stats.rejected_requests += 1;
+        return fc_error(
+            403,
+            "InvalidSecurityToken",
+            "security token missing or invalid",
+        );
     }
-    if let (Some(expected), Some(given)) = (account_id, header_str(&headers, "x-fc-account-id")) {
-        if expected != given {
-            shared.lock().stats.rejected_requests += 1;
-            return fc_error(
-                403,
-                "AccessDenied",
-                "x-fc-account-id does not own this endpoint",
-            );
-        }
+    if let (Some(expected), Some(given)) = (account_id, header_str(&headers, "x-fc-account-id"))
+        && expected != given
+    {
+        shared.lock().stats.rejected_requests += 1;
+        return fc_error(
+            403,
+            "AccessDenied",
+            "x-fc-account-id does not own this endpoint",
+        );
     }
     shared.lock().stats.api_requests += 1;
 

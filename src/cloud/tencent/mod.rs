@@ -206,7 +206,8 @@ impl Client {
                 cloud: Cloud::Tencent,
                 message: err.message.unwrap_or_default(),
                 code: Some(code),
-                http_status: Some(status),
+                // Always 200 for an SCF API error: saying so would only mislead.
+                http_status: None,
                 request_id: request_id(&response),
             });
         }

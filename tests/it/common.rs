@@ -1,0 +1,224 @@
+//! The test harness: a simulator with known keys, a temp folder with key files and a config,
+//! and a way to run the binary and read what it printed.
+
+use std::path::{Path, PathBuf};
+
+use fnvault::sim::{SimFunction, Simulator};
+
+pub const TC_ID: &str = "AKIDtest00000000000000000000000000000";
+pub const TC_KEY: &str = "tc-test-secret-key-0001";
+pub const ALI_ID: &str = "LTAI5tTestAccessKey0001";
+pub const ALI_KEY: &str = "ali-test-secret-0001";
+pub const ALI_ACCOUNT: &str = "1234567890123456";
+
+pub struct Env {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    /// A simulator that knows the test keys, and a folder with the key files.
+    pub async fn new() -> Env {
+        let sim = Simulator::start().await.expect("simulator starts");
+        sim.add_tencent_key(TC_ID, TC_KEY, None);
+        sim.add_aliyun_key(ALI_ID, ALI_KEY, None);
+        sim.set_aliyun_account_id(ALI_ACCOUNT);
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("tc.key"), format!("{TC_KEY}\n")).unwrap();
+        std::fs::write(dir.path().join("ali.key"), format!("{ALI_KEY}\n")).unwrap();
+        Env { sim, dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The accounts every test config starts with: one Tencent, one FC with ACS3 and one FC
+    /// with the classic FC signature, all pointing at the simulator.
+    pub fn accounts(&self) -> String {
+        let ep = self.sim.endpoint();
+        format!(
+            r#"[archive]
+dir = "archive"
+[database]
+path = "fnvault.db"
+
+[[accounts]]
+name = "tc"
+cloud = "tencent"
+endpoint = "{ep}"
+secret_id = "{TC_ID}"
+secret_key_file = "tc.key"
+
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ALI_ACCOUNT}"
+endpoint = "{ep}"
+access_key_id = "{ALI_ID}"
+access_key_secret_file = "ali.key"
+
+[[accounts]]
+name = "ali-fc"
+cloud = "aliyun"
+account_id = "{ALI_ACCOUNT}"
+endpoint = "{ep}"
+access_key_id = "{ALI_ID}"
+access_key_secret_file = "ali.key"
+signature = "fc"
+"#
+        )
+    }
+
+    /// Writes `config.toml`: the standard accounts plus `rest`.
+    pub fn write_config(&self, rest: &str) -> PathBuf {
+        let path = self.path("config.toml");
+        std::fs::write(&path, format!("{}\n{rest}", self.accounts())).unwrap();
+        path
+    }
+
+    /// Runs the binary with `--config <dir>/config.toml` and `args`.
+    pub async fn fnvault(&self, args: &[&str]) -> Run {
+        run_fnvault(&self.path("config.toml"), args).await
+    }
+
+    /// `fnvault list --json`, parsed.
+    pub async fn list(&self) -> Vec<serde_json::Value> {
+        let run = self.fnvault(&["list", "--json"]).await;
+        assert_eq!(run.code, 0, "list failed: {}", run.stderr);
+        serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout)
+            .unwrap_or_else(|e| panic!("list --json is not a JSON array ({e}): {}", run.stdout))
+    }
+
+    /// The `list --json` object of one function.
+    pub async fn entry(&self, key: &str) -> serde_json::Value {
+        self.list()
+            .await
+            .into_iter()
+            .find(|e| e["function"] == key)
+            .unwrap_or_else(|| panic!("{key} is not in list --json"))
+    }
+
+    pub fn files_in(&self, rel: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.path(rel), &mut out);
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub async fn run_fnvault(config: &Path, args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fnvault"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("FNVAULT_CONFIG")
+        .output()
+        .await
+        .expect("fnvault runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A config snippet for one SCF function.
+pub fn scf(region: &str, namespace: &str, name: &str, qualifier: Option<&str>) -> String {
+    let q = qualifier
+        .map(|q| format!("qualifier = \"{q}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[functions]]\naccount = \"tc\"\nregion = \"{region}\"\nnamespace = \"{namespace}\"\nname = \"{name}\"\n{q}\n"
+    )
+}
+
+/// A config snippet for one FC function of `account` (`ali` or `ali-fc`).
+pub fn fc(
+    account: &str,
+    region: &str,
+    service: &str,
+    name: &str,
+    qualifier: Option<&str>,
+) -> String {
+    let q = qualifier
+        .map(|q| format!("qualifier = \"{q}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[functions]]\naccount = \"{account}\"\nregion = \"{region}\"\nservice = \"{service}\"\nname = \"{name}\"\n{q}\n"
+    )
+}
+
+/// Distinct, deterministic package bytes.
+pub fn package(tag: &str, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut i: u32 = 0;
+    while out.len() < len {
+        out.extend_from_slice(format!("{tag}:{i};").as_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(fnvault::fetch::sha256(data))
+}
+
+/// Four functions across both clouds and all three signing set-ups, deployed and configured.
+pub struct Fleet {
+    pub order_api: SimFunction,
+    pub report: SimFunction,
+    pub checkout: SimFunction,
+    pub refund: SimFunction,
+}
+
+pub const ORDER_API: &str = "tc/ap-guangzhou/default/order-api@$LATEST";
+pub const REPORT: &str = "tc/ap-shanghai/batch/report-job";
+pub const CHECKOUT: &str = "ali/cn-shanghai/orders/checkout@LATEST";
+pub const REFUND: &str = "ali-fc/cn-hangzhou/payments/refund";
+
+impl Fleet {
+    pub fn deploy(env: &Env) -> Fleet {
+        let fleet = Fleet {
+            order_api: SimFunction::scf("ap-guangzhou", "default", "order-api", Some("$LATEST")),
+            report: SimFunction::scf("ap-shanghai", "batch", "report-job", None),
+            checkout: SimFunction::fc("orders", "checkout", Some("LATEST")),
+            refund: SimFunction::fc("payments", "refund", None),
+        };
+        env.sim
+            .deploy(&fleet.order_api, package("order-api v1", 70_000));
+        env.sim.deploy(&fleet.report, package("report v1", 20_000));
+        env.sim
+            .deploy(&fleet.checkout, package("checkout v1", 90_000));
+        env.sim.deploy(&fleet.refund, package("refund v1", 5_000));
+        env.write_config(&format!(
+            "{}{}{}{}",
+            scf("ap-guangzhou", "default", "order-api", Some("$LATEST")),
+            scf("ap-shanghai", "batch", "report-job", None),
+            fc("ali", "cn-shanghai", "orders", "checkout", Some("LATEST")),
+            fc("ali-fc", "cn-hangzhou", "payments", "refund", None),
+        ));
+        fleet
+    }
+}
