@@ -62,6 +62,7 @@ pub struct Config {
     pub database_path: PathBuf,
     pub sync: SyncSettings,
     pub http: HttpSettings,
+    pub retry: RetrySettings,
     pub accounts: Vec<Account>,
     pub functions: Vec<Target>,
 }
@@ -90,6 +91,19 @@ pub struct HttpSettings {
     pub download_idle_timeout: Duration,
 }
 
+/// How failed calls and downloads are retried: capped exponential backoff with jitter.
+#[derive(Debug, Clone)]
+pub struct RetrySettings {
+    /// Tries per function and sweep, the first one included (1 = never retry).
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// API requests per second to one account when none is configured: SCF's published limit for
+/// GetFunctionAddress. FC publishes no per-API figure; the same pace is a safe default there.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
+
 /// One cloud account: where to call and with which keys.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -98,6 +112,8 @@ pub struct Account {
     /// `None` when the config was loaded without credentials (read-only commands).
     pub credentials: Option<Credentials>,
     pub kind: AccountKind,
+    /// API requests per second this account may receive from us; 0 means no limit.
+    pub requests_per_second: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +166,8 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
     functions: Vec<RawFunction>,
@@ -183,12 +201,21 @@ struct RawHttp {
     download_idle_timeout: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    attempts: Option<i64>,
+    initial_backoff: Option<String>,
+    max_backoff: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAccount {
     name: String,
     cloud: String,
     endpoint: Option<String>,
+    requests_per_second: Option<i64>,
     // Tencent
     secret_id: Option<String>,
     secret_id_env: Option<String>,
@@ -314,31 +341,64 @@ impl Config {
             downloads: positive(raw.sync.downloads, "downloads", 4)?,
         };
 
-        let duration = |v: &Option<String>,
+        let duration = |section: &'static str,
                         key: &'static str,
-                        default: u64|
+                        v: &Option<String>,
+                        default: Duration|
          -> Result<Duration, ConfigError> {
             match v {
-                None => Ok(Duration::from_secs(default)),
+                None => Ok(default),
                 Some(s) => match humantime::parse_duration(s) {
                     Ok(d) if !d.is_zero() => Ok(d),
-                    Ok(_) => Err(loc.err(&["http", key], "must be more than 0")),
+                    Ok(_) => Err(loc.err(&[section, key], "must be more than 0")),
                     Err(e) => Err(loc.err(
-                        &["http", key],
+                        &[section, key],
                         format!("`{s}` is not a duration ({e}; examples: \"10s\", \"2m\")"),
                     )),
                 },
             }
         };
+        let secs = Duration::from_secs;
         let http = HttpSettings {
-            connect_timeout: duration(&raw.http.connect_timeout, "connect_timeout", 10)?,
-            api_timeout: duration(&raw.http.api_timeout, "api_timeout", 30)?,
+            connect_timeout: duration(
+                "http",
+                "connect_timeout",
+                &raw.http.connect_timeout,
+                secs(10),
+            )?,
+            api_timeout: duration("http", "api_timeout", &raw.http.api_timeout, secs(30))?,
             download_idle_timeout: duration(
-                &raw.http.download_idle_timeout,
+                "http",
                 "download_idle_timeout",
-                60,
+                &raw.http.download_idle_timeout,
+                secs(60),
             )?,
         };
+        let retry = RetrySettings {
+            attempts: match raw.retry.attempts {
+                None => 4,
+                Some(n) if (1..=20).contains(&n) => n as u32,
+                Some(n) => {
+                    return Err(loc.err(
+                        &["retry", "attempts"],
+                        format!("{n} is out of range 1..=20"),
+                    ));
+                }
+            },
+            initial_backoff: duration(
+                "retry",
+                "initial_backoff",
+                &raw.retry.initial_backoff,
+                secs(1),
+            )?,
+            max_backoff: duration("retry", "max_backoff", &raw.retry.max_backoff, secs(30))?,
+        };
+        if retry.max_backoff < retry.initial_backoff {
+            return Err(loc.err(
+                &["retry", "max_backoff"],
+                "must not be shorter than retry.initial_backoff",
+            ));
+        }
 
         let mut accounts = Vec::with_capacity(raw.accounts.len());
         let mut names = HashSet::new();
@@ -374,6 +434,7 @@ impl Config {
             database_path: resolve_path(&raw.database.path),
             sync,
             http,
+            retry,
             accounts,
             functions,
         })
@@ -552,12 +613,23 @@ fn validate_account(
         }
     };
 
+    let requests_per_second = match a.requests_per_second {
+        None => DEFAULT_REQUESTS_PER_SECOND,
+        Some(n) if (0..=10_000).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(err(
+                "requests_per_second",
+                format!("{n} is out of range 0..=10000 (0 means no limit)"),
+            ));
+        }
+    };
     if !with_credentials {
         return Ok(Account {
             name: a.name.clone(),
             endpoint,
             credentials: None,
             kind,
+            requests_per_second,
         });
     }
     let resolve = |keys: &SecretKeys| -> Result<Option<(String, String)>, ConfigError> {
@@ -637,6 +709,7 @@ fn validate_account(
         endpoint,
         credentials: Some(credentials),
         kind,
+        requests_per_second,
     })
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::archive::{Archive, ArchiveError, LockGuard, Stored};
 use crate::cloud::{self, Target};
-use crate::config::Config;
+use crate::config::{Config, RetrySettings};
 use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
 use crate::fetch;
 
@@ -108,6 +108,7 @@ pub struct Sweeper {
     archive: Archive,
     db: Arc<Mutex<Db>>,
     concurrency: usize,
+    retry: RetrySettings,
     downloads: Arc<Semaphore>,
     max_package_size: u64,
 }
@@ -150,6 +151,7 @@ impl Sweeper {
             archive,
             db: Arc::new(Mutex::new(db)),
             concurrency: config.sync.concurrency,
+            retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
         };
@@ -277,32 +279,51 @@ impl Sweeper {
             .clients
             .get(&target.account)
             .ok_or_else(|| format!("no client for account `{}`", target.account))?;
-        let location = client.resolve(target).await.map_err(|e| e.to_string())?;
-        let cloud_checksum = location.checksum.to_db_string();
-
-        if let Some(latest) = &latest
-            && latest.cloud_checksum == cloud_checksum
-            && self.archive.contains(&latest.sha256)
-        {
-            let version_id = latest.id;
-            self.db(move |db| {
-                db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            tracing::debug!(function = %target.key, "unchanged");
-            return Ok(Outcome::Unchanged);
-        }
-
-        let downloaded = {
-            let _permit = self
-                .downloads
-                .acquire()
+        let attempts = self.retry.attempts;
+        let mut attempt = 0;
+        // Each try asks for a fresh address: presigned URLs expire, and a failed download may
+        // have been served by a bad node.
+        let (downloaded, cloud_checksum) = loop {
+            attempt += 1;
+            client.pace().await;
+            let location = match client.resolve(target).await {
+                Ok(l) => l,
+                Err(e) if e.is_retryable() && attempt < attempts => {
+                    self.backoff(target, attempt, e.retry_after, &e.to_string())
+                        .await;
+                    continue;
+                }
+                Err(e) => return Err(with_attempts(e.to_string(), attempt)),
+            };
+            let cloud_checksum = location.checksum.to_db_string();
+            if let Some(latest) = &latest
+                && latest.cloud_checksum == cloud_checksum
+                && self.archive.contains(&latest.sha256)
+            {
+                let version_id = latest.id;
+                self.db(move |db| {
+                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
+                })
                 .await
-                .map_err(|_| "download slots closed".to_string())?;
-            fetch::download(&self.http, &location, &self.archive, self.max_package_size)
-                .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+                tracing::debug!(function = %target.key, "unchanged");
+                return Ok(Outcome::Unchanged);
+            }
+            let result = {
+                let _permit = self
+                    .downloads
+                    .acquire()
+                    .await
+                    .map_err(|_| "download slots closed".to_string())?;
+                fetch::download(&self.http, &location, &self.archive, self.max_package_size).await
+            };
+            match result {
+                Ok(d) => break (d, cloud_checksum),
+                Err(e) if e.is_retryable() && attempt < attempts => {
+                    self.backoff(target, attempt, None, &e.to_string()).await;
+                }
+                Err(e) => return Err(with_attempts(e.to_string(), attempt)),
+            }
         };
         *bytes += downloaded.size;
         let sha256 = downloaded.sha256_hex();
@@ -369,6 +390,39 @@ impl Sweeper {
                 sha256,
             }
         })
+    }
+}
+
+impl Sweeper {
+    /// Waits before try `attempt + 1`: capped exponential backoff with "equal jitter" (half
+    /// fixed, half random), so many functions failing together do not retry in lockstep; never
+    /// shorter than what the cloud asked for.
+    async fn backoff(&self, target: &Target, attempt: u32, asked: Option<Duration>, why: &str) {
+        let delay = backoff_delay(&self.retry, attempt, asked);
+        tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+pub fn backoff_delay(retry: &RetrySettings, attempt: u32, asked: Option<Duration>) -> Duration {
+    let exp = retry
+        .initial_backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(retry.max_backoff);
+    let half = exp / 2;
+    let jitter = half.mul_f64(rand::random::<f64>());
+    let delay = half + jitter;
+    match asked {
+        Some(a) => delay.max(a),
+        None => delay,
+    }
+}
+
+fn with_attempts(error: String, attempt: u32) -> String {
+    if attempt > 1 {
+        format!("{error} (after {attempt} attempts)")
+    } else {
+        error
     }
 }
 

@@ -8,6 +8,7 @@ pub mod aliyun;
 pub mod tencent;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::config::{Account, AccountKind, Credentials};
 use crate::secret::SecretUrl;
@@ -152,6 +153,8 @@ pub struct CloudError {
     pub message: String,
     pub http_status: Option<u16>,
     pub request_id: Option<String>,
+    /// How long the cloud asked us to wait (`Retry-After`), if it said.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl CloudError {
@@ -168,6 +171,7 @@ impl CloudError {
             message: crate::http::describe(err),
             http_status: None,
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -184,6 +188,7 @@ impl CloudError {
             message: message.into(),
             http_status: Some(status),
             request_id,
+            retry_after: None,
         }
     }
 }
@@ -205,9 +210,16 @@ impl fmt::Display for CloudError {
     }
 }
 
-/// The client of one configured account.
+/// The client of one configured account: its cloud's API, paced by the account's rate limit.
 #[derive(Debug, Clone)]
-pub enum Client {
+pub struct Client {
+    api: Api,
+    /// Shared by every call to this account, whatever the concurrency.
+    limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
+}
+
+#[derive(Debug, Clone)]
+enum Api {
     Tencent(tencent::Client),
     Aliyun(aliyun::Client),
 }
@@ -220,31 +232,43 @@ impl Client {
         credentials: Credentials,
         api_timeout: std::time::Duration,
     ) -> Client {
-        match &account.kind {
-            AccountKind::Tencent => Client::Tencent(tencent::Client::new(
+        let api = match &account.kind {
+            AccountKind::Tencent => Api::Tencent(tencent::Client::new(
                 http,
                 &account.endpoint,
-                credentials.clone(),
+                credentials,
                 api_timeout,
             )),
             AccountKind::Aliyun {
                 account_id,
                 signature,
-            } => Client::Aliyun(aliyun::Client::new(
+            } => Api::Aliyun(aliyun::Client::new(
                 http,
                 &account.endpoint,
                 account_id,
                 *signature,
-                credentials.clone(),
+                credentials,
                 api_timeout,
             )),
+        };
+        Client {
+            api,
+            limiter: rate_limiter(account.requests_per_second),
         }
     }
 
-    /// Asks the cloud where the target's current package is and what it must hash to.
+    /// Waits until this account may receive another API request.
+    pub async fn pace(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Asks the cloud where the target's current package is and what it must hash to. The
+    /// caller paces with [`Client::pace`] first.
     pub async fn resolve(&self, target: &Target) -> Result<CodeLocation, CloudError> {
-        match self {
-            Client::Tencent(c) => {
+        match &self.api {
+            Api::Tencent(c) => {
                 c.get_function_address(
                     &target.region,
                     &target.namespace,
@@ -253,7 +277,7 @@ impl Client {
                 )
                 .await
             }
-            Client::Aliyun(c) => {
+            Api::Aliyun(c) => {
                 c.get_function_code(
                     &target.region,
                     &target.namespace,
@@ -264,6 +288,18 @@ impl Client {
             }
         }
     }
+}
+
+/// Requests evenly spaced at 1/n s with no burst, so no one-second window ever holds more than
+/// n requests (a burst allowance would let 2n through in the first second). The 2 % margin
+/// absorbs requests that leave together and arrive bunched.
+fn rate_limiter(per_second: u32) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+    if per_second == 0 {
+        return None;
+    }
+    let period = std::time::Duration::from_secs_f64(1.02 / f64::from(per_second));
+    let quota = governor::Quota::with_period(period)?.allow_burst(std::num::NonZeroU32::MIN);
+    Some(Arc::new(governor::RateLimiter::direct(quota)))
 }
 
 /// Reads an API response body, refusing more than `limit` bytes: an API answer is small, and a
@@ -290,6 +326,19 @@ pub(crate) async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// `Retry-After: <seconds>` (the HTTP-date form is not used by these APIs), capped at 5 min so
+/// a broken header cannot stall a sweep.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let secs: u64 = headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(secs.min(300)))
 }
 
 /// The largest API response fnvault reads.

@@ -66,6 +66,27 @@ impl SimFunction {
 pub enum Fault {
     /// Downloads serve bytes that differ from the announced checksum.
     CorruptDownload,
+    /// Downloads send half the body, then drop the connection.
+    TruncateDownload,
+    /// Downloads answer 403, as an expired presigned URL does.
+    ExpiredUrl,
+    /// API calls are throttled (SCF `RequestLimitExceeded`, FC 429 `ResourceExhausted`).
+    Throttle,
+    /// API calls fail on the server (SCF HTTP 502 from the gateway, FC 500).
+    ServerError,
+    /// SCF answers `FailedOperation.FunctionStatusError`: the function is being deployed.
+    Deploying,
+    /// API calls answer only after 5 s (longer than the tests' API timeout).
+    Hang,
+}
+
+impl Fault {
+    fn on_download(self) -> bool {
+        matches!(
+            self,
+            Fault::CorruptDownload | Fault::TruncateDownload | Fault::ExpiredUrl
+        )
+    }
 }
 
 /// What the simulator has seen.
@@ -93,7 +114,10 @@ struct Inner {
     aliyun_account_id: Option<String>,
     functions: HashMap<SimFunction, usize>,
     packages: Vec<Package>,
-    faults: HashMap<SimFunction, Fault>,
+    /// Each fault with how many more requests it hits.
+    faults: HashMap<SimFunction, (Fault, u32)>,
+    /// When each verified API request arrived, for rate-limit tests.
+    api_times: Vec<std::time::Instant>,
     stats: Stats,
     downloads_by_function: HashMap<SimFunction, u64>,
     /// Which function each package id was last handed out for (fault lookup on download).
@@ -109,6 +133,43 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    /// The fault to apply to this request of `f`, if any, counting it down.
+    fn take_fault(&mut self, f: &SimFunction, download: bool) -> Option<Fault> {
+        let (fault, left) = self.faults.get_mut(f)?;
+        if fault.on_download() != download {
+            return None;
+        }
+        let fault = *fault;
+        if *left != u32::MAX {
+            *left -= 1;
+            if *left == 0 {
+                self.faults.remove(f);
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// The API-level faults, answered in each cloud's own way; `None` means answer normally.
+async fn api_fault(fault: Option<Fault>, scf: bool) -> Option<Response> {
+    match fault? {
+        Fault::Hang => {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            None
+        }
+        Fault::Throttle if scf => Some(scf_error("RequestLimitExceeded", "request limit exceeded")),
+        Fault::Throttle => Some(fc_error(429, "ResourceExhausted", "limit exceeded")),
+        Fault::ServerError if scf => Some((StatusCode::BAD_GATEWAY, "bad gateway").into_response()),
+        Fault::ServerError => Some(fc_error(500, "InternalServerError", "please retry")),
+        Fault::Deploying if scf => Some(scf_error(
+            "FailedOperation.FunctionStatusError",
+            "the function is being updated",
+        )),
+        _ => None,
     }
 }
 
@@ -211,8 +272,22 @@ impl Simulator {
         self.shared.lock().functions.remove(f);
     }
 
+    /// Injects `fault` for every request of `f` until cleared.
     pub fn set_fault(&self, f: &SimFunction, fault: Fault) {
-        self.shared.lock().faults.insert(f.clone(), fault);
+        self.shared
+            .lock()
+            .faults
+            .insert(f.clone(), (fault, u32::MAX));
+    }
+
+    /// Injects `fault` for the next `times` requests of `f` it applies to.
+    pub fn set_fault_times(&self, f: &SimFunction, fault: Fault, times: u32) {
+        self.shared.lock().faults.insert(f.clone(), (fault, times));
+    }
+
+    /// Arrival times of the verified API requests so far.
+    pub fn api_request_times(&self) -> Vec<std::time::Instant> {
+        self.shared.lock().api_times.clone()
     }
 
     pub fn clear_fault(&self, f: &SimFunction) {
@@ -338,7 +413,11 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         shared.lock().stats.rejected_requests += 1;
         return scf_error("AuthFailure.TokenFailure", "token missing or invalid");
     }
-    shared.lock().stats.api_requests += 1;
+    {
+        let mut inner = shared.lock();
+        inner.stats.api_requests += 1;
+        inner.api_times.push(std::time::Instant::now());
+    }
 
     if header_str(&headers, "x-tc-version") != Some("2018-04-16") {
         return scf_error("InvalidParameterValue", "X-TC-Version must be 2018-04-16");
@@ -362,6 +441,10 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .unwrap_or("default");
     let qualifier = params.get("Qualifier").and_then(|v| v.as_str());
     let f = SimFunction::scf(region, namespace, name, qualifier);
+    let fault = shared.lock().take_fault(&f, false);
+    if let Some(resp) = api_fault(fault, true).await {
+        return resp;
+    }
     let mut inner = shared.lock();
     let Some(&id) = inner.functions.get(&f) else {
         return scf_error(
@@ -446,7 +529,11 @@ async fn fc_get_function_code(
             "x-fc-account-id does not own this endpoint",
         );
     }
-    shared.lock().stats.api_requests += 1;
+    {
+        let mut inner = shared.lock();
+        inner.stats.api_requests += 1;
+        inner.api_times.push(std::time::Instant::now());
+    }
 
     let qualifier = uri.query().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
@@ -454,6 +541,10 @@ async fn fc_get_function_code(
             .map(|(_, v)| v.into_owned())
     });
     let f = SimFunction::fc(&service, &function, qualifier.as_deref());
+    let fault = shared.lock().take_fault(&f, false);
+    if let Some(resp) = api_fault(fault, false).await {
+        return resp;
+    }
     let mut inner = shared.lock();
     let service_exists = inner
         .functions
@@ -544,7 +635,10 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
         return (StatusCode::NOT_FOUND, "NoSuchKey").into_response();
     };
     let owner = inner.package_owner.get(&id).cloned();
-    let fault = owner.as_ref().and_then(|f| inner.faults.get(f).copied());
+    let fault = owner.as_ref().and_then(|f| inner.take_fault(f, true));
+    if fault == Some(Fault::ExpiredUrl) {
+        return (StatusCode::FORBIDDEN, "Request has expired").into_response();
+    }
     inner.stats.downloads += 1;
     if let Some(f) = owner {
         *inner.downloads_by_function.entry(f).or_default() += 1;
@@ -560,7 +654,21 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
             }
             Bytes::from(v)
         }
-        None => package.bytes.clone(),
+        Some(Fault::TruncateDownload) => {
+            // Announce the full length, send half, then fail the stream: hyper drops the
+            // connection mid-body, as a reset would.
+            let half = package.bytes.slice(..package.bytes.len() / 2);
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::other("simulated connection reset")),
+            ];
+            let mut resp = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+            if let Ok(v) = header::HeaderValue::from_str(&package.bytes.len().to_string()) {
+                resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+            }
+            return resp;
+        }
+        _ => package.bytes.clone(),
     };
     let mut resp = Response::new(Body::from(bytes));
     let h = resp.headers_mut();

@@ -49,6 +49,13 @@ dir = "archive"
 [database]
 path = "fnvault.db"
 
+# Fast retries and a short API timeout, so fault tests take milliseconds.
+[retry]
+initial_backoff = "20ms"
+max_backoff = "200ms"
+[http]
+api_timeout = "1s"
+
 [[accounts]]
 name = "tc"
 cloud = "tencent"

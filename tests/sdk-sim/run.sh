@@ -3,6 +3,7 @@
 # clouds' official SDK code. See README.md.
 #   bash tests/sdk-sim/run.sh              build fnvault (release) and run scenarios a-f
 #   bash tests/sdk-sim/run.sh --selftest   check the simulator itself with the SDK clients
+# Options: --keep (keep the work folder), --no-build (use the existing target/release/fnvault)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,11 +11,13 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 VENV="$ROOT/target/sdk-sim-venv"
 MODE=scenarios
 KEEP=0
+BUILD=1
 for arg in "$@"; do
   case "$arg" in
     --selftest) MODE=selftest ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -38,8 +41,13 @@ fi
 
 # --- fnvault release binary
 BIN="$ROOT/target/release/fnvault"
-if ! (cd "$ROOT" && cargo build --release --quiet); then
+if [[ "$BUILD" == 1 ]] && ! (cd "$ROOT" && cargo build --release --quiet); then
   echo "FAIL build: cargo build --release failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+if [[ ! -x "$BIN" ]]; then
+  echo "FAIL build: $BIN does not exist"
   echo "0 passed, 1 failed"
   exit 1
 fi

@@ -346,6 +346,17 @@ def scenario_d(w, cfg):
     old = w.fns["fc-checkout"]["_data"]
     w.deploy("fc-checkout", write=False)
     w.set_corrupt("fc-checkout", True)
+    try:
+        _scenario_d_corrupt(w, cfg, old, before)
+    finally:
+        w.set_corrupt("fc-checkout", False)  # later scenarios must not inherit it
+    # the same package served intact archives it
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync after the corruption was repaired exited %d: %s" % (r.code, r.tail()))
+    check_function(w.list_json(cfg), KEYS["fc-checkout"], w.fns["fc-checkout"]["_data"], 2)
+
+
+def _scenario_d_corrupt(w, cfg, old, before):
     d0 = w.stats()["downloads"]
     r = w.run(cfg, "sync")
     expect(r.code == 1, "sync exited %d, expected 1: %s" % (r.code, r.tail()))
@@ -361,11 +372,6 @@ def scenario_d(w, cfg):
     check_function(listing, KEYS["scf-order"], w.fns["scf-order"]["_data"], 2)
     for fid in ("scf-report", "fc-refund"):
         check_function(listing, KEYS[fid], w.fns[fid]["_data"], 1)
-    # the same package served intact archives it
-    w.set_corrupt("fc-checkout", False)
-    r = w.run(cfg, "sync")
-    expect(r.code == 0, "sync after the corruption was repaired exited %d: %s" % (r.code, r.tail()))
-    check_function(w.list_json(cfg), KEYS["fc-checkout"], w.fns["fc-checkout"]["_data"], 2)
 
 
 def scenario_e(w):

@@ -201,6 +201,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let retry_after_hint = resp.headers().contains_key("x-acs-retry-after");
+        let retry_after = super::retry_after(resp.headers());
         let body = read_capped(Cloud::Aliyun, resp, API_BODY_LIMIT).await?;
         if (200..300).contains(&status) {
             return Ok((status, request_id, body));
@@ -214,6 +215,7 @@ impl Client {
             code,
             http_status: Some(status),
             request_id,
+            retry_after,
         })
     }
 }

@@ -163,6 +163,7 @@ impl Client {
             .await
             .map_err(|e| CloudError::transport(Cloud::Tencent, &e))?;
         let status = resp.status().as_u16();
+        let retry_after = super::retry_after(resp.headers());
         let bytes = read_capped(Cloud::Tencent, resp, API_BODY_LIMIT).await?;
         // SCF reports API errors inside a 200; any other status is the gateway's, not the API's.
         if status != 200 {
@@ -177,6 +178,7 @@ impl Client {
                 message: format!("{action} answered HTTP {status}"),
                 http_status: Some(status),
                 request_id: None,
+                retry_after,
             });
         }
         let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
@@ -209,6 +211,7 @@ impl Client {
                 // Always 200 for an SCF API error: saying so would only mislead.
                 http_status: None,
                 request_id: request_id(&response),
+                retry_after: None,
             });
         }
         Ok(response)
