@@ -63,6 +63,8 @@ pub struct Config {
     pub sync: SyncSettings,
     pub http: HttpSettings,
     pub retry: RetrySettings,
+    /// `None` when the file has no `[schedule]`: `sync` works, `daemon` refuses to start.
+    pub schedule: Option<ScheduleSettings>,
     pub accounts: Vec<Account>,
     pub functions: Vec<Target>,
 }
@@ -80,6 +82,20 @@ pub struct SyncSettings {
     pub concurrency: usize,
     /// Downloads in flight at once; bounded separately because they cost bandwidth and disk.
     pub downloads: usize,
+    /// After SIGTERM/SIGINT, how long in-flight downloads may take to finish before they are
+    /// cancelled.
+    pub shutdown_grace: Duration,
+}
+
+/// When the daemon sweeps.
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    /// The expression as written (5-field expressions get a leading seconds field of `0`).
+    pub cron: String,
+    pub schedule: cron::Schedule,
+    pub timezone: chrono_tz::Tz,
+    /// Sweep once right after start, before the first tick.
+    pub run_on_start: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +183,7 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     retry: RawRetry,
+    schedule: Option<RawSchedule>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
@@ -191,6 +208,15 @@ struct RawDatabase {
 struct RawSync {
     concurrency: Option<i64>,
     downloads: Option<i64>,
+    shutdown_grace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    cron: String,
+    timezone: Option<String>,
+    run_on_start: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,10 +362,6 @@ impl Config {
                 Some(n) => Err(loc.err(&["sync", key], format!("{n} is out of range 1..=1024"))),
             }
         };
-        let sync = SyncSettings {
-            concurrency: positive(raw.sync.concurrency, "concurrency", 8)?,
-            downloads: positive(raw.sync.downloads, "downloads", 4)?,
-        };
 
         let duration = |section: &'static str,
                         key: &'static str,
@@ -373,6 +395,15 @@ impl Config {
                 &raw.http.download_idle_timeout,
                 secs(60),
             )?,
+        };
+        let sync = SyncSettings {
+            concurrency: positive(raw.sync.concurrency, "concurrency", 8)?,
+            downloads: positive(raw.sync.downloads, "downloads", 4)?,
+            shutdown_grace: duration("sync", "shutdown_grace", &raw.sync.shutdown_grace, secs(30))?,
+        };
+        let schedule = match &raw.schedule {
+            None => None,
+            Some(s) => Some(parse_schedule(s, &loc)?),
         };
         let retry = RetrySettings {
             attempts: match raw.retry.attempts {
@@ -435,6 +466,7 @@ impl Config {
             sync,
             http,
             retry,
+            schedule,
             accounts,
             functions,
         })
@@ -710,6 +742,38 @@ fn validate_account(
         credentials: Some(credentials),
         kind,
         requests_per_second,
+    })
+}
+
+fn parse_schedule(s: &RawSchedule, loc: &Locator) -> Result<ScheduleSettings, ConfigError> {
+    use std::str::FromStr;
+    let expr = s.cron.trim();
+    // The common 5-field form (minute hour day month weekday) gets a seconds field.
+    let full = if expr.split_whitespace().count() == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    };
+    let schedule = cron::Schedule::from_str(&full).map_err(|e| {
+        loc.err(
+            &["schedule", "cron"],
+            format!("`{expr}` is not a cron expression ({e}); examples: \"*/15 * * * *\", \"0 0 3 * * *\""),
+        )
+    })?;
+    let timezone = match &s.timezone {
+        None => chrono_tz::UTC,
+        Some(tz) => chrono_tz::Tz::from_str(tz).map_err(|_| {
+            loc.err(
+                &["schedule", "timezone"],
+                format!("`{tz}` is not an IANA time zone name (like \"UTC\" or \"Asia/Shanghai\")"),
+            )
+        })?,
+    };
+    Ok(ScheduleSettings {
+        cron: full,
+        schedule,
+        timezone,
+        run_on_start: s.run_on_start.unwrap_or(true),
     })
 }
 
@@ -1385,6 +1449,29 @@ name = "checkout"
         );
         let e = parse(&src).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("functions[3].name"));
+    }
+
+    #[test]
+    fn a_five_field_cron_expression_is_accepted() {
+        let c = parse(&format!("{BASE}\n[schedule]\ncron = \"*/15 * * * *\"\n")).unwrap();
+        let s = c.schedule.unwrap();
+        assert_eq!(s.cron, "0 */15 * * * *");
+        assert!(s.run_on_start);
+    }
+
+    #[test]
+    fn a_bad_cron_expression_names_the_key() {
+        let e = parse(&format!("{BASE}\n[schedule]\ncron = \"every day\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("schedule.cron"));
+    }
+
+    #[test]
+    fn an_unknown_time_zone_names_the_key() {
+        let e = parse(&format!(
+            "{BASE}\n[schedule]\ncron = \"0 * * * *\"\ntimezone = \"Mars/Olympus\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("schedule.timezone"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
 use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
 use crate::fetch;
+use crate::shutdown::Shutdown;
 
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub enum Outcome {
     Unchanged,
     /// Nothing recorded; `error` says why (free of secrets).
     Failed { error: String },
+    /// Shutdown came first: not checked (or its download was cancelled); nothing recorded.
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -62,13 +65,25 @@ impl SweepReport {
         self.counts.failed == 0
     }
 
+    /// Functions not checked because shutdown came first.
+    pub fn interrupted(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Interrupted)
+            .count()
+    }
+
     /// The one-line summary every sweep ends with.
     pub fn summary_line(&self) -> String {
         let c = &self.counts;
+        let interrupted = match self.interrupted() {
+            0 => String::new(),
+            n => format!(" (interrupted: {n} not checked)"),
+        };
         format!(
-            "sweep {}: {} checked, {} changed, {} unchanged, {} failed, {} downloaded in {:.1}s",
+            "sweep {}: {} checked, {} changed, {} unchanged, {} failed, {} downloaded in {:.1}s{interrupted}",
             self.sweep_id,
-            c.checked,
+            c.checked - self.interrupted() as u64,
             c.changed,
             c.unchanged,
             c.failed,
@@ -158,6 +173,10 @@ impl Sweeper {
         Ok((sweeper, lock))
     }
 
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
     /// Runs `f` on the database in the blocking pool (SQLite commits fsync).
     async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
     where
@@ -181,6 +200,7 @@ impl Sweeper {
         &self,
         targets: &[Target],
         trigger: &str,
+        shutdown: &Shutdown,
     ) -> Result<SweepReport, SweepError> {
         let started = Instant::now();
         let trigger = trigger.to_string();
@@ -190,7 +210,7 @@ impl Sweeper {
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
 
         let results: Vec<FunctionResult> = futures_util::stream::iter(targets)
-            .map(|t| self.process(t, sweep_id))
+            .map(|t| self.process(t, sweep_id, shutdown))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -203,9 +223,16 @@ impl Sweeper {
                 Outcome::New { .. } | Outcome::Changed { .. } => counts.changed += 1,
                 Outcome::Unchanged => counts.unchanged += 1,
                 Outcome::Failed { .. } => counts.failed += 1,
+                Outcome::Interrupted => {}
             }
         }
-        let outcome = if counts.failed == 0 { "ok" } else { "failed" };
+        let outcome = if shutdown.is_stopping() {
+            "interrupted"
+        } else if counts.failed == 0 {
+            "ok"
+        } else {
+            "failed"
+        };
         self.db(move |db| db.finish_sweep(sweep_id, outcome, counts, &crate::time::now_rfc3339()))
             .await?;
         // Keep the configured order in the report, whatever order the work finished in.
@@ -226,8 +253,15 @@ impl Sweeper {
         Ok(report)
     }
 
-    async fn process(&self, target: &Target, sweep_id: i64) -> FunctionResult {
+    async fn process(&self, target: &Target, sweep_id: i64, shutdown: &Shutdown) -> FunctionResult {
         let mut bytes = 0;
+        if shutdown.is_stopping() {
+            return FunctionResult {
+                key: target.key.clone(),
+                outcome: Outcome::Interrupted,
+                bytes,
+            };
+        }
         let t = target.clone();
         let known = self
             .db(move |db| {
@@ -239,10 +273,11 @@ impl Sweeper {
             Err(e) => Outcome::Failed {
                 error: e.to_string(),
             },
-            Ok((function_id, latest)) => match self
-                .try_process(target, function_id, latest, sweep_id, &mut bytes)
-                .await
-            {
+            Ok((function_id, latest)) => match tokio::select! {
+                r = self.try_process(target, function_id, latest, sweep_id, shutdown, &mut bytes) => r,
+                // Dropping the pipeline's future cancels its download; the temp file goes with it.
+                _ = shutdown.aborted() => Ok(Outcome::Interrupted),
+            } {
                 Ok(outcome) => outcome,
                 Err(error) => {
                     tracing::warn!(function = %target.key, "{error}");
@@ -273,6 +308,7 @@ impl Sweeper {
         function_id: i64,
         latest: Option<LatestVersion>,
         sweep_id: i64,
+        shutdown: &Shutdown,
         bytes: &mut u64,
     ) -> Result<Outcome, String> {
         let client = self
@@ -289,8 +325,12 @@ impl Sweeper {
             let location = match client.resolve(target).await {
                 Ok(l) => l,
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    self.backoff(target, attempt, e.retry_after, &e.to_string())
-                        .await;
+                    if !self
+                        .backoff(target, attempt, e.retry_after, &e.to_string(), shutdown)
+                        .await
+                    {
+                        return Ok(Outcome::Interrupted);
+                    }
                     continue;
                 }
                 Err(e) => return Err(with_attempts(e.to_string(), attempt)),
@@ -320,7 +360,12 @@ impl Sweeper {
             match result {
                 Ok(d) => break (d, cloud_checksum),
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    self.backoff(target, attempt, None, &e.to_string()).await;
+                    if !self
+                        .backoff(target, attempt, None, &e.to_string(), shutdown)
+                        .await
+                    {
+                        return Ok(Outcome::Interrupted);
+                    }
                 }
                 Err(e) => return Err(with_attempts(e.to_string(), attempt)),
             }
@@ -397,10 +442,21 @@ impl Sweeper {
     /// Waits before try `attempt + 1`: capped exponential backoff with "equal jitter" (half
     /// fixed, half random), so many functions failing together do not retry in lockstep; never
     /// shorter than what the cloud asked for.
-    async fn backoff(&self, target: &Target, attempt: u32, asked: Option<Duration>, why: &str) {
+    /// Returns false when shutdown stopped the wait: the caller gives up without a failure.
+    async fn backoff(
+        &self,
+        target: &Target,
+        attempt: u32,
+        asked: Option<Duration>,
+        why: &str,
+        shutdown: &Shutdown,
+    ) -> bool {
         let delay = backoff_delay(&self.retry, attempt, asked);
         tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => !shutdown.is_stopping(),
+            _ = shutdown.stopped() => false,
+        }
     }
 }
 

@@ -67,14 +67,14 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     writeln!(out, "database: {}\n", config.database_path.display())?;
 
     writeln!(out, "1. first sweep: every function is new")?;
-    let first = super::sync(&config, "demo").await?;
+    let first = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
     show(&mut out, &first)?;
 
     writeln!(
         out,
         "\n2. second sweep: nothing changed, nothing is downloaded"
     )?;
-    let second = super::sync(&config, "demo").await?;
+    let second = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
     show(&mut out, &second)?;
 
     writeln!(
@@ -82,7 +82,7 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         "\n3. order-api is redeployed; the next sweep archives exactly that"
     )?;
     sim.deploy(&order_api, package("order-api", 2, 310_000));
-    let third = super::sync(&config, "demo").await?;
+    let third = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
     show(&mut out, &third)?;
 
     writeln!(
@@ -131,6 +131,7 @@ fn show(out: &mut dyn Write, report: &SweepReport) -> std::io::Result<()> {
             }
             Outcome::Unchanged => "unchanged".to_string(),
             Outcome::Failed { error } => format!("FAILED: {error}"),
+            Outcome::Interrupted => "interrupted".to_string(),
         };
         writeln!(out, "   {:<48} {what}", r.key)?;
     }

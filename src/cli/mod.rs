@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 use crate::db::Db;
+use crate::shutdown::Shutdown;
 use crate::sweep::{Outcome, SweepReport, Sweeper};
 
 /// Keeps a verified, versioned archive of the code deployed to Tencent Cloud SCF and
@@ -53,6 +54,15 @@ enum Command {
     ///
     /// Example: fnvault --config /etc/fnvault/config.toml sync
     Sync,
+    /// Run sweeps on the config's `[schedule]` until SIGTERM or SIGINT (for systemd: it sends
+    /// READY, STATUS and WATCHDOG notifications when run as a Type=notify service).
+    ///
+    /// On the first signal no new work starts and in-flight downloads get
+    /// `sync.shutdown_grace` to finish; a second signal cancels them at once. Either way nothing
+    /// partial is left in the archive, and the exit status is 0.
+    ///
+    /// Example: fnvault --config /etc/fnvault/config.toml daemon
+    Daemon,
     /// List the configured functions with their archived versions and last check.
     ///
     /// Example: fnvault list --json | jq '.[] | select(.last_error != null)'
@@ -165,10 +175,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
     match cli.command {
         Command::Sync => {
             let config = Config::load(&cli.config)?;
-            let report = sync(&config, "sync").await?;
+            let shutdown = Shutdown::new();
+            shutdown.listen_for_signals(config.sync.shutdown_grace, || {});
+            let report = sync(&config, "sync", &shutdown).await?;
             print_failures(&report);
             eprintln!("{}", report.summary_line());
             Ok(exit_for(&report))
+        }
+        Command::Daemon => {
+            let config = Config::load(&cli.config)?;
+            daemon(&config).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => {
             let config = Config::load_without_credentials(&cli.config)?;
@@ -199,9 +216,69 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
 }
 
 /// One sweep over every configured function, holding the archive lock.
-pub(crate) async fn sync(config: &Config, trigger: &str) -> anyhow::Result<SweepReport> {
-    let (sweeper, _lock) = Sweeper::open(config)?;
-    Ok(sweeper.sweep(&config.functions, trigger).await?)
+pub(crate) async fn sync(
+    config: &Config,
+    trigger: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<SweepReport> {
+    let (sweeper, lock) = Sweeper::open(config)?;
+    let report = sweeper.sweep(&config.functions, trigger, shutdown).await?;
+    if shutdown.is_stopping() {
+        // Cancelled downloads drop their temp files; make sure before the lock is released.
+        sweeper.archive().clean_tmp(&lock)?;
+    }
+    Ok(report)
+}
+
+/// The daemon: sweeps on schedule until a signal, talking to systemd when run under it.
+async fn daemon(config: &Config) -> anyhow::Result<()> {
+    let Some(schedule) = config.schedule.clone() else {
+        return Err(anyhow::anyhow!(
+            "{}: no [schedule] section: the daemon needs `[schedule] cron = \"...\"` (or run `fnvault sync` from a timer)",
+            config.file.display()
+        ));
+    };
+    let (sweeper, lock) = Sweeper::open(config)?;
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals(config.sync.shutdown_grace, || {
+        notify(&[sd_notify::NotifyState::Stopping]);
+    });
+    // Config parsed, database migrated, lock held: systemd may consider us started.
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("waiting for the first sweep"),
+    ]);
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        let ticker = shutdown.clone();
+        tokio::spawn(async move {
+            // Pinging at half the interval leaves room for a slow scheduler tick.
+            let mut every = tokio::time::interval(interval / 2);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => notify(&[sd_notify::NotifyState::Watchdog]),
+                    _ = ticker.aborted() => break,
+                }
+            }
+        });
+    }
+    let result = crate::schedule::run(&sweeper, &config.functions, &schedule, &shutdown, |r| {
+        let line = r.summary_line();
+        notify(&[sd_notify::NotifyState::Status(&line)]);
+    })
+    .await;
+    sweeper.archive().clean_tmp(&lock)?;
+    result?;
+    Ok(())
+}
+
+/// sd_notify, when there is a systemd to tell (NOTIFY_SOCKET set); failures are only logged.
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
 }
 
 fn exit_for(report: &SweepReport) -> ExitCode {

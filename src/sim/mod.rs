@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -78,13 +79,18 @@ pub enum Fault {
     Deploying,
     /// API calls answer only after 5 s (longer than the tests' API timeout).
     Hang,
+    /// Downloads dribble the body in 20 pieces, 250 ms apart (5 s in all).
+    SlowDownload,
 }
 
 impl Fault {
     fn on_download(self) -> bool {
         matches!(
             self,
-            Fault::CorruptDownload | Fault::TruncateDownload | Fault::ExpiredUrl
+            Fault::CorruptDownload
+                | Fault::TruncateDownload
+                | Fault::ExpiredUrl
+                | Fault::SlowDownload
         )
     }
 }
@@ -663,6 +669,23 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
                 Err(std::io::Error::other("simulated connection reset")),
             ];
             let mut resp = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+            if let Ok(v) = header::HeaderValue::from_str(&package.bytes.len().to_string()) {
+                resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+            }
+            return resp;
+        }
+        Some(Fault::SlowDownload) => {
+            let body = package.bytes.clone();
+            let piece = body.len().div_ceil(20).max(1);
+            let chunks: Vec<Bytes> = (0..body.len())
+                .step_by(piece)
+                .map(|i| body.slice(i..(i + piece).min(body.len())))
+                .collect();
+            let stream = futures_util::stream::iter(chunks).then(|c| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                Ok::<_, std::io::Error>(c)
+            });
+            let mut resp = Response::new(Body::from_stream(stream));
             if let Ok(v) = header::HeaderValue::from_str(&package.bytes.len().to_string()) {
                 resp.headers_mut().insert(header::CONTENT_LENGTH, v);
             }

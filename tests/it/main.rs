@@ -3,5 +3,6 @@
 
 mod common;
 mod config_errors;
+mod daemon;
 mod faults;
 mod sync;

@@ -1,0 +1,216 @@
+//! Signals and the daemon: a stop never leaves anything partial, and sweeps run on schedule.
+
+use std::time::{Duration, Instant};
+
+use fnvault::sim::Fault;
+
+use crate::common::*;
+
+fn spawn(env: &Env, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fnvault"))
+        .arg("--config")
+        .arg(env.path("config.toml"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fnvault starts")
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("child still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn finish(child: tokio::process::Child) -> (i32, String) {
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("fnvault exits")
+        .expect("wait works");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sweep_outcomes(env: &Env) -> Vec<String> {
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT outcome FROM sweeps ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+        .unwrap()
+        .map(|r| r.unwrap().unwrap_or_else(|| "unfinished".into()))
+        .collect()
+}
+
+fn with_extra(env: &Env, fleet_config: &str, extra: &str) {
+    std::fs::write(env.path("config.toml"), format!("{fleet_config}\n{extra}")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.checkout, Fault::SlowDownload);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[sync]\nshutdown_grace = \"200ms\"\n");
+
+    let child = spawn(&env, &["sync"]);
+    wait_until("the slow download to start", || {
+        env.sim.downloads_of(&fleet.checkout) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        env.files_in("archive/tmp").is_empty(),
+        "a temp file was left behind"
+    );
+    assert_eq!(sweep_outcomes(&env), ["interrupted"]);
+    assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
+    assert_eq!(
+        env.files_in("archive/blobs").len(),
+        3,
+        "the finished ones are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_flight_downloads_finish_within_the_grace_period() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.checkout, Fault::SlowDownload);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[sync]\nshutdown_grace = \"30s\"\n");
+
+    let child = spawn(&env, &["sync"]);
+    wait_until("the slow download to start", || {
+        env.sim.downloads_of(&fleet.checkout) > 0
+    })
+    .await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.entry(CHECKOUT).await["versions"], 1, "{stderr}");
+    assert!(env.files_in("archive/tmp").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_cancels_in_flight_downloads_at_once() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.checkout, Fault::SlowDownload);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[sync]\nshutdown_grace = \"60s\"\n");
+
+    let child = spawn(&env, &["sync"]);
+    wait_until("the slow download to start", || {
+        env.sim.downloads_of(&fleet.checkout) > 0
+    })
+    .await;
+    signal(&child, "TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    signal(&child, "INT");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the second signal did not cancel"
+    );
+    assert!(env.files_in("archive/tmp").is_empty());
+    assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_sweeps_on_its_schedule_until_stopped() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[schedule]\ncron = \"* * * * * *\"\n");
+
+    let child = spawn(&env, &["daemon"]);
+    // Start-up sweep plus at least two ticks: four functions each.
+    wait_until("three sweeps", || env.sim.stats().api_requests >= 12).await;
+    env.sim.deploy(&fleet.report, package("report v2", 21_000));
+    wait_until("the redeploy to be archived", || {
+        env.sim.downloads_of(&fleet.report) >= 2
+    })
+    .await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    let outcomes = sweep_outcomes(&env);
+    assert!(outcomes.len() >= 3, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o == "ok" || o == "interrupted"),
+        "{outcomes:?}"
+    );
+    assert_eq!(env.entry(REPORT).await["versions"], 2);
+    assert_eq!(env.entry(ORDER_API).await["versions"], 1);
+    assert!(stderr.contains("daemon started"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_refuses_to_start_without_a_schedule() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+
+    let run = env.fnvault(&["daemon"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no [schedule] section"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_holds_the_lock_and_list_still_works() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[schedule]\ncron = \"0 0 0 1 1 *\"\n");
+
+    let child = spawn(&env, &["daemon"]);
+    wait_until("the start-up sweep", || env.sim.stats().downloads >= 4).await;
+    let second = env.fnvault(&["sync"]).await;
+    let list = env.fnvault(&["list", "--json"]).await;
+    signal(&child, "TERM");
+    let (code, _) = finish(child).await;
+
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("locked by another fnvault process"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(code, 0);
+}
