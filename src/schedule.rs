@@ -36,7 +36,7 @@ pub async fn run(
             shutdown.stopped().await;
             break;
         };
-        let wait = (next.clone() - now).to_std().unwrap_or_default();
+        let wait = (next - now).to_std().unwrap_or_default();
         tracing::debug!(next = %next, "next sweep");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
