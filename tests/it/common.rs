@@ -134,12 +134,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 pub async fn run_fnvault(config: &Path, args: &[&str]) -> Run {
+    run_fnvault_with_env(config, args, &[]).await
+}
+
+pub async fn run_fnvault_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fnvault"))
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("FNVAULT_CONFIG")
+        .env_remove("FNVAULT_LOG_FORMAT")
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("fnvault runs");

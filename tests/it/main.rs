@@ -5,4 +5,5 @@ mod common;
 mod config_errors;
 mod daemon;
 mod faults;
+mod secrets;
 mod sync;
