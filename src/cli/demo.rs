@@ -19,6 +19,17 @@ const ALI_ACCOUNT: &str = "1234567890123456";
 pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = match dir {
         Some(d) => {
+            // The demo writes config.toml, key files, an archive and a database: never over
+            // someone's real ones.
+            let used = std::fs::read_dir(d)
+                .map(|mut e| e.next().is_some())
+                .unwrap_or(false);
+            if used {
+                anyhow::bail!(
+                    "{} is not empty: give `demo --dir` a new or empty folder",
+                    d.display()
+                );
+            }
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
             d.to_path_buf()
         }

@@ -71,6 +71,8 @@ enum Command {
     /// `sync.shutdown_grace` to finish; a second signal cancels them at once. Either way nothing
     /// partial is left in the archive, and the exit status is 0.
     ///
+    /// Needs a `[schedule]` section in the config.
+    ///
     /// Example: fnvault --config /etc/fnvault/config.toml daemon
     Daemon,
     /// List the configured functions with their archived versions and last check.
@@ -100,8 +102,10 @@ enum Command {
 enum ConfigCommand {
     /// Print the example configuration, every key documented.
     Example,
-    /// Validate the configuration file (without resolving credentials) and print what it
-    /// configures.
+    /// Validate the configuration file, resolve every credential (printing where each came
+    /// from, never its value) and print what it configures. Makes no network call.
+    ///
+    /// Example: fnvault --config /etc/fnvault/config.toml config check
     Check,
 }
 
@@ -242,7 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check) => {
-            let config = Config::load_without_credentials(&cli.config)?;
+            let config = Config::load(&cli.config)?;
             println!(
                 "{}: {} account(s), {} function(s)",
                 config.file.display(),
@@ -251,6 +255,22 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             );
             println!("archive:  {}", config.archive.dir.display());
             println!("database: {}", config.database_path.display());
+            match &config.schedule {
+                Some(s) => println!("schedule: {} ({})", s.cron, s.timezone),
+                None => println!("schedule: none (`daemon` will refuse to start; `sync` works)"),
+            }
+            for a in &config.accounts {
+                let source = a
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.source.as_str())
+                    .unwrap_or("not loaded");
+                println!(
+                    "account {}: {} credentials from {source}",
+                    a.name,
+                    a.cloud().as_str()
+                );
+            }
             for f in &config.functions {
                 println!("  {}", f.key);
             }
@@ -288,9 +308,14 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         notify(&[sd_notify::NotifyState::Stopping]);
     });
     // Config parsed, database migrated, lock held: systemd may consider us started.
+    let first = if schedule.run_on_start {
+        "running the start-up sweep"
+    } else {
+        "waiting for the first scheduled sweep"
+    };
     notify(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("waiting for the first sweep"),
+        sd_notify::NotifyState::Status(first),
     ]);
     if let Some(interval) = sd_notify::watchdog_enabled() {
         let ticker = shutdown.clone();

@@ -45,6 +45,10 @@ pub fn list_table(out: &mut dyn Write, rows: &[FunctionSummary]) -> io::Result<(
                     .unwrap_or_else(|| "-".into()),
                 s.last_checked.clone().unwrap_or_else(|| "never".into()),
                 match (&s.last_status, &s.last_error) {
+                    // The whole error is in `--json`; a table row stays readable.
+                    (_, Some(e)) if e.chars().count() > 60 => {
+                        format!("failed: {}…", e.chars().take(60).collect::<String>())
+                    }
                     (_, Some(e)) => format!("failed: {e}"),
                     (Some(st), None) => st.clone(),
                     (None, None) => "-".into(),
