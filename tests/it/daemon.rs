@@ -133,15 +133,11 @@ async fn a_second_signal_cancels_in_flight_downloads_at_once() {
     .await;
     signal(&child, "TERM");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
     signal(&child, "INT");
     let (code, stderr) = finish(child).await;
 
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the second signal did not cancel"
-    );
+    // Had it waited out the 60 s grace, the 5 s download would have been archived.
     assert!(env.files_in("archive/tmp").is_empty());
     assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
 }
