@@ -4,6 +4,8 @@
 //! `migrations/NNNN_name.sql`, embedded at compile time and applied in order at open, tracked in
 //! `PRAGMA user_version`. WAL with `synchronous=FULL`: a committed version row survives a power
 //! cut, and readers (`list`) never block the writer.
+//! A sweep writes through `Writer`, one thread that group-commits: the jobs that arrive during
+//! one fsync share the next one.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +17,12 @@ use rusqlite_migration::{M, Migrations};
 use crate::cloud::Target;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+/// Inserts a function on first sight; a no-op for a known one.
+const UPSERT_FUNCTION: &str =
+    "INSERT INTO functions (key, cloud, account, region, namespace, name, qualifier, first_seen)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+     ON CONFLICT (key) DO NOTHING";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -178,9 +186,7 @@ impl Db {
     pub fn upsert_function(&mut self, t: &Target, now: &str) -> Result<i64, DbError> {
         self.conn
             .execute(
-                "INSERT INTO functions (key, cloud, account, region, namespace, name, qualifier, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (key) DO NOTHING",
+                UPSERT_FUNCTION,
                 params![
                     t.key,
                     t.cloud.as_str(),
@@ -202,21 +208,79 @@ impl Db {
 
     pub fn latest_version(&self, function_id: i64) -> Result<Option<LatestVersion>, DbError> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, version_no, cloud_checksum, sha256 FROM versions
                  WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
-                [function_id],
-                |r| {
+            )
+            .and_then(|mut s| {
+                s.query_row([function_id], |r| {
                     Ok(LatestVersion {
                         id: r.get(0)?,
                         version_no: r.get(1)?,
                         cloud_checksum: r.get(2)?,
                         sha256: r.get(3)?,
                     })
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(|e| self.e(e))
+    }
+
+    /// `upsert_function` and `latest_version` for every target at once, in one transaction:
+    /// a sweep's first step, so each function's pipeline starts without a database round trip.
+    pub fn prepare_targets(
+        &mut self,
+        targets: &[Target],
+        now: &str,
+    ) -> Result<Vec<(i64, Option<LatestVersion>)>, DbError> {
+        let path = self.path.clone();
+        let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
+        let mut out = Vec::with_capacity(targets.len());
+        {
+            let mut insert = sp
+                .prepare_cached(UPSERT_FUNCTION)
+                .map_err(|e| sqlite(&path, e))?;
+            let mut id = sp
+                .prepare_cached("SELECT id FROM functions WHERE key = ?1")
+                .map_err(|e| sqlite(&path, e))?;
+            let mut latest = sp
+                .prepare_cached(
+                    "SELECT id, version_no, cloud_checksum, sha256 FROM versions
+                     WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
+                )
+                .map_err(|e| sqlite(&path, e))?;
+            for t in targets {
+                insert
+                    .execute(params![
+                        t.key,
+                        t.cloud.as_str(),
+                        t.account,
+                        t.region,
+                        t.namespace,
+                        t.name,
+                        t.qualifier,
+                        now
+                    ])
+                    .map_err(|e| sqlite(&path, e))?;
+                let function_id: i64 = id
+                    .query_row([&t.key], |r| r.get(0))
+                    .map_err(|e| sqlite(&path, e))?;
+                let version = latest
+                    .query_row([function_id], |r| {
+                        Ok(LatestVersion {
+                            id: r.get(0)?,
+                            version_no: r.get(1)?,
+                            cloud_checksum: r.get(2)?,
+                            sha256: r.get(3)?,
+                        })
+                    })
+                    .optional()
+                    .map_err(|e| sqlite(&path, e))?;
+                out.push((function_id, version));
+            }
+        }
+        sp.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(out)
     }
 
     /// The cloud still serves the latest archived package: note that it was seen live now.
@@ -226,20 +290,21 @@ impl Db {
         version_id: i64,
         now: &str,
     ) -> Result<(), DbError> {
-        let tx = self.conn.transaction().map_err(|e| sqlite(&self.path, e))?;
-        tx.execute(
-            "UPDATE versions SET last_seen = ?2 WHERE id = ?1",
-            params![version_id, now],
-        )
-        .map_err(|e| sqlite(&self.path, e))?;
-        tx.execute(
+        // A savepoint, not a transaction: inside a `Writer` batch it nests in the batch's
+        // transaction; alone it is its own transaction.
+        let path = self.path.clone();
+        let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
+        sp.prepare_cached("UPDATE versions SET last_seen = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![version_id, now]))
+            .map_err(|e| sqlite(&path, e))?;
+        sp.prepare_cached(
             "UPDATE functions SET last_checked = ?2, last_success = ?2, last_status = 'unchanged',
                     last_error = NULL, gone_since = NULL
              WHERE id = ?1",
-            params![function_id, now],
         )
-        .map_err(|e| sqlite(&self.path, e))?;
-        tx.commit().map_err(|e| sqlite(&self.path, e))
+        .and_then(|mut s| s.execute(params![function_id, now]))
+        .map_err(|e| sqlite(&path, e))?;
+        sp.commit().map_err(|e| sqlite(&path, e))
     }
 
     /// Records a new version. Call only once its blob is durable in the archive (invariant 1).
@@ -252,7 +317,7 @@ impl Db {
         now: &str,
     ) -> Result<i64, DbError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| sqlite(&path, e))?;
+        let tx = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
         let next: i64 = tx
             .query_row(
                 "SELECT COALESCE(MAX(version_no), 0) + 1 FROM versions WHERE function_id = ?1",
@@ -451,6 +516,102 @@ fn set_private(path: &Path, mode: u32) {
 #[cfg(not(unix))]
 fn set_private(_path: &Path, _mode: u32) {}
 
+/// What a `Writer` job hands back: told how the batch's commit went, it answers its caller.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut Db) -> Reply + Send>;
+
+/// Most jobs one commit covers. Bounds how long one fsync keeps the first job waiting.
+const BATCH_MAX: usize = 256;
+
+/// The sweep's one writing connection, on a thread of its own, with group commit.
+///
+/// Every `run` job executes on this thread. Jobs that arrive while a commit is in progress
+/// are run together in one transaction and committed with one fsync (`synchronous=FULL`),
+/// instead of one fsync each: with many functions in flight this is the difference between
+/// being bound by the disk's fsync latency and not. Durability is unchanged: a job's caller
+/// hears `Ok` only after the commit that contains its writes has returned. Each job's own
+/// writes are in a savepoint (see `record_unchanged`), so one failing job rolls back alone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Moves `db` to a new thread, which ends once every clone of the `Writer` is dropped.
+    pub fn spawn(db: Db) -> std::io::Result<Writer> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("fnvault-db".into())
+            .spawn(move || writer_loop(db, rx))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` on the writing connection; its result arrives once it is committed.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |db: &mut Db| {
+            let path = db.path.clone();
+            let result = f(db);
+            Box::new(move |committed: Result<(), String>| {
+                let answer = match (result, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(message)) => Err(DbError::Other { path, message }),
+                    (Ok(v), Ok(())) => Ok(v),
+                };
+                // The caller may have gone (shutdown cancelled it): nothing to tell.
+                let _ = tx.send(answer);
+            })
+        });
+        let stopped = || DbError::Other {
+            path: PathBuf::new(),
+            message: "the database thread has stopped".into(),
+        };
+        self.jobs.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+fn writer_loop(mut db: Db, rx: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // IMMEDIATE: take the write lock now, so no job fails half-way on a busy database.
+        // If even that fails, each job runs in its own transaction (its savepoint).
+        let batched = db.conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut db))) {
+                Ok(reply) => replies.push(reply),
+                // The job's sender is gone with the panic: its caller hears "stopped".
+                Err(_) => tracing::error!("a database job panicked; its caller gets an error"),
+            }
+        }
+        let committed = if batched {
+            db.conn.execute_batch("COMMIT").map_err(|e| {
+                let message = format!("committing failed: {e}");
+                // A failed COMMIT may leave the transaction open; never let the next batch
+                // nest in it.
+                let _ = db.conn.execute_batch("ROLLBACK");
+                message
+            })
+        } else {
+            Ok(())
+        };
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +628,103 @@ mod tests {
             crc64: u64::MAX,
             size: 7,
         }
+    }
+
+    /// Jobs sent together share one commit, yet each one's failure is its own: the failing
+    /// job's writes roll back, the others' are committed before their callers hear `Ok`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writer_batches_jobs_and_a_failing_job_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let writer = Writer::spawn(Db::open(&path).unwrap()).unwrap();
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            let w = writer.clone();
+            calls.push(tokio::spawn(async move {
+                w.run(move |db| {
+                    let t = Target::new(Cloud::Tencent, "tc", "r", "ns", &format!("f{i}"), None);
+                    let sp = db.conn.savepoint().map_err(|e| sqlite(&db.path, e))?;
+                    sp.execute(
+                        UPSERT_FUNCTION,
+                        params![
+                            t.key,
+                            "tencent",
+                            "tc",
+                            "r",
+                            "ns",
+                            t.name,
+                            None::<String>,
+                            "now"
+                        ],
+                    )
+                    .map_err(|e| sqlite(Path::new("x"), e))?;
+                    if i == 7 {
+                        // Fails after writing: the savepoint must undo the row.
+                        sp.execute("INSERT INTO no_such_table VALUES (1)", [])
+                            .map_err(|e| sqlite(Path::new("x"), e))?;
+                    }
+                    sp.commit().map_err(|e| sqlite(Path::new("x"), e))?;
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for (i, c) in calls.into_iter().enumerate() {
+            match c.await.unwrap() {
+                Ok(n) => {
+                    assert_eq!(n, i);
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert_eq!(i, 7, "only job 7 fails");
+                    assert!(e.to_string().contains("no_such_table"), "{e}");
+                }
+            }
+        }
+        assert_eq!(ok, 39);
+        // Every Ok was durable when it was answered: a fresh connection sees exactly those rows.
+        let reader = Db::open_read_only(&path).unwrap().unwrap();
+        let rows: i64 = reader
+            .conn
+            .query_row("SELECT COUNT(*) FROM functions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 39);
+        let f7: i64 = reader
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM functions WHERE name = 'f7'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(f7, 0);
+    }
+
+    #[test]
+    fn prepare_targets_inserts_new_functions_and_finds_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let known = target();
+        let id = db.upsert_function(&known, "t0").unwrap();
+        db.record_new_version(id, &version('a'), None, "t1")
+            .unwrap();
+        db.record_new_version(id, &version('b'), None, "t2")
+            .unwrap();
+        let fresh = Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "svc", "g", None);
+        let got = db.prepare_targets(&[known, fresh.clone()], "t3").unwrap();
+        assert_eq!(got[0].0, id);
+        let latest = got[0].1.as_ref().unwrap();
+        assert_eq!(
+            (latest.version_no, latest.sha256.as_str()),
+            (2, "b".repeat(64).as_str())
+        );
+        assert_eq!(got[1].1, None);
+        assert_eq!(
+            db.upsert_function(&fresh, "t4").unwrap(),
+            got[1].0,
+            "inserted once"
+        );
     }
 
     #[test]

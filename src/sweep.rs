@@ -8,7 +8,7 @@
 //! function's failure never stops the others: the sweep's result is the list of outcomes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use crate::archive::{Archive, ArchiveError, LockGuard, Stored};
 use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
-use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
+use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts, Writer};
 use crate::fetch;
 use crate::shutdown::Shutdown;
 
@@ -102,6 +102,8 @@ pub enum SetupError {
     Db(#[from] DbError),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("cannot start the database thread: {0}")]
+    Thread(String),
     #[error("account `{0}` has no credentials loaded")]
     NoCredentials(String),
 }
@@ -121,7 +123,7 @@ pub struct Sweeper {
     http: reqwest::Client,
     clients: Arc<HashMap<String, cloud::Client>>,
     archive: Archive,
-    db: Arc<Mutex<Db>>,
+    db: Writer,
     concurrency: usize,
     retry: RetrySettings,
     downloads: Arc<Semaphore>,
@@ -164,7 +166,7 @@ impl Sweeper {
             http,
             clients: Arc::new(clients),
             archive,
-            db: Arc::new(Mutex::new(db)),
+            db: Writer::spawn(db).map_err(|e| SetupError::Thread(e.to_string()))?,
             concurrency: config.sync.concurrency,
             retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
@@ -177,22 +179,13 @@ impl Sweeper {
         &self.archive
     }
 
-    /// Runs `f` on the database in the blocking pool (SQLite commits fsync).
+    /// Runs `f` on the database thread; the answer comes once its writes are committed.
     async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite half-written (transactions
-            // roll back), so a poisoned lock is still a usable connection.
-            let mut guard = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| SweepError::Task(e.to_string()))?
-        .map_err(SweepError::Db)
+        self.db.run(f).await.map_err(SweepError::Db)
     }
 
     /// One sweep over `targets`, recorded as a row in `sweeps`.
@@ -209,8 +202,14 @@ impl Sweeper {
             .await?;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
 
-        let results: Vec<FunctionResult> = futures_util::stream::iter(targets)
-            .map(|t| self.process(t, sweep_id, shutdown))
+        let all = targets.to_vec();
+        let known = self
+            .db(move |db| db.prepare_targets(&all, &crate::time::now_rfc3339()))
+            .await?;
+        let results: Vec<FunctionResult> = futures_util::stream::iter(targets.iter().zip(known))
+            .map(|(t, (function_id, latest))| {
+                self.process(t, function_id, latest, sweep_id, shutdown)
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -253,7 +252,14 @@ impl Sweeper {
         Ok(report)
     }
 
-    async fn process(&self, target: &Target, sweep_id: i64, shutdown: &Shutdown) -> FunctionResult {
+    async fn process(
+        &self,
+        target: &Target,
+        function_id: i64,
+        latest: Option<LatestVersion>,
+        sweep_id: i64,
+        shutdown: &Shutdown,
+    ) -> FunctionResult {
         let mut bytes = 0;
         if shutdown.is_stopping() {
             return FunctionResult {
@@ -262,37 +268,25 @@ impl Sweeper {
                 bytes,
             };
         }
-        let t = target.clone();
-        let known = self
-            .db(move |db| {
-                let id = db.upsert_function(&t, &crate::time::now_rfc3339())?;
-                Ok((id, db.latest_version(id)?))
-            })
-            .await;
-        let outcome = match known {
-            Err(e) => Outcome::Failed {
-                error: e.to_string(),
-            },
-            Ok((function_id, latest)) => match tokio::select! {
-                r = self.try_process(target, function_id, latest, sweep_id, shutdown, &mut bytes) => r,
-                // Dropping the pipeline's future cancels its download; the temp file goes with it.
-                _ = shutdown.aborted() => Ok(Outcome::Interrupted),
-            } {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    tracing::warn!(function = %target.key, "{error}");
-                    let message = error.clone();
-                    let recorded = self
-                        .db(move |db| {
-                            db.record_failure(function_id, &message, &crate::time::now_rfc3339())
-                        })
-                        .await;
-                    if let Err(e) = recorded {
-                        tracing::error!(function = %target.key, "recording the failure failed: {e}");
-                    }
-                    Outcome::Failed { error }
+        let outcome = match tokio::select! {
+            r = self.try_process(target, function_id, latest, sweep_id, shutdown, &mut bytes) => r,
+            // Dropping the pipeline's future cancels its download; the temp file goes with it.
+            _ = shutdown.aborted() => Ok(Outcome::Interrupted),
+        } {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(function = %target.key, "{error}");
+                let message = error.clone();
+                let recorded = self
+                    .db(move |db| {
+                        db.record_failure(function_id, &message, &crate::time::now_rfc3339())
+                    })
+                    .await;
+                if let Err(e) = recorded {
+                    tracing::error!(function = %target.key, "recording the failure failed: {e}");
                 }
-            },
+                Outcome::Failed { error }
+            }
         };
         FunctionResult {
             key: target.key.clone(),

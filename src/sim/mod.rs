@@ -314,6 +314,29 @@ impl Simulator {
             .unwrap_or(0)
     }
 
+    /// A presigned download address for `f`'s current package, valid for 10 minutes, as its
+    /// cloud would hand it out — for baselines that fetch the same bytes without fnvault.
+    /// Downloads through it count in `stats()` like any other.
+    pub fn download_url(&self, f: &SimFunction) -> Option<String> {
+        let id = *self.shared.lock().functions.get(f)?;
+        let expires = crate::time::unix_now() + 600;
+        Some(match f {
+            SimFunction::Scf { .. } => {
+                let path = format!("/cos/{id}");
+                let sign = presign(&self.shared.url_key, &path, expires);
+                format!("http://{}{path}?sign={sign}&t={expires}", self.addr)
+            }
+            SimFunction::Fc { .. } => {
+                let path = format!("/oss/{id}");
+                let sign = url_encode(&presign(&self.shared.url_key, &path, expires));
+                format!(
+                    "http://{}{path}?OSSAccessKeyId=LTAIsim&Expires={expires}&Signature={sign}",
+                    self.addr
+                )
+            }
+        })
+    }
+
     /// Stops the server.
     pub fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

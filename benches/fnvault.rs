@@ -1,0 +1,756 @@
+//! `cargo bench --bench fnvault [-- --quick] [-- --only NAME]`: fnvault measured against the
+//! physical limits of the machine it runs on, in one run. BENCHMARKS.md has the method and the
+//! latest table; this file is the measuring stick.
+//!
+//! Every figure comes from running the real `fnvault` binary (built by cargo for this bench)
+//! as a child process against the built-in simulator on 127.0.0.1, in this process. Child CPU
+//! time and peak memory come from `wait4`, so they are the child's own, not the simulator's.
+//! The baselines ("raw store", "raw fetch", SHA-256) run in the same process, on the same
+//! files system and the same simulator, right beside the fnvault runs they are compared with.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fnvault::sim::{SimFunction, Simulator};
+use rand::{RngCore, SeedableRng};
+
+const TC_ID: &str = "AKIDbench0000000000000000000000000000";
+const TC_KEY: &str = "bench-tencent-secret";
+const ALI_ID: &str = "LTAI5tBenchAccessKey01";
+const ALI_KEY: &str = "bench-aliyun-secret";
+const ALI_ACCOUNT: &str = "1234567890123456";
+const MIB: u64 = 1 << 20;
+
+/// The sizes of one run. `--quick` shrinks everything, to check the harness itself.
+struct Scale {
+    unchanged_functions: usize,
+    changed_packages: usize,
+    changed_size: usize,
+    big_package: usize,
+    audit_functions: usize,
+    audit_versions_per_function: usize,
+    repeats: usize,
+}
+
+impl Scale {
+    fn full() -> Scale {
+        Scale {
+            unchanged_functions: 10_000,
+            changed_packages: 200,
+            changed_size: 8 << 20,
+            big_package: 2 << 30,
+            audit_functions: 10_000,
+            audit_versions_per_function: 10,
+            repeats: 5,
+        }
+    }
+
+    fn quick() -> Scale {
+        Scale {
+            unchanged_functions: 500,
+            changed_packages: 20,
+            changed_size: 1 << 20,
+            big_package: 64 << 20,
+            audit_functions: 500,
+            audit_versions_per_function: 10,
+            repeats: 2,
+        }
+    }
+}
+
+/// What `wait4` says about one finished child.
+struct ProcRun {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+    code: i32,
+}
+
+/// Runs the fnvault binary to completion in `dir`, its output going to files there.
+fn run_fnvault(dir: &Path, args: &[&str]) -> ProcRun {
+    let out = std::fs::File::create(dir.join("last-stdout.txt")).expect("stdout file");
+    let err = std::fs::File::create(dir.join("last-stderr.txt")).expect("stderr file");
+    let started = Instant::now();
+    // FNVAULT_BENCH_WRAPPER="valgrind --tool=callgrind" (say) profiles the child; its figures
+    // are then the wrapper's, not fnvault's.
+    let wrapper = std::env::var("FNVAULT_BENCH_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(env!("CARGO_BIN_EXE_fnvault"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_fnvault")),
+    };
+    // Reaped below with wait4, which std's `wait` cannot give CPU times for.
+    #[allow(clippy::zombie_processes)]
+    let child = command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("FNVAULT_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("fnvault starts");
+    // Peak memory: the kernel's high-water mark of the child's own address space, read until
+    // it exits. Not wait4's ru_maxrss: that starts from this (large) process's RSS at spawn.
+    let pid = child.id();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let peak = Arc::clone(&peak);
+        std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            while let Ok(status) = std::fs::read_to_string(&path) {
+                if let Some(kib) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on our own child's pid with valid out-pointers. std's `Child`
+    // is never waited on afterwards (dropping it does not wait).
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let _ = watcher.join();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    ProcRun {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
+        code,
+    }
+}
+
+/// Like `run_fnvault`, and fails the bench loudly when fnvault did not exit 0: a number from a
+/// failed run would be a lie.
+async fn fnvault_ok(dir: &Path, args: &[&str]) -> ProcRun {
+    let d = dir.to_path_buf();
+    let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let run = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_fnvault(&d, &a)
+    })
+    .await
+    .expect("runner thread");
+    if run.code != 0 {
+        let stderr = std::fs::read_to_string(dir.join("last-stderr.txt")).unwrap_or_default();
+        panic!(
+            "fnvault {args:?} exited {}:\n{}",
+            run.code,
+            tail(&stderr, 40)
+        );
+    }
+    run
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// CPU time of this process so far (the simulator and the baselines run here).
+fn self_cpu() -> Duration {
+    // SAFETY: as above.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+async fn simulator() -> Simulator {
+    let sim = Simulator::start().await.expect("simulator starts");
+    sim.add_tencent_key(TC_ID, TC_KEY, None);
+    sim.add_aliyun_key(ALI_ID, ALI_KEY, None);
+    sim.set_aliyun_account_id(ALI_ACCOUNT);
+    sim
+}
+
+/// A config for `functions` on `sim`, rate limits off, with `extra` settings for `[sync]`.
+fn config(dir: &Path, endpoint: &str, functions: &[SimFunction], sync: &str) -> PathBuf {
+    let mut c = format!(
+        r#"[archive]
+dir = "archive"
+max_package_size = "4 GiB"
+[database]
+path = "fnvault.db"
+[sync]
+{sync}
+[[accounts]]
+name = "tc"
+cloud = "tencent"
+endpoint = "{endpoint}"
+secret_id = "{TC_ID}"
+secret_key_file = "tc.key"
+requests_per_second = 0
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ALI_ACCOUNT}"
+endpoint = "{endpoint}"
+access_key_id = "{ALI_ID}"
+access_key_secret_file = "ali.key"
+requests_per_second = 0
+"#
+    );
+    for f in functions {
+        match f {
+            SimFunction::Scf {
+                region,
+                namespace,
+                name,
+                ..
+            } => {
+                let _ = write!(
+                    c,
+                    "[[functions]]\naccount = \"tc\"\nregion = \"{region}\"\nnamespace = \"{namespace}\"\nname = \"{name}\"\n"
+                );
+            }
+            SimFunction::Fc { service, name, .. } => {
+                let _ = write!(
+                    c,
+                    "[[functions]]\naccount = \"ali\"\nregion = \"cn-shanghai\"\nservice = \"{service}\"\nname = \"{name}\"\n"
+                );
+            }
+        }
+    }
+    std::fs::write(dir.join("tc.key"), TC_KEY).expect("key file");
+    std::fs::write(dir.join("ali.key"), ALI_KEY).expect("key file");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, c).expect("config file");
+    // The key files sit beside the config; keep them private as a real install would.
+    path
+}
+
+/// Half SCF, half FC, named so that the two halves are told apart in the archive.
+fn fleet(n: usize) -> Vec<SimFunction> {
+    (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                SimFunction::scf("ap-guangzhou", "default", &format!("fn-{i:05}"), None)
+            } else {
+                SimFunction::fc("bench", &format!("fn_{i:05}"), None)
+            }
+        })
+        .collect()
+}
+
+fn random_bytes(rng: &mut rand::rngs::StdRng, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The rows of the result table: (benchmark, figure, compared with, ratio or verdict).
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    fn row(
+        &mut self,
+        a: impl Into<String>,
+        b: impl Into<String>,
+        c: impl Into<String>,
+        d: impl Into<String>,
+    ) {
+        let r = [a.into(), b.into(), c.into(), d.into()];
+        eprintln!("  {} | {} | {} | {}", r[0], r[1], r[2], r[3]);
+        self.rows.push(r);
+    }
+}
+
+/// 1. An unchanged sweep: one API call per function, nothing downloaded.
+async fn unchanged_sweep(scale: &Scale, work: &Path, table: &mut Table) {
+    eprintln!(
+        "== unchanged sweep: {} functions",
+        scale.unchanged_functions
+    );
+    let dir = work.join("unchanged");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let sim = simulator().await;
+    let functions = fleet(scale.unchanged_functions);
+    for (i, f) in functions.iter().enumerate() {
+        sim.deploy(
+            f,
+            format!("package {i} of the unchanged-sweep fleet").into_bytes(),
+        );
+    }
+    let cfg = config(&dir, &sim.endpoint(), &functions, "");
+    let cfg = cfg.to_string_lossy().into_owned();
+    let first = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+    let n = scale.unchanged_functions as f64;
+    table.row(
+        format!(
+            "First sweep, {} small packages (setup)",
+            scale.unchanged_functions
+        ),
+        format!("{:.0} functions/s", n / first.wall.as_secs_f64()),
+        "",
+        "",
+    );
+    let sim_cpu_before = self_cpu();
+    let api_before = sim.stats().api_requests;
+    let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+    let sim_cpu = self_cpu() - sim_cpu_before;
+    let api = sim.stats().api_requests - api_before;
+    assert_eq!(
+        api as usize, scale.unchanged_functions,
+        "one API call per function"
+    );
+    let rate = n / run.wall.as_secs_f64();
+    table.row(
+        format!("Unchanged sweep, {} functions", scale.unchanged_functions),
+        format!("{rate:.0} functions/s ({:.2} s)", run.wall.as_secs_f64()),
+        "target ≥ 3,000/s",
+        if rate >= 3000.0 { "met" } else { "missed" },
+    );
+    table.row(
+        "  CPU per 1,000 functions",
+        format!("fnvault {:.3} s", run.cpu.as_secs_f64() * 1000.0 / n),
+        format!("simulator {:.3} s", sim_cpu.as_secs_f64() * 1000.0 / n),
+        format!(
+            "fnvault {:.0} % of all CPU used",
+            100.0 * run.cpu.as_secs_f64() / (run.cpu + sim_cpu).as_secs_f64()
+        ),
+    );
+}
+
+/// Plain parallel GETs of `urls`, `parallel` at a time; with `store`, each body written to a
+/// file under `dir`, then one `sync -f`. The physical limit fnvault is measured against.
+async fn raw_fetch(urls: &[String], parallel: usize, store: Option<&Path>) -> (u64, Duration) {
+    // A plain client, not fnvault's: the baseline must owe nothing to the code it measures.
+    #[allow(clippy::disallowed_methods)]
+    let client = Arc::new(reqwest::Client::new());
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let client = Arc::clone(&client);
+        let sem = Arc::clone(&sem);
+        let url = url.clone();
+        let path = store.map(|d| d.join(format!("raw-{i}")));
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            let mut resp = client.get(&url).send().await.expect("GET");
+            assert!(resp.status().is_success(), "raw GET: {}", resp.status());
+            let mut file = path.map(|p| std::fs::File::create(p).expect("raw file"));
+            let mut n = 0u64;
+            while let Some(chunk) = resp.chunk().await.expect("body") {
+                n += chunk.len() as u64;
+                if let Some(f) = file.as_mut() {
+                    f.write_all(&chunk).expect("raw write");
+                }
+            }
+            n
+        }));
+    }
+    let mut bytes = 0;
+    for t in tasks {
+        bytes += t.await.expect("raw task");
+    }
+    if let Some(dir) = store {
+        let status = Command::new("sync")
+            .arg("-f")
+            .arg(dir)
+            .status()
+            .expect("sync -f runs");
+        assert!(status.success(), "sync -f failed");
+    }
+    (bytes, started.elapsed())
+}
+
+/// SHA-256 of 1 GiB in memory on one core: what the hashing alone costs.
+fn sha256_throughput() -> f64 {
+    use sha2::Digest;
+    let buf = vec![0x5au8; 64 << 20];
+    let started = Instant::now();
+    let mut h = sha2::Sha256::new();
+    for _ in 0..16 {
+        h.update(&buf);
+    }
+    std::hint::black_box(h.finalize());
+    mb_per_s(16 * buf.len() as u64, started.elapsed())
+}
+
+/// 2. A sweep where every package changed, against the raw limits of the same run.
+async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
+    let total = scale.changed_packages as u64 * scale.changed_size as u64;
+    eprintln!(
+        "== changed sweep: {} packages of {} MiB",
+        scale.changed_packages,
+        scale.changed_size as u64 / MIB
+    );
+    let dir = work.join("changed");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let sim = simulator().await;
+    let functions = fleet(scale.changed_packages);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for f in &functions {
+        sim.deploy(f, random_bytes(&mut rng, scale.changed_size));
+    }
+    // fnvault's default download parallelism, for both fnvault and the baselines.
+    let parallel = 4;
+    let cfg = config(
+        &dir,
+        &sim.endpoint(),
+        &functions,
+        &format!("downloads = {parallel}"),
+    );
+    let cfg = cfg.to_string_lossy().into_owned();
+    let urls: Vec<String> = functions
+        .iter()
+        .map(|f| sim.download_url(f).expect("deployed"))
+        .collect();
+
+    let (n, fetch) = raw_fetch(&urls, parallel, None).await;
+    assert_eq!(n, total);
+    let raw_dir = dir.join("raw");
+    std::fs::create_dir_all(&raw_dir).expect("raw dir");
+    let (n, store) = raw_fetch(&urls, parallel, Some(&raw_dir)).await;
+    assert_eq!(n, total);
+    std::fs::remove_dir_all(&raw_dir).expect("raw files removed");
+
+    let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+    let sha = sha256_throughput();
+    let fnv = mb_per_s(total, run.wall);
+    let raw_store = mb_per_s(total, store);
+    let raw_fetch = mb_per_s(total, fetch);
+    let label = format!(
+        "Changed sweep, {} × {} MiB",
+        scale.changed_packages,
+        scale.changed_size as u64 / MIB
+    );
+    table.row(
+        label,
+        format!("{fnv:.0} MB/s ({:.2} s)", run.wall.as_secs_f64()),
+        format!("raw store {raw_store:.0} MB/s"),
+        format!("{:.0} % (target ≥ 85 %)", 100.0 * fnv / raw_store),
+    );
+    table.row(
+        "",
+        "",
+        format!("raw fetch {raw_fetch:.0} MB/s"),
+        format!("{:.0} %", 100.0 * fnv / raw_fetch),
+    );
+    table.row(
+        "",
+        format!("CPU {:.2} s", run.cpu.as_secs_f64()),
+        format!("SHA-256, one core: {sha:.0} MB/s"),
+        format!("{:.0} %", 100.0 * fnv / sha),
+    );
+}
+
+/// 3. One big package: memory must not grow with its size.
+async fn big_package(scale: &Scale, work: &Path, table: &mut Table) {
+    eprintln!("== big package: {} MiB", scale.big_package as u64 / MIB);
+    let dir = work.join("big");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let sim = simulator().await;
+    let f = SimFunction::scf("ap-guangzhou", "default", "big", None);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    sim.deploy(&f, random_bytes(&mut rng, scale.big_package));
+    let cfg = config(&dir, &sim.endpoint(), std::slice::from_ref(&f), "");
+    let cfg = cfg.to_string_lossy().into_owned();
+    let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+    let rss_mib = run.max_rss_kib as f64 / 1024.0;
+    table.row(
+        format!("Big package, {} MiB", scale.big_package as u64 / MIB),
+        format!(
+            "peak RSS {rss_mib:.1} MiB, {:.0} MB/s",
+            mb_per_s(scale.big_package as u64, run.wall)
+        ),
+        "target < 64 MiB",
+        if rss_mib < 64.0 { "met" } else { "missed" },
+    );
+}
+
+/// 4 and 5. Audit queries and start-up on a database of many versions, written directly.
+async fn audit_queries(scale: &Scale, work: &Path, table: &mut Table) {
+    let nf = scale.audit_functions;
+    let nv = scale.audit_versions_per_function;
+    eprintln!("== audit queries: {} versions over {nf} functions", nf * nv);
+    let dir = work.join("audit");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let functions = fleet(nf);
+    // No simulator is asked anything: the endpoint only has to parse.
+    let cfg = config(&dir, "http://127.0.0.1:9", &functions, "");
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db_path = dir.join("fnvault.db");
+    drop(fnvault::db::Db::open(&db_path).expect("database with the current schema"));
+    let first_key = fill_audit_db(&db_path, &functions, nv);
+
+    let time = |args: &[&str]| -> Duration {
+        let runs: Vec<Duration> = (0..scale.repeats)
+            .map(|_| {
+                let r = run_fnvault(&dir, args);
+                assert_eq!(r.code, 0, "fnvault {args:?} failed");
+                r.wall
+            })
+            .collect();
+        median(runs)
+    };
+    let list = time(&["-c", &cfg, "list"]);
+    let list_json = time(&["-c", &cfg, "list", "--json"]);
+    table.row(
+        format!("`list`, {nf} functions, {} versions", nf * nv),
+        format!(
+            "{:.0} ms (table), {:.0} ms (--json)",
+            ms(list),
+            ms(list_json)
+        ),
+        "target < 50 ms",
+        if ms(list.max(list_json)) < 50.0 {
+            "met"
+        } else {
+            "missed"
+        },
+    );
+    for (name, args) in [
+        ("history", vec!["history", first_key.as_str()]),
+        ("at", vec!["at", "2026-06-01T00:00:00Z"]),
+    ] {
+        let has = run_fnvault(&dir, &["help", name]).code == 0;
+        if !has {
+            table.row(
+                format!("`{name}`"),
+                "not measured: no such command yet",
+                "",
+                "",
+            );
+            continue;
+        }
+        let mut full = vec!["-c", cfg.as_str()];
+        full.extend(args.iter().copied());
+        let d = time(&full);
+        table.row(
+            format!("`{}`", args.join(" ")),
+            format!("{:.0} ms", ms(d)),
+            "target < 50 ms",
+            if ms(d) < 50.0 { "met" } else { "missed" },
+        );
+    }
+    let version = time(&["--version"]);
+    table.row(
+        "Start-up: `list` process, start to exit",
+        format!("{:.0} ms", ms(list)),
+        format!("`--version`: {:.1} ms", ms(version)),
+        if ms(list) < 100.0 {
+            "met (< 100 ms)"
+        } else {
+            "missed (< 100 ms)"
+        },
+    );
+}
+
+/// Writes `per` versions for each function, first seen a month apart, the way sweeps would
+/// have recorded them. Returns the first function's key.
+fn fill_audit_db(path: &Path, functions: &[SimFunction], per: usize) -> String {
+    let mut conn = rusqlite::Connection::open(path).expect("open bench database");
+    let tx = conn.transaction().expect("transaction");
+    let mut first_key = String::new();
+    {
+        let mut fstmt = tx
+            .prepare(
+                "INSERT INTO functions (key, cloud, account, region, namespace, name, qualifier,
+                                        first_seen, last_checked, last_success, last_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 'unchanged')",
+            )
+            .expect("prepare");
+        let mut vstmt = tx
+            .prepare(
+                "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256, crc64,
+                                       size, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .expect("prepare");
+        for (i, f) in functions.iter().enumerate() {
+            let (key, cloud, account, region, ns, name, q) = match f {
+                SimFunction::Scf {
+                    region,
+                    namespace,
+                    name,
+                    qualifier,
+                } => (
+                    format!("tc/{region}/{namespace}/{name}"),
+                    "tencent",
+                    "tc",
+                    region.as_str(),
+                    namespace.as_str(),
+                    name.as_str(),
+                    qualifier.as_str(),
+                ),
+                SimFunction::Fc {
+                    service,
+                    name,
+                    qualifier,
+                } => (
+                    format!("ali/cn-shanghai/{service}/{name}"),
+                    "aliyun",
+                    "ali",
+                    "cn-shanghai",
+                    service.as_str(),
+                    name.as_str(),
+                    qualifier.as_str(),
+                ),
+            };
+            if i == 0 {
+                first_key = key.clone();
+            }
+            let _ = q;
+            fstmt
+                .execute(rusqlite::params![
+                    key,
+                    cloud,
+                    account,
+                    region,
+                    ns,
+                    name,
+                    Option::<&str>::None,
+                    "2026-01-01T00:00:00.000Z",
+                    "2026-11-01T00:00:00.000Z"
+                ])
+                .expect("insert function");
+            let fid = tx.last_insert_rowid();
+            for v in 0..per {
+                let sha = hex_of(&(i * per + v));
+                let first = format!("2026-{:02}-01T00:00:00.000Z", v + 1);
+                let last = format!("2026-{:02}-28T00:00:00.000Z", v + 1);
+                vstmt
+                    .execute(rusqlite::params![
+                        fid,
+                        v as i64 + 1,
+                        sha,
+                        sha,
+                        "0",
+                        4096 + v as i64,
+                        first,
+                        last
+                    ])
+                    .expect("insert version");
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    first_key
+}
+
+/// A distinct 64-hex-digit string for `n`.
+fn hex_of(n: &usize) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(n.to_le_bytes()))
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let sha_ni = cpuinfo.contains(" sha_ni");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{model}, {cores} cores, SHA-NI {}",
+        if sha_ni { "yes" } else { "no" }
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].clone())
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let mut scale = if quick { Scale::quick() } else { Scale::full() };
+    // `--big-mib N`: the big package's size, to see how memory follows it.
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--big-mib") {
+        scale.big_package = w[1].parse::<usize>().expect("--big-mib takes a number") << 20;
+    }
+
+    // Work on the same file system as cargo's target dir, where a real archive would be
+    // as likely as anywhere; removed at the end.
+    let work = tempfile::Builder::new()
+        .prefix("fnvault-bench-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("work dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut table = Table::default();
+    eprintln!("machine: {}", machine());
+    rt.block_on(async {
+        if wanted("unchanged") {
+            unchanged_sweep(&scale, work.path(), &mut table).await;
+        }
+        if wanted("changed") {
+            changed_sweep(&scale, work.path(), &mut table).await;
+        }
+        if wanted("big") {
+            big_package(&scale, work.path(), &mut table).await;
+        }
+        if wanted("audit") {
+            audit_queries(&scale, work.path(), &mut table).await;
+        }
+    });
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Machine: {}{}\n",
+        machine(),
+        if quick {
+            " — QUICK SCALE, not comparable"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| Benchmark | fnvault | Compared with | Ratio / target |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for r in &table.rows {
+        let _ = writeln!(out, "| {} | {} | {} | {} |", r[0], r[1], r[2], r[3]);
+    }
+    println!("{out}");
+}
