@@ -24,6 +24,19 @@ const UPSERT_FUNCTION: &str =
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
      ON CONFLICT (key) DO NOTHING";
 
+/// A function's newest version, read by `latest_from_row`.
+const LATEST_VERSION: &str = "SELECT id, version_no, cloud_checksum, sha256 FROM versions
+     WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1";
+
+fn latest_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LatestVersion> {
+    Ok(LatestVersion {
+        id: r.get(0)?,
+        version_no: r.get(1)?,
+        cloud_checksum: r.get(2)?,
+        sha256: r.get(3)?,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database {path}: {source}")]
@@ -184,45 +197,20 @@ impl Db {
 
     /// The function's row id, inserting the function on first sight.
     pub fn upsert_function(&mut self, t: &Target, now: &str) -> Result<i64, DbError> {
-        self.conn
-            .execute(
-                UPSERT_FUNCTION,
-                params![
-                    t.key,
-                    t.cloud.as_str(),
-                    t.account,
-                    t.region,
-                    t.namespace,
-                    t.name,
-                    t.qualifier,
-                    now
-                ],
-            )
-            .map_err(|e| self.e(e))?;
-        self.conn
-            .query_row("SELECT id FROM functions WHERE key = ?1", [&t.key], |r| {
-                r.get(0)
+        let prepared = self.prepare_targets(std::slice::from_ref(t), now)?;
+        prepared
+            .first()
+            .map(|(id, _)| *id)
+            .ok_or_else(|| DbError::Other {
+                path: self.path.clone(),
+                message: format!("function {} was not inserted", t.key),
             })
-            .map_err(|e| self.e(e))
     }
 
     pub fn latest_version(&self, function_id: i64) -> Result<Option<LatestVersion>, DbError> {
         self.conn
-            .prepare_cached(
-                "SELECT id, version_no, cloud_checksum, sha256 FROM versions
-                 WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row([function_id], |r| {
-                    Ok(LatestVersion {
-                        id: r.get(0)?,
-                        version_no: r.get(1)?,
-                        cloud_checksum: r.get(2)?,
-                        sha256: r.get(3)?,
-                    })
-                })
-                .optional()
-            })
+            .prepare_cached(LATEST_VERSION)
+            .and_then(|mut s| s.query_row([function_id], latest_from_row).optional())
             .map_err(|e| self.e(e))
     }
 
@@ -244,10 +232,7 @@ impl Db {
                 .prepare_cached("SELECT id FROM functions WHERE key = ?1")
                 .map_err(|e| sqlite(&path, e))?;
             let mut latest = sp
-                .prepare_cached(
-                    "SELECT id, version_no, cloud_checksum, sha256 FROM versions
-                     WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
-                )
+                .prepare_cached(LATEST_VERSION)
                 .map_err(|e| sqlite(&path, e))?;
             for t in targets {
                 insert
@@ -266,14 +251,7 @@ impl Db {
                     .query_row([&t.key], |r| r.get(0))
                     .map_err(|e| sqlite(&path, e))?;
                 let version = latest
-                    .query_row([function_id], |r| {
-                        Ok(LatestVersion {
-                            id: r.get(0)?,
-                            version_no: r.get(1)?,
-                            cloud_checksum: r.get(2)?,
-                            sha256: r.get(3)?,
-                        })
-                    })
+                    .query_row([function_id], latest_from_row)
                     .optional()
                     .map_err(|e| sqlite(&path, e))?;
                 out.push((function_id, version));
