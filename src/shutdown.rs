@@ -46,22 +46,18 @@ impl Shutdown {
     pub fn listen_for_signals(&self, grace: Duration, on_stop: impl Fn() + Send + 'static) {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!("cannot listen for SIGTERM: {e}");
-                        return;
-                    }
-                };
-            let mut int =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!("cannot listen for SIGINT: {e}");
-                        return;
-                    }
-                };
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .map_err(|e| tracing::error!("cannot listen for {name}: {e}"))
+                    .ok()
+            };
+            let (Some(mut term), Some(mut int)) = (
+                listen(SignalKind::terminate(), "SIGTERM"),
+                listen(SignalKind::interrupt(), "SIGINT"),
+            ) else {
+                return;
+            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
