@@ -21,6 +21,8 @@ use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
 use crate::fetch;
 use crate::shutdown::Shutdown;
 
+mod plan;
+
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -126,6 +128,8 @@ pub struct Sweeper {
     retry: RetrySettings,
     downloads: Arc<Semaphore>,
     max_package_size: u64,
+    /// `[[discover]]` rules, listed at the start of every sweep (`plan.rs`).
+    discover: Arc<Vec<crate::config::Discover>>,
 }
 
 impl Sweeper {
@@ -169,6 +173,7 @@ impl Sweeper {
             retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
+            discover: Arc::new(config.discover.clone()),
         };
         Ok((sweeper, lock))
     }
@@ -178,7 +183,7 @@ impl Sweeper {
     }
 
     /// Runs `f` on the database in the blocking pool (SQLite commits fsync).
-    async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
@@ -195,7 +200,7 @@ impl Sweeper {
         .map_err(SweepError::Db)
     }
 
-    /// One sweep over `targets`, recorded as a row in `sweeps`.
+    /// One sweep over `targets` plus what `[[discover]]` lists, recorded as a row in `sweeps`.
     pub async fn sweep(
         &self,
         targets: &[Target],
@@ -207,13 +212,16 @@ impl Sweeper {
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
+        let (planned, listing_failures) = self.plan(targets, shutdown).await?;
+        let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
 
-        let results: Vec<FunctionResult> = futures_util::stream::iter(targets)
+        let mut results: Vec<FunctionResult> = futures_util::stream::iter(targets)
             .map(|t| self.process(t, sweep_id, shutdown))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        results.extend(listing_failures);
 
         let mut counts = SweepCounts::default();
         for r in &results {
@@ -241,7 +249,6 @@ impl Sweeper {
             .enumerate()
             .map(|(i, t)| (t.key.as_str(), i))
             .collect();
-        let mut results = results;
         results.sort_by_key(|r| order.get(r.key.as_str()).copied().unwrap_or(usize::MAX));
         let report = SweepReport {
             sweep_id,
