@@ -3,6 +3,7 @@
 
 mod common;
 mod config_errors;
+mod credentials;
 mod daemon;
 mod discovery;
 mod faults;
