@@ -287,3 +287,75 @@ async fn a_discover_block_naming_an_unknown_account_is_a_config_error_with_its_l
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sweeps_with_discovery_at_maximum_verbosity_print_no_secret() {
+    const TOKEN: &str = "DiscoveryToken/with+base64=chars==";
+    let env = Env::new().await;
+    env.sim.add_tencent_key(TC_ID, TC_KEY, Some(TOKEN));
+    env.sim.add_aliyun_key(ALI_ID, ALI_KEY, Some(TOKEN));
+    env.sim.set_page_limit(1);
+    deploy_scf(&env, "ap-guangzhou", "default", "order-a");
+    deploy_scf(&env, "ap-guangzhou", "default", "order-b");
+    env.sim.deploy(
+        &SimFunction::fc("orders", "checkout", None),
+        package("c", 4_000),
+    );
+    env.sim.deploy(
+        &SimFunction::fc("orders", "cancel", None),
+        package("d", 4_000),
+    );
+    std::fs::write(env.path("token"), format!("{TOKEN}\n")).unwrap();
+    let config = env
+        .accounts()
+        .replace(
+            "secret_key_file = \"tc.key\"",
+            "secret_key_file = \"tc.key\"\nsession_token_file = \"token\"",
+        )
+        .replace(
+            "access_key_secret_file = \"ali.key\"",
+            "access_key_secret_file = \"ali.key\"\nsecurity_token_file = \"token\"",
+        );
+    std::fs::write(
+        env.path("config.toml"),
+        format!(
+            "{config}\n{}\n[[discover]]\naccount = \"ali\"\nregions = [\"cn-shanghai\"]\n\n\
+             [[discover]]\naccount = \"ali-fc\"\nregions = [\"cn-hangzhou\"]\nservices = [\"orders\"]\n",
+            discover_tc(&["ap-guangzhou"], "")
+        ),
+    )
+    .unwrap();
+    // Retries and failures print the most.
+    env.sim
+        .set_listing_fault(ListScope::FcServices, Fault::Throttle, 1);
+    env.sim.set_listing_fault(
+        ListScope::ScfNamespaces {
+            region: "ap-guangzhou".into(),
+        },
+        Fault::ServerError,
+        1,
+    );
+
+    for (format, args) in [
+        ("text", vec!["-vvv", "sync", "--log-format", "text"]),
+        ("json", vec!["sync", "--log-format", "json"]),
+    ] {
+        let run =
+            run_fnvault_with_env(&env.path("config.toml"), &args, &[("RUST_LOG", "trace")]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("discovery finished"), "{}", run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        for secret in [TC_KEY, ALI_KEY, TOKEN, "DiscoveryToken"] {
+            assert!(!all.contains(secret), "{format} output contains {secret}");
+        }
+        for fragment in ["sign=", "Signature=", "OSSAccessKeyId", "Expires="] {
+            assert!(
+                !all.contains(fragment),
+                "{format} output contains {fragment}:\n{all}"
+            );
+        }
+    }
+    assert_eq!(env.list().await.len(), 2 + 2 + 2);
+    assert!(!env.sim.tokens_seen().is_empty());
+    assert_eq!(env.sim.stats().rejected_requests, 0);
+}

@@ -7,5 +7,6 @@ mod credentials;
 mod daemon;
 mod discovery;
 mod faults;
+mod hostile;
 mod secrets;
 mod sync;
