@@ -1770,6 +1770,91 @@ name = "checkout"
         assert_eq!(parse_size("1 parsec"), None);
     }
 
+    fn discover_error(block: &str) -> ConfigError {
+        let src = format!("{BASE}\n[[discover]]\n{block}\n");
+        parse(&src).unwrap_err()
+    }
+
+    #[test]
+    fn a_discover_block_becomes_a_rule_with_globs() {
+        let c = parse(&format!(
+            "{BASE}\n[[discover]]\naccount = \"tc-prod\"\nregions = [\"ap-guangzhou\", \"ap-shanghai\"]\n\
+             namespaces = [\"*\"]\ninclude = [\"order-*\"]\nexclude = [\"*-test\"]\n"
+        ))
+        .unwrap();
+        let d = &c.discover[0];
+        assert_eq!(d.scopes, None);
+        assert!(d.wants_name("order-api"));
+        assert!(!d.wants_name("order-test"));
+        assert!(!d.wants_name("billing"));
+        let t = d.target("ap-shanghai", "batch", "order-x");
+        assert_eq!(t.key, "tc-prod/ap-shanghai/batch/order-x");
+        assert!(d.covers(&t));
+        assert!(!d.covers(&d.target("ap-beijing", "batch", "order-x")));
+    }
+
+    #[test]
+    fn discover_errors_name_their_key_and_line() {
+        let e = discover_error("account = \"tc-prod\"\nregions = []");
+        assert_eq!(e.key.as_deref(), Some("discover[1].regions"));
+        assert!(e.position.is_some(), "{e}");
+        let e = discover_error(
+            "account = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\nservices = [\"x\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error(
+            "account = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\ninclude = [\"[z-a\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].include"));
+        let e = discover_error(
+            "account = \"ali-prod\"\nregions = [\"cn-shanghai\"]\nservices = [\"*\", \"orders\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error(
+            "account = \"ali-prod\"\nregions = [\"cn-shanghai\"]\nservices = [\"../x\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error("account = \"tc-prod\"\nregion = [\"ap-guangzhou\"]");
+        assert!(e.to_string().contains("region"), "{e}");
+    }
+
+    #[test]
+    fn listed_names_follow_the_config_rules() {
+        assert!(valid_cloud_name(Cloud::Tencent, false, "order-api"));
+        for bad in ["../evil", "a/b", "a\0b", "..", ""] {
+            assert!(!valid_cloud_name(Cloud::Tencent, false, bad), "{bad:?}");
+            assert!(!valid_cloud_name(Cloud::Aliyun, true, bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_secret_given_two_ways_is_refused_at_the_second() {
+        let src = BASE.replace(
+            "secret_key_env = \"TC_KEY\"",
+            "secret_key_env = \"TC_KEY\"\nsecret_key_credential = \"k\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].secret_key_credential"));
+    }
+
+    #[test]
+    fn profile_and_explicit_keys_conflict() {
+        let src = BASE.replace(
+            "secret_key_env = \"TC_KEY\"",
+            "secret_key_env = \"TC_KEY\"\nprofile = \"prod\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].profile"));
+    }
+
+    #[test]
+    fn inline_secrets_are_noted_for_the_permission_check() {
+        let c = parse(BASE).unwrap();
+        let keys: Vec<_> = c.inline_secrets.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["accounts[2].access_key_secret"]);
+        assert!(c.inline_secrets[0].position.is_some());
+    }
+
     #[test]
     fn the_example_config_is_valid() {
         let env = |_: &str| Some("example-value".to_string());
