@@ -34,6 +34,11 @@ impl Sweeper {
                 .filter(|t| !explicit_keys.contains(&t.key))
                 .cloned(),
         );
+        if listing.interrupted {
+            // Shutdown came first: nothing is concluded from a partial listing, and the targets
+            // below are all reported as interrupted by `process`.
+            return Ok((targets, Vec::new()));
+        }
 
         let rules = Arc::clone(&self.discover);
         let failed = self
