@@ -20,6 +20,12 @@ use serde::Deserialize;
 use crate::cloud::{Cloud, Target};
 use crate::secret::Secret;
 
+mod discover;
+mod profiles;
+
+pub use discover::Discover;
+use discover::RawDiscover;
+
 /// The example configuration shipped in the repository, printed by `fnvault config example`.
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
@@ -67,6 +73,26 @@ pub struct Config {
     pub schedule: Option<ScheduleSettings>,
     pub accounts: Vec<Account>,
     pub functions: Vec<Target>,
+    /// `[[discover]]` blocks: functions listed from the clouds at the start of every sweep.
+    pub discover: Vec<Discover>,
+    /// Secrets written inline in the file (the key and its place), for the permission check.
+    pub inline_secrets: Vec<InlineSecret>,
+}
+
+/// A secret written into the config file itself (`secret_key = "…"`).
+#[derive(Debug, Clone)]
+pub struct InlineSecret {
+    /// The dotted key, e.g. `accounts[1].secret_key`.
+    pub key: String,
+    pub position: Option<(usize, usize)>,
+}
+
+/// How [`Config::load_with`] treats the file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Accept a file readable by group or others although it holds an inline secret
+    /// (`--allow-insecure-config`).
+    pub allow_insecure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +214,8 @@ struct RawConfig {
     accounts: Vec<RawAccount>,
     #[serde(default)]
     functions: Vec<RawFunction>,
+    #[serde(default)]
+    discover: Vec<RawDiscover>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +292,14 @@ struct RawAccount {
     security_token_env: Option<String>,
     security_token_file: Option<String>,
     signature: Option<String>,
+    // systemd credentials ($CREDENTIALS_DIRECTORY/<name>) and profile files: see `credentials`.
+    secret_id_credential: Option<String>,
+    secret_key_credential: Option<String>,
+    session_token_credential: Option<String>,
+    access_key_id_credential: Option<String>,
+    access_key_secret_credential: Option<String>,
+    security_token_credential: Option<String>,
+    profile: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -280,10 +316,20 @@ struct RawFunction {
 // ---------------------------------------------------------------------------------------------
 
 impl Config {
-    /// Reads and validates the file, resolving credentials from the process environment.
+    /// Reads and validates the file, resolving credentials from the process environment. A
+    /// file readable by group or others that holds an inline secret is refused.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, LoadOptions::default())
+    }
+
+    /// [`Config::load`], with the permission check relaxed when `options` say so.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Config, ConfigError> {
         let src = read(path)?;
-        Config::parse(&src, path, &|name| std::env::var(name).ok())
+        let config = Config::parse(&src, path, &|name| std::env::var(name).ok())?;
+        if !options.allow_insecure {
+            check_private(&config)?;
+        }
+        Ok(config)
     }
 
     /// Reads and validates the file but leaves credentials alone: read-only commands (`list`)
@@ -459,8 +505,32 @@ impl Config {
             functions.push(target);
         }
 
+        let mut discover = Vec::with_capacity(raw.discover.len());
+        for (i, d) in raw.discover.iter().enumerate() {
+            discover.push(discover::validate(d, i, &loc, &by_name)?);
+        }
+        let mut inline_secrets = Vec::new();
+        for (i, a) in raw.accounts.iter().enumerate() {
+            for (key, set) in [
+                ("secret_key", a.secret_key.is_some()),
+                ("session_token", a.session_token.is_some()),
+                ("access_key_secret", a.access_key_secret.is_some()),
+                ("security_token", a.security_token.is_some()),
+            ] {
+                if set {
+                    let e = loc.err_at(&[Seg::Key("accounts"), Seg::Index(i), Seg::Key(key)], "");
+                    inline_secrets.push(InlineSecret {
+                        key: e.key.unwrap_or_default(),
+                        position: e.position,
+                    });
+                }
+            }
+        }
+
         Ok(Config {
             file: path.to_path_buf(),
+            discover,
+            inline_secrets,
             archive,
             database_path: resolve_path(&raw.database.path),
             sync,
@@ -521,6 +591,18 @@ fn validate_account(
             ("security_token", a.security_token.is_some()),
             ("security_token_env", a.security_token_env.is_some()),
             ("security_token_file", a.security_token_file.is_some()),
+            (
+                "access_key_id_credential",
+                a.access_key_id_credential.is_some(),
+            ),
+            (
+                "access_key_secret_credential",
+                a.access_key_secret_credential.is_some(),
+            ),
+            (
+                "security_token_credential",
+                a.security_token_credential.is_some(),
+            ),
             ("signature", a.signature.is_some()),
         ],
         Cloud::Aliyun => &[
@@ -533,6 +615,12 @@ fn validate_account(
             ("session_token", a.session_token.is_some()),
             ("session_token_env", a.session_token_env.is_some()),
             ("session_token_file", a.session_token_file.is_some()),
+            ("secret_id_credential", a.secret_id_credential.is_some()),
+            ("secret_key_credential", a.secret_key_credential.is_some()),
+            (
+                "session_token_credential",
+                a.session_token_credential.is_some(),
+            ),
         ],
     };
     if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
@@ -564,18 +652,21 @@ fn validate_account(
                     &a.secret_id,
                     &a.secret_id_env,
                     &a.secret_id_file,
+                    &a.secret_id_credential,
                 ),
                 SecretKeys::new(
                     "secret_key",
                     &a.secret_key,
                     &a.secret_key_env,
                     &a.secret_key_file,
+                    &a.secret_key_credential,
                 ),
                 SecretKeys::new(
                     "session_token",
                     &a.session_token,
                     &a.session_token_env,
                     &a.session_token_file,
+                    &a.session_token_credential,
                 ),
             )
         }
@@ -628,18 +719,21 @@ fn validate_account(
                     &a.access_key_id,
                     &a.access_key_id_env,
                     &a.access_key_id_file,
+                    &a.access_key_id_credential,
                 ),
                 SecretKeys::new(
                     "access_key_secret",
                     &a.access_key_secret,
                     &a.access_key_secret_env,
                     &a.access_key_secret_file,
+                    &a.access_key_secret_credential,
                 ),
                 SecretKeys::new(
                     "security_token",
                     &a.security_token,
                     &a.security_token_env,
                     &a.security_token_file,
+                    &a.security_token_credential,
                 ),
             )
         }
@@ -667,6 +761,15 @@ fn validate_account(
     let resolve = |keys: &SecretKeys| -> Result<Option<(String, String)>, ConfigError> {
         resolve_secret(keys, i, loc, env, resolve_path)
     };
+    if a.profile.is_some() && (id_keys.any() || secret_keys.any() || token_keys.any()) {
+        return Err(err(
+            "profile",
+            format!(
+                "`profile` reads the keys from the cloud's profile file; remove it or the {} / {} keys",
+                id_keys.base, secret_keys.base
+            ),
+        ));
+    }
     let id = resolve(&id_keys)?;
     let secret = resolve(&secret_keys)?;
     let token = resolve(&token_keys)?;
@@ -676,10 +779,16 @@ fn validate_account(
             key_id: id,
             secret: Secret::new(secret),
             token: token.as_ref().map(|(t, _)| Secret::new(t.clone())),
-            source: if id_src == secret_src {
-                id_src
-            } else {
-                format!("{id_src} + {secret_src}")
+            source: {
+                let mut source = if id_src == secret_src {
+                    id_src
+                } else {
+                    format!("{id_src} + {secret_src}")
+                };
+                if let Some((_, token_src)) = &token {
+                    source.push_str(&format!(" + {token_src}"));
+                }
+                source
             },
         },
         (None, None) => {
@@ -692,29 +801,7 @@ fn validate_account(
                     ),
                 ));
             }
-            // Nothing configured: the cloud's own standard variables, as its SDK and CLI read them.
-            let (id_var, secret_var, token_var) = std_env;
-            let get = |v: &str| env(v).filter(|s| !s.is_empty());
-            match (get(id_var), get(secret_var)) {
-                (Some(id), Some(secret)) => Credentials {
-                    key_id: checked_value(id, id_var).map_err(|m| err("name", m))?,
-                    secret: Secret::new(
-                        checked_value(secret, secret_var).map_err(|m| err("name", m))?,
-                    ),
-                    token: get(token_var).map(Secret::new),
-                    source: format!("environment ${id_var}, ${secret_var}"),
-                },
-                _ => {
-                    return Err(loc.err_at(
-                        &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
-                        format!(
-                            "no credentials for account `{}`: set {} and {} (inline, *_env or \
-                             *_file), or the environment variables {id_var} and {secret_var}",
-                            a.name, id_keys.base, secret_keys.base
-                        ),
-                    ));
-                }
-            }
+            standard_credentials(cloud, a, i, loc, env, std_env, &id_keys, &secret_keys)?
         }
         (Some(_), None) => {
             return Err(err(
@@ -743,6 +830,81 @@ fn validate_account(
         kind,
         requests_per_second,
     })
+}
+
+/// No keys configured: the cloud's standard environment variables (unless `profile` is set),
+/// then its standard profile files. A miss names every source that was tried.
+#[allow(clippy::too_many_arguments)]
+fn standard_credentials(
+    cloud: Cloud,
+    a: &RawAccount,
+    i: usize,
+    loc: &Locator,
+    env: &dyn Fn(&str) -> Option<String>,
+    (id_var, secret_var, token_var): (&str, &str, &str),
+    id_keys: &SecretKeys,
+    secret_keys: &SecretKeys,
+) -> Result<Credentials, ConfigError> {
+    let at_name = [Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")];
+    let at_profile = [Seg::Key("accounts"), Seg::Index(i), Seg::Key("profile")];
+    let mut tried = vec![format!(
+        "{b}/{c} keys (inline, {b}_env, {b}_file, {b}_credential): none set",
+        b = id_keys.base,
+        c = secret_keys.base
+    )];
+    if a.profile.is_none() {
+        let get = |v: &str| env(v).filter(|s| !s.is_empty());
+        match (get(id_var), get(secret_var)) {
+            (Some(id), Some(secret)) => {
+                return Ok(Credentials {
+                    key_id: checked_value(id, id_var).map_err(|m| loc.err_at(&at_name, m))?,
+                    secret: Secret::new(
+                        checked_value(secret, secret_var).map_err(|m| loc.err_at(&at_name, m))?,
+                    ),
+                    token: get(token_var).map(Secret::new),
+                    source: format!("environment ${id_var}, ${secret_var}"),
+                });
+            }
+            _ => tried.push(format!("environment ${id_var} and ${secret_var}: not set")),
+        }
+    } else {
+        tried.push(format!(
+            "environment ${id_var}/${secret_var}: skipped, `profile` is set"
+        ));
+    }
+    let at = if a.profile.is_some() {
+        &at_profile
+    } else {
+        &at_name
+    };
+    let found = match cloud {
+        Cloud::Tencent => profiles::tencent(a.profile.as_deref(), env, &mut tried),
+        Cloud::Aliyun => profiles::aliyun(a.profile.as_deref(), env, &mut tried),
+    }
+    .map_err(|m| loc.err_at(at, m))?;
+    match found {
+        Some(f) => {
+            let what = f.source.clone();
+            Ok(Credentials {
+                key_id: checked_value(f.key_id, &what).map_err(|m| loc.err_at(at, m))?,
+                secret: Secret::new(checked_value(f.secret, &what).map_err(|m| loc.err_at(at, m))?),
+                token: f
+                    .token
+                    .map(|t| checked_value(t, &what).map(Secret::new))
+                    .transpose()
+                    .map_err(|m| loc.err_at(at, m))?,
+                source: f.source,
+            })
+        }
+        None => Err(loc.err_at(
+            at,
+            format!(
+                "no credentials for account `{}`; tried: {}",
+                a.name,
+                tried.join("; ")
+            ),
+        )),
+    }
 }
 
 fn parse_schedule(s: &RawSchedule, loc: &Locator) -> Result<ScheduleSettings, ConfigError> {
@@ -777,6 +939,38 @@ fn parse_schedule(s: &RawSchedule, loc: &Locator) -> Result<ScheduleSettings, Co
     })
 }
 
+/// A secret in a file other users can read is a secret shared with them: refuse, naming the
+/// file, its mode and the key (the value is never printed).
+fn check_private(config: &Config) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(first) = config.inline_secrets.first() else {
+        return Ok(());
+    };
+    let mode = std::fs::metadata(&config.file)
+        .map_err(|e| ConfigError {
+            file: config.file.clone(),
+            position: None,
+            key: None,
+            message: format!("cannot read the config file's permissions: {e}"),
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    Err(ConfigError {
+        file: config.file.clone(),
+        position: first.position,
+        key: Some(first.key.clone()),
+        message: format!(
+            "the file holds an inline secret but is readable by group or others (mode {:04o}): \
+             `chmod 600` it, move the secret to a *_file/*_credential/*_env key, or pass \
+             --allow-insecure-config",
+            mode & 0o7777
+        ),
+    })
+}
+
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
@@ -786,12 +980,13 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// The three ways one secret can be given: inline, `*_env`, `*_file`.
+/// The four ways one secret can be given: inline, `*_env`, `*_file`, `*_credential`.
 struct SecretKeys<'a> {
     base: &'static str,
     inline: &'a Option<String>,
     env: &'a Option<String>,
     file: &'a Option<String>,
+    credential: &'a Option<String>,
 }
 
 impl<'a> SecretKeys<'a> {
@@ -800,13 +995,22 @@ impl<'a> SecretKeys<'a> {
         inline: &'a Option<String>,
         env: &'a Option<String>,
         file: &'a Option<String>,
+        credential: &'a Option<String>,
     ) -> Self {
         SecretKeys {
             base,
             inline,
             env,
             file,
+            credential,
         }
+    }
+
+    fn any(&self) -> bool {
+        self.inline.is_some()
+            || self.env.is_some()
+            || self.file.is_some()
+            || self.credential.is_some()
     }
 
     fn given_key(&self) -> Option<&'static str> {
@@ -817,6 +1021,8 @@ impl<'a> SecretKeys<'a> {
             1
         } else if self.file.is_some() {
             2
+        } else if self.credential.is_some() {
+            3
         } else {
             return None;
         };
@@ -825,22 +1031,42 @@ impl<'a> SecretKeys<'a> {
 }
 
 fn key_name(base: &'static str, which: usize) -> &'static str {
-    const NAMES: &[(&str, [&str; 3])] = &[
+    const NAMES: &[(&str, [&str; 4])] = &[
         (
             "secret_id",
-            ["secret_id", "secret_id_env", "secret_id_file"],
+            [
+                "secret_id",
+                "secret_id_env",
+                "secret_id_file",
+                "secret_id_credential",
+            ],
         ),
         (
             "secret_key",
-            ["secret_key", "secret_key_env", "secret_key_file"],
+            [
+                "secret_key",
+                "secret_key_env",
+                "secret_key_file",
+                "secret_key_credential",
+            ],
         ),
         (
             "session_token",
-            ["session_token", "session_token_env", "session_token_file"],
+            [
+                "session_token",
+                "session_token_env",
+                "session_token_file",
+                "session_token_credential",
+            ],
         ),
         (
             "access_key_id",
-            ["access_key_id", "access_key_id_env", "access_key_id_file"],
+            [
+                "access_key_id",
+                "access_key_id_env",
+                "access_key_id_file",
+                "access_key_id_credential",
+            ],
         ),
         (
             "access_key_secret",
@@ -848,6 +1074,7 @@ fn key_name(base: &'static str, which: usize) -> &'static str {
                 "access_key_secret",
                 "access_key_secret_env",
                 "access_key_secret_file",
+                "access_key_secret_credential",
             ],
         ),
         (
@@ -856,6 +1083,7 @@ fn key_name(base: &'static str, which: usize) -> &'static str {
                 "security_token",
                 "security_token_env",
                 "security_token_file",
+                "security_token_credential",
             ],
         ),
     ];
@@ -874,10 +1102,7 @@ fn resolve_secret(
     env: &dyn Fn(&str) -> Option<String>,
     resolve_path: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Option<(String, String)>, ConfigError> {
-    let given = [keys.inline, keys.env, keys.file]
-        .iter()
-        .filter(|v| v.is_some())
-        .count();
+    let ways = [keys.inline, keys.env, keys.file, keys.credential];
     let at = |which: usize| {
         [
             Seg::Key("accounts"),
@@ -885,22 +1110,35 @@ fn resolve_secret(
             Seg::Key(key_name(keys.base, which)),
         ]
     };
-    if given > 1 {
-        let second = if keys.inline.is_some() && keys.env.is_some() {
-            1
-        } else {
-            2
-        };
+    if ways.iter().filter(|v| v.is_some()).count() > 1 {
+        // Point at the second way given: the first one is usually the intended one.
+        let second = ways
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some())
+            .nth(1)
+            .map(|(n, _)| n)
+            .unwrap_or(1);
         return Err(loc.err_at(
             &at(second),
             format!(
-                "give {} only one way: inline, {}_env or {}_file",
-                keys.base, keys.base, keys.base
+                "give {b} only one way: inline, {b}_env, {b}_file or {b}_credential",
+                b = keys.base
             ),
         ));
     }
     if let Some(v) = keys.inline {
         let v = checked_value(v.clone(), keys.base).map_err(|m| loc.err_at(&at(0), m))?;
+        if is_secret_key(keys.base) {
+            tracing::warn!(
+                file = %loc.file.display(),
+                key = %dotted(&at(0)),
+                "a secret is written inline in the config file; prefer {}_file, {}_credential or {}_env",
+                keys.base,
+                keys.base,
+                keys.base
+            );
+        }
         return Ok(Some((v, format!("inline `{}`", keys.base))));
     }
     if let Some(var) = keys.env {
@@ -915,21 +1153,59 @@ fn resolve_secret(
     }
     if let Some(file) = keys.file {
         let path = resolve_path(file);
-        let content = std::fs::read_to_string(&path)
-            .map_err(|e| loc.err_at(&at(2), format!("cannot read `{}`: {e}", path.display())))?;
-        // Files written by editors and `echo` end in a newline; it is never part of a key.
-        let v = content
-            .strip_suffix('\n')
-            .map(|s| s.strip_suffix('\r').unwrap_or(s))
-            .unwrap_or(&content)
-            .to_string();
-        if v.is_empty() {
-            return Err(loc.err_at(&at(2), format!("`{}` is empty", path.display())));
-        }
-        let v = checked_value(v, &path.display().to_string()).map_err(|m| loc.err_at(&at(2), m))?;
+        let v = read_secret_file(&path).map_err(|m| loc.err_at(&at(2), m))?;
         return Ok(Some((v, format!("file {}", path.display()))));
     }
+    if let Some(name) = keys.credential {
+        // systemd's LoadCredential=/SetCredential= hand the service a private folder.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(loc.err_at(
+                &at(3),
+                format!("`{name}` is not a credential name (a file name, no `/`)"),
+            ));
+        }
+        let dir = env("CREDENTIALS_DIRECTORY")
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| {
+                loc.err_at(
+                    &at(3),
+                    format!(
+                        "$CREDENTIALS_DIRECTORY is not set: `{name}` can only be read when systemd \
+                     passes credentials (LoadCredential={name}:/path in the unit)"
+                    ),
+                )
+            })?;
+        let path = Path::new(&dir).join(name);
+        let v = read_secret_file(&path).map_err(|m| loc.err_at(&at(3), m))?;
+        return Ok(Some((
+            v,
+            format!("systemd credential `{name}` ({})", path.display()),
+        )));
+    }
     Ok(None)
+}
+
+/// Only these hold secrets; key IDs are sent in every Authorization header.
+fn is_secret_key(base: &str) -> bool {
+    matches!(
+        base,
+        "secret_key" | "session_token" | "access_key_secret" | "security_token"
+    )
+}
+
+/// A key file: one trailing newline (as editors and `echo` write) is removed, nothing else.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let v = content
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&content)
+        .to_string();
+    if v.is_empty() {
+        return Err(format!("`{}` is empty", path.display()));
+    }
+    checked_value(v, &path.display().to_string())
 }
 
 /// Keys with surrounding whitespace or line breaks are always a mistake, and would be signed
@@ -1049,6 +1325,17 @@ fn validate_function(
         &f.name,
         f.qualifier.as_deref(),
     ))
+}
+
+/// The clouds' naming rules, for names that come from a listing instead of the file: a
+/// namespace/service (`scope`) or a function name. None of them can hold `/`, `.` or NUL.
+pub fn valid_cloud_name(cloud: Cloud, scope: bool, s: &str) -> bool {
+    match (cloud, scope) {
+        (Cloud::Tencent, true) => valid_scf_name(s, 64),
+        (Cloud::Tencent, false) => valid_scf_name(s, 128),
+        (Cloud::Aliyun, true) => valid_fc_name(s, 128),
+        (Cloud::Aliyun, false) => valid_fc_name(s, 64),
+    }
 }
 
 fn valid_account_name(s: &str) -> bool {
@@ -1481,6 +1768,91 @@ name = "checkout"
         assert_eq!(parse_size("10 MB"), Some(10_000_000));
         assert_eq!(parse_size("42"), Some(42));
         assert_eq!(parse_size("1 parsec"), None);
+    }
+
+    fn discover_error(block: &str) -> ConfigError {
+        let src = format!("{BASE}\n[[discover]]\n{block}\n");
+        parse(&src).unwrap_err()
+    }
+
+    #[test]
+    fn a_discover_block_becomes_a_rule_with_globs() {
+        let c = parse(&format!(
+            "{BASE}\n[[discover]]\naccount = \"tc-prod\"\nregions = [\"ap-guangzhou\", \"ap-shanghai\"]\n\
+             namespaces = [\"*\"]\ninclude = [\"order-*\"]\nexclude = [\"*-test\"]\n"
+        ))
+        .unwrap();
+        let d = &c.discover[0];
+        assert_eq!(d.scopes, None);
+        assert!(d.wants_name("order-api"));
+        assert!(!d.wants_name("order-test"));
+        assert!(!d.wants_name("billing"));
+        let t = d.target("ap-shanghai", "batch", "order-x");
+        assert_eq!(t.key, "tc-prod/ap-shanghai/batch/order-x");
+        assert!(d.covers(&t));
+        assert!(!d.covers(&d.target("ap-beijing", "batch", "order-x")));
+    }
+
+    #[test]
+    fn discover_errors_name_their_key_and_line() {
+        let e = discover_error("account = \"tc-prod\"\nregions = []");
+        assert_eq!(e.key.as_deref(), Some("discover[1].regions"));
+        assert!(e.position.is_some(), "{e}");
+        let e = discover_error(
+            "account = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\nservices = [\"x\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error(
+            "account = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\ninclude = [\"[z-a\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].include"));
+        let e = discover_error(
+            "account = \"ali-prod\"\nregions = [\"cn-shanghai\"]\nservices = [\"*\", \"orders\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error(
+            "account = \"ali-prod\"\nregions = [\"cn-shanghai\"]\nservices = [\"../x\"]",
+        );
+        assert_eq!(e.key.as_deref(), Some("discover[1].services"));
+        let e = discover_error("account = \"tc-prod\"\nregion = [\"ap-guangzhou\"]");
+        assert!(e.to_string().contains("region"), "{e}");
+    }
+
+    #[test]
+    fn listed_names_follow_the_config_rules() {
+        assert!(valid_cloud_name(Cloud::Tencent, false, "order-api"));
+        for bad in ["../evil", "a/b", "a\0b", "..", ""] {
+            assert!(!valid_cloud_name(Cloud::Tencent, false, bad), "{bad:?}");
+            assert!(!valid_cloud_name(Cloud::Aliyun, true, bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_secret_given_two_ways_is_refused_at_the_second() {
+        let src = BASE.replace(
+            "secret_key_env = \"TC_KEY\"",
+            "secret_key_env = \"TC_KEY\"\nsecret_key_credential = \"k\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].secret_key_credential"));
+    }
+
+    #[test]
+    fn profile_and_explicit_keys_conflict() {
+        let src = BASE.replace(
+            "secret_key_env = \"TC_KEY\"",
+            "secret_key_env = \"TC_KEY\"\nprofile = \"prod\"",
+        );
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("accounts[1].profile"));
+    }
+
+    #[test]
+    fn inline_secrets_are_noted_for_the_permission_check() {
+        let c = parse(BASE).unwrap();
+        let keys: Vec<_> = c.inline_secrets.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["accounts[2].access_key_secret"]);
+        assert!(c.inline_secrets[0].position.is_some());
     }
 
     #[test]

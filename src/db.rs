@@ -16,6 +16,9 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::cloud::Target;
 
+mod gone;
+pub use gone::KnownFunction;
+
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
 /// Inserts a function on first sight; a no-op for a known one.
@@ -114,6 +117,8 @@ pub struct FunctionSummary {
     pub last_checked: Option<String>,
     pub last_status: Option<String>,
     pub last_error: Option<String>,
+    /// When discovery first found the function missing from the cloud (its archive is kept).
+    pub gone_since: Option<String>,
 }
 
 /// Totals of one sweep, written when it ends.
@@ -402,7 +407,7 @@ impl Db {
             .prepare_cached(
                 "SELECT f.last_checked, f.last_status, f.last_error,
                         (SELECT COUNT(*) FROM versions v WHERE v.function_id = f.id),
-                        l.version_no, l.sha256, l.size
+                        l.version_no, l.sha256, l.size, f.gone_since
                  FROM functions f
                  LEFT JOIN versions l ON l.function_id = f.id
                       AND l.version_no = (SELECT MAX(version_no) FROM versions WHERE function_id = f.id)
@@ -423,6 +428,7 @@ impl Db {
                         latest_version: r.get(4)?,
                         latest_sha256: r.get(5)?,
                         latest_size: r.get(6)?,
+                        gone_since: r.get(7)?,
                     })
                 })
                 .optional()
@@ -460,6 +466,7 @@ pub fn empty_summary(t: &Target) -> FunctionSummary {
         last_checked: None,
         last_status: None,
         last_error: None,
+        gone_since: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod db;
+pub mod discover;
 pub mod fetch;
 pub mod http;
 pub mod schedule;

@@ -21,6 +21,8 @@ use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts, Writer};
 use crate::fetch;
 use crate::shutdown::Shutdown;
 
+mod plan;
+
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -128,6 +130,8 @@ pub struct Sweeper {
     retry: RetrySettings,
     downloads: Arc<Semaphore>,
     max_package_size: u64,
+    /// `[[discover]]` rules, listed at the start of every sweep (`plan.rs`).
+    discover: Arc<Vec<crate::config::Discover>>,
 }
 
 impl Sweeper {
@@ -171,6 +175,7 @@ impl Sweeper {
             retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
+            discover: Arc::new(config.discover.clone()),
         };
         Ok((sweeper, lock))
     }
@@ -180,7 +185,7 @@ impl Sweeper {
     }
 
     /// Runs `f` on the database thread; the answer comes once its writes are committed.
-    async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T, SweepError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
@@ -188,7 +193,7 @@ impl Sweeper {
         self.db.run(f).await.map_err(SweepError::Db)
     }
 
-    /// One sweep over `targets`, recorded as a row in `sweeps`.
+    /// One sweep over `targets` plus what `[[discover]]` lists, recorded as a row in `sweeps`.
     pub async fn sweep(
         &self,
         targets: &[Target],
@@ -200,19 +205,23 @@ impl Sweeper {
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
+        let (planned, listing_failures) = self.plan(targets, shutdown).await?;
+        let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
 
         let all = targets.to_vec();
         let known = self
             .db(move |db| db.prepare_targets(&all, &crate::time::now_rfc3339()))
             .await?;
-        let results: Vec<FunctionResult> = futures_util::stream::iter(targets.iter().zip(known))
-            .map(|(t, (function_id, latest))| {
-                self.process(t, function_id, latest, sweep_id, shutdown)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+        let mut results: Vec<FunctionResult> =
+            futures_util::stream::iter(targets.iter().zip(known))
+                .map(|(t, (function_id, latest))| {
+                    self.process(t, function_id, latest, sweep_id, shutdown)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+        results.extend(listing_failures);
 
         let mut counts = SweepCounts::default();
         for r in &results {
@@ -240,7 +249,6 @@ impl Sweeper {
             .enumerate()
             .map(|(i, t)| (t.key.as_str(), i))
             .collect();
-        let mut results = results;
         results.sort_by_key(|r| order.get(r.key.as_str()).copied().unwrap_or(usize::MAX));
         let report = SweepReport {
             sweep_id,

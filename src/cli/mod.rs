@@ -4,6 +4,7 @@
 //! Exit codes: 0 everything succeeded · 1 the command ran but some function failed ·
 //! 2 usage, configuration or setup error (clap also uses 2 for usage errors).
 
+mod check;
 mod demo;
 mod output;
 
@@ -51,6 +52,10 @@ struct Cli {
     )]
     log_format: LogFormat,
 
+    /// Accept a config file readable by group or others although it holds an inline secret.
+    #[arg(long, global = true)]
+    allow_insecure_config: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +101,14 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Validate the config, resolve every credential (printing its source, never its value)
+    /// and prove each account's keys with one read-only API call (SCF ListNamespaces, FC
+    /// ListServices, one item).
+    ///
+    /// Exit status 0 when every account answered, 1 when any did not, 2 for a config error.
+    ///
+    /// Example: fnvault --config /etc/fnvault/config.toml check
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,9 +233,16 @@ fn stderr_is_journal() -> bool {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+    let load = crate::config::LoadOptions {
+        allow_insecure: cli.allow_insecure_config,
+    };
     match cli.command {
+        Command::Check => {
+            let config = Config::load_with(&cli.config, load)?;
+            Ok(check::run(&config).await?)
+        }
         Command::Sync => {
-            let config = Config::load(&cli.config)?;
+            let config = Config::load_with(&cli.config, load)?;
             let shutdown = Shutdown::new();
             shutdown.listen_for_signals(config.sync.shutdown_grace, || {});
             let report = sync(&config, "sync", &shutdown).await?;
@@ -231,7 +251,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(exit_for(&report))
         }
         Command::Daemon => {
-            let config = Config::load(&cli.config)?;
+            let config = Config::load_with(&cli.config, load)?;
             daemon(&config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -246,7 +266,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check) => {
-            let config = Config::load(&cli.config)?;
+            let config = Config::load_with(&cli.config, load)?;
             println!(
                 "{}: {} account(s), {} function(s)",
                 config.file.display(),
@@ -273,6 +293,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             }
             for f in &config.functions {
                 println!("  {}", f.key);
+            }
+            for d in &config.discover {
+                println!("  {}", check::describe_rule(d));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -368,7 +391,19 @@ fn print_failures(report: &SweepReport) {
 
 fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let summaries = match Db::open_read_only(&config.database_path)? {
-        Some(db) => db.summaries(&config.functions)?,
+        Some(db) => {
+            // Discovered functions are not in the file: the rules say which rows are theirs
+            // (gone ones included: their archive is kept and listed).
+            let mut targets = config.functions.clone();
+            for known in db.known_functions()? {
+                if config.discover.iter().any(|d| d.covers(&known.target))
+                    && !targets.iter().any(|t| t.key == known.target.key)
+                {
+                    targets.push(known.target);
+                }
+            }
+            db.summaries(&targets)?
+        }
         None => config
             .functions
             .iter()

@@ -22,6 +22,7 @@ pub fn list_json(rows: &[FunctionSummary]) -> serde_json::Value {
                     "last_checked": s.last_checked,
                     "last_status": s.last_status,
                     "last_error": s.last_error,
+                    "gone_since": s.gone_since,
                 })
             })
             .collect(),
@@ -45,6 +46,9 @@ pub fn list_table(out: &mut dyn Write, rows: &[FunctionSummary]) -> io::Result<(
                     .unwrap_or_else(|| "-".into()),
                 s.last_checked.clone().unwrap_or_else(|| "never".into()),
                 match (&s.last_status, &s.last_error) {
+                    _ if s.gone_since.is_some() => {
+                        format!("gone since {}", s.gone_since.as_deref().unwrap_or_default())
+                    }
                     // The whole error is in `--json`; a table row stays readable.
                     (_, Some(e)) if e.chars().count() > 60 => {
                         format!("failed: {}…", e.chars().take(60).collect::<String>())

@@ -290,6 +290,76 @@ impl Client {
     }
 }
 
+/// Where the next page of a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Start,
+    /// SCF: `Offset`.
+    Offset(u64),
+    /// FC: the opaque `nextToken`, sent back exactly as received.
+    Token(String),
+}
+
+/// One page of a listing: names as the cloud sent them (untrusted: the caller validates them).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub names: Vec<String>,
+    /// `None` on the last page.
+    pub next: Option<Cursor>,
+    pub request_id: Option<String>,
+}
+
+impl Client {
+    /// The cloud's name of the listing of scopes: what `check` and errors say was called.
+    pub fn scopes_action(&self) -> &'static str {
+        match self.api {
+            Api::Tencent(_) => "ListNamespaces",
+            Api::Aliyun(_) => "ListServices",
+        }
+    }
+
+    /// One page of the account's SCF namespaces / FC services in `region`. The caller paces.
+    pub async fn list_scopes(
+        &self,
+        region: &str,
+        cursor: &Cursor,
+        limit: u32,
+    ) -> Result<Page, CloudError> {
+        match &self.api {
+            Api::Tencent(c) => c.list_namespaces(region, offset(cursor), limit).await,
+            Api::Aliyun(c) => c.list_services(region, token(cursor), limit).await,
+        }
+    }
+
+    /// One page of the functions of one namespace/service in `region`. The caller paces.
+    pub async fn list_functions(
+        &self,
+        region: &str,
+        scope: &str,
+        cursor: &Cursor,
+        limit: u32,
+    ) -> Result<Page, CloudError> {
+        match &self.api {
+            Api::Tencent(c) => c.list_functions(region, scope, offset(cursor), limit).await,
+            Api::Aliyun(c) => c.list_functions(region, scope, token(cursor), limit).await,
+        }
+    }
+}
+
+fn offset(c: &Cursor) -> u64 {
+    match c {
+        Cursor::Offset(n) => *n,
+        _ => 0,
+    }
+}
+
+fn token(c: &Cursor) -> Option<&str> {
+    match c {
+        Cursor::Token(t) => Some(t),
+        _ => None,
+    }
+}
+
 /// Requests evenly spaced at 1/n s with no burst, so no one-second window ever holds more than
 /// n requests (a burst allowance would let 2n through in the first second). The 2 % margin
 /// absorbs requests that leave together and arrive bunched.

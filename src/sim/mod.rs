@@ -81,6 +81,21 @@ pub enum Fault {
     Hang,
     /// Downloads dribble the body in 20 pieces, 250 ms apart (5 s in all).
     SlowDownload,
+    // Hostile answers (tests of untrusted input). API and listing faults unless noted.
+    /// The download URL is `file:///etc/passwd`.
+    FileUrl,
+    /// Fields have the wrong JSON types (`Url: 123`, `FunctionName: 7`, …).
+    WrongTypes,
+    /// The body is not JSON.
+    MalformedJson,
+    /// A 50 MB JSON body.
+    HugeBody,
+    /// Listing only: one listed name is `../evil`.
+    BadName,
+    /// Download only: a redirect to `file:///etc/passwd`.
+    RedirectScheme,
+    /// Download only: a redirect to itself, forever.
+    RedirectLoop,
 }
 
 impl Fault {
@@ -91,6 +106,8 @@ impl Fault {
                 | Fault::TruncateDownload
                 | Fault::ExpiredUrl
                 | Fault::SlowDownload
+                | Fault::RedirectScheme
+                | Fault::RedirectLoop
         )
     }
 }
@@ -128,6 +145,21 @@ struct Inner {
     downloads_by_function: HashMap<SimFunction, u64>,
     /// Which function each package id was last handed out for (fault lookup on download).
     package_owner: HashMap<usize, SimFunction>,
+    /// At most this many items per listing page, whatever the client asks (tests of paging).
+    page_limit: Option<usize>,
+    /// Faults of listing calls, with how many more calls they hit.
+    listing_faults: HashMap<ListScope, (Fault, u32)>,
+    /// Session/security tokens that arrived with verified API requests.
+    tokens_seen: Vec<String>,
+}
+
+/// One listing call of the simulator, for fault injection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListScope {
+    ScfNamespaces { region: String },
+    ScfFunctions { region: String, namespace: String },
+    FcServices,
+    FcFunctions { service: String },
 }
 
 struct Shared {
@@ -143,6 +175,18 @@ impl Shared {
 }
 
 impl Inner {
+    fn take_listing_fault(&mut self, scope: &ListScope) -> Option<Fault> {
+        let (fault, left) = self.listing_faults.get_mut(scope)?;
+        let fault = *fault;
+        if *left != u32::MAX {
+            *left -= 1;
+            if *left == 0 {
+                self.listing_faults.remove(scope);
+            }
+        }
+        Some(fault)
+    }
+
     /// The fault to apply to this request of `f`, if any, counting it down.
     fn take_fault(&mut self, f: &SimFunction, download: bool) -> Option<Fault> {
         let (fault, left) = self.faults.get_mut(f)?;
@@ -207,6 +251,11 @@ impl Simulator {
             .route(
                 "/2021-04-06/services/{service}/functions/{function}/code",
                 get(fc_get_function_code),
+            )
+            .route("/2021-04-06/services", get(fc_list_services))
+            .route(
+                "/2021-04-06/services/{service}/functions",
+                get(fc_list_functions),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -294,6 +343,28 @@ impl Simulator {
     /// Arrival times of the verified API requests so far.
     pub fn api_request_times(&self) -> Vec<std::time::Instant> {
         self.shared.lock().api_times.clone()
+    }
+
+    /// Serves at most `n` items per listing page.
+    pub fn set_page_limit(&self, n: usize) {
+        self.shared.lock().page_limit = Some(n.max(1));
+    }
+
+    /// Injects `fault` into the next `times` calls of one listing (`u32::MAX`: until cleared).
+    pub fn set_listing_fault(&self, scope: ListScope, fault: Fault, times: u32) {
+        self.shared
+            .lock()
+            .listing_faults
+            .insert(scope, (fault, times));
+    }
+
+    pub fn clear_listing_faults(&self) {
+        self.shared.lock().listing_faults.clear();
+    }
+
+    /// Session/security tokens received with verified API requests, in order.
+    pub fn tokens_seen(&self) -> Vec<String> {
+        self.shared.lock().tokens_seen.clone()
     }
 
     pub fn clear_fault(&self, f: &SimFunction) {
@@ -454,13 +525,20 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let Some(region) = header_str(&headers, "x-tc-region").filter(|r| !r.is_empty()) else {
         return scf_error("MissingParameter", "X-TC-Region is required");
     };
-    let action = header_str(&headers, "x-tc-action").unwrap_or_default();
-    if action != "GetFunctionAddress" {
-        return scf_error("InvalidAction", &format!("unknown action {action}"));
+    if let Some(token) = header_str(&headers, "x-tc-token") {
+        shared.lock().tokens_seen.push(token.to_string());
     }
+    let action = header_str(&headers, "x-tc-action").unwrap_or_default();
     let Ok(params) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return scf_error("InvalidParameter.Payload", "body is not JSON");
     };
+    match action {
+        "GetFunctionAddress" => {}
+        "ListNamespaces" | "ListFunctions" => {
+            return scf_list(&shared, action, region, &params).await;
+        }
+        _ => return scf_error("InvalidAction", &format!("unknown action {action}")),
+    }
     let Some(name) = params.get("FunctionName").and_then(|v| v.as_str()) else {
         return scf_error("MissingParameter", "FunctionName is required");
     };
@@ -472,6 +550,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let f = SimFunction::scf(region, namespace, name, qualifier);
     let fault = shared.lock().take_fault(&f, false);
     if let Some(resp) = api_fault(fault, true).await {
+        return resp;
+    }
+    if let Some(resp) = hostile_api(fault, true) {
         return resp;
     }
     let mut inner = shared.lock();
@@ -487,10 +568,13 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let path = format!("/cos/{id}");
     let expires = now + 600;
     let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
-    let url = format!(
+    let mut url = format!(
         "http://{host}{path}?sign={}&t={expires}",
         presign(&shared.url_key, &path, expires)
     );
+    if fault == Some(Fault::FileUrl) {
+        url = "file:///etc/passwd".to_string();
+    }
     let body = serde_json::json!({
         "Response": {"Url": url, "CodeSha256": sha, "RequestId": request_id()}
     });
@@ -569,9 +653,15 @@ async fn fc_get_function_code(
             .find(|(k, _)| k == "qualifier")
             .map(|(_, v)| v.into_owned())
     });
+    if let Some(token) = &verified.security_token {
+        shared.lock().tokens_seen.push(token.clone());
+    }
     let f = SimFunction::fc(&service, &function, qualifier.as_deref());
     let fault = shared.lock().take_fault(&f, false);
     if let Some(resp) = api_fault(fault, false).await {
+        return resp;
+    }
+    if let Some(resp) = hostile_api(fault, false) {
         return resp;
     }
     let mut inner = shared.lock();
@@ -600,10 +690,13 @@ async fn fc_get_function_code(
     let path = format!("/oss/{id}");
     let expires = now + 600;
     let host = header_str(&headers, "host").unwrap_or("127.0.0.1");
-    let url = format!(
+    let mut url = format!(
         "http://{host}{path}?OSSAccessKeyId=LTAIsim&Expires={expires}&Signature={}",
         url_encode(&presign(&shared.url_key, &path, expires))
     );
+    if fault == Some(Fault::FileUrl) {
+        url = "file:///etc/passwd".to_string();
+    }
     let body = serde_json::json!({"checksum": crc.to_string(), "url": url});
     (
         StatusCode::OK,
@@ -668,6 +761,18 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
     if fault == Some(Fault::ExpiredUrl) {
         return (StatusCode::FORBIDDEN, "Request has expired").into_response();
     }
+    if fault == Some(Fault::RedirectScheme) {
+        return (
+            StatusCode::FOUND,
+            [(header::LOCATION, "file:///etc/passwd")],
+        )
+            .into_response();
+    }
+    if fault == Some(Fault::RedirectLoop) {
+        // Back to the same presigned URL, forever: only the client's limit ends it.
+        let again = format!("{path}?{query}");
+        return (StatusCode::FOUND, [(header::LOCATION, again)]).into_response();
+    }
     inner.stats.downloads += 1;
     if let Some(f) = owner {
         *inner.downloads_by_function.entry(f).or_default() += 1;
@@ -729,4 +834,373 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
         }
     }
     resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile answers and the listing endpoints.
+
+/// The hostile API answers of [`Fault`], in each cloud's envelope; `None`: answer normally.
+fn hostile_api(fault: Option<Fault>, scf: bool) -> Option<Response> {
+    let rid = request_id();
+    let json = |status: StatusCode, body: Body| -> Response {
+        let mut resp = Response::new(body);
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        if !scf && let Ok(v) = header::HeaderValue::from_str(&rid) {
+            h.insert("x-fc-request-id", v);
+        }
+        resp
+    };
+    match fault? {
+        Fault::MalformedJson => Some(json(
+            StatusCode::OK,
+            Body::from("{\"Response\": {\"Url\": "),
+        )),
+        Fault::WrongTypes if scf => Some(json(
+            StatusCode::OK,
+            Body::from(
+                serde_json::json!({"Response": {
+                    "Url": 123, "CodeSha256": true, "Functions": "nope", "Namespaces": 5,
+                    "TotalCount": "many", "RequestId": rid
+                }})
+                .to_string(),
+            ),
+        )),
+        Fault::WrongTypes => Some(json(
+            StatusCode::OK,
+            Body::from(
+                serde_json::json!({"url": 123, "checksum": [1], "functions": {"a": 1},
+                    "services": "x"})
+                .to_string(),
+            ),
+        )),
+        Fault::HugeBody => {
+            // 50 MiB of JSON, streamed in 1 MiB pieces: a client that does not cap bodies
+            // buffers all of it.
+            let head = Bytes::from(format!(
+                "{{\"Response\":{{\"RequestId\":\"{rid}\",\"Pad\":\""
+            ));
+            let piece = Bytes::from(vec![b'a'; 1 << 20]);
+            let chunks = std::iter::once(head)
+                .chain(std::iter::repeat_n(piece, 50))
+                .chain(std::iter::once(Bytes::from_static(b"\"}}")))
+                .map(Ok::<_, std::io::Error>);
+            Some(json(
+                StatusCode::OK,
+                Body::from_stream(futures_util::stream::iter(chunks)),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `(offset, limit)` of a page, with the simulator's page limit applied.
+fn page_bounds(inner: &Inner, offset: usize, asked: usize) -> (usize, usize) {
+    let limit = match inner.page_limit {
+        Some(max) => asked.min(max),
+        None => asked,
+    };
+    (offset, limit.max(1))
+}
+
+async fn scf_list(
+    shared: &Arc<Shared>,
+    action: &str,
+    region: &str,
+    params: &serde_json::Value,
+) -> Response {
+    let num = |k: &str, default: u64| params.get(k).and_then(|v| v.as_u64()).unwrap_or(default);
+    let (offset, asked) = (num("Offset", 0) as usize, num("Limit", 20) as usize);
+    let namespace = params
+        .get("Namespace")
+        .and_then(|v| v.as_str())
+        .unwrap_or("default")
+        .to_string();
+    let scope = if action == "ListNamespaces" {
+        ListScope::ScfNamespaces {
+            region: region.to_string(),
+        }
+    } else {
+        ListScope::ScfFunctions {
+            region: region.to_string(),
+            namespace: namespace.clone(),
+        }
+    };
+    let (fault, all, limit) = {
+        let mut inner = shared.lock();
+        let fault = inner.take_listing_fault(&scope);
+        let mut namespaces: Vec<String> = vec!["default".to_string()];
+        let mut names: Vec<String> = Vec::new();
+        for f in inner.functions.keys() {
+            if let SimFunction::Scf {
+                region: r,
+                namespace: n,
+                name,
+                ..
+            } = f
+                && r == region
+            {
+                if !namespaces.contains(n) {
+                    namespaces.push(n.clone());
+                }
+                if *n == namespace && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        namespaces.sort();
+        names.sort();
+        if action == "ListFunctions" && !namespaces.contains(&namespace) {
+            return scf_error(
+                "ResourceNotFound.Namespace",
+                &format!("namespace {namespace} does not exist"),
+            );
+        }
+        let all = if action == "ListNamespaces" {
+            namespaces
+        } else {
+            names
+        };
+        let (_, limit) = page_bounds(&inner, offset, asked);
+        (fault, all, limit)
+    };
+    if let Some(resp) = api_fault(fault, true).await {
+        return resp;
+    }
+    if let Some(resp) = hostile_api(fault, true) {
+        return resp;
+    }
+    let mut page: Vec<String> = all.iter().skip(offset).take(limit).cloned().collect();
+    if fault == Some(Fault::BadName)
+        && let Some(first) = page.first_mut()
+    {
+        *first = "../evil".to_string();
+    }
+    let body = if action == "ListNamespaces" {
+        let items: Vec<_> = page
+            .iter()
+            .map(|n| serde_json::json!({"Name": n, "Type": "default", "Description": ""}))
+            .collect();
+        serde_json::json!({"Response": {
+            "Namespaces": items, "TotalCount": all.len(), "RequestId": request_id()
+        }})
+    } else {
+        let items: Vec<_> = page
+            .iter()
+            .map(|n| {
+                serde_json::json!({"FunctionName": n, "Namespace": namespace,
+                    "Status": "Active", "Runtime": null})
+            })
+            .collect();
+        serde_json::json!({"Response": {
+            "Functions": items, "TotalCount": all.len(), "RequestId": request_id()
+        }})
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Verifies an FC request like `fc_get_function_code` does; `Err` is the answer to send.
+fn fc_verify(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), Box<Response>> {
+    let now = crate::time::unix_now();
+    let inner = shared.lock();
+    let verified = fc_sign::verify(
+        method.as_str(),
+        uri.path(),
+        uri.query(),
+        headers,
+        body,
+        now,
+        |id| inner.aliyun_keys.get(id).map(|(k, _)| k.clone()),
+    );
+    let expected_token = verified.as_ref().ok().and_then(|v| {
+        inner
+            .aliyun_keys
+            .get(&v.access_key_id)
+            .and_then(|(_, t)| t.clone())
+    });
+    let account_id = inner.aliyun_account_id.clone();
+    drop(inner);
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            shared.lock().stats.rejected_requests += 1;
+            tracing::debug!("sim: FC signature rejected: {e}");
+            return Err(Box::new(fc_error(e.status, e.code, &e.message)));
+        }
+    };
+    if let Some(token) = expected_token
+        && verified.security_token.as_deref() != Some(token.as_str())
+    {
+        shared.lock().stats.rejected_requests += 1;
+        return Err(Box::new(fc_error(
+            403,
+            "InvalidSecurityToken",
+            "security token missing or invalid",
+        )));
+    }
+    if let (Some(expected), Some(given)) = (account_id, header_str(headers, "x-fc-account-id"))
+        && expected != given
+    {
+        shared.lock().stats.rejected_requests += 1;
+        return Err(Box::new(fc_error(
+            403,
+            "AccessDenied",
+            "x-fc-account-id does not own this endpoint",
+        )));
+    }
+    let mut inner = shared.lock();
+    inner.stats.api_requests += 1;
+    inner.api_times.push(std::time::Instant::now());
+    if let Some(token) = verified.security_token {
+        inner.tokens_seen.push(token);
+    }
+    Ok(())
+}
+
+async fn fc_list_services(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(resp) = fc_verify(&shared, &method, &uri, &headers, &body) {
+        return *resp;
+    }
+    fc_list(&shared, &uri, None).await
+}
+
+async fn fc_list_functions(
+    State(shared): State<Arc<Shared>>,
+    Path(service): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(resp) = fc_verify(&shared, &method, &uri, &headers, &body) {
+        return *resp;
+    }
+    fc_list(&shared, &uri, Some(service)).await
+}
+
+/// FC paging: `limit` and an opaque `nextToken` (here: base64 of the next name, so it carries
+/// `=` that the client must send back intact).
+async fn fc_list(shared: &Arc<Shared>, uri: &Uri, service: Option<String>) -> Response {
+    let mut asked = 20usize;
+    let mut token: Option<String> = None;
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match &*k {
+            "limit" => asked = v.parse().unwrap_or(20),
+            "nextToken" => token = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if asked > 100 {
+        return fc_error(400, "InvalidArgument", "limit must be at most 100");
+    }
+    let scope = match &service {
+        None => ListScope::FcServices,
+        Some(s) => ListScope::FcFunctions { service: s.clone() },
+    };
+    let (fault, all, limit) = {
+        let mut inner = shared.lock();
+        let fault = inner.take_listing_fault(&scope);
+        let mut services: Vec<String> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for f in inner.functions.keys() {
+            if let SimFunction::Fc {
+                service: s, name, ..
+            } = f
+            {
+                if !services.contains(s) {
+                    services.push(s.clone());
+                }
+                if service.as_ref() == Some(s) && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        services.sort();
+        names.sort();
+        if let Some(s) = &service
+            && !services.contains(s)
+        {
+            return fc_error(404, "ServiceNotFound", &format!("service {s} not found"));
+        }
+        let (_, limit) = page_bounds(&inner, 0, asked);
+        (
+            fault,
+            if service.is_some() { names } else { services },
+            limit,
+        )
+    };
+    if let Some(resp) = api_fault(fault, false).await {
+        return resp;
+    }
+    if let Some(resp) = hostile_api(fault, false) {
+        return resp;
+    }
+    let start = match &token {
+        None => 0,
+        Some(t) => {
+            let Some(first) = base64::engine::general_purpose::STANDARD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            else {
+                return fc_error(400, "InvalidArgument", "nextToken is not valid");
+            };
+            all.iter().position(|n| *n >= first).unwrap_or(all.len())
+        }
+    };
+    let mut page: Vec<String> = all.iter().skip(start).take(limit).cloned().collect();
+    let next = all
+        .get(start + page.len())
+        .map(|n| base64::engine::general_purpose::STANDARD.encode(n));
+    if fault == Some(Fault::BadName)
+        && let Some(first) = page.first_mut()
+    {
+        *first = "../evil".to_string();
+    }
+    let (array, field) = if service.is_some() {
+        ("functions", "functionName")
+    } else {
+        ("services", "serviceName")
+    };
+    let items: Vec<_> = page
+        .iter()
+        .map(|n| serde_json::json!({ field: n, "description": "" }))
+        .collect();
+    let mut body = serde_json::json!({ array: items });
+    if let Some(next) = next {
+        body["nextToken"] = serde_json::Value::String(next);
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (
+                header::HeaderName::from_static("x-fc-request-id"),
+                request_id(),
+            ),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -3,7 +3,10 @@
 
 mod common;
 mod config_errors;
+mod credentials;
 mod daemon;
+mod discovery;
 mod faults;
+mod hostile;
 mod secrets;
 mod sync;

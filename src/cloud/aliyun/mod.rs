@@ -93,6 +93,98 @@ impl Client {
         })
     }
 
+    /// `ListServices` (one page): service names and the next page's token.
+    pub async fn list_services(
+        &self,
+        region: &str,
+        token: Option<&str>,
+        limit: u32,
+    ) -> Result<super::Page, CloudError> {
+        let path = format!("/{API_VERSION}/services");
+        self.list_page(
+            "ListServices",
+            region,
+            &path,
+            "services",
+            "serviceName",
+            token,
+            limit,
+        )
+        .await
+    }
+
+    /// `ListFunctions` of one service (one page): function names and the next page's token.
+    pub async fn list_functions(
+        &self,
+        region: &str,
+        service: &str,
+        token: Option<&str>,
+        limit: u32,
+    ) -> Result<super::Page, CloudError> {
+        // The service name was validated ([A-Za-z_][A-Za-z0-9_-]*): nothing to escape.
+        let path = format!("/{API_VERSION}/services/{service}/functions");
+        self.list_page(
+            "ListFunctions",
+            region,
+            &path,
+            "functions",
+            "functionName",
+            token,
+            limit,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn list_page(
+        &self,
+        action: &str,
+        region: &str,
+        path: &str,
+        array: &str,
+        field: &str,
+        token: Option<&str>,
+        limit: u32,
+    ) -> Result<super::Page, CloudError> {
+        let limit = limit.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
+        if let Some(t) = token {
+            query.push(("nextToken", t));
+        }
+        let (status, rid, body) = self.call(action, region, path, &query).await?;
+        let bad = |m: String| CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), m);
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("{action} answered malformed JSON: {e}")))?;
+        let items = value
+            .get(array)
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| bad(format!("{action} answered without a `{array}` array")))?;
+        let mut names = Vec::with_capacity(items.len());
+        for item in items {
+            let name = item.get(field).and_then(|v| v.as_str()).ok_or_else(|| {
+                bad(format!(
+                    "{action} answered an entry whose `{field}` is not a string"
+                ))
+            })?;
+            names.push(name.to_string());
+        }
+        let next = match value.get("nextToken") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(t)) if t.is_empty() => None,
+            Some(serde_json::Value::String(t)) => Some(super::Cursor::Token(t.clone())),
+            Some(_) => {
+                return Err(bad(format!(
+                    "{action} answered a `nextToken` that is not a string"
+                )));
+            }
+        };
+        Ok(super::Page {
+            names,
+            next,
+            request_id: rid,
+        })
+    }
+
     /// Signs and sends one GET; returns status, request id and body of a 2xx answer.
     async fn call(
         &self,
@@ -202,7 +294,12 @@ impl Client {
             .map(str::to_string);
         let retry_after_hint = resp.headers().contains_key("x-acs-retry-after");
         let retry_after = super::retry_after(resp.headers());
-        let body = read_capped(Cloud::Aliyun, resp, API_BODY_LIMIT).await?;
+        let body = read_capped(Cloud::Aliyun, resp, API_BODY_LIMIT)
+            .await
+            .map_err(|mut e| {
+                e.request_id = e.request_id.or_else(|| request_id.clone());
+                e
+            })?;
         if (200..300).contains(&status) {
             return Ok((status, request_id, body));
         }

@@ -121,6 +121,84 @@ impl Client {
         })
     }
 
+    /// `ListNamespaces` (one page, ordered by name): the namespace names and `TotalCount`.
+    pub async fn list_namespaces(
+        &self,
+        region: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<super::Page, CloudError> {
+        let body = serde_json::json!({
+            "Limit": limit, "Offset": offset, "Orderby": "Name", "Order": "ASC"
+        });
+        let response = self
+            .call("ListNamespaces", region, body.to_string().into_bytes())
+            .await?;
+        #[derive(Deserialize)]
+        struct Resp {
+            #[serde(rename = "Namespaces")]
+            items: Vec<Item>,
+            #[serde(rename = "TotalCount")]
+            total: u64,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(rename = "Name")]
+            name: String,
+        }
+        let rid = request_id(&response);
+        let r: Resp = serde_json::from_value(response).map_err(|e| {
+            CloudError::invalid_response(
+                Cloud::Tencent,
+                200,
+                rid.clone(),
+                format!("ListNamespaces answered unexpected JSON: {e}"),
+            )
+        })?;
+        let names: Vec<String> = r.items.into_iter().map(|i| i.name).collect();
+        Ok(offset_page(names, offset, r.total, rid))
+    }
+
+    /// `ListFunctions` of one namespace (one page, ordered by name): names and `TotalCount`.
+    pub async fn list_functions(
+        &self,
+        region: &str,
+        namespace: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<super::Page, CloudError> {
+        let body = serde_json::json!({
+            "Order": "ASC", "Orderby": "FunctionName", "Offset": offset, "Limit": limit,
+            "Namespace": namespace
+        });
+        let response = self
+            .call("ListFunctions", region, body.to_string().into_bytes())
+            .await?;
+        #[derive(Deserialize)]
+        struct Resp {
+            #[serde(rename = "Functions")]
+            items: Vec<Item>,
+            #[serde(rename = "TotalCount")]
+            total: u64,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(rename = "FunctionName")]
+            name: String,
+        }
+        let rid = request_id(&response);
+        let r: Resp = serde_json::from_value(response).map_err(|e| {
+            CloudError::invalid_response(
+                Cloud::Tencent,
+                200,
+                rid.clone(),
+                format!("ListFunctions answered unexpected JSON: {e}"),
+            )
+        })?;
+        let names: Vec<String> = r.items.into_iter().map(|i| i.name).collect();
+        Ok(offset_page(names, offset, r.total, rid))
+    }
+
     /// Signs and sends one action; returns the `Response` object of a successful answer.
     async fn call(
         &self,
@@ -215,6 +293,21 @@ impl Client {
             });
         }
         Ok(response)
+    }
+}
+
+/// Offset paging ends at an empty page or once `offset + len >= TotalCount`.
+fn offset_page(names: Vec<String>, offset: u64, total: u64, rid: Option<String>) -> super::Page {
+    let end = offset + names.len() as u64;
+    let next = if names.is_empty() || end >= total {
+        None
+    } else {
+        Some(super::Cursor::Offset(end))
+    };
+    super::Page {
+        names,
+        next,
+        request_id: rid,
     }
 }
 

@@ -1,0 +1,117 @@
+//! `fnvault check`: the config is valid, every credential resolves, and every account's keys
+//! work — proved with one read-only API call per account, nothing written anywhere.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cloud::{self, Cloud, Cursor};
+use crate::config::{Config, Discover};
+
+/// Prints one line per account and returns 0 when every account answered, 1 otherwise.
+pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    println!(
+        "config {}: valid ({} account(s), {} function(s), {} discover rule(s))",
+        config.file.display(),
+        config.accounts.len(),
+        config.functions.len(),
+        config.discover.len()
+    );
+    let http = crate::http::client(&config.http).context("cannot build the HTTP client")?;
+    let mut all_ok = true;
+    for account in &config.accounts {
+        let Some(credentials) = account.credentials.clone() else {
+            println!("account {}: FAILED: no credentials loaded", account.name);
+            all_ok = false;
+            continue;
+        };
+        println!(
+            "account {}: {} credentials from {}",
+            account.name,
+            account.cloud().as_str(),
+            credentials.source
+        );
+        let region = probe_region(config, &account.name, account.cloud());
+        let client =
+            cloud::Client::new(http.clone(), account, credentials, config.http.api_timeout);
+        let action = client.scopes_action();
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            client.pace().await;
+            match client.list_scopes(&region, &Cursor::Start, 1).await {
+                Err(e) if e.is_retryable() && attempt < config.retry.attempts => {
+                    let delay = crate::sweep::backoff_delay(&config.retry, attempt, e.retry_after);
+                    tracing::info!(account = %account.name, "retrying {action}: {e}");
+                    tokio::time::sleep(delay).await;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(page) => println!(
+                "account {}: OK ({} {action} in {region}{})",
+                account.name,
+                account.cloud().display_name(),
+                page.request_id
+                    .map(|id| format!(", request id {id}"))
+                    .unwrap_or_default()
+            ),
+            Err(e) => {
+                all_ok = false;
+                println!("account {}: FAILED: {e}", account.name);
+            }
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The first region the config uses with this account (the call must go somewhere; FC's
+/// endpoint is per region), else the cloud's usual first region.
+fn probe_region(config: &Config, account: &str, cloud: Cloud) -> String {
+    config
+        .functions
+        .iter()
+        .filter(|f| f.account == account)
+        .map(|f| f.region.clone())
+        .chain(
+            config
+                .discover
+                .iter()
+                .filter(|d| d.account == account)
+                .flat_map(|d| d.regions.clone()),
+        )
+        .next()
+        .unwrap_or_else(|| match cloud {
+            Cloud::Tencent => "ap-guangzhou".to_string(),
+            Cloud::Aliyun => "cn-hangzhou".to_string(),
+        })
+}
+
+/// One line describing a `[[discover]]` rule, for `config check`.
+pub fn describe_rule(d: &Discover) -> String {
+    let scopes = match &d.scopes {
+        None => "*".to_string(),
+        Some(s) => s.join(","),
+    };
+    let mut line = format!(
+        "discover[{}]: {}/{{{}}}/{{{scopes}}}/*",
+        d.index,
+        d.account,
+        d.regions.join(",")
+    );
+    if !d.include.is_empty() {
+        line.push_str(&format!(" include {}", d.include.join(",")));
+    }
+    if !d.exclude.is_empty() {
+        line.push_str(&format!(" exclude {}", d.exclude.join(",")));
+    }
+    if let Some(q) = &d.qualifier {
+        line.push_str(&format!(" @{q}"));
+    }
+    line
+}

@@ -1,0 +1,219 @@
+//! `[[discover]]` blocks: which namespaces/services of which account and regions to list at the
+//! start of every sweep, and which of the listed functions to archive.
+//!
+//! Owns: validating the block (errors name file, line and key like every [`ConfigError`]) and
+//! deciding whether a function belongs to a rule ([`Discover::wants_name`], [`Discover::covers`]).
+//! The listing itself is `crate::discover`.
+
+use std::collections::HashMap;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use super::{
+    Account, ConfigError, Locator, Seg, valid_fc_name, valid_qualifier, valid_region,
+    valid_scf_name,
+};
+use crate::cloud::{Cloud, Target};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDiscover {
+    account: String,
+    regions: Vec<String>,
+    namespaces: Option<Vec<String>>,
+    services: Option<Vec<String>>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    qualifier: Option<String>,
+}
+
+/// One validated `[[discover]]` block.
+#[derive(Debug, Clone)]
+pub struct Discover {
+    /// 1-based position among the `[[discover]]` blocks, for messages (`discover[2]`).
+    pub index: usize,
+    pub account: String,
+    pub cloud: Cloud,
+    pub regions: Vec<String>,
+    /// SCF namespaces or FC services to list; `None` means all of them (`["*"]`), found with
+    /// `ListNamespaces` / `ListServices`.
+    pub scopes: Option<Vec<String>>,
+    /// Globs on the function name, as written (for `check` and messages).
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    include_set: Option<GlobSet>,
+    exclude_set: GlobSet,
+    pub qualifier: Option<String>,
+}
+
+impl Discover {
+    /// Whether a listed function of this name is archived: it matches an `include` glob (or
+    /// there is none) and no `exclude` glob.
+    pub fn wants_name(&self, name: &str) -> bool {
+        self.include_set.as_ref().is_none_or(|s| s.is_match(name))
+            && !self.exclude_set.is_match(name)
+    }
+
+    /// Whether `scope` (namespace or service) is one this rule lists.
+    pub fn lists_scope(&self, scope: &str) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|x| x == scope))
+    }
+
+    /// Whether `t` is a function this rule would archive if the cloud listed it.
+    pub fn covers(&self, t: &Target) -> bool {
+        t.account == self.account
+            && self.regions.contains(&t.region)
+            && self.lists_scope(&t.namespace)
+            && t.qualifier == self.qualifier
+            && self.wants_name(&t.name)
+    }
+
+    /// The target of a listed function under this rule.
+    pub fn target(&self, region: &str, scope: &str, name: &str) -> Target {
+        Target::new(
+            self.cloud,
+            &self.account,
+            region,
+            scope,
+            name,
+            self.qualifier.as_deref(),
+        )
+    }
+}
+
+pub(super) fn validate(
+    d: &RawDiscover,
+    i: usize,
+    loc: &Locator,
+    accounts: &HashMap<&str, &Account>,
+) -> Result<Discover, ConfigError> {
+    let here = |key: &'static str| [Seg::Key("discover"), Seg::Index(i), Seg::Key(key)];
+    let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
+
+    let account = accounts.get(d.account.as_str()).ok_or_else(|| {
+        let mut known: Vec<&str> = accounts.keys().copied().collect();
+        known.sort_unstable();
+        err(
+            "account",
+            format!(
+                "no account named `{}` (defined: {})",
+                d.account,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        )
+    })?;
+    let cloud = account.cloud();
+    if d.regions.is_empty() {
+        return Err(err("regions", "must name at least one region".to_string()));
+    }
+    let mut regions: Vec<String> = Vec::new();
+    for r in &d.regions {
+        if !valid_region(r) {
+            return Err(err(
+                "regions",
+                format!("`{r}` is not a region name (like `ap-guangzhou`)"),
+            ));
+        }
+        if regions.contains(r) {
+            return Err(err("regions", format!("`{r}` is listed twice")));
+        }
+        regions.push(r.clone());
+    }
+
+    let (scope_key, given, other_key, other) = match cloud {
+        Cloud::Tencent => ("namespaces", &d.namespaces, "services", &d.services),
+        Cloud::Aliyun => ("services", &d.services, "namespaces", &d.namespaces),
+    };
+    if other.is_some() {
+        return Err(err(
+            other_key,
+            format!(
+                "{} accounts list `{scope_key}`, not `{other_key}`",
+                cloud.display_name()
+            ),
+        ));
+    }
+    let scopes = match given {
+        None => None,
+        Some(list) if list.iter().any(|s| s == "*") => {
+            if list.len() != 1 {
+                return Err(err(
+                    scope_key,
+                    "`\"*\"` means all of them and stands alone".to_string(),
+                ));
+            }
+            None
+        }
+        Some(list) if list.is_empty() => {
+            return Err(err(
+                scope_key,
+                "is empty: give names or [\"*\"] for all".to_string(),
+            ));
+        }
+        Some(list) => {
+            for s in list {
+                let ok = match cloud {
+                    Cloud::Tencent => valid_scf_name(s, 64),
+                    Cloud::Aliyun => valid_fc_name(s, 128),
+                };
+                if !ok {
+                    return Err(err(
+                        scope_key,
+                        format!(
+                            "`{s}` is not a valid {} name",
+                            scope_key.trim_end_matches('s')
+                        ),
+                    ));
+                }
+            }
+            Some(list.clone())
+        }
+    };
+
+    let globs =
+        |key: &'static str, list: &Option<Vec<String>>| -> Result<Option<GlobSet>, ConfigError> {
+            let Some(list) = list else {
+                return Ok(None);
+            };
+            let mut b = GlobSetBuilder::new();
+            for g in list {
+                let glob = Glob::new(g)
+                    .map_err(|e| err(key, format!("`{g}` is not a glob: {}", e.kind())))?;
+                b.add(glob);
+            }
+            b.build()
+                .map(Some)
+                .map_err(|e| err(key, format!("invalid globs: {e}")))
+        };
+    let include_set = globs("include", &d.include)?;
+    let exclude_set = globs("exclude", &d.exclude)?.unwrap_or_else(GlobSet::empty);
+
+    if let Some(q) = &d.qualifier {
+        let ok = match cloud {
+            Cloud::Tencent => q == "$LATEST" || valid_scf_name(q, 128),
+            Cloud::Aliyun => valid_qualifier(q),
+        };
+        if !ok {
+            return Err(err("qualifier", format!("`{q}` is not a valid qualifier")));
+        }
+    }
+    Ok(Discover {
+        index: i + 1,
+        account: account.name.clone(),
+        cloud,
+        regions,
+        scopes,
+        include: d.include.clone().unwrap_or_default(),
+        exclude: d.exclude.clone().unwrap_or_default(),
+        include_set,
+        exclude_set,
+        qualifier: d.qualifier.clone(),
+    })
+}

@@ -1,0 +1,290 @@
+//! Discovery: list the functions `[[discover]]` blocks ask for, at the start of every sweep.
+//!
+//! Owns: walking SCF `ListNamespaces` → `ListFunctions` and FC `ListServices` →
+//! `ListFunctions`, page by page, paced by the account's limiter ([`cloud::Client::pace`]) and
+//! retried like the sweep's API calls; validating every listed name like a config name (a name
+//! from a cloud never becomes a path, and one that could is an error naming the scope); and
+//! reporting which scopes could not be listed, so the caller fails only their functions and
+//! never marks them gone. Calls `cloud` (listing), `config` (rules and name rules) and
+//! `sweep::backoff_delay`. No database: the sweep decides what is gone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::cloud::{self, Cursor, Target};
+use crate::config::{Discover, RetrySettings, valid_cloud_name};
+use crate::shutdown::Shutdown;
+
+/// Page size asked for: FC's maximum; SCF documents no maximum, 100 is the usual figure.
+pub const PAGE_SIZE: u32 = 100;
+/// A listing longer than this many pages is refused: a cloud that never stops paging must not
+/// keep a sweep busy forever.
+const MAX_PAGES: usize = 10_000;
+
+/// A namespace/service listing (`scope: None`) or one scope's function listing that failed.
+#[derive(Debug, Clone)]
+pub struct ScopeFailure {
+    pub account: String,
+    pub region: String,
+    pub scope: Option<String>,
+    /// Secret-free, names the cloud call, its code and request id.
+    pub error: String,
+}
+
+impl ScopeFailure {
+    /// `tc/ap-guangzhou/*` (the namespaces) or `tc/ap-guangzhou/default/*` (one namespace).
+    pub fn key(&self) -> String {
+        match &self.scope {
+            None => format!("{}/{}/*", self.account, self.region),
+            Some(s) => format!("{}/{}/{s}/*", self.account, self.region),
+        }
+    }
+
+    /// Whether `t` lives under the scope that could not be listed.
+    pub fn covers(&self, t: &Target) -> bool {
+        t.account == self.account
+            && t.region == self.region
+            && self.scope.as_ref().is_none_or(|s| *s == t.namespace)
+    }
+}
+
+/// What one discovery run found.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Functions the rules want, sorted by key, no duplicates.
+    pub targets: Vec<Target>,
+    pub failures: Vec<ScopeFailure>,
+    /// Shutdown came first: nothing may be concluded from what was (not) listed.
+    pub interrupted: bool,
+}
+
+impl Listing {
+    /// Whether `t`, covered by a rule but not listed, is really gone (its scope was listed).
+    pub fn proves_gone(&self, t: &Target) -> bool {
+        !self.interrupted
+            && !self.failures.iter().any(|f| f.covers(t))
+            && !self.targets.iter().any(|x| x.key == t.key)
+    }
+}
+
+/// Lists every rule's functions. Each (account, region) and (account, region, scope) is listed
+/// once per run, however many rules ask for it.
+pub async fn list(
+    rules: &[Discover],
+    clients: &HashMap<String, cloud::Client>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+) -> Listing {
+    let mut scopes_cache: HashMap<(String, String), Result<Vec<String>, String>> = HashMap::new();
+    let mut functions_cache: HashMap<(String, String, String), Result<Vec<String>, String>> =
+        HashMap::new();
+    let mut found: BTreeMap<String, Target> = BTreeMap::new();
+    let mut failures: Vec<ScopeFailure> = Vec::new();
+    let mut fail = |f: ScopeFailure| {
+        if !failures.iter().any(|x| x.key() == f.key()) {
+            tracing::warn!(scope = %f.key(), "listing failed: {}", f.error);
+            failures.push(f);
+        }
+    };
+
+    for rule in rules {
+        let Some(client) = clients.get(&rule.account) else {
+            for region in &rule.regions {
+                fail(ScopeFailure {
+                    account: rule.account.clone(),
+                    region: region.clone(),
+                    scope: None,
+                    error: format!("no client for account `{}`", rule.account),
+                });
+            }
+            continue;
+        };
+        for region in &rule.regions {
+            if shutdown.is_stopping() {
+                return Listing {
+                    targets: found.into_values().collect(),
+                    failures,
+                    interrupted: true,
+                };
+            }
+            let scopes: Vec<String> = match &rule.scopes {
+                Some(named) => named.clone(),
+                None => {
+                    let key = (rule.account.clone(), region.clone());
+                    if !scopes_cache.contains_key(&key) {
+                        let r = list_all(client, rule, region, None, retry, shutdown).await;
+                        scopes_cache.insert(key.clone(), r);
+                    }
+                    match &scopes_cache[&key] {
+                        Ok(s) => s.clone(),
+                        Err(error) => {
+                            fail(ScopeFailure {
+                                account: rule.account.clone(),
+                                region: region.clone(),
+                                scope: None,
+                                error: error.clone(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            for scope in scopes {
+                if shutdown.is_stopping() {
+                    return Listing {
+                        targets: found.into_values().collect(),
+                        failures,
+                        interrupted: true,
+                    };
+                }
+                let key = (rule.account.clone(), region.clone(), scope.clone());
+                if !functions_cache.contains_key(&key) {
+                    let r = list_all(client, rule, region, Some(&scope), retry, shutdown).await;
+                    functions_cache.insert(key.clone(), r);
+                }
+                match &functions_cache[&key] {
+                    Ok(names) => {
+                        for name in names.iter().filter(|n| rule.wants_name(n)) {
+                            let t = rule.target(region, &scope, name);
+                            found.entry(t.key.clone()).or_insert(t);
+                        }
+                    }
+                    Err(error) => fail(ScopeFailure {
+                        account: rule.account.clone(),
+                        region: region.clone(),
+                        scope: Some(scope.clone()),
+                        error: error.clone(),
+                    }),
+                }
+            }
+        }
+    }
+    let targets: Vec<Target> = found.into_values().collect();
+    tracing::info!(
+        discovered = targets.len(),
+        failed_scopes = failures.len(),
+        "discovery finished"
+    );
+    Listing {
+        targets,
+        failures,
+        interrupted: shutdown.is_stopping(),
+    }
+}
+
+/// Every page of one listing: the scopes of a region (`scope: None`) or the functions of one
+/// scope. `Err` is a one-line, secret-free reason naming the call.
+async fn list_all(
+    client: &cloud::Client,
+    rule: &Discover,
+    region: &str,
+    scope: Option<&str>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut cursor = Cursor::Start;
+    let mut seen_tokens: Vec<Cursor> = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = page_with_retries(client, region, scope, &cursor, retry, shutdown).await?;
+        for name in &page.names {
+            if !valid_cloud_name(rule.cloud, scope.is_none(), name) {
+                let what = if scope.is_none() {
+                    client.scopes_action()
+                } else {
+                    "ListFunctions"
+                };
+                return Err(format!(
+                    "{} {what} answered a name that is not a valid {} name: \"{}\"{}",
+                    rule.cloud.display_name(),
+                    if scope.is_none() {
+                        "namespace/service"
+                    } else {
+                        "function"
+                    },
+                    shorten(&name.escape_debug().to_string()),
+                    page.request_id
+                        .as_deref()
+                        .map(|id| format!(" (request id {id})"))
+                        .unwrap_or_default()
+                ));
+            }
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        match page.next {
+            None => return Ok(names),
+            Some(next) => {
+                // A token or offset that comes back again would page forever.
+                if seen_tokens.contains(&next) {
+                    return Err(format!(
+                        "{} listing returned the same page cursor twice; stopped",
+                        rule.cloud.display_name()
+                    ));
+                }
+                seen_tokens.push(next.clone());
+                cursor = next;
+            }
+        }
+    }
+    Err(format!(
+        "{} listing has more than {MAX_PAGES} pages; stopped",
+        rule.cloud.display_name()
+    ))
+}
+
+async fn page_with_retries(
+    client: &cloud::Client,
+    region: &str,
+    scope: Option<&str>,
+    cursor: &Cursor,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+) -> Result<cloud::Page, String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        client.pace().await;
+        let result = match scope {
+            None => client.list_scopes(region, cursor, PAGE_SIZE).await,
+            Some(s) => client.list_functions(region, s, cursor, PAGE_SIZE).await,
+        };
+        match result {
+            Ok(page) => return Ok(page),
+            // A namespace/service named in the config that no longer exists has no functions:
+            // they are gone, which is what the caller concludes from an empty listing.
+            Err(e) if scope.is_some() && e.kind == cloud::ErrorKind::NotFound => {
+                tracing::warn!(region, scope, "listed scope does not exist: {e}");
+                return Ok(cloud::Page {
+                    names: Vec::new(),
+                    next: None,
+                    request_id: e.request_id,
+                });
+            }
+            Err(e) if e.is_retryable() && attempt < retry.attempts => {
+                let delay = crate::sweep::backoff_delay(retry, attempt, e.retry_after);
+                tracing::info!(
+                    region,
+                    scope,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying listing: {e}"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.stopped() => return Err("interrupted".to_string()),
+                }
+            }
+            Err(e) if attempt > 1 => return Err(format!("{e} (after {attempt} attempts)")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}

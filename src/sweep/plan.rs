@@ -1,0 +1,95 @@
+//! The start of a sweep when `[[discover]]` is configured: list the clouds, merge the listed
+//! functions with the explicit ones, and settle what the listing says about known functions.
+//!
+//! Owns: the rules "gone only when its scope was listed completely", "a failed listing fails
+//! exactly the functions under its scope" and "a listed function is not gone". The listing is
+//! `crate::discover`; the rows are `db::gone`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::{FunctionResult, Outcome, SweepError, Sweeper};
+use crate::cloud::Target;
+use crate::shutdown::Shutdown;
+
+impl Sweeper {
+    /// The sweep's targets (explicit ones first, in config order, then the discovered ones by
+    /// key, no key twice) and the failures the listing already decided.
+    pub(super) async fn plan(
+        &self,
+        explicit: &[Target],
+        shutdown: &Shutdown,
+    ) -> Result<(Vec<Target>, Vec<FunctionResult>), SweepError> {
+        if self.discover.is_empty() {
+            return Ok((explicit.to_vec(), Vec::new()));
+        }
+        let listing =
+            crate::discover::list(&self.discover, &self.clients, &self.retry, shutdown).await;
+        let explicit_keys: HashSet<String> = explicit.iter().map(|t| t.key.clone()).collect();
+        let mut targets = explicit.to_vec();
+        targets.extend(
+            listing
+                .targets
+                .iter()
+                .filter(|t| !explicit_keys.contains(&t.key))
+                .cloned(),
+        );
+        if listing.interrupted {
+            // Shutdown came first: nothing is concluded from a partial listing, and the targets
+            // below are all reported as interrupted by `process`.
+            return Ok((targets, Vec::new()));
+        }
+
+        let rules = Arc::clone(&self.discover);
+        let failed = self
+            .db(move |db| {
+                let now = crate::time::now_rfc3339();
+                let mut failed: Vec<(String, String)> = Vec::new();
+                let mut used = vec![false; listing.failures.len()];
+                for known in db.known_functions()? {
+                    let t = &known.target;
+                    // Explicit functions are checked directly; rules speak only for the rest.
+                    if explicit_keys.contains(&t.key) || !rules.iter().any(|r| r.covers(t)) {
+                        continue;
+                    }
+                    if listing.targets.iter().any(|x| x.key == t.key) {
+                        if known.gone_since.is_some() && db.clear_gone(known.id)? {
+                            tracing::info!(function = %t.key, "listed again: no longer gone");
+                        }
+                    } else if let Some((i, f)) = listing
+                        .failures
+                        .iter()
+                        .enumerate()
+                        .find(|(_, f)| f.covers(t))
+                    {
+                        used[i] = true;
+                        let error = format!("listing {} failed: {}", f.key(), f.error);
+                        db.record_failure(known.id, &error, &now)?;
+                        failed.push((t.key.clone(), error));
+                    } else if listing.proves_gone(t) && db.mark_gone(known.id, &now)? {
+                        tracing::warn!(
+                            function = %t.key,
+                            "no longer listed by the cloud: marked gone, its archive is kept"
+                        );
+                    }
+                }
+                // A scope that failed before any of its functions was known still fails the sweep.
+                for (f, used) in listing.failures.iter().zip(used) {
+                    if !used {
+                        failed.push((f.key(), format!("listing failed: {}", f.error)));
+                    }
+                }
+                Ok(failed)
+            })
+            .await?;
+        let results = failed
+            .into_iter()
+            .map(|(key, error)| FunctionResult {
+                key,
+                outcome: Outcome::Failed { error },
+                bytes: 0,
+            })
+            .collect();
+        Ok((targets, results))
+    }
+}

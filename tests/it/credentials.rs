@@ -1,0 +1,326 @@
+//! Credential sources, in their documented order, each proved by `fnvault check` against the
+//! simulator (which verifies the signature, and the token when the key pair has one).
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+const TOKEN: &str = "TmpToken+with/base64==";
+
+/// A config with one account, `block` being its keys, and no functions.
+fn write_account(env: &Env, cloud: &str, block: &str) -> std::path::PathBuf {
+    let ep = env.sim.endpoint();
+    let extra = if cloud == "aliyun" {
+        format!("account_id = \"{ALI_ACCOUNT}\"\n")
+    } else {
+        String::new()
+    };
+    let path = env.path("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[archive]\ndir = \"archive\"\n[database]\npath = \"fnvault.db\"\n\n\
+             [[accounts]]\nname = \"acct\"\ncloud = \"{cloud}\"\nendpoint = \"{ep}\"\n{extra}{block}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// `fnvault check` with exactly `env_vars` as the credential-related environment; HOME is an
+/// empty folder unless given.
+async fn check(env: &Env, env_vars: &[(&str, &str)]) -> Run {
+    let home = env.path("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let home = home.to_string_lossy().into_owned();
+    let mut vars: Vec<(&str, &str)> = vec![("HOME", &home)];
+    vars.extend_from_slice(env_vars);
+    run_fnvault_with_env(&env.path("config.toml"), &["check"], &vars).await
+}
+
+fn assert_ok_from(run: &Run, source: &str) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("credentials from {source}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("account acct: OK"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_secret_works_and_is_warned_against() {
+    let env = Env::new().await;
+    write_account(
+        &env,
+        "tencent",
+        &format!("secret_id = \"{TC_ID}\"\nsecret_key = \"{TC_KEY}\""),
+    );
+    let run = check(&env, &[]).await;
+    assert_ok_from(&run, "inline `secret_id` + inline `secret_key`");
+    assert!(
+        run.stderr.contains("a secret is written inline"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(TC_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_keys_name_their_variables() {
+    let env = Env::new().await;
+    write_account(
+        &env,
+        "tencent",
+        "secret_id_env = \"MY_ID\"\nsecret_key_env = \"MY_KEY\"",
+    );
+    let run = check(&env, &[("MY_ID", TC_ID), ("MY_KEY", TC_KEY)]).await;
+    assert_ok_from(&run, "environment $MY_ID + environment $MY_KEY");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_file_loses_its_trailing_newline() {
+    let env = Env::new().await;
+    std::fs::write(env.path("id"), format!("{TC_ID}\n")).unwrap();
+    write_account(
+        &env,
+        "tencent",
+        "secret_id_file = \"id\"\nsecret_key_file = \"tc.key\"",
+    );
+    let run = check(&env, &[]).await;
+    assert_ok_from(&run, "file ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_credentials_are_read_from_the_credentials_directory() {
+    let env = Env::new().await;
+    env.sim.add_aliyun_key(ALI_ID, ALI_KEY, Some(TOKEN));
+    let creds = env.path("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("ali-secret"), format!("{ALI_KEY}\n")).unwrap();
+    std::fs::write(creds.join("ali-token"), format!("{TOKEN}\n")).unwrap();
+    write_account(
+        &env,
+        "aliyun",
+        &format!(
+            "access_key_id = \"{ALI_ID}\"\naccess_key_secret_credential = \"ali-secret\"\nsecurity_token_credential = \"ali-token\""
+        ),
+    );
+    let run = check(&env, &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())]).await;
+    assert_ok_from(
+        &run,
+        "inline `access_key_id` + systemd credential `ali-secret`",
+    );
+    assert_eq!(
+        env.sim.tokens_seen(),
+        [TOKEN],
+        "the token was signed and sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_key_without_systemd_says_so() {
+    let env = Env::new().await;
+    write_account(
+        &env,
+        "tencent",
+        &format!("secret_id = \"{TC_ID}\"\nsecret_key_credential = \"tc-key\""),
+    );
+    let run = check(&env, &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("accounts[1].secret_key_credential: $CREDENTIALS_DIRECTORY is not set"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_standard_environment_variables_carry_a_session_token() {
+    let env = Env::new().await;
+    env.sim.add_tencent_key(TC_ID, TC_KEY, Some(TOKEN));
+    write_account(&env, "tencent", "");
+    let run = check(
+        &env,
+        &[
+            ("TENCENTCLOUD_SECRET_ID", TC_ID),
+            ("TENCENTCLOUD_SECRET_KEY", TC_KEY),
+            ("TENCENTCLOUD_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    assert_ok_from(
+        &run,
+        "environment $TENCENTCLOUD_SECRET_ID, $TENCENTCLOUD_SECRET_KEY",
+    );
+    assert_eq!(env.sim.tokens_seen(), [TOKEN]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tencent_profile_file_is_read_with_a_named_profile() {
+    let env = Env::new().await;
+    let home = env.path("home");
+    std::fs::create_dir_all(home.join(".tencentcloud")).unwrap();
+    std::fs::write(
+        home.join(".tencentcloud/credentials"),
+        format!("[default]\nsecret_id = AKIDother\nsecret_key = other\n\n[prod]\nsecret_id = {TC_ID}\nsecret_key = {TC_KEY}\n"),
+    )
+    .unwrap();
+    write_account(&env, "tencent", "profile = \"prod\"");
+    let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
+    assert_ok_from(&run, "profile [prod] in ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alibaba_ini_profile_file_is_read() {
+    let env = Env::new().await;
+    let home = env.path("home");
+    std::fs::create_dir_all(home.join(".alibabacloud")).unwrap();
+    std::fs::write(
+        home.join(".alibabacloud/credentials"),
+        format!("[default]\ntype = access_key   # static keys\naccess_key_id = {ALI_ID}\naccess_key_secret = {ALI_KEY}\n"),
+    )
+    .unwrap();
+    write_account(&env, "aliyun", "");
+    let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
+    assert_ok_from(&run, "profile [default] in ");
+    assert!(
+        run.stdout.contains(".alibabacloud/credentials"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aliyun_cli_config_json_sts_profile_sends_its_token() {
+    let env = Env::new().await;
+    env.sim.add_aliyun_key(ALI_ID, ALI_KEY, Some(TOKEN));
+    let home = env.path("home");
+    std::fs::create_dir_all(home.join(".aliyun")).unwrap();
+    let json = serde_json::json!({
+        "current": "sts",
+        "profiles": [
+            {"name": "default", "mode": "AK", "access_key_id": "LTAIother", "access_key_secret": "x"},
+            {"name": "sts", "mode": "StsToken", "access_key_id": ALI_ID,
+             "access_key_secret": ALI_KEY, "sts_token": TOKEN, "region_id": "cn-hangzhou"}
+        ]
+    });
+    std::fs::write(home.join(".aliyun/config.json"), json.to_string()).unwrap();
+    // The FC-scheme signer sends the token in x-fc-security-token.
+    write_account(&env, "aliyun", "signature = \"fc\"");
+    let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
+    assert_ok_from(&run, "profile `sts` in ");
+    assert_eq!(env.sim.tokens_seen(), [TOKEN]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_credential_names_every_source_tried() {
+    let env = Env::new().await;
+    write_account(&env, "tencent", "");
+    let run = check(&env, &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for tried in [
+        "no credentials for account `acct`",
+        "secret_id/secret_key keys (inline, secret_id_env, secret_id_file, secret_id_credential): none set",
+        "environment $TENCENTCLOUD_SECRET_ID and $TENCENTCLOUD_SECRET_KEY: not set",
+        "empty-home/.tencentcloud/credentials: not found",
+        "/etc/tencentcloud/credentials",
+    ] {
+        assert!(run.stderr.contains(tried), "{tried}: {}", run.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_bad_keys_with_the_cloud_error_code_and_request_id() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    // The Tencent account signs with a key the cloud does not know.
+    let config = std::fs::read_to_string(env.path("config.toml"))
+        .unwrap()
+        .replace(TC_ID, "AKIDunknown000000000000000000000000");
+    std::fs::write(env.path("config.toml"), config).unwrap();
+
+    let run = env.fnvault(&["check"]).await;
+
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let tc = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("account tc: FAILED"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(tc.contains("SCF AuthFailure"), "{tc}");
+    assert!(tc.contains("(request id "), "{tc}");
+    assert!(
+        run.stdout
+            .contains("account ali: OK (FC ListServices in cn-shanghai"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("account ali-fc: OK"), "{}", run.stdout);
+    assert!(!env.path("archive").exists(), "check writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_passes_with_good_keys() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    let run = env.fnvault(&["check"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.matches(": OK (").count(), 3, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("account tc: OK (SCF ListNamespaces in ap-guangzhou, request id "),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_readable_config_with_an_inline_secret_is_refused_unless_allowed() {
+    let env = Env::new().await;
+    let path = write_account(
+        &env,
+        "tencent",
+        &format!("secret_id = \"{TC_ID}\"\nsecret_key = \"{TC_KEY}\""),
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let line = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("secret_key"))
+        .unwrap()
+        + 1;
+
+    let run = check(&env, &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "config.toml:{line}:1: accounts[1].secret_key: the file holds an inline secret but is readable by group or others (mode 0640)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(TC_KEY));
+
+    let allowed = run_fnvault_with_env(
+        &path,
+        &["--allow-insecure-config", "check"],
+        &[("HOME", "/nonexistent")],
+    )
+    .await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_readable_config_without_inline_secrets_is_fine() {
+    let env = Env::new().await;
+    let path = write_account(
+        &env,
+        "tencent",
+        &format!("secret_id = \"{TC_ID}\"\nsecret_key_file = \"tc.key\""),
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(check(&env, &[]).await.code, 0);
+}
