@@ -14,6 +14,9 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::cloud::Target;
 
+mod ops;
+pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
+
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
 #[derive(Debug, thiserror::Error)]

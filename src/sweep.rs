@@ -19,6 +19,7 @@ use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
 use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts};
 use crate::fetch;
+use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
 /// What happened to one function in a sweep.
@@ -126,6 +127,8 @@ pub struct Sweeper {
     retry: RetrySettings,
     downloads: Arc<Semaphore>,
     max_package_size: u64,
+    /// Told what happens, for metrics, progress and alerts.
+    observer: Arc<dyn SweepObserver>,
 }
 
 impl Sweeper {
@@ -169,12 +172,18 @@ impl Sweeper {
             retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
+            observer: Arc::new(NoObserver),
         };
         Ok((sweeper, lock))
     }
 
     pub fn archive(&self) -> &Archive {
         &self.archive
+    }
+
+    /// Who hears about this sweeper's sweeps from now on (replacing any earlier observer).
+    pub fn set_observer(&mut self, observer: Arc<dyn SweepObserver>) {
+        self.observer = observer;
     }
 
     /// Runs `f` on the database in the blocking pool (SQLite commits fsync).
@@ -208,6 +217,7 @@ impl Sweeper {
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
+        self.observer.sweep_started(sweep_id, targets);
 
         let results: Vec<FunctionResult> = futures_util::stream::iter(targets)
             .map(|t| self.process(t, sweep_id, shutdown))
@@ -250,10 +260,22 @@ impl Sweeper {
             duration: started.elapsed(),
         };
         tracing::info!(sweep = sweep_id, "{}", report.summary_line());
+        self.observer.sweep_finished(&report);
         Ok(report)
     }
 
     async fn process(&self, target: &Target, sweep_id: i64, shutdown: &Shutdown) -> FunctionResult {
+        let result = self.process_inner(target, sweep_id, shutdown).await;
+        self.observer.function_finished(target, &result);
+        result
+    }
+
+    async fn process_inner(
+        &self,
+        target: &Target,
+        sweep_id: i64,
+        shutdown: &Shutdown,
+    ) -> FunctionResult {
         let mut bytes = 0;
         if shutdown.is_stopping() {
             return FunctionResult {
@@ -322,7 +344,10 @@ impl Sweeper {
         let (downloaded, cloud_checksum) = loop {
             attempt += 1;
             client.pace().await;
-            let location = match client.resolve(target).await {
+            let resolved = client.resolve(target).await;
+            self.observer
+                .api_call(target, resolved.as_ref().map(|_| ()));
+            let location = match resolved {
                 Ok(l) => l,
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     if !self
@@ -355,7 +380,23 @@ impl Sweeper {
                     .acquire()
                     .await
                     .map_err(|_| "download slots closed".to_string())?;
-                fetch::download(&self.http, &location, &self.archive, self.max_package_size).await
+                let observer = &self.observer;
+                let progress = |p: fetch::Progress| match p {
+                    fetch::Progress::Started { expected } => {
+                        observer.download_started(target, expected)
+                    }
+                    fetch::Progress::Received(n) => observer.download_received(target, n),
+                };
+                let result = fetch::download_with_progress(
+                    &self.http,
+                    &location,
+                    &self.archive,
+                    self.max_package_size,
+                    &progress,
+                )
+                .await;
+                observer.download_ended(target);
+                result
             };
             match result {
                 Ok(d) => break (d, cloud_checksum),
@@ -452,6 +493,7 @@ impl Sweeper {
         shutdown: &Shutdown,
     ) -> bool {
         let delay = backoff_delay(&self.retry, attempt, asked);
+        self.observer.retry(target);
         tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
         tokio::select! {
             _ = tokio::time::sleep(delay) => !shutdown.is_stopping(),
