@@ -1573,7 +1573,10 @@ fn parse_notify(
             // The value may hold a token: show only what is needed to spot the mistake.
             Ok(p) => Err(loc.err(
                 &["notify", key],
-                format!("must be an http:// or https:// URL with a host, not `{}:`", p.scheme()),
+                format!(
+                    "must be an http:// or https:// URL with a host, not `{}:`",
+                    p.scheme()
+                ),
             )),
             Err(e) => Err(loc.err(&["notify", key], format!("is not a URL ({e})"))),
         },
@@ -1611,10 +1614,7 @@ fn parse_notify(
         Some(s) => match humantime::parse_duration(s) {
             Ok(d) if !d.is_zero() && d <= Duration::from_secs(300) => d,
             Ok(_) => {
-                return Err(loc.err(
-                    &["notify", "timeout"],
-                    "must be more than 0 and at most 5m",
-                ));
+                return Err(loc.err(&["notify", "timeout"], "must be more than 0 and at most 5m"));
             }
             Err(e) => {
                 return Err(loc.err(
@@ -1640,7 +1640,9 @@ mod ops_tests {
     const BASE: &str = "[archive]\ndir = \"a\"\n[database]\npath = \"d\"\n";
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
-        Config::parse(&format!("{BASE}{extra}"), Path::new("/etc/f.toml"), &|_| None)
+        Config::parse(&format!("{BASE}{extra}"), Path::new("/etc/f.toml"), &|_| {
+            None
+        })
     }
 
     #[test]

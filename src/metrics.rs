@@ -226,14 +226,13 @@ impl Metrics {
     /// The OpenMetrics text of every metric, archive gauges freshly read from the database.
     pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
         let me = Arc::clone(self);
-        let refreshed = tokio::task::spawn_blocking(move || {
-            match Db::open_read_only(&me.database) {
+        let refreshed =
+            tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
                 Ok(Some(db)) => me.load_archive(&db),
                 Ok(None) => Ok(()),
                 Err(e) => Err(e),
-            }
-        })
-        .await;
+            })
+            .await;
         match refreshed {
             Ok(Ok(())) => {}
             // A scrape still gets every other metric; the archive gauges keep their last value.
@@ -342,8 +341,7 @@ impl SweepObserver for Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
-        self.sweep_duration
-            .observe(report.duration.as_secs_f64());
+        self.sweep_duration.observe(report.duration.as_secs_f64());
         self.sweep_running.set(0);
         let now = now_unix();
         self.last_sweep.set(now);

@@ -25,7 +25,9 @@ use crate::secret::SecretUrl;
 use crate::sweep::{Outcome, SweepReport};
 
 enum Event {
-    Started { sweep_id: i64 },
+    Started {
+        sweep_id: i64,
+    },
     Finished(Box<SweepReport>),
     /// The sweep as a whole failed (the database is unusable).
     Error(String),
@@ -188,11 +190,15 @@ impl Worker {
         let (sweep, health) = match read {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
-                tracing::warn!("notify: reading failure streaks failed, alerting on every failure: {e}");
+                tracing::warn!(
+                    "notify: reading failure streaks failed, alerting on every failure: {e}"
+                );
                 (None, Vec::new())
             }
             Err(e) => {
-                tracing::warn!("notify: reading failure streaks failed, alerting on every failure: {e}");
+                tracing::warn!(
+                    "notify: reading failure streaks failed, alerting on every failure: {e}"
+                );
                 (None, Vec::new())
             }
         };
@@ -302,8 +308,12 @@ impl Worker {
             Ok(Ok(status)) if status.success() => {
                 tracing::info!(command = %program, "notify: failure alert command ran");
             }
-            Ok(Ok(status)) => tracing::warn!(command = %program, "notify: the command failed ({status})"),
-            Ok(Err(e)) => tracing::warn!(command = %program, "notify: waiting for the command failed: {e}"),
+            Ok(Ok(status)) => {
+                tracing::warn!(command = %program, "notify: the command failed ({status})")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(command = %program, "notify: waiting for the command failed: {e}")
+            }
             Err(_) => tracing::warn!(
                 command = %program,
                 "notify: the command did not finish within {:?}; killed",

@@ -46,7 +46,9 @@ impl Observers {
 
 impl SweepObserver for Observers {
     fn sweep_started(&self, sweep_id: i64, targets: &[Target]) {
-        self.0.iter().for_each(|o| o.sweep_started(sweep_id, targets));
+        self.0
+            .iter()
+            .for_each(|o| o.sweep_started(sweep_id, targets));
     }
     fn api_call(&self, target: &Target, result: Result<(), &CloudError>) {
         self.0.iter().for_each(|o| o.api_call(target, result));
@@ -60,13 +62,17 @@ impl SweepObserver for Observers {
             .for_each(|o| o.download_started(target, expected));
     }
     fn download_received(&self, target: &Target, bytes: u64) {
-        self.0.iter().for_each(|o| o.download_received(target, bytes));
+        self.0
+            .iter()
+            .for_each(|o| o.download_received(target, bytes));
     }
     fn download_ended(&self, target: &Target) {
         self.0.iter().for_each(|o| o.download_ended(target));
     }
     fn function_finished(&self, target: &Target, result: &FunctionResult) {
-        self.0.iter().for_each(|o| o.function_finished(target, result));
+        self.0
+            .iter()
+            .for_each(|o| o.function_finished(target, result));
     }
     fn sweep_finished(&self, report: &SweepReport) {
         self.0.iter().for_each(|o| o.sweep_finished(report));

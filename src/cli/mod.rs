@@ -446,12 +446,7 @@ async fn sync_targets(
 fn start_notifier(
     config: &Config,
     observers: &mut Observers,
-) -> anyhow::Result<
-    Option<(
-        Arc<crate::notify::Notifier>,
-        crate::notify::NotifierWorker,
-    )>,
-> {
+) -> anyhow::Result<Option<(Arc<crate::notify::Notifier>, crate::notify::NotifierWorker)>> {
     let Some(settings) = config.notify.clone() else {
         return Ok(None);
     };

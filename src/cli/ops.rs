@@ -240,8 +240,15 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             write_table(
                 &mut table,
                 &[
-                    "SWEEP", "STARTED", "TRIGGER", "OUTCOME", "CHECKED", "CHANGED", "FAILED",
-                    "DOWNLOADED", "DURATION",
+                    "SWEEP",
+                    "STARTED",
+                    "TRIGGER",
+                    "OUTCOME",
+                    "CHECKED",
+                    "CHANGED",
+                    "FAILED",
+                    "DOWNLOADED",
+                    "DURATION",
                 ],
                 &rows,
             )?;

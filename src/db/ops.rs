@@ -255,7 +255,10 @@ mod tests {
         db.record_new_version(g, &version('b', 7), None, "t2")
             .unwrap();
         let t = db.archive_totals().unwrap();
-        assert_eq!((t.functions, t.versions, t.blobs, t.blob_bytes), (2, 3, 2, 107));
+        assert_eq!(
+            (t.functions, t.versions, t.blobs, t.blob_bytes),
+            (2, 3, 2, 107)
+        );
         assert_eq!(
             db.latest_version_by_key(&target("g").key)
                 .unwrap()

@@ -5,5 +5,6 @@ mod common;
 mod config_errors;
 mod daemon;
 mod faults;
+mod metrics;
 mod secrets;
 mod sync;
