@@ -6,5 +6,6 @@ mod config_errors;
 mod daemon;
 mod faults;
 mod metrics;
+mod notify;
 mod secrets;
 mod sync;
