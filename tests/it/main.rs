@@ -7,5 +7,6 @@ mod daemon;
 mod faults;
 mod metrics;
 mod notify;
+mod progress;
 mod secrets;
 mod sync;
