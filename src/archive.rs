@@ -208,6 +208,53 @@ fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(|e| ArchiveError::io(dir, e))
 }
 
+/// Read-only look at an archive that may not exist, for commands that must neither create nor
+/// lock anything (`status`, `sync --dry-run`): whether the blob with this SHA-256 is present.
+pub fn blob_present(root: &Path, sha256_hex: &str) -> bool {
+    sha256_hex.len() == 64
+        && root
+            .join("blobs")
+            .join(&sha256_hex[..2])
+            .join(sha256_hex)
+            .is_file()
+}
+
+/// What `blobs/` holds on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+/// Counts the files under `<root>/blobs` and their sizes, creating nothing (an archive that
+/// does not exist yet is empty).
+pub fn disk_usage(root: &Path) -> Result<DiskUsage, ArchiveError> {
+    let mut usage = DiskUsage::default();
+    let blobs = root.join("blobs");
+    let shards = match fs::read_dir(&blobs) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(usage),
+        Err(e) => return Err(ArchiveError::io(&blobs, e)),
+    };
+    for shard in shards {
+        let shard = shard.map_err(|e| ArchiveError::io(&blobs, e))?.path();
+        if !shard.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&shard).map_err(|e| ArchiveError::io(&shard, e))? {
+            let entry = entry.map_err(|e| ArchiveError::io(&shard, e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| ArchiveError::io(&entry.path(), e))?;
+            if meta.is_file() {
+                usage.blobs += 1;
+                usage.bytes += meta.len();
+            }
+        }
+    }
+    Ok(usage)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ use crate::cloud::Target;
 
 mod gone;
 pub use gone::KnownFunction;
+mod ops;
+pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

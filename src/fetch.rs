@@ -81,12 +81,32 @@ impl FetchError {
 /// Chunks buffered between the network and the writer thread; bounds memory per download.
 const CHANNEL_CHUNKS: usize = 16;
 
+/// What a download reports as it goes (for progress bars and byte counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The response arrived; its Content-Length, when sent.
+    Started { expected: Option<u64> },
+    /// This many more bytes arrived.
+    Received(u64),
+}
+
 /// Downloads `loc` into a temp file of `archive` and verifies it against `loc.checksum`.
 pub async fn download(
     http: &reqwest::Client,
     loc: &CodeLocation,
     archive: &Archive,
     max_size: u64,
+) -> Result<Downloaded, FetchError> {
+    download_with_progress(http, loc, archive, max_size, &|_| {}).await
+}
+
+/// [`download`], telling `progress` about the response and every chunk as it arrives.
+pub async fn download_with_progress(
+    http: &reqwest::Client,
+    loc: &CodeLocation,
+    archive: &Archive,
+    max_size: u64,
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Downloaded, FetchError> {
     let shown = loc.url.redacted();
     let transport = |e: reqwest::Error| FetchError::Transport {
@@ -102,6 +122,9 @@ pub async fn download(
         return Err(FetchError::Status { status, url: shown });
     }
     let expected_len = resp.content_length();
+    progress(Progress::Started {
+        expected: expected_len,
+    });
     if expected_len.is_some_and(|n| n > max_size) {
         return Err(FetchError::TooLarge { limit: max_size });
     }
@@ -121,6 +144,7 @@ pub async fn download(
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 received += chunk.len() as u64;
+                progress(Progress::Received(chunk.len() as u64));
                 if received > max_size {
                     failure = Some(FetchError::TooLarge { limit: max_size });
                     break;

@@ -19,6 +19,7 @@ use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
 use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts, Writer};
 use crate::fetch;
+use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
 mod plan;
@@ -132,6 +133,10 @@ pub struct Sweeper {
     max_package_size: u64,
     /// `[[discover]]` rules, listed at the start of every sweep (`plan.rs`).
     discover: Arc<Vec<crate::config::Discover>>,
+    /// Told what happens, for metrics, progress and alerts.
+    observer: Arc<dyn SweepObserver>,
+    /// `--only`: applied to discovered functions too (explicit ones come filtered).
+    only: Option<Arc<crate::select::Only>>,
 }
 
 impl Sweeper {
@@ -176,12 +181,24 @@ impl Sweeper {
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
             discover: Arc::new(config.discover.clone()),
+            observer: Arc::new(NoObserver),
+            only: None,
         };
         Ok((sweeper, lock))
     }
 
     pub fn archive(&self) -> &Archive {
         &self.archive
+    }
+
+    /// Limits the sweeps to the functions `only` selects, discovered ones included.
+    pub fn set_only(&mut self, only: Option<crate::select::Only>) {
+        self.only = only.map(Arc::new);
+    }
+
+    /// Who hears about this sweeper's sweeps from now on (replacing any earlier observer).
+    pub fn set_observer(&mut self, observer: Arc<dyn SweepObserver>) {
+        self.observer = observer;
     }
 
     /// Runs `f` on the database thread; the answer comes once its writes are committed.
@@ -208,6 +225,7 @@ impl Sweeper {
         let (planned, listing_failures) = self.plan(targets, shutdown).await?;
         let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
+        self.observer.sweep_started(sweep_id, targets);
 
         let all = targets.to_vec();
         let known = self
@@ -257,10 +275,26 @@ impl Sweeper {
             duration: started.elapsed(),
         };
         tracing::info!(sweep = sweep_id, "{}", report.summary_line());
+        self.observer.sweep_finished(&report);
         Ok(report)
     }
 
     async fn process(
+        &self,
+        target: &Target,
+        function_id: i64,
+        latest: Option<LatestVersion>,
+        sweep_id: i64,
+        shutdown: &Shutdown,
+    ) -> FunctionResult {
+        let result = self
+            .process_inner(target, function_id, latest, sweep_id, shutdown)
+            .await;
+        self.observer.function_finished(target, &result);
+        result
+    }
+
+    async fn process_inner(
         &self,
         target: &Target,
         function_id: i64,
@@ -324,7 +358,10 @@ impl Sweeper {
         let (downloaded, cloud_checksum) = loop {
             attempt += 1;
             client.pace().await;
-            let location = match client.resolve(target).await {
+            let resolved = client.resolve(target).await;
+            self.observer
+                .api_call(target, resolved.as_ref().map(|_| ()));
+            let location = match resolved {
                 Ok(l) => l,
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     if !self
@@ -357,7 +394,23 @@ impl Sweeper {
                     .acquire()
                     .await
                     .map_err(|_| "download slots closed".to_string())?;
-                fetch::download(&self.http, &location, &self.archive, self.max_package_size).await
+                let observer = &self.observer;
+                let progress = |p: fetch::Progress| match p {
+                    fetch::Progress::Started { expected } => {
+                        observer.download_started(target, expected)
+                    }
+                    fetch::Progress::Received(n) => observer.download_received(target, n),
+                };
+                let result = fetch::download_with_progress(
+                    &self.http,
+                    &location,
+                    &self.archive,
+                    self.max_package_size,
+                    &progress,
+                )
+                .await;
+                observer.download_ended(target);
+                result
             };
             match result {
                 Ok(d) => break (d, cloud_checksum),
@@ -454,6 +507,7 @@ impl Sweeper {
         shutdown: &Shutdown,
     ) -> bool {
         let delay = backoff_delay(&self.retry, attempt, asked);
+        self.observer.retry(target);
         tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
         tokio::select! {
             _ = tokio::time::sleep(delay) => !shutdown.is_stopping(),

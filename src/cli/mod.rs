@@ -6,23 +6,28 @@
 
 mod check;
 mod demo;
+mod ops;
 mod output;
+mod progress;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::cloud::Target;
 use crate::config::{Config, ConfigError};
 use crate::db::Db;
+use crate::observe::Observers;
 use crate::shutdown::Shutdown;
 use crate::sweep::{Outcome, SweepReport, Sweeper};
 
 /// Keeps a verified, versioned archive of the code deployed to Tencent Cloud SCF and
 /// Alibaba Cloud Function Compute.
 #[derive(Debug, Parser)]
-#[command(name = "fnvault", version, about, long_about = None)]
+#[command(name = "fnvault", version, about, long_about = None, after_help = TOP_HELP)]
 struct Cli {
     /// The configuration file.
     #[arg(
@@ -60,15 +65,49 @@ struct Cli {
     command: Command,
 }
 
+const TOP_HELP: &str = "\
+Configuration: --config FILE, else $FNVAULT_CONFIG, else /etc/fnvault/config.toml.
+
+Exit status:
+  0  success (or stopped by SIGTERM/SIGINT)
+  1  the command ran, but a function failed (`status`: a function is failing or stale)
+  2  usage, configuration or setup error
+
+Examples:
+  fnvault config example > config.toml     # every key, documented
+  fnvault -c config.toml config check
+  fnvault -c config.toml sync
+  fnvault -c config.toml status
+  fnvault help sync                        # each command's options and examples";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one sweep: check every configured function, archive what changed.
     ///
     /// Exit status 0 when every function was checked, 1 when any failed, 2 for a configuration
-    /// or setup error.
-    ///
-    /// Example: fnvault --config /etc/fnvault/config.toml sync
-    Sync,
+    /// or setup error. On a terminal it draws progress bars on stderr and ends with a table of
+    /// what changed; otherwise it only logs.
+    #[command(after_help = "\
+Examples:
+  fnvault --config /etc/fnvault/config.toml sync
+  fnvault sync --dry-run                     # what would be downloaded, nothing written
+  fnvault sync --only 'tc-prod/*' --only checkout
+  fnvault sync --no-progress 2> sync.log")]
+    Sync {
+        /// Check every function (one API call each) and print what a sweep would download and
+        /// why (new, changed, blob missing). Downloads nothing and records nothing: no sweep
+        /// row, no check time. Takes no lock, so it works while a daemon runs.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only the functions matching this glob (`*`, `?`, `[..]`), matched against the
+        /// canonical key and the function name. Repeatable; a pattern matching no configured
+        /// function is an error.
+        #[arg(long, value_name = "PATTERN")]
+        only: Vec<String>,
+        /// No progress bars or change table, even on a terminal.
+        #[arg(long, env = "FNVAULT_NO_PROGRESS")]
+        no_progress: bool,
+    },
     /// Run sweeps on the config's `[schedule]` until SIGTERM or SIGINT (for systemd: it sends
     /// READY, STATUS and WATCHDOG notifications when run as a Type=notify service).
     ///
@@ -76,13 +115,19 @@ enum Command {
     /// `sync.shutdown_grace` to finish; a second signal cancels them at once. Either way nothing
     /// partial is left in the archive, and the exit status is 0.
     ///
-    /// Needs a `[schedule]` section in the config.
-    ///
-    /// Example: fnvault --config /etc/fnvault/config.toml daemon
+    /// Needs a `[schedule]` section in the config. With `[metrics]` it serves Prometheus
+    /// metrics at `http://<listen>/metrics`; with `[notify]` it alerts and pings.
+    #[command(after_help = "\
+Examples:
+  fnvault --config /etc/fnvault/config.toml daemon
+  systemctl start fnvault        # the shipped unit runs `fnvault daemon`
+  curl -s http://127.0.0.1:9464/metrics | grep fnvault_last_success")]
     Daemon,
     /// List the configured functions with their archived versions and last check.
-    ///
-    /// Example: fnvault list --json | jq '.[] | select(.last_error != null)'
+    #[command(after_help = "\
+Examples:
+  fnvault list
+  fnvault list --json | jq '.[] | select(.last_error != null)'")]
     List {
         /// A JSON array instead of a table.
         #[arg(long)]
@@ -90,8 +135,10 @@ enum Command {
     },
     /// See fnvault work with no cloud account: start the built-in simulator, sweep it,
     /// redeploy a function, sweep again, and show what was archived.
-    ///
-    /// Example: fnvault demo --dir /tmp/fnvault-demo
+    #[command(after_help = "\
+Examples:
+  fnvault demo
+  fnvault demo --dir /tmp/fnvault-demo && fnvault -c /tmp/fnvault-demo/config.toml status")]
     Demo {
         /// Where to put the demo's config, archive and database (default: a new temp folder,
         /// kept afterwards so you can look around).
@@ -99,26 +146,67 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// Configuration helpers.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  fnvault config example > /etc/fnvault/config.toml
+  fnvault --config /etc/fnvault/config.toml config check"
+    )]
     Config(ConfigCommand),
     /// Validate the config, resolve every credential (printing its source, never its value)
     /// and prove each account's keys with one read-only API call (SCF ListNamespaces, FC
     /// ListServices, one item).
     ///
     /// Exit status 0 when every account answered, 1 when any did not, 2 for a config error.
-    ///
-    /// Example: fnvault --config /etc/fnvault/config.toml check
+    #[command(after_help = "\
+Examples:
+  fnvault check
+  fnvault --config /etc/fnvault/config.toml check")]
     Check,
+    /// Show the last sweeps, the failing functions, the functions not successfully checked for
+    /// more than a day, and archive totals. Read-only: works while a daemon runs, needs no keys.
+    ///
+    /// Exit status 1 when a function is failing or stale, so it doubles as a health check.
+    #[command(after_help = "\
+Examples:
+  fnvault status
+  fnvault status --sweeps 30
+  fnvault status --json | jq '.failing[].function'")]
+    Status {
+        /// One JSON object (`sweeps`, `failing`, `stale`, `archive`) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How many of the latest sweeps to show.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        sweeps: usize,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  fnvault completions bash | sudo tee /usr/share/bash-completion/completions/fnvault
+  fnvault completions zsh > \"${fpath[1]}/_fnvault\"
+  fnvault completions fish > ~/.config/fish/completions/fnvault.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this command line's definition.
+    #[command(after_help = "\
+Examples:
+  fnvault man | man -l -
+  fnvault man | sudo tee /usr/local/share/man/man1/fnvault.1 >/dev/null && sudo mandb")]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the example configuration, every key documented.
+    #[command(after_help = "Example:\n  fnvault config example > config.toml")]
     Example,
     /// Validate the configuration file, resolve every credential (printing where each came
     /// from, never its value) and print what it configures. Makes no network call.
-    ///
-    /// Example: fnvault --config /etc/fnvault/config.toml config check
+    #[command(after_help = "Example:\n  fnvault --config /etc/fnvault/config.toml config check")]
     Check,
 }
 
@@ -203,7 +291,7 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("fnvault={default},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter::default)
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
@@ -241,14 +329,50 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             let config = Config::load_with(&cli.config, load)?;
             Ok(check::run(&config).await?)
         }
-        Command::Sync => {
+        Command::Sync {
+            dry_run,
+            only,
+            no_progress,
+        } => {
             let config = Config::load_with(&cli.config, load)?;
+            let only = crate::select::Only::new(&only).map_err(anyhow::Error::msg)?;
+            let targets = ops::select_targets(
+                &config.functions,
+                only.as_ref(),
+                !config.discover.is_empty(),
+            )?;
             let shutdown = Shutdown::new();
             shutdown.listen_for_signals(config.sync.shutdown_grace, || {});
-            let report = sync(&config, "sync", &shutdown).await?;
+            if dry_run {
+                let plan = crate::dryrun::plan(&config, &targets, only.as_ref(), &shutdown)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                return Ok(ops::print_plan(&plan)?);
+            }
+            let interactive = !no_progress && std::io::stderr().is_terminal();
+            let report =
+                sync_targets(&config, &targets, only, "sync", &shutdown, interactive).await?;
             print_failures(&report);
             eprintln!("{}", report.summary_line());
             Ok(exit_for(&report))
+        }
+        Command::Status { json, sweeps } => {
+            let config = Config::load_without_credentials(&cli.config)?;
+            Ok(ops::status(&config, sweeps, json)?)
+        }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "fnvault", &mut out);
+            out.flush().map_err(anyhow::Error::from)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(anyhow::Error::from)?;
+            out.flush().map_err(anyhow::Error::from)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Daemon => {
             let config = Config::load_with(&cli.config, load)?;
@@ -308,13 +432,105 @@ pub(crate) async fn sync(
     trigger: &str,
     shutdown: &Shutdown,
 ) -> anyhow::Result<SweepReport> {
-    let (sweeper, lock) = Sweeper::open(config)?;
-    let report = sweeper.sweep(&config.functions, trigger, shutdown).await?;
+    sync_targets(config, &config.functions, None, trigger, shutdown, false).await
+}
+
+/// One sweep over `targets`, holding the archive lock; `interactive` draws progress bars and
+/// the table of changes on stderr. `[notify]` alerts and pings are sent (and waited for).
+async fn sync_targets(
+    config: &Config,
+    targets: &[Target],
+    only: Option<crate::select::Only>,
+    trigger: &str,
+    shutdown: &Shutdown,
+    interactive: bool,
+) -> anyhow::Result<SweepReport> {
+    let (mut sweeper, lock) = Sweeper::open(config)?;
+    sweeper.set_only(only);
+    let mut observers = Observers::default();
+    let bars = interactive.then(|| Arc::new(progress::Progress::start()));
+    if let Some(b) = &bars {
+        observers.push(b.clone());
+    }
+    let notifier = start_notifier(config, &mut observers)?;
+    sweeper.set_observer(Arc::new(observers));
+    let result = sweeper.sweep(targets, trigger, shutdown).await;
+    if let Some(b) = &bars {
+        b.finish();
+    }
+    if let Some((notifier, worker)) = notifier {
+        if let Err(e) = &result {
+            notifier.sweep_error(&e.to_string());
+        }
+        worker.finish().await;
+    }
+    let report = result?;
     if shutdown.is_stopping() {
         // Cancelled downloads drop their temp files; make sure before the lock is released.
         sweeper.archive().clean_tmp(&lock)?;
     }
+    if bars.is_some() {
+        ops::print_changes(&mut std::io::stderr().lock(), &report)?;
+    }
     Ok(report)
+}
+
+/// Starts the `[notify]` worker, if configured, and adds it to `observers`.
+fn start_notifier(
+    config: &Config,
+    observers: &mut Observers,
+) -> anyhow::Result<Option<(Arc<crate::notify::Notifier>, crate::notify::NotifierWorker)>> {
+    let Some(settings) = config.notify.clone() else {
+        return Ok(None);
+    };
+    let http = crate::http::client(&config.http)
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let (notifier, worker) = crate::notify::Notifier::start(
+        settings,
+        http,
+        config.database_path.clone(),
+        config.functions.clone(),
+    );
+    observers.push(notifier.clone());
+    Ok(Some((notifier, worker)))
+}
+
+/// Starts serving `[metrics]`, if configured, with gauges loaded from the database, and adds
+/// the metrics to `observers`.
+async fn start_metrics(
+    config: &Config,
+    shutdown: &Shutdown,
+    observers: &mut Observers,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(settings) = &config.metrics else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [metrics] listen = \"{}\": cannot listen there: {e}",
+                config.file.display(),
+                settings.listen
+            )
+        })?;
+    let metrics = Arc::new(crate::metrics::Metrics::new(config.database_path.clone()));
+    let path = config.database_path.clone();
+    let targets = config.functions.clone();
+    let loader = Arc::clone(&metrics);
+    tokio::task::spawn_blocking(move || match Db::open_read_only(&path)? {
+        Some(db) => loader.load(&db, &targets),
+        None => Ok(()),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("loading metrics from the database: {e}"))??;
+    observers.push(metrics.clone());
+    tracing::info!(listen = %settings.listen, "serving metrics at /metrics");
+    Ok(Some(crate::metrics::serve(
+        listener,
+        metrics,
+        shutdown.clone(),
+    )))
 }
 
 /// The daemon: sweeps on schedule until a signal, talking to systemd when run under it.
@@ -325,11 +541,15 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
             config.file.display()
         ));
     };
-    let (sweeper, lock) = Sweeper::open(config)?;
+    let (mut sweeper, lock) = Sweeper::open(config)?;
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals(config.sync.shutdown_grace, || {
         notify(&[sd_notify::NotifyState::Stopping]);
     });
+    let mut observers = Observers::default();
+    let metrics_server = start_metrics(config, &shutdown, &mut observers).await?;
+    let notifier = start_notifier(config, &mut observers)?;
+    sweeper.set_observer(Arc::new(observers));
     // Config parsed, database migrated, lock held: systemd may consider us started.
     let first = if schedule.run_on_start {
         "running the start-up sweep"
@@ -358,6 +578,16 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         notify(&[sd_notify::NotifyState::Status(&line)]);
     })
     .await;
+    if let Some((notifier, worker)) = notifier {
+        if let Err(e) = &result {
+            notifier.sweep_error(&e.to_string());
+        }
+        worker.finish().await;
+    }
+    if let Some(server) = metrics_server {
+        // It stops with the shutdown's stop signal; a sweep error ends the daemon without one.
+        server.abort();
+    }
     sweeper.archive().clean_tmp(&lock)?;
     result?;
     Ok(())

@@ -34,6 +34,9 @@ impl Sweeper {
                 .filter(|t| !explicit_keys.contains(&t.key))
                 .cloned(),
         );
+        if let Some(only) = &self.only {
+            targets.retain(|t| only.matches(t));
+        }
         if listing.interrupted {
             // Shutdown came first: nothing is concluded from a partial listing, and the targets
             // below are all reported as interrupted by `process`.
@@ -84,6 +87,7 @@ impl Sweeper {
             .await?;
         let results = failed
             .into_iter()
+            .filter(|(key, _)| self.only.as_ref().is_none_or(|o| o.matches_key(key)))
             .map(|(key, error)| FunctionResult {
                 key,
                 outcome: Outcome::Failed { error },

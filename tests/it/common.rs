@@ -235,3 +235,72 @@ impl Fleet {
         fleet
     }
 }
+
+/// An HTTP client for the tests' own requests (scraping `/metrics`), built the one allowed way.
+pub fn http_client() -> reqwest::Client {
+    fnvault::http::client(&fnvault::config::HttpSettings {
+        connect_timeout: std::time::Duration::from_secs(5),
+        api_timeout: std::time::Duration::from_secs(5),
+        download_idle_timeout: std::time::Duration::from_secs(5),
+    })
+    .expect("client builds")
+}
+
+/// A TCP port nothing listens on right now (the OS picks it; another process could take it
+/// before we bind it again, which on a test machine does not happen in practice).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("an ephemeral port")
+        .port()
+}
+
+/// Starts the binary in the background with `--config <dir>/config.toml` and `args`, stderr
+/// piped, killed if the test ends first.
+pub fn spawn_fnvault(env: &Env, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fnvault"))
+        .arg("--config")
+        .arg(env.path("config.toml"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("FNVAULT_CONFIG")
+        .env_remove("FNVAULT_LOG_FORMAT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fnvault starts")
+}
+
+/// Sends SIGTERM and waits (bounded) for the exit; returns the exit code and stderr.
+pub async fn terminate(child: tokio::process::Child) -> (i32, String) {
+    let pid = child.id().expect("child still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("fnvault exits")
+        .expect("wait works");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Polls `cond` every 50 ms for up to 30 s.
+pub async fn eventually<T>(what: &str, mut cond: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = cond().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -359,3 +359,45 @@ async fn sweeps_with_discovery_at_maximum_verbosity_print_no_secret() {
     assert!(!env.sim.tokens_seen().is_empty());
     assert_eq!(env.sim.stats().rejected_requests, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_selects_among_discovered_functions_and_dry_run_lists_them() {
+    let env = Env::new().await;
+    for name in ["order-a", "order-b", "misc"] {
+        deploy_scf(&env, "ap-guangzhou", "default", name);
+    }
+    env.write_config(&discover_tc(
+        &["ap-guangzhou"],
+        "namespaces = [\"default\"]",
+    ));
+
+    let dry = env
+        .fnvault(&["sync", "--dry-run", "--only", "order-*"])
+        .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("order-a") && dry.stdout.contains("order-b"));
+    assert!(!dry.stdout.contains("misc"), "{}", dry.stdout);
+    assert_eq!(env.sim.stats().downloads, 0);
+
+    let run = env.fnvault(&["sync", "--only", "order-*"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        keys(&env.list().await)
+            .into_iter()
+            .filter(|k| env_has_versions(&env, k))
+            .count(),
+        2
+    );
+    assert_eq!(env.sim.stats().downloads, 2, "misc was not swept");
+}
+
+fn env_has_versions(env: &Env, key: &str) -> bool {
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM versions v JOIN functions f ON f.id = v.function_id WHERE f.key = ?1",
+        [key],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        > 0
+}

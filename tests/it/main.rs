@@ -1,6 +1,7 @@
 //! Integration tests: the real `fnvault` binary against the in-process simulator on 127.0.0.1,
 //! which verifies the signature of every API request. One test binary, one behaviour per test.
 
+mod cli;
 mod common;
 mod config_errors;
 mod credentials;
@@ -8,5 +9,9 @@ mod daemon;
 mod discovery;
 mod faults;
 mod hostile;
+mod metrics;
+mod notify;
+mod progress;
 mod secrets;
+mod status;
 mod sync;

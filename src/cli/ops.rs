@@ -1,0 +1,293 @@
+//! The operator's commands and flags: `sync --only` and `--dry-run`, the table of changes after
+//! an interactive sync, `status`, `completions` and `man`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::output::write_table;
+use crate::cloud::Target;
+use crate::config::Config;
+use crate::db::Db;
+use crate::dryrun::{Plan, PlanItem};
+use crate::sweep::{Outcome, SweepReport, human_bytes};
+
+/// The explicit targets `--only` selects (all without patterns). When no `[[discover]]` rule
+/// could add functions, a pattern that matches none of them is an error: a typo must not turn
+/// into a silent no-op sync. (With discovery, the sweep applies the same patterns to what the
+/// listing finds.)
+pub fn select_targets(
+    targets: &[Target],
+    only: Option<&crate::select::Only>,
+    discovery: bool,
+) -> anyhow::Result<Vec<Target>> {
+    let Some(only) = only else {
+        return Ok(targets.to_vec());
+    };
+    if !discovery && let Some(p) = only.unmatched(targets).first() {
+        anyhow::bail!(
+            "--only `{p}` matches no configured function (patterns match the canonical key, e.g. `tc-prod/ap-guangzhou/default/*`, or the function name)"
+        );
+    }
+    Ok(only.filter(targets))
+}
+
+/// Prints the plan of `sync --dry-run` to stdout and its summary to stderr; exit 1 if a check
+/// failed.
+pub fn print_plan(items: &[PlanItem]) -> anyhow::Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut rows = Vec::new();
+    let (mut download, mut up_to_date, mut failed, mut interrupted) = (0, 0, 0, 0);
+    for item in items {
+        match &item.plan {
+            Plan::Download {
+                reason,
+                cloud_checksum,
+            } => {
+                download += 1;
+                rows.push(vec![
+                    item.key.clone(),
+                    reason.as_str().to_string(),
+                    cloud_checksum.clone(),
+                ]);
+            }
+            Plan::UpToDate => up_to_date += 1,
+            Plan::Failed { error } => {
+                failed += 1;
+                eprintln!("failed: {}: {error}", item.key);
+            }
+            Plan::Interrupted => interrupted += 1,
+        }
+    }
+    if rows.is_empty() {
+        writeln!(out, "nothing to download")?;
+    } else {
+        write_table(
+            &mut out,
+            &["WOULD DOWNLOAD", "REASON", "CLOUD CHECKSUM"],
+            &rows,
+        )?;
+    }
+    out.flush()?;
+    let interrupted = match interrupted {
+        0 => String::new(),
+        n => format!(" (interrupted: {n} not checked)"),
+    };
+    eprintln!(
+        "dry run: {} checked, {download} would be downloaded, {up_to_date} up to date, {failed} failed; nothing was downloaded or recorded{interrupted}",
+        items.len() - items.iter().filter(|i| i.plan == Plan::Interrupted).count()
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The table after an interactive sync: what changed and what failed.
+pub fn print_changes(out: &mut dyn Write, report: &SweepReport) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            let (what, version, size) = match &r.outcome {
+                Outcome::New {
+                    version_no, size, ..
+                } => ("new", format!("v{version_no}"), human_bytes(*size)),
+                Outcome::Changed {
+                    version_no, size, ..
+                } => ("changed", format!("v{version_no}"), human_bytes(*size)),
+                Outcome::Failed { .. } => ("FAILED", "-".into(), "-".into()),
+                Outcome::Unchanged | Outcome::Interrupted => return None,
+            };
+            Some(vec![r.key.clone(), what.into(), version, size])
+        })
+        .collect();
+    if rows.is_empty() {
+        writeln!(out, "nothing changed")
+    } else {
+        write_table(out, &["FUNCTION", "RESULT", "VERSION", "SIZE"], &rows)
+    }
+}
+
+/// A function counts as stale when it has not been confirmed archived for this long.
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// `fnvault status`: read-only, works while a daemon runs. Exit 1 when a function is failing
+/// or stale, so a script can use it as a health check.
+pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<ExitCode> {
+    let db = Db::open_read_only(&config.database_path)?;
+    let (recent, health, totals) = match &db {
+        Some(db) => (
+            db.recent_sweeps(sweeps)?,
+            db.function_health(&config.functions)?,
+            db.archive_totals()?,
+        ),
+        None => (
+            Vec::new(),
+            config
+                .functions
+                .iter()
+                .map(crate::db::FunctionHealth::never_checked)
+                .collect(),
+            Default::default(),
+        ),
+    };
+    let disk = crate::archive::disk_usage(&config.archive.dir)
+        .with_context(|| format!("reading {}", config.archive.dir.display()))?;
+    let now = chrono::Utc::now();
+    let failing: Vec<_> = health
+        .iter()
+        .filter(|h| h.last_status.as_deref() == Some("failed"))
+        .collect();
+    let stale: Vec<_> = health
+        .iter()
+        .filter(|h| {
+            h.last_success
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_none_or(|t| now.signed_duration_since(t) > STALE_AFTER)
+        })
+        .collect();
+    let duration = |s: &crate::db::SweepRow| -> Option<f64> {
+        let start = chrono::DateTime::parse_from_rfc3339(&s.started).ok()?;
+        let end = chrono::DateTime::parse_from_rfc3339(s.finished.as_deref()?).ok()?;
+        Some(end.signed_duration_since(start).num_milliseconds() as f64 / 1000.0)
+    };
+
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if json_out {
+        let value = json!({
+            "sweeps": recent.iter().map(|s| json!({
+                "id": s.id,
+                "started": s.started,
+                "finished": s.finished,
+                "trigger": s.trigger,
+                "outcome": s.outcome,
+                "checked": s.checked,
+                "changed": s.changed,
+                "unchanged": s.unchanged,
+                "failed": s.failed,
+                "bytes": s.bytes,
+                "duration_seconds": duration(s),
+            })).collect::<Vec<_>>(),
+            "failing": failing.iter().map(|h| json!({
+                "function": h.key,
+                "cloud": h.cloud,
+                "error": h.last_error,
+                "consecutive_failures": h.consecutive_failures,
+                "failing_since": h.failing_since,
+                "last_checked": h.last_checked,
+            })).collect::<Vec<_>>(),
+            "stale": stale.iter().map(|h| json!({
+                "function": h.key,
+                "cloud": h.cloud,
+                "last_success": h.last_success,
+            })).collect::<Vec<_>>(),
+            "archive": {
+                "functions": totals.functions,
+                "versions": totals.versions,
+                "blobs": totals.blobs,
+                "bytes": totals.blob_bytes,
+                "blobs_on_disk": disk.blobs,
+                "bytes_on_disk": disk.bytes,
+            },
+        });
+        // Through a String, so a closed pipe is an io::Error (exit 0), not a serde error.
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    } else {
+        writeln!(out, "Last sweeps:")?;
+        if recent.is_empty() {
+            writeln!(out, "  none yet")?;
+        } else {
+            let rows: Vec<Vec<String>> = recent
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        s.started.clone(),
+                        s.trigger.clone(),
+                        s.outcome.clone().unwrap_or_else(|| "running".into()),
+                        s.checked.to_string(),
+                        s.changed.to_string(),
+                        s.failed.to_string(),
+                        human_bytes(s.bytes.max(0) as u64),
+                        duration(s)
+                            .map(|d| format!("{d:.1}s"))
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            let mut table = Vec::new();
+            write_table(
+                &mut table,
+                &[
+                    "SWEEP",
+                    "STARTED",
+                    "TRIGGER",
+                    "OUTCOME",
+                    "CHECKED",
+                    "CHANGED",
+                    "FAILED",
+                    "DOWNLOADED",
+                    "DURATION",
+                ],
+                &rows,
+            )?;
+            indent(&mut out, &table)?;
+        }
+        writeln!(out, "Failing functions:")?;
+        if failing.is_empty() {
+            writeln!(out, "  none")?;
+        }
+        for h in &failing {
+            writeln!(
+                out,
+                "  {}: {} ({} sweep(s) in a row, since {})",
+                h.key,
+                h.last_error.as_deref().unwrap_or("unknown error"),
+                h.consecutive_failures,
+                h.failing_since.as_deref().unwrap_or("?")
+            )?;
+        }
+        writeln!(out, "Not successfully checked for more than 1 day:")?;
+        if stale.is_empty() {
+            writeln!(out, "  none")?;
+        }
+        for h in &stale {
+            writeln!(
+                out,
+                "  {} (last success: {})",
+                h.key,
+                h.last_success.as_deref().unwrap_or("never")
+            )?;
+        }
+        writeln!(
+            out,
+            "Archive: {} functions, {} versions, {} blobs ({}); on disk: {} blobs, {}",
+            totals.functions,
+            totals.versions,
+            totals.blobs,
+            human_bytes(totals.blob_bytes.max(0) as u64),
+            disk.blobs,
+            human_bytes(disk.bytes)
+        )?;
+    }
+    out.flush()?;
+    Ok(if failing.is_empty() && stale.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn indent(out: &mut dyn Write, text: &[u8]) -> io::Result<()> {
+    for line in String::from_utf8_lossy(text).lines() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! Prometheus metrics of the daemon, served on their own listener (`[metrics] listen`).
+//!
+//! Owns: the metric registry, what each metric means, and the `/metrics` HTTP endpoint. Fed by
+//! the sweep through [`SweepObserver`] (counters and gauges are atomics, so the hooks return at
+//! once); the per-function and last-success gauges are loaded from the database at start so a
+//! restart does not make a stale function look fresh (or a healthy one look never backed up),
+//! and the archive gauges are read from the database at each scrape. Calls `db` (read-only),
+//! `observe`, `sweep` (types), `cloud` (types) and `time`.
+//!
+//! Names follow the Prometheus conventions: `fnvault_` prefix, base units (`_seconds`,
+//! `_bytes`), `_total` on counters, and bounded labels (`cloud`, `outcome`, and the configured
+//! function's canonical key — never a version or hash).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::cloud::{CloudError, ErrorKind, Target};
+use crate::db::Db;
+use crate::observe::SweepObserver;
+use crate::sweep::{FunctionResult, Outcome, SweepReport};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudLabels {
+    cloud: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudOutcomeLabels {
+    cloud: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    function: String,
+    cloud: String,
+}
+
+/// Every metric fnvault exports.
+pub struct Metrics {
+    registry: Registry,
+    sweeps: Family<OutcomeLabels, Counter>,
+    checks: Family<CloudOutcomeLabels, Counter>,
+    download_bytes: Family<CloudLabels, Counter>,
+    api_requests: Family<CloudOutcomeLabels, Counter>,
+    retries: Family<CloudLabels, Counter>,
+    sweep_duration: Histogram,
+    sweep_running: Gauge,
+    last_sweep: Gauge,
+    last_success_sweep: Gauge,
+    function_last_success: Family<FunctionLabels, Gauge>,
+    function_failures: Family<FunctionLabels, Gauge>,
+    archive_functions: Gauge,
+    archive_versions: Gauge,
+    archive_blobs: Gauge,
+    archive_bytes: Gauge,
+    database: PathBuf,
+}
+
+impl Metrics {
+    /// The registry with every metric at zero; `database` is read for the archive gauges.
+    pub fn new(database: PathBuf) -> Metrics {
+        let mut registry = Registry::with_prefix("fnvault");
+        let sweeps = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "sweeps",
+            "Sweeps finished, by outcome (ok, failed, interrupted)",
+            sweeps.clone(),
+        );
+        let checks = Family::<CloudOutcomeLabels, Counter>::default();
+        registry.register(
+            "function_checks",
+            "Functions checked, by cloud and outcome (new, changed, unchanged, failed, interrupted)",
+            checks.clone(),
+        );
+        let download_bytes = Family::<CloudLabels, Counter>::default();
+        registry.register_with_unit(
+            "download",
+            "Package bytes received from the object stores, failed tries included",
+            Unit::Bytes,
+            download_bytes.clone(),
+        );
+        let api_requests = Family::<CloudOutcomeLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Cloud API calls, by cloud and outcome (ok, retryable, deploying, not_found, permanent)",
+            api_requests.clone(),
+        );
+        let retries = Family::<CloudLabels, Counter>::default();
+        registry.register(
+            "retries",
+            "Tries that failed and were followed by another one",
+            retries.clone(),
+        );
+        // 0.25 s to about 2.3 h: a sweep of a few functions up to thousands of big packages.
+        let sweep_duration = Histogram::new(exponential_buckets(0.25, 2.0, 16));
+        registry.register_with_unit(
+            "sweep_duration",
+            "How long sweeps took",
+            Unit::Seconds,
+            sweep_duration.clone(),
+        );
+        let sweep_running = Gauge::default();
+        registry.register(
+            "sweep_running",
+            "1 while a sweep runs",
+            sweep_running.clone(),
+        );
+        let last_sweep = Gauge::default();
+        registry.register_with_unit(
+            "last_sweep_timestamp",
+            "When the last sweep finished, whatever its outcome (unix time; 0 = never)",
+            Unit::Seconds,
+            last_sweep.clone(),
+        );
+        let last_success_sweep = Gauge::default();
+        registry.register_with_unit(
+            "last_success_timestamp",
+            "When the last sweep in which every function succeeded finished (unix time; 0 = never)",
+            Unit::Seconds,
+            last_success_sweep.clone(),
+        );
+        let function_last_success = Family::<FunctionLabels, Gauge>::default();
+        registry.register_with_unit(
+            "function_last_success_timestamp",
+            "When the archive was last confirmed to hold what the cloud serves for this function (unix time; 0 = never)",
+            Unit::Seconds,
+            function_last_success.clone(),
+        );
+        let function_failures = Family::<FunctionLabels, Gauge>::default();
+        registry.register(
+            "function_consecutive_failures",
+            "Sweeps in a row in which this function failed (0 = its last check succeeded)",
+            function_failures.clone(),
+        );
+        let archive_functions = Gauge::default();
+        registry.register(
+            "archive_functions",
+            "Functions with a row in the database",
+            archive_functions.clone(),
+        );
+        let archive_versions = Gauge::default();
+        registry.register(
+            "archive_versions",
+            "Versions recorded",
+            archive_versions.clone(),
+        );
+        let archive_blobs = Gauge::default();
+        registry.register(
+            "archive_blobs",
+            "Distinct packages (blobs) in the archive",
+            archive_blobs.clone(),
+        );
+        let archive_bytes = Gauge::default();
+        registry.register_with_unit(
+            "archive_size",
+            "Total size of the distinct packages in the archive",
+            Unit::Bytes,
+            archive_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            sweeps,
+            checks,
+            download_bytes,
+            api_requests,
+            retries,
+            sweep_duration,
+            sweep_running,
+            last_sweep,
+            last_success_sweep,
+            function_last_success,
+            function_failures,
+            archive_functions,
+            archive_versions,
+            archive_blobs,
+            archive_bytes,
+            database,
+        }
+    }
+
+    /// Sets the per-function and last-success gauges of `targets` from the database, so they
+    /// survive a restart. Every configured function gets a series (0 = never succeeded).
+    pub fn load(&self, db: &Db, targets: &[Target]) -> Result<(), crate::db::DbError> {
+        for h in db.function_health(targets)? {
+            let labels = FunctionLabels {
+                function: h.key.clone(),
+                cloud: h.cloud.clone(),
+            };
+            self.function_last_success
+                .get_or_create(&labels)
+                .set(unix(h.last_success.as_deref()));
+            self.function_failures
+                .get_or_create(&labels)
+                .set(h.consecutive_failures);
+        }
+        self.last_success_sweep
+            .set(unix(db.last_ok_sweep_finished()?.as_deref()));
+        if let Some(last) = db.recent_sweeps(1)?.first() {
+            self.last_sweep.set(unix(last.finished.as_deref()));
+        }
+        self.load_archive(db)
+    }
+
+    fn load_archive(&self, db: &Db) -> Result<(), crate::db::DbError> {
+        let t = db.archive_totals()?;
+        self.archive_functions.set(t.functions);
+        self.archive_versions.set(t.versions);
+        self.archive_blobs.set(t.blobs);
+        self.archive_bytes.set(t.blob_bytes);
+        Ok(())
+    }
+
+    /// The OpenMetrics text of every metric, archive gauges freshly read from the database.
+    pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
+        let me = Arc::clone(self);
+        let refreshed =
+            tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
+                Ok(Some(db)) => me.load_archive(&db),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            })
+            .await;
+        match refreshed {
+            Ok(Ok(())) => {}
+            // A scrape still gets every other metric; the archive gauges keep their last value.
+            Ok(Err(e)) => tracing::warn!("metrics: reading archive totals failed: {e}"),
+            Err(e) => tracing::warn!("metrics: reading archive totals failed: {e}"),
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// RFC 3339 text from the database as unix seconds; 0 for none (or unreadable).
+fn unix(t: Option<&str>) -> i64 {
+    t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn cloud_of(t: &Target) -> CloudLabels {
+    CloudLabels {
+        cloud: t.cloud.as_str().to_string(),
+    }
+}
+
+impl SweepObserver for Metrics {
+    fn sweep_started(&self, _sweep_id: i64, _targets: &[Target]) {
+        self.sweep_running.set(1);
+    }
+
+    fn api_call(&self, target: &Target, result: Result<(), &CloudError>) {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(e) => match e.kind {
+                ErrorKind::Retryable => "retryable",
+                ErrorKind::Deploying => "deploying",
+                ErrorKind::NotFound => "not_found",
+                ErrorKind::Permanent => "permanent",
+            },
+        };
+        self.api_requests
+            .get_or_create(&CloudOutcomeLabels {
+                cloud: target.cloud.as_str().to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    fn retry(&self, target: &Target) {
+        self.retries.get_or_create(&cloud_of(target)).inc();
+    }
+
+    fn download_received(&self, target: &Target, bytes: u64) {
+        self.download_bytes
+            .get_or_create(&cloud_of(target))
+            .inc_by(bytes);
+    }
+
+    fn function_finished(&self, target: &Target, result: &FunctionResult) {
+        let outcome = match result.outcome {
+            Outcome::New { .. } => "new",
+            Outcome::Changed { .. } => "changed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Interrupted => "interrupted",
+        };
+        self.checks
+            .get_or_create(&CloudOutcomeLabels {
+                cloud: target.cloud.as_str().to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        let labels = FunctionLabels {
+            function: target.key.clone(),
+            cloud: target.cloud.as_str().to_string(),
+        };
+        // Mirrors what the database records (see migrations/0004_failure_streaks.sql).
+        match result.outcome {
+            Outcome::New { .. } | Outcome::Changed { .. } | Outcome::Unchanged => {
+                self.function_last_success
+                    .get_or_create(&labels)
+                    .set(now_unix());
+                self.function_failures.get_or_create(&labels).set(0);
+            }
+            Outcome::Failed { .. } => {
+                self.function_failures.get_or_create(&labels).inc();
+            }
+            Outcome::Interrupted => {}
+        }
+    }
+
+    fn sweep_finished(&self, report: &SweepReport) {
+        let outcome = if report.interrupted() > 0 {
+            "interrupted"
+        } else if report.all_succeeded() {
+            "ok"
+        } else {
+            "failed"
+        };
+        self.sweeps
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.sweep_duration.observe(report.duration.as_secs_f64());
+        self.sweep_running.set(0);
+        let now = now_unix();
+        self.last_sweep.set(now);
+        if outcome == "ok" {
+            self.last_success_sweep.set(now);
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` stops the daemon.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: crate::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    async fn scrape(
+        axum::extract::State(m): axum::extract::State<Arc<Metrics>>,
+    ) -> axum::response::Response {
+        match m.render().await {
+            Ok(body) => (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                body,
+            )
+                .into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n").into_response(),
+        }
+    }
+
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        let stopped = async move { shutdown.stopped().await };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!("metrics endpoint failed: {e}");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Cloud;
+
+    #[test]
+    fn names_follow_the_prometheus_conventions() {
+        let m = Arc::new(Metrics::new(PathBuf::from("/nonexistent/db")));
+        let t = Target::new(Cloud::Aliyun, "ali", "cn-hangzhou", "svc", "f", None);
+        m.download_received(&t, 10);
+        m.retry(&t);
+        m.function_finished(
+            &t,
+            &FunctionResult {
+                key: t.key.clone(),
+                outcome: Outcome::Failed { error: "x".into() },
+                bytes: 0,
+            },
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &m.registry).unwrap();
+        for line in [
+            "fnvault_download_bytes_total{cloud=\"aliyun\"} 10",
+            "fnvault_retries_total{cloud=\"aliyun\"} 1",
+            "fnvault_function_checks_total{cloud=\"aliyun\",outcome=\"failed\"} 1",
+            "fnvault_function_consecutive_failures{function=\"ali/cn-hangzhou/svc/f\",cloud=\"aliyun\"} 1",
+            "# TYPE fnvault_sweep_duration_seconds histogram",
+            "# UNIT fnvault_archive_size_bytes bytes",
+            "fnvault_last_success_timestamp_seconds 0",
+        ] {
+            assert!(out.contains(line), "missing `{line}` in\n{out}");
+        }
+    }
+}

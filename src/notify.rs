@@ -1,0 +1,387 @@
+//! Failure alerts (`[notify] webhook`, `command`) and healthchecks-style pings (`ping_url`).
+//!
+//! Owns: deciding when to alert, the JSON body, and delivering it. It watches sweeps through
+//! [`SweepObserver`] and hands each event to one worker task, so deliveries never slow the
+//! sweep and happen in order (`/start` is always sent before that sweep's end ping). Every
+//! delivery has `notify.timeout`; a failure is logged and never changes the sweep's outcome or
+//! exit code, and [`Notifier::finish`] bounds how long shutdown waits for the queue.
+//!
+//! A webhook or ping URL may carry a token (in its query, userinfo or even its path, as Slack's
+//! do), so logs name only its scheme and host. Calls `db` (read-only: the streaks and times of
+//! the failing functions), `http`, `observe`, `sweep` (types) and `secret`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::cloud::Target;
+use crate::config::NotifySettings;
+use crate::db::Db;
+use crate::observe::SweepObserver;
+use crate::secret::SecretUrl;
+use crate::sweep::{Outcome, SweepReport};
+
+enum Event {
+    Started {
+        sweep_id: i64,
+    },
+    Finished(Box<SweepReport>),
+    /// The sweep as a whole failed (the database is unusable).
+    Error(String),
+    Close,
+}
+
+/// The sweep observer that queues alerts and pings for the worker.
+pub struct Notifier {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+/// The worker delivering what the [`Notifier`] queued. Call [`NotifierWorker::finish`] before
+/// exiting so queued deliveries (the last sweep's ping) go out.
+pub struct NotifierWorker {
+    tx: mpsc::UnboundedSender<Event>,
+    handle: tokio::task::JoinHandle<()>,
+    timeout: Duration,
+}
+
+struct Worker {
+    settings: NotifySettings,
+    http: reqwest::Client,
+    database: PathBuf,
+    targets: Vec<Target>,
+}
+
+impl Notifier {
+    /// Starts the worker. `targets` are the configured functions (for the alert body).
+    pub fn start(
+        settings: NotifySettings,
+        http: reqwest::Client,
+        database: PathBuf,
+        targets: Vec<Target>,
+    ) -> (Arc<Notifier>, NotifierWorker) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let timeout = settings.timeout;
+        let worker = Worker {
+            settings,
+            http,
+            database,
+            targets,
+        };
+        let handle = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                match event {
+                    Event::Started { sweep_id } => {
+                        worker
+                            .ping(Some("start"), format!("sweep {sweep_id} started\n"))
+                            .await;
+                    }
+                    Event::Finished(report) => worker.finished(&report).await,
+                    Event::Error(message) => worker.sweep_error(&message).await,
+                    Event::Close => break,
+                }
+            }
+        });
+        (
+            Arc::new(Notifier { tx: tx.clone() }),
+            NotifierWorker {
+                tx,
+                handle,
+                timeout,
+            },
+        )
+    }
+
+    /// The sweep could not finish (database error): alert and ping `/fail`.
+    pub fn sweep_error(&self, message: &str) {
+        let _ = self.tx.send(Event::Error(message.to_string()));
+    }
+}
+
+impl NotifierWorker {
+    /// Delivers what is queued, then stops. Waits at most a few `notify.timeout`s: each
+    /// delivery is bounded, and what is left after that is dropped (and logged).
+    pub async fn finish(self) {
+        let _ = self.tx.send(Event::Close);
+        let mut handle = self.handle;
+        if tokio::time::timeout(self.timeout * 4, &mut handle)
+            .await
+            .is_err()
+        {
+            handle.abort();
+            tracing::warn!("notify: gave up on deliveries still queued at exit");
+        }
+    }
+}
+
+impl SweepObserver for Notifier {
+    fn sweep_started(&self, sweep_id: i64, _targets: &[Target]) {
+        let _ = self.tx.send(Event::Started { sweep_id });
+    }
+
+    fn sweep_finished(&self, report: &SweepReport) {
+        let _ = self.tx.send(Event::Finished(Box::new(report.clone())));
+    }
+}
+
+impl Worker {
+    async fn finished(&self, report: &SweepReport) {
+        if report.counts.failed > 0 {
+            let body = self.alert_body(report).await;
+            let alerting = body["failing"].as_array().is_some_and(|a| !a.is_empty());
+            if alerting {
+                self.alert(&body).await;
+            } else {
+                tracing::debug!(
+                    after_failures = self.settings.after_failures,
+                    "notify: no function has failed often enough in a row to alert"
+                );
+            }
+            self.ping(Some("fail"), format!("{}\n", report.summary_line()))
+                .await;
+        } else if report.interrupted() == 0 {
+            self.ping(None, format!("{}\n", report.summary_line()))
+                .await;
+        }
+        // An interrupted sweep is neither a success nor a failure: the next start pings again.
+    }
+
+    async fn sweep_error(&self, message: &str) {
+        let body = json!({
+            "event": "sweep_error",
+            "error": message,
+            "time": crate::time::now_rfc3339(),
+        });
+        self.alert(&body).await;
+        self.ping(Some("fail"), format!("sweep failed: {message}\n"))
+            .await;
+    }
+
+    /// The alert for `report`: the sweep, its counts, and the functions that failed at least
+    /// `after_failures` sweeps in a row (with their error and streak). No secrets: errors are
+    /// already redacted when recorded.
+    async fn alert_body(&self, report: &SweepReport) -> serde_json::Value {
+        let failed: Vec<(&str, &str)> = report
+            .results
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Failed { error } => Some((r.key.as_str(), error.as_str())),
+                _ => None,
+            })
+            .collect();
+        let targets: Vec<Target> = self
+            .targets
+            .iter()
+            .filter(|t| failed.iter().any(|(k, _)| *k == t.key))
+            .cloned()
+            .collect();
+        let database = self.database.clone();
+        let sweep_id = report.sweep_id;
+        let read = tokio::task::spawn_blocking(move || {
+            let db = Db::open_read_only(&database)?.ok_or_else(|| crate::db::DbError::Other {
+                path: database.clone(),
+                message: "does not exist".into(),
+            })?;
+            Ok::<_, crate::db::DbError>((db.sweep(sweep_id)?, db.function_health(&targets)?))
+        })
+        .await;
+        let (sweep, health) = match read {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    "notify: reading failure streaks failed, alerting on every failure: {e}"
+                );
+                (None, Vec::new())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "notify: reading failure streaks failed, alerting on every failure: {e}"
+                );
+                (None, Vec::new())
+            }
+        };
+        let failing: Vec<serde_json::Value> = failed
+            .iter()
+            .filter_map(|(key, error)| {
+                let h = health.iter().find(|h| h.key == *key);
+                // Unknown streak (database unreadable): alert rather than stay silent.
+                let streak = h.map(|h| h.consecutive_failures);
+                if streak.is_some_and(|n| n < i64::from(self.settings.after_failures)) {
+                    return None;
+                }
+                Some(json!({
+                    "function": key,
+                    "cloud": self.targets.iter().find(|t| t.key == *key).map(|t| t.cloud.as_str()),
+                    "error": error,
+                    "consecutive_failures": streak,
+                    "failing_since": h.and_then(|h| h.failing_since.clone()),
+                }))
+            })
+            .collect();
+        let c = &report.counts;
+        json!({
+            "event": "sweep_failed",
+            "sweep_id": report.sweep_id,
+            "trigger": sweep.as_ref().map(|s| s.trigger.clone()),
+            "started": sweep.as_ref().map(|s| s.started.clone()),
+            "finished": sweep.as_ref().and_then(|s| s.finished.clone()),
+            "duration_seconds": report.duration.as_secs_f64(),
+            "counts": {
+                "checked": c.checked,
+                "changed": c.changed,
+                "unchanged": c.unchanged,
+                "failed": c.failed,
+                "bytes": c.bytes,
+            },
+            "after_failures": self.settings.after_failures,
+            "failing": failing,
+            "summary": report.summary_line(),
+        })
+    }
+
+    async fn alert(&self, body: &serde_json::Value) {
+        if let Some(webhook) = &self.settings.webhook {
+            self.webhook(webhook, body).await;
+        }
+        if let Some(command) = &self.settings.command {
+            self.run_command(command, body).await;
+        }
+    }
+
+    async fn webhook(&self, url: &SecretUrl, body: &serde_json::Value) {
+        let shown = origin(url);
+        let sent = self
+            .http
+            .post(url.expose())
+            .timeout(self.settings.timeout)
+            .json(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(webhook = %shown, "notify: failure alert sent");
+            }
+            Ok(r) => tracing::warn!(
+                webhook = %shown,
+                "notify: the webhook answered HTTP {}; alert not delivered",
+                r.status().as_u16()
+            ),
+            Err(e) => tracing::warn!(
+                webhook = %shown,
+                "notify: the webhook failed: {}; alert not delivered",
+                crate::http::describe(&e.without_url())
+            ),
+        }
+    }
+
+    async fn run_command(&self, command: &[String], body: &serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        let Some((program, args)) = command.split_first() else {
+            return;
+        };
+        let spawned = tokio::process::Command::new(program)
+            .args(args)
+            .env("FNVAULT_EVENT", body["event"].as_str().unwrap_or("alert"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(command = %program, "notify: cannot run the command: {e}");
+                return;
+            }
+        };
+        let input = body.to_string();
+        let run = async {
+            if let Some(mut stdin) = child.stdin.take() {
+                // A command that does not read its input is fine: ignore a broken pipe.
+                let _ = stdin.write_all(input.as_bytes()).await;
+                let _ = stdin.write_all(b"\n").await;
+            }
+            child.wait().await
+        };
+        match tokio::time::timeout(self.settings.timeout, run).await {
+            Ok(Ok(status)) if status.success() => {
+                tracing::info!(command = %program, "notify: failure alert command ran");
+            }
+            Ok(Ok(status)) => {
+                tracing::warn!(command = %program, "notify: the command failed ({status})")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(command = %program, "notify: waiting for the command failed: {e}")
+            }
+            Err(_) => tracing::warn!(
+                command = %program,
+                "notify: the command did not finish within {:?}; killed",
+                self.settings.timeout
+            ),
+        }
+        // kill_on_drop ends a command that overran its time.
+    }
+
+    /// `POST <ping_url>[/suffix]` with a one-line text body (healthchecks.io shows it).
+    async fn ping(&self, suffix: Option<&str>, body: String) {
+        let Some(base) = &self.settings.ping_url else {
+            return;
+        };
+        let Ok(mut url) = url::Url::parse(base.expose()) else {
+            return;
+        };
+        if let Some(s) = suffix
+            && let Ok(mut segments) = url.path_segments_mut()
+        {
+            segments.pop_if_empty().push(s);
+        }
+        let shown = origin(base);
+        let what = suffix.unwrap_or("success");
+        let sent = self
+            .http
+            .post(url)
+            .timeout(self.settings.timeout)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                tracing::debug!(ping = %shown, "notify: pinged {what}");
+            }
+            Ok(r) => tracing::warn!(
+                ping = %shown,
+                "notify: the {what} ping answered HTTP {}",
+                r.status().as_u16()
+            ),
+            Err(e) => tracing::warn!(
+                ping = %shown,
+                "notify: the {what} ping failed: {}",
+                crate::http::describe(&e.without_url())
+            ),
+        }
+    }
+}
+
+/// `https://host:port/…`: enough to tell which endpoint failed, nothing of its path or query.
+fn origin(url: &SecretUrl) -> String {
+    match url::Url::parse(url.expose()) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+            _ => "(URL)".into(),
+        },
+        Err(_) => "(URL)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_scheme_and_host_of_a_hook_are_shown() {
+        let u = SecretUrl::new("https://u:pw@hooks.example:8443/services/T0/B0/s3cret?token=x");
+        assert_eq!(origin(&u), "https://hooks.example:8443/…");
+    }
+}

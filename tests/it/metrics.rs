@@ -1,0 +1,267 @@
+//! `[metrics]`: the daemon serves Prometheus metrics whose values match what its sweeps did,
+//! and a restart keeps the per-function gauges.
+
+use std::collections::BTreeMap;
+
+use crate::common::*;
+
+/// One sample of the text format: name, labels, value.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the Prometheus/OpenMetrics text format (the subset fnvault emits: no escaped quotes
+/// in label values, no timestamps).
+fn parse(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in `{line}`"));
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').expect("closing brace");
+                let labels = body
+                    .split("\",")
+                    .filter(|kv| !kv.is_empty())
+                    .map(|kv| {
+                        let (k, v) = kv.split_once("=\"").expect("label=\"value\"");
+                        (k.to_string(), v.trim_end_matches('"').to_string())
+                    })
+                    .collect();
+                (name.to_string(), labels)
+            }
+        };
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+/// The value of the series `name` with (at least) these labels.
+fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// [`find`], panicking when the series is absent.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    find(samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in the scrape"))
+}
+
+async fn scrape(port: u16) -> Option<String> {
+    let r = http_client()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .ok()?;
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    r.text().await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    // refund disappears from the cloud: a permanent (not found) failure in every sweep.
+    env.sim.remove(&fleet.refund);
+    let port = free_port();
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!(
+            "{config}\n[schedule]\ncron = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+
+    let daemon = spawn_fnvault(&env, &["daemon"]);
+    let text = eventually("two finished sweeps in the metrics", async || {
+        let text = scrape(port).await?;
+        let s = parse(&text);
+        (find(&s, "fnvault_sweeps_total", &[("outcome", "failed")])? >= 2.0).then_some(text)
+    })
+    .await;
+    let (code, stderr) = terminate(daemon).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let s = parse(&text);
+    // The first sweep archived order-api and report (SCF) and checkout (FC); later ones found
+    // them unchanged.
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_checks_total",
+            &[("cloud", "tencent"), ("outcome", "new")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_checks_total",
+            &[("cloud", "aliyun"), ("outcome", "new")]
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &s,
+            "fnvault_function_checks_total",
+            &[("cloud", "tencent"), ("outcome", "unchanged")]
+        ) >= 2.0
+    );
+    let failed_checks = value(
+        &s,
+        "fnvault_function_checks_total",
+        &[("cloud", "aliyun"), ("outcome", "failed")],
+    );
+    assert!(failed_checks >= 2.0);
+    // One not-found answer per failed check (not retried); a scrape may land between a
+    // sweep's API call and the end of that function.
+    let not_found = value(
+        &s,
+        "fnvault_api_requests_total",
+        &[("cloud", "aliyun"), ("outcome", "not_found")],
+    );
+    assert!(
+        (failed_checks..=failed_checks + 1.0).contains(&not_found),
+        "{not_found} not-found answers for {failed_checks} failed checks"
+    );
+    assert!(
+        !s.iter().any(|x| x.name == "fnvault_sweeps_total"
+            && x.labels.get("outcome").map(String::as_str) == Some("ok")),
+        "no sweep was all ok"
+    );
+    // Bytes: the two SCF packages (70 000 + 20 000) and checkout (90 000), each downloaded once.
+    assert_eq!(
+        value(&s, "fnvault_download_bytes_total", &[("cloud", "tencent")]),
+        90_000.0
+    );
+    assert_eq!(
+        value(&s, "fnvault_download_bytes_total", &[("cloud", "aliyun")]),
+        90_000.0
+    );
+    assert!(value(&s, "fnvault_sweep_duration_seconds_count", &[]) >= 2.0);
+    assert_eq!(
+        value(&s, "fnvault_last_success_timestamp_seconds", &[]),
+        0.0,
+        "no sweep was all ok"
+    );
+    assert!(value(&s, "fnvault_last_sweep_timestamp_seconds", &[]) > 1.0e9);
+    assert!(
+        value(
+            &s,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", ORDER_API)]
+        ) > 1.0e9
+    );
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", REFUND)]
+        ),
+        0.0
+    );
+    let streak = value(
+        &s,
+        "fnvault_function_consecutive_failures",
+        &[("function", REFUND)],
+    );
+    assert!(
+        (failed_checks - 1.0..=failed_checks + 1.0).contains(&streak),
+        "{streak}"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_consecutive_failures",
+            &[("function", CHECKOUT)]
+        ),
+        0.0
+    );
+    assert_eq!(value(&s, "fnvault_archive_blobs", &[]), 3.0);
+    assert_eq!(value(&s, "fnvault_archive_versions", &[]), 3.0);
+    assert_eq!(value(&s, "fnvault_archive_size_bytes", &[]), 180_000.0);
+
+    // Restart without an immediate sweep: the gauges come from the database, not from zero.
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        config.replace(
+            "cron = \"* * * * * *\"",
+            "cron = \"0 0 0 1 1 *\"\nrun_on_start = false",
+        ),
+    )
+    .unwrap();
+    let daemon = spawn_fnvault(&env, &["daemon"]);
+    let text = eventually("the restarted daemon's metrics", async || {
+        scrape(port).await
+    })
+    .await;
+    let (code, stderr) = terminate(daemon).await;
+    assert_eq!(code, 0, "{stderr}");
+    let after = parse(&text);
+    // Counters start from zero with the process, as Prometheus expects of counters.
+    assert!(!after.iter().any(|x| x.name == "fnvault_sweeps_total"));
+    let restored = value(
+        &after,
+        "fnvault_function_last_success_timestamp_seconds",
+        &[("function", ORDER_API)],
+    );
+    assert!(restored > 1.0e9, "last success lost by the restart");
+    assert!(
+        value(
+            &after,
+            "fnvault_function_consecutive_failures",
+            &[("function", REFUND)]
+        ) >= streak
+    );
+    assert_eq!(
+        value(
+            &after,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", REFUND)]
+        ),
+        0.0
+    );
+    assert_eq!(value(&after, "fnvault_archive_blobs", &[]), 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metrics_address_in_use_is_a_setup_error() {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}\n[schedule]\ncron = \"0 0 0 1 1 *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let run = env.fnvault(&["daemon"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("[metrics] listen"), "{}", run.stderr);
+}

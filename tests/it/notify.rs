@@ -1,0 +1,156 @@
+//! `[notify]`: failure alerts to a webhook and a command, and healthchecks-style pings, in
+//! order, without secrets, and never fatal.
+
+use std::sync::{Arc, Mutex};
+
+use crate::common::*;
+
+/// One request the receiver saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    body: String,
+}
+
+/// A local HTTP receiver that records every request and answers `status`.
+async fn receiver(status: u16) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+        let log = Arc::clone(&log);
+        async move {
+            log.lock().unwrap().push(Seen {
+                path: uri.path().to_string(),
+                body,
+            });
+            axum::http::StatusCode::from_u16(status).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, seen)
+}
+
+fn add_to_config(env: &Env, extra: &str) {
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(env.path("config.toml"), format!("{config}\n{extra}")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_failing_twice_in_a_row_alerts_and_the_pings_follow_each_sweep() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let (port, seen) = receiver(200).await;
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\nwebhook = \"http://127.0.0.1:{port}/hook/sekrit-path?token=sekrit-token\"\nping_url = \"http://127.0.0.1:{port}/ping/uuid-1234\"\nafter_failures = 2\n"
+        ),
+    );
+    env.sim.remove(&fleet.refund);
+
+    let first = env.fnvault(&["-v", "sync"]).await;
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let second = env.fnvault(&["-v", "sync"]).await;
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    env.sim.deploy(&fleet.refund, package("refund v1", 5_000));
+    let third = env.fnvault(&["-v", "sync"]).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+
+    let seen = seen.lock().unwrap().clone();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            // sweep 1: refund failed once, fewer than after_failures: no alert yet
+            "/ping/uuid-1234/start",
+            "/ping/uuid-1234/fail",
+            // sweep 2: the second failure in a row alerts
+            "/ping/uuid-1234/start",
+            "/hook/sekrit-path",
+            "/ping/uuid-1234/fail",
+            // sweep 3: refund is back
+            "/ping/uuid-1234/start",
+            "/ping/uuid-1234",
+        ]
+    );
+    let alert: serde_json::Value = serde_json::from_str(&seen[3].body).expect("JSON body");
+    assert_eq!(alert["event"], "sweep_failed");
+    assert_eq!(alert["sweep_id"], 2);
+    assert_eq!(alert["trigger"], "sync");
+    assert!(
+        alert["started"].is_string() && alert["finished"].is_string(),
+        "{alert}"
+    );
+    assert_eq!(alert["counts"]["failed"], 1);
+    assert_eq!(alert["counts"]["unchanged"], 3);
+    assert_eq!(alert["after_failures"], 2);
+    let failing = alert["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{alert}");
+    assert_eq!(failing[0]["function"], REFUND);
+    assert_eq!(failing[0]["cloud"], "aliyun");
+    assert_eq!(failing[0]["consecutive_failures"], 2);
+    assert!(failing[0]["failing_since"].is_string());
+    assert!(
+        failing[0]["error"].as_str().unwrap().contains("HTTP 404"),
+        "{alert}"
+    );
+    assert!(seen[6].body.contains("0 failed"), "{}", seen[6].body);
+
+    for text in [&seen[3].body, &first.stderr, &second.stderr, &third.stderr] {
+        for secret in [TC_KEY, ALI_KEY, "sekrit", "uuid-1234"] {
+            assert!(!text.contains(secret), "`{secret}` leaked into: {text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_webhook_is_logged_and_the_command_still_gets_the_alert() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let (port, seen) = receiver(500).await;
+    let out = env.path("alert.json");
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\nwebhook = \"http://127.0.0.1:{port}/hook?token=sekrit-token\"\ncommand = [\"/bin/sh\", \"-c\", \"cat > '{}'\"]\n",
+            out.display()
+        ),
+    );
+    env.sim.remove(&fleet.order_api);
+
+    let run = env.fnvault(&["sync"]).await;
+
+    // The function's failure decides the exit code; the notifier's does not.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the webhook answered HTTP 500"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("sekrit-token"), "{}", run.stderr);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the command ran")).unwrap();
+    assert_eq!(alert["failing"][0]["function"], ORDER_API);
+    assert_eq!(alert["failing"][0]["consecutive_failures"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_ping_url_does_not_fail_a_good_sweep() {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\nping_url = \"http://127.0.0.1:{}/p\"\ntimeout = \"2s\"\n",
+            free_port()
+        ),
+    );
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("ping failed"), "{}", run.stderr);
+}
