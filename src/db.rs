@@ -14,6 +14,9 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::cloud::Target;
 
+mod audit;
+pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
+
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,8 @@ pub struct LatestVersion {
     pub version_no: i64,
     pub cloud_checksum: String,
     pub sha256: String,
+    /// When a sweep last found it live (the journal notes the first sighting of each day).
+    pub last_seen: String,
 }
 
 /// A package to record after its blob is durable.
@@ -203,7 +208,7 @@ impl Db {
     pub fn latest_version(&self, function_id: i64) -> Result<Option<LatestVersion>, DbError> {
         self.conn
             .query_row(
-                "SELECT id, version_no, cloud_checksum, sha256 FROM versions
+                "SELECT id, version_no, cloud_checksum, sha256, last_seen FROM versions
                  WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1",
                 [function_id],
                 |r| {
@@ -212,6 +217,7 @@ impl Db {
                         version_no: r.get(1)?,
                         cloud_checksum: r.get(2)?,
                         sha256: r.get(3)?,
+                        last_seen: r.get(4)?,
                     })
                 },
             )

@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 pub mod fetch;
 pub mod http;
+pub mod manifest;
+pub mod recovery;
 pub mod schedule;
 pub mod secret;
 pub mod shutdown;
