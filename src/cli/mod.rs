@@ -4,8 +4,13 @@
 //! Exit codes: 0 everything succeeded · 1 the command ran but some function failed ·
 //! 2 usage, configuration or setup error (clap also uses 2 for usage errors).
 
+mod audit;
 mod demo;
 mod output;
+mod prune;
+mod resolve;
+mod restore;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -96,6 +101,8 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[command(flatten)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,13 +116,16 @@ enum ConfigCommand {
     Check,
 }
 
-/// Errors that end the process with exit status 2.
+/// Errors that end the process with exit status 2, except `Failed`: 1.
 #[derive(Debug, thiserror::Error)]
 enum Fatal {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+    /// The command was valid but what it had to do failed (a corrupt blob, a write error).
+    #[error(transparent)]
+    Failed(anyhow::Error),
 }
 
 /// The entry point of the binary.
@@ -157,6 +167,16 @@ pub fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
             }
             ExitCode::from(2)
+        }
+        Err(Fatal::Failed(e)) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
         }
     }
 }
@@ -241,6 +261,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => Ok(demo::run(dir.as_deref()).await?),
+        Command::Audit(cmd) => audit::run(cmd, &cli.config).await,
         Command::Config(ConfigCommand::Example) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(ExitCode::SUCCESS)
