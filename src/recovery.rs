@@ -69,9 +69,28 @@ pub fn reconcile(
     let mut pruned = HashSet::new();
     let mut seen: HashMap<(String, i64), String> = HashMap::new();
     let mut versions: Vec<&VersionRecord> = Vec::new();
+    let mut saw = |key: &str, version_no: i64, time: &str| {
+        let slot = seen.entry((key.to_string(), version_no)).or_default();
+        if time > slot.as_str() {
+            *slot = time.to_string();
+        }
+    };
+    match journal.read_sightings() {
+        Ok(list) => {
+            for s in list {
+                saw(&s.key, s.version_no, &s.last_seen);
+            }
+        }
+        Err(e) => out.problems.push(e),
+    }
     for event in &contents.events {
         match event {
-            Event::Version(v) => versions.push(v),
+            Event::Version(v) => {
+                if let Some(t) = &v.previous_last_seen {
+                    saw(&v.target.key, v.version_no - 1, t);
+                }
+                versions.push(v)
+            }
             Event::Pruned {
                 key, version_no, ..
             } => {
@@ -81,12 +100,7 @@ pub fn reconcile(
                 key,
                 version_no,
                 time,
-            } => {
-                let slot = seen.entry((key.clone(), *version_no)).or_default();
-                if *time > *slot {
-                    *slot = time.clone();
-                }
-            }
+            } => saw(key, *version_no, time),
         }
     }
     let mut journaled: HashSet<(String, i64)> = HashSet::new();
@@ -149,6 +163,7 @@ pub fn reconcile(
             crc64,
             size: v.size.max(0) as u64,
             first_seen: v.first_seen.clone(),
+            previous_last_seen: None,
         }))?;
         if v.last_seen != v.first_seen {
             journal.append(&Event::Seen {

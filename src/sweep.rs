@@ -243,6 +243,7 @@ impl Sweeper {
         };
         self.db(move |db| db.finish_sweep(sweep_id, outcome, counts, &crate::time::now_rfc3339()))
             .await?;
+        self.write_sightings().await;
         // Keep the configured order in the report, whatever order the work finished in.
         let order: HashMap<&str, usize> = targets
             .iter()
@@ -400,6 +401,7 @@ impl Sweeper {
             crc64,
             size,
             first_seen: now.clone(),
+            previous_last_seen: latest.as_ref().map(|l| l.last_seen.clone()),
         });
         let sha = sha256.clone();
         let stored = tokio::task::spawn_blocking(move || {
@@ -494,6 +496,26 @@ impl Sweeper {
         let sha = sha256.to_string();
         if let Err(e) = self.db(move |db| db.save_manifest(&sha, &package)).await {
             tracing::warn!(function = %target.key, "saving the package's manifest: {e}");
+        }
+    }
+
+    /// Saves every function's current version's `last_seen` beside the journal, so a rebuilt
+    /// database has it exactly. Losing it costs precision, not data: failures are logged.
+    async fn write_sightings(&self) {
+        let sightings = match self.db(|db| db.latest_sightings()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("journal sightings: {e}");
+                return;
+            }
+        };
+        let archive = self.archive.clone();
+        match tokio::task::spawn_blocking(move || archive.journal().write_sightings(&sightings))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("journal sightings: {e}"),
+            Err(e) => tracing::warn!("journal sightings: {e}"),
         }
     }
 

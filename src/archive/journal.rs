@@ -37,6 +37,29 @@ pub struct VersionRecord {
     pub crc64: u64,
     pub size: u64,
     pub first_seen: String,
+    /// When the version this one replaced (`version_no - 1`) was last seen live: the sweep
+    /// that finds a change knows it exactly, so a rebuild does too.
+    pub previous_last_seen: Option<String>,
+}
+
+/// The newest sighting of each function's current version, from `meta/sightings.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub key: String,
+    pub version_no: i64,
+    pub last_seen: String,
+}
+
+/// The file, rewritten (atomically) after every sweep, that keeps each function's current
+/// version's `last_seen` exact in a rebuild without a journal line per function per sweep.
+const SIGHTINGS: &str = "sightings.json";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SightingLine {
+    key: String,
+    version_no: i64,
+    last_seen: String,
 }
 
 /// What a journal line says.
@@ -84,6 +107,8 @@ enum Line {
         crc64: String,
         size: u64,
         first_seen: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_last_seen: Option<String>,
     },
     Seen {
         key: String,
@@ -140,6 +165,51 @@ impl Journal {
             super::sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// Replaces `meta/sightings.json` (temp file, fsync, rename, fsync the folder).
+    pub fn write_sightings(&self, sightings: &[Sighting]) -> Result<(), ArchiveError> {
+        let path = self.dir.join(SIGHTINGS);
+        let lines: Vec<SightingLine> = sightings
+            .iter()
+            .map(|s| SightingLine {
+                key: s.key.clone(),
+                version_no: s.version_no,
+                last_seen: s.last_seen.clone(),
+            })
+            .collect();
+        let text = serde_json::to_vec_pretty(&lines)
+            .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".sightings-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| ArchiveError::io(&self.dir, e))?;
+        tmp.write_all(&text)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        tmp.persist(&path)
+            .map_err(|e| ArchiveError::io(&path, e.error))?;
+        super::sync_dir(&self.dir)
+    }
+
+    /// The sightings file; empty when there is none, an error text when it is unreadable.
+    pub fn read_sightings(&self) -> Result<Vec<Sighting>, String> {
+        let path = self.dir.join(SIGHTINGS);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let lines: Vec<SightingLine> = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a sightings file: {e}", path.display()))?;
+        Ok(lines
+            .into_iter()
+            .map(|l| Sighting {
+                key: l.key,
+                version_no: l.version_no,
+                last_seen: l.last_seen,
+            })
+            .collect())
     }
 
     /// Reads every journal file. A missing folder is an empty journal.
@@ -203,6 +273,7 @@ fn to_line(event: &Event) -> (&str, Line) {
                 crc64: v.crc64.to_string(),
                 size: v.size,
                 first_seen: v.first_seen.clone(),
+                previous_last_seen: v.previous_last_seen.clone(),
             },
         ),
         Event::Seen {
@@ -249,6 +320,7 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
             crc64,
             size,
             first_seen,
+            previous_last_seen,
         } => {
             let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
             let target = Target::new(
@@ -282,6 +354,7 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
                 crc64,
                 size,
                 first_seen,
+                previous_last_seen,
             })
         }
         Line::Seen {
@@ -357,6 +430,7 @@ mod tests {
             crc64: u64::MAX,
             size: 10,
             first_seen: "2026-01-01T00:00:00.000Z".into(),
+            previous_last_seen: (no > 1).then(|| "2026-01-01T12:00:00.000Z".into()),
         }
     }
 
@@ -371,10 +445,31 @@ mod tests {
         };
         j.append(&Event::Version(record(1))).unwrap();
         j.append(&seen).unwrap();
+        j.append(&Event::Version(record(2))).unwrap();
         let c = j.read_all().unwrap();
-        assert_eq!(c.events, vec![Event::Version(record(1)), seen]);
+        assert_eq!(
+            c.events,
+            vec![Event::Version(record(1)), seen, Event::Version(record(2))]
+        );
         assert!(c.problems.is_empty());
         assert_eq!(c.files, 1);
+    }
+
+    #[test]
+    fn sightings_are_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        assert_eq!(j.read_sightings().unwrap(), vec![]);
+        let s = |t: &str| Sighting {
+            key: "k".into(),
+            version_no: 2,
+            last_seen: t.into(),
+        };
+        j.write_sightings(&[s("t1")]).unwrap();
+        j.write_sightings(&[s("t2")]).unwrap();
+        assert_eq!(j.read_sightings().unwrap(), vec![s("t2")]);
+        // Only the jsonl files are journal files.
+        assert_eq!(j.read_all().unwrap().files, 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Db, DbError, NewVersion, sqlite};
-use crate::archive::journal::VersionRecord;
+use crate::archive::journal::{Sighting, VersionRecord};
 use crate::cloud::{Cloud, Target};
 use crate::manifest::{Entry, Package};
 
@@ -291,6 +291,29 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// Each function's newest version and when it was last seen live.
+    pub fn latest_sightings(&self) -> Result<Vec<Sighting>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.key, v.version_no, v.last_seen FROM versions v
+                 JOIN functions f ON f.id = v.function_id
+                 WHERE v.version_no = (SELECT MAX(version_no) FROM versions WHERE function_id = f.id)
+                 ORDER BY f.key",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Sighting {
+                    key: r.get(0)?,
+                    version_no: r.get(1)?,
+                    last_seen: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.e(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.e(e))
     }
 
     /// Number of version rows.

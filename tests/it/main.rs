@@ -1,9 +1,11 @@
 //! Integration tests: the real `fnvault` binary against the in-process simulator on 127.0.0.1,
 //! which verifies the signature of every API request. One test binary, one behaviour per test.
 
+mod audit;
 mod common;
 mod config_errors;
 mod daemon;
 mod faults;
+mod recovery;
 mod secrets;
 mod sync;
