@@ -56,6 +56,12 @@ pub fn reconcile(
     db: &mut Db,
     _lock: &LockGuard,
 ) -> Result<Reconciled, RecoveryError> {
+    reconcile_held(archive, db)
+}
+
+/// [`reconcile`] for a caller that cannot show the guard but only exists while its opener
+/// holds both locks (a `Sweeper`).
+pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconciled, RecoveryError> {
     let journal = archive.journal();
     let contents = journal.read_all()?;
     let mut out = Reconciled {

@@ -129,6 +129,9 @@ pub struct Sweeper {
     retry: RetrySettings,
     downloads: Arc<Semaphore>,
     max_package_size: u64,
+    /// A version was journaled but its row could not be written: adopt it before the next
+    /// sweep numbers that function's next version (or the number would be used twice).
+    journal_ahead: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sweeper {
@@ -177,6 +180,7 @@ impl Sweeper {
             retry: config.retry.clone(),
             downloads: Arc::new(Semaphore::new(config.sync.downloads)),
             max_package_size: config.archive.max_package_size,
+            journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         Ok((sweeper, lock))
     }
@@ -211,6 +215,31 @@ impl Sweeper {
         shutdown: &Shutdown,
     ) -> Result<SweepReport, SweepError> {
         let started = Instant::now();
+        if self
+            .journal_ahead
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let archive = self.archive.clone();
+            let adopted = self
+                .db(move |db| {
+                    crate::recovery::reconcile_held(&archive, db).map_err(|e| DbError::Other {
+                        path: db.path().to_path_buf(),
+                        message: format!("adopting journaled versions: {e}"),
+                    })
+                })
+                .await;
+            match adopted {
+                Ok(r) => tracing::warn!(
+                    adopted = r.adopted,
+                    "recorded journaled versions whose rows had failed"
+                ),
+                Err(e) => {
+                    self.journal_ahead
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
         let trigger = trigger.to_string();
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
@@ -437,11 +466,16 @@ impl Sweeper {
             crc64,
             size,
         };
-        self.db(move |db| {
-            db.record_journaled_version(function_id, version_no, &version, Some(sweep_id), &now)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        if let Err(e) = self
+            .db(move |db| {
+                db.record_journaled_version(function_id, version_no, &version, Some(sweep_id), &now)
+            })
+            .await
+        {
+            self.journal_ahead
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(e.to_string());
+        }
         self.read_manifest(target, &sha256).await;
         tracing::info!(
             function = %target.key,
