@@ -107,6 +107,11 @@ pub enum SetupError {
     NoCredentials(String),
     #[error(transparent)]
     Recovery(#[from] crate::recovery::RecoveryError),
+    #[error(
+        "{0}\n  (if the database file is damaged, `fnvault reindex` rebuilds it from the archive; \
+         the damaged file is kept beside it)"
+    )]
+    DbUnusable(#[source] DbError),
 }
 
 /// A failure of the sweep as a whole (the database is unusable), as opposed to one function's.
@@ -149,7 +154,7 @@ impl Sweeper {
         if removed > 0 {
             tracing::warn!(removed, "removed temp files left by an interrupted run");
         }
-        let mut db = Db::open(&config.database_path)?;
+        let mut db = Db::open(&config.database_path).map_err(SetupError::DbUnusable)?;
         let interrupted = db.mark_unfinished_sweeps_interrupted(&crate::time::now_rfc3339())?;
         if interrupted > 0 {
             tracing::warn!(

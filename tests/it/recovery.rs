@@ -428,3 +428,22 @@ async fn an_archive_from_before_the_journal_gets_one_at_the_next_sweep() {
     assert_eq!(all_history(&env).await, before_loss);
     assert_eq!(before.len(), before_loss.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    remove_database(&env);
+    std::fs::write(env.path("fnvault.db"), b"this is not an SQLite file at all").unwrap();
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("fnvault reindex"), "{}", run.stderr);
+    assert_eq!(
+        env.files_in("archive/blobs").len(),
+        4,
+        "the archive is untouched"
+    );
+}
