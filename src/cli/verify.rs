@@ -24,6 +24,9 @@ enum Problem {
     Missing,
     Corrupt(String),
     Unreferenced,
+    /// The journal and the database disagree (or the journal cannot be read): a rebuild
+    /// would not reproduce the database.
+    Journal(String),
 }
 
 pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<ExitCode, Fatal> {
@@ -68,6 +71,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
             problems.push((b.path.display().to_string(), Problem::Unreferenced));
         }
     }
+    journal_problems(&ro, &keys, &mut problems)?;
     let present = to_hash.len();
     if let Some(p) = percent {
         to_hash.shuffle(&mut rand::rng());
@@ -105,6 +109,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
     let missing = count(|p| matches!(p, Problem::Missing));
     let corrupt = count(|p| matches!(p, Problem::Corrupt(_)));
     let unreferenced = count(|p| matches!(p, Problem::Unreferenced));
+    let journal = count(|p| matches!(p, Problem::Journal(_)));
     let versions_of = |id: &str| {
         expected
             .get(id)
@@ -124,6 +129,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
                     Problem::Corrupt(why) => serde_json::json!({
                         "sha256": id, "versions": versions_of(id), "reason": why,
                     }),
+                    Problem::Journal(why) => serde_json::json!({ "what": id, "reason": why }),
                 })
                 .collect()
         };
@@ -136,6 +142,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
             "missing": list(|p| matches!(p, Problem::Missing)),
             "corrupt": list(|p| matches!(p, Problem::Corrupt(_))),
             "unreferenced": list(|p| matches!(p, Problem::Unreferenced)),
+            "journal": list(|p| matches!(p, Problem::Journal(_))),
         }))?;
     } else {
         if !problems.is_empty() {
@@ -155,6 +162,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
                         id.clone(),
                         "no version points at it (`fnvault prune` removes it)".into(),
                     ],
+                    Problem::Journal(why) => vec!["journal".into(), id.clone(), why.clone()],
                 })
                 .collect();
             print_table(&["PROBLEM", "BLOB", "VERSIONS"], &rows)?;
@@ -164,7 +172,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
             None => String::new(),
         };
         println!(
-            "{} blob(s) referenced, {} hashed{scope} ({}): {missing} missing, {corrupt} corrupt, {unreferenced} unreferenced",
+            "{} blob(s) referenced, {} hashed{scope} ({}): {missing} missing, {corrupt} corrupt, {unreferenced} unreferenced, {journal} journal problem(s)",
             expected.len(),
             to_hash.len(),
             human_bytes(total)
@@ -175,6 +183,76 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Compares the journal with the database: every row needs its journal line (or a rebuild
+/// loses it), and every journaled, unpruned version its row.
+fn journal_problems(
+    ro: &super::audit::ReadOnly,
+    keys: &BTreeMap<i64, String>,
+    problems: &mut Vec<(String, Problem)>,
+) -> Result<(), Fatal> {
+    use crate::archive::journal::Event;
+    let contents = ro
+        .archive
+        .journal()
+        .read_all()
+        .map_err(anyhow::Error::from)?;
+    for p in contents.problems {
+        problems.push(("meta/".into(), Problem::Journal(p)));
+    }
+    let mut journaled: BTreeMap<(String, i64), String> = BTreeMap::new();
+    let mut pruned = std::collections::HashSet::new();
+    for e in contents.events {
+        match e {
+            Event::Version(v) => {
+                journaled
+                    .entry((v.target.key.clone(), v.version_no))
+                    .or_insert(v.sha256);
+            }
+            Event::Pruned {
+                key, version_no, ..
+            } => {
+                pruned.insert((key, version_no));
+            }
+            Event::Seen { .. } => {}
+        }
+    }
+    let mut in_db = std::collections::HashSet::new();
+    for v in ro.db.all_versions().map_err(anyhow::Error::from)? {
+        let key = keys.get(&v.function_id).cloned().unwrap_or_default();
+        let id = (key, v.version_no);
+        let name = format!("{}@{}", id.0, id.1);
+        match journaled.get(&id) {
+            None => problems.push((
+                name,
+                Problem::Journal(
+                    "not in the archive's journal, so a rebuild would lose it (the next sync writes it)"
+                        .into(),
+                ),
+            )),
+            Some(sha) if *sha != v.sha256 => problems.push((
+                name,
+                Problem::Journal(format!(
+                    "the journal says blob {sha}, the database {}",
+                    v.sha256
+                )),
+            )),
+            Some(_) => {}
+        }
+        in_db.insert(id);
+    }
+    for (id, _) in journaled {
+        if !in_db.contains(&id) && !pruned.contains(&id) {
+            problems.push((
+                format!("{}@{}", id.0, id.1),
+                Problem::Journal(
+                    "journaled but not in the database (the next sync records it)".into(),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_percent(s: &str) -> anyhow::Result<f64> {

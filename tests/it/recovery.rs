@@ -447,3 +447,38 @@ async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
         "the archive is untouched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_where_the_journal_and_the_database_disagree() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    assert_eq!(
+        env.json(&["verify", "--json"], 0).await["journal"],
+        serde_json::json!([])
+    );
+    sql(
+        &env,
+        "DELETE FROM versions WHERE version_no = 3 AND function_id =
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout@LATEST')",
+    );
+    let journal_of_refund = env
+        .files_in("archive/meta")
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("payments"))
+        .unwrap();
+    std::fs::remove_file(journal_of_refund).unwrap();
+
+    let v = env.json(&["verify", "--json"], 1).await;
+
+    let journal = v["journal"].as_array().unwrap();
+    let what: Vec<&str> = journal
+        .iter()
+        .map(|j| j["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(what.len(), 2, "{v}");
+    assert!(what.contains(&format!("{REFUND}@1").as_str()), "{v}");
+    assert!(what.contains(&format!("{CHECKOUT}@3").as_str()), "{v}");
+    // The next sync mends both, and verify agrees.
+    env.sync_ok().await;
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
