@@ -24,7 +24,8 @@ enum CopyError {
     Exists { path: PathBuf },
     #[error(
         "blob {sha256} is corrupt (its content hashes to {actual}); nothing was written. \
-         Run `fnvault verify`; the next sweep downloads the package again if the cloud still serves it"
+         `fnvault verify` lists every damaged blob; delete a damaged blob file and the next sweep \
+         downloads it again if the cloud still serves that package"
     )]
     Corrupt { sha256: String, actual: String },
     #[error("blob {sha256} is missing from the archive ({path}); nothing was written")]

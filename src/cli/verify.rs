@@ -155,7 +155,11 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
                     Problem::Corrupt(why) => vec![
                         "corrupt".into(),
                         short(id),
-                        format!("{} ({why})", versions_of(id).join(", ")),
+                        format!(
+                            "{} ({why}; delete {} and a sweep downloads it again if the cloud still serves it)",
+                            versions_of(id).join(", "),
+                            ro.archive.blob_path(id).display()
+                        ),
                     ],
                     Problem::Unreferenced => vec![
                         "unreferenced".into(),

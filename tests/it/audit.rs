@@ -490,3 +490,35 @@ async fn read_only_commands_work_while_a_writer_holds_the_locks() {
     assert_eq!(sync.code, 2);
     assert!(sync.stderr.contains("locked"), "{}", sync.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_blob_deleted_as_verify_advises_is_downloaded_again_by_the_next_sweep() {
+    let env = two_versions().await;
+    let blob = env.blob(&sha256_hex(&v2()));
+    make_writable(&blob);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let table = env.fnvault(&["verify"]).await;
+    assert_eq!(table.code, 1);
+    assert!(
+        table.stdout.contains(&format!("delete {}", blob.display())),
+        "{}",
+        table.stdout
+    );
+
+    std::fs::remove_file(&blob).unwrap();
+    env.sync_ok().await;
+
+    assert_eq!(std::fs::read(&blob).unwrap(), v2());
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    let h = env.json(&["history", "api", "--json"], 0).await;
+    assert_eq!(
+        h["versions"].as_array().unwrap().len(),
+        2,
+        "no new version: the same package"
+    );
+}
