@@ -7,7 +7,11 @@
 //! - a blob is never modified; its name is its SHA-256, so a name from a config or a cloud
 //!   never becomes a path;
 //! - one process owns the archive at a time ([`Archive::lock`], an OS lock that dies with the
-//!   process, even on `kill -9`).
+//!   process, even on `kill -9`), and one process owns the database ([`lock_database`]);
+//! - `meta/` holds the append-only [`journal`] that makes the archive self-describing: with
+//!   `blobs/` alone it rebuilds the database (`fnvault reindex`).
+
+pub mod journal;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -46,10 +50,59 @@ pub struct Archive {
     tmp: PathBuf,
 }
 
-/// Holds the archive's lock until dropped (or the process dies).
+/// Holds the archive's lock (and the database's, once [`LockGuard::with`] joined it) until
+/// dropped or the process dies.
 #[derive(Debug)]
 pub struct LockGuard {
-    _file: File,
+    _files: Vec<File>,
+}
+
+impl LockGuard {
+    /// One guard holding both locks, released together.
+    pub fn with(mut self, other: LockGuard) -> LockGuard {
+        self._files.extend(other._files);
+        self
+    }
+}
+
+/// Takes the exclusive lock of the database at `db_path` (the file `<db_path>.lock`), so two
+/// processes whose configs name different archives but the same database cannot both write.
+pub fn lock_database(db_path: &Path) -> Result<LockGuard, ArchiveError> {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".lock");
+    lock_file(&PathBuf::from(name))
+}
+
+fn lock_file(path: &Path) -> Result<LockGuard, ArchiveError> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        create_private_dir(parent)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ArchiveError::io(path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(LockGuard { _files: vec![file] }),
+        Err(fs::TryLockError::WouldBlock) => Err(ArchiveError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(ArchiveError::io(path, e)),
+    }
+}
+
+/// A file under `blobs/`, as [`Archive::list_blobs`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobFile {
+    /// The file name: a blob's SHA-256 when it is well formed.
+    pub name: String,
+    pub path: PathBuf,
+    /// Named as a SHA-256 (64 lowercase hex) in the right shard folder.
+    pub well_formed: bool,
 }
 
 /// What [`Archive::store`] did with a verified temp file.
@@ -72,7 +125,74 @@ impl Archive {
         for dir in [&archive.root, &archive.blobs, &archive.tmp] {
             create_private_dir(dir)?;
         }
+        create_private_dir(&archive.root.join(journal::DIR))?;
         Ok(archive)
+    }
+
+    /// The archive at `root` as it is, creating nothing: for read-only commands, which must
+    /// work on a read-only mount and never change what they audit.
+    pub fn at(root: &Path) -> Archive {
+        Archive {
+            root: root.to_path_buf(),
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+        }
+    }
+
+    /// The journal under `meta/`.
+    pub fn journal(&self) -> journal::Journal {
+        journal::Journal::new(self.root.join(journal::DIR))
+    }
+
+    /// Every file under `blobs/`, sorted by name. A missing `blobs/` is an empty archive.
+    pub fn list_blobs(&self) -> Result<Vec<BlobFile>, ArchiveError> {
+        let mut out = Vec::new();
+        let shards = match fs::read_dir(&self.blobs) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(ArchiveError::io(&self.blobs, e)),
+        };
+        for shard in shards {
+            let shard = shard.map_err(|e| ArchiveError::io(&self.blobs, e))?;
+            let shard_path = shard.path();
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            if !shard_path.is_dir() {
+                out.push(BlobFile {
+                    name: shard_name,
+                    path: shard_path,
+                    well_formed: false,
+                });
+                continue;
+            }
+            let files = fs::read_dir(&shard_path).map_err(|e| ArchiveError::io(&shard_path, e))?;
+            for f in files {
+                let f = f.map_err(|e| ArchiveError::io(&shard_path, e))?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                let well_formed = is_sha256_hex(&name) && name[..2] == shard_name;
+                out.push(BlobFile {
+                    name,
+                    path: f.path(),
+                    well_formed,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Deletes a blob no version references any more (`prune`). Only the lock holder may.
+    pub fn remove_blob(&self, _lock: &LockGuard, blob: &BlobFile) -> Result<(), ArchiveError> {
+        if !blob.path.starts_with(&self.blobs) {
+            return Err(ArchiveError::io(
+                &blob.path,
+                io::Error::other("not under the archive's blobs/ folder"),
+            ));
+        }
+        fs::remove_file(&blob.path).map_err(|e| ArchiveError::io(&blob.path, e))?;
+        if let Some(shard) = blob.path.parent() {
+            sync_dir(shard)?;
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -86,18 +206,7 @@ impl Archive {
     /// Takes the exclusive lock of this archive, or says who has it. Writers (sync, daemon)
     /// hold it for their whole run; readers never take it, so they work while a daemon runs.
     pub fn lock(&self) -> Result<LockGuard, ArchiveError> {
-        let path = self.root.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| ArchiveError::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(LockGuard { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(ArchiveError::Locked { path }),
-            Err(fs::TryLockError::Error(e)) => Err(ArchiveError::io(&path, e)),
-        }
+        lock_file(&self.root.join(".lock"))
     }
 
     /// Removes what a killed process left in `tmp/`. Call only while holding the lock: then no
@@ -130,6 +239,11 @@ impl Archive {
     /// Where the blob with this SHA-256 (lowercase hex) lives.
     pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
         self.blobs.join(&sha256_hex[..2]).join(sha256_hex)
+    }
+
+    /// Whether `s` is a blob name: 64 lowercase hex digits.
+    pub fn is_blob_name(s: &str) -> bool {
+        is_sha256_hex(s)
     }
 
     pub fn contains(&self, sha256_hex: &str) -> bool {
@@ -177,7 +291,11 @@ impl Archive {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), ArchiveError> {
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ArchiveError> {
     match fs::create_dir(dir) {
         Ok(()) => set_mode(dir, 0o700),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -202,7 +320,7 @@ fn set_mode(_path: &Path, _mode: u32) -> Result<(), ArchiveError> {
 }
 
 /// fsync a directory so a rename into it survives a power cut.
-fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| ArchiveError::io(dir, e))
@@ -306,6 +424,31 @@ mod tests {
         let archive = Archive::open(dir.path()).unwrap();
         let _held = archive.lock().unwrap();
         assert!(matches!(archive.lock(), Err(ArchiveError::Locked { .. })));
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_database_is_refused_whatever_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("shared.db");
+        let _held = lock_database(&db).unwrap();
+        assert!(matches!(
+            lock_database(&db),
+            Err(ArchiveError::Locked { .. })
+        ));
+    }
+
+    #[test]
+    fn list_blobs_tells_well_formed_blobs_from_strays() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        let mut tmp = archive.temp_file().unwrap();
+        tmp.write_all(b"package").unwrap();
+        archive.store(tmp, SHA).unwrap();
+        fs::write(dir.path().join("blobs/50/stray"), b"x").unwrap();
+        let blobs = archive.list_blobs().unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert!(blobs.iter().any(|b| b.name == SHA && b.well_formed));
+        assert!(blobs.iter().any(|b| b.name == "stray" && !b.well_formed));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Config {
     pub retry: RetrySettings,
     /// `None` when the file has no `[schedule]`: `sync` works, `daemon` refuses to start.
     pub schedule: Option<ScheduleSettings>,
+    /// `None` (no `[retention]`): keep every version; `prune` only removes unreferenced blobs.
+    pub retention: Option<RetentionPolicy>,
     pub accounts: Vec<Account>,
     pub functions: Vec<Target>,
     /// `[metrics]`: where the daemon serves Prometheus metrics; `None` = not served.
@@ -115,6 +117,16 @@ pub struct SyncSettings {
     /// After SIGTERM/SIGINT, how long in-flight downloads may take to finish before they are
     /// cancelled.
     pub shutdown_grace: Duration,
+}
+
+/// Which versions `fnvault prune` keeps, per function. A version is kept when any rule keeps
+/// it; a function's latest version is always kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Keep the newest N versions.
+    pub keep_last: Option<u32>,
+    /// Keep every version that was live within this window.
+    pub keep_within: Option<Duration>,
 }
 
 /// When the daemon sweeps.
@@ -214,6 +226,7 @@ struct RawConfig {
     #[serde(default)]
     retry: RawRetry,
     schedule: Option<RawSchedule>,
+    retention: Option<RawRetention>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     #[serde(default)]
@@ -251,6 +264,13 @@ struct RawSchedule {
     cron: String,
     timezone: Option<String>,
     run_on_start: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    keep_last: Option<i64>,
+    keep_within: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,6 +477,10 @@ impl Config {
             None => None,
             Some(s) => Some(parse_schedule(s, &loc)?),
         };
+        let retention = match &raw.retention {
+            None => None,
+            Some(r) => Some(parse_retention(r, &loc)?),
+        };
         let retry = RetrySettings {
             attempts: match raw.retry.attempts {
                 None => 4,
@@ -543,6 +567,7 @@ impl Config {
             http,
             retry,
             schedule,
+            retention,
             accounts,
             functions,
             metrics: parse_metrics(raw.metrics.as_ref(), &loc)?,
@@ -913,6 +938,43 @@ fn standard_credentials(
             ),
         )),
     }
+}
+
+fn parse_retention(r: &RawRetention, loc: &Locator) -> Result<RetentionPolicy, ConfigError> {
+    if r.keep_last.is_none() && r.keep_within.is_none() {
+        return Err(loc.err(
+            &["retention"],
+            "an empty [retention] is refused: set keep_last, keep_within or both \
+             (without a [retention] section every version is kept)",
+        ));
+    }
+    let keep_last = match r.keep_last {
+        None => None,
+        Some(n) if (1..=1_000_000).contains(&n) => Some(n as u32),
+        Some(n) => {
+            return Err(loc.err(
+                &["retention", "keep_last"],
+                format!("{n} is out of range 1..=1000000"),
+            ));
+        }
+    };
+    let keep_within = match &r.keep_within {
+        None => None,
+        Some(s) => match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => return Err(loc.err(&["retention", "keep_within"], "must be more than 0")),
+            Err(e) => {
+                return Err(loc.err(
+                    &["retention", "keep_within"],
+                    format!("`{s}` is not a duration ({e}; examples: \"365d\", \"12weeks\")"),
+                ));
+            }
+        },
+    };
+    Ok(RetentionPolicy {
+        keep_last,
+        keep_within,
+    })
 }
 
 fn parse_schedule(s: &RawSchedule, loc: &Locator) -> Result<ScheduleSettings, ConfigError> {
@@ -1869,6 +1931,42 @@ name = "checkout"
         let c = Config::parse(EXAMPLE, Path::new("/etc/fnvault/config.toml"), &env)
             .unwrap_or_else(|e| panic!("config.example.toml: {e}"));
         assert!(!c.functions.is_empty());
+    }
+
+    #[test]
+    fn without_retention_every_version_is_kept() {
+        assert_eq!(parse(BASE).unwrap().retention, None);
+    }
+
+    #[test]
+    fn retention_reads_keep_last_and_keep_within() {
+        let c = parse(&format!(
+            "{BASE}\n[retention]\nkeep_last = 3\nkeep_within = \"365d\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.retention,
+            Some(RetentionPolicy {
+                keep_last: Some(3),
+                keep_within: Some(Duration::from_secs(365 * 86_400)),
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_retention_section_is_refused_naming_it() {
+        let e = parse(&format!("{BASE}\n[retention]\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention"));
+        assert!(e.message.contains("empty [retention]"), "{e}");
+        assert!(e.position.is_some(), "{e}");
+    }
+
+    #[test]
+    fn keep_last_zero_and_a_bad_keep_within_are_refused() {
+        let e = parse(&format!("{BASE}\n[retention]\nkeep_last = 0\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.keep_last"));
+        let e = parse(&format!("{BASE}\n[retention]\nkeep_within = \"a year\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.keep_within"));
     }
 }
 

@@ -20,6 +20,8 @@ mod gone;
 pub use gone::KnownFunction;
 mod ops;
 pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
+mod audit;
+pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
@@ -30,7 +32,8 @@ const UPSERT_FUNCTION: &str =
      ON CONFLICT (key) DO NOTHING";
 
 /// A function's newest version, read by `latest_from_row`.
-const LATEST_VERSION: &str = "SELECT id, version_no, cloud_checksum, sha256 FROM versions
+const LATEST_VERSION: &str =
+    "SELECT id, version_no, cloud_checksum, sha256, last_seen FROM versions
      WHERE function_id = ?1 ORDER BY version_no DESC LIMIT 1";
 
 fn latest_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LatestVersion> {
@@ -39,6 +42,7 @@ fn latest_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LatestVersion> {
         version_no: r.get(1)?,
         cloud_checksum: r.get(2)?,
         sha256: r.get(3)?,
+        last_seen: r.get(4)?,
     })
 }
 
@@ -96,6 +100,8 @@ pub struct LatestVersion {
     pub version_no: i64,
     pub cloud_checksum: String,
     pub sha256: String,
+    /// When a sweep last found it live (the journal notes the first sighting of each day).
+    pub last_seen: String,
 }
 
 /// A package to record after its blob is durable.

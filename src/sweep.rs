@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
+use crate::archive::journal::{Event, VersionRecord};
 use crate::archive::{Archive, ArchiveError, LockGuard, Stored};
 use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
@@ -109,6 +110,13 @@ pub enum SetupError {
     Thread(String),
     #[error("account `{0}` has no credentials loaded")]
     NoCredentials(String),
+    #[error(transparent)]
+    Recovery(#[from] crate::recovery::RecoveryError),
+    #[error(
+        "{0}\n  (if the database file is damaged, `fnvault reindex` rebuilds it from the archive; \
+         the damaged file is kept beside it)"
+    )]
+    DbUnusable(#[source] DbError),
 }
 
 /// A failure of the sweep as a whole (the database is unusable), as opposed to one function's.
@@ -137,6 +145,9 @@ pub struct Sweeper {
     observer: Arc<dyn SweepObserver>,
     /// `--only`: applied to discovered functions too (explicit ones come filtered).
     only: Option<Arc<crate::select::Only>>,
+    /// A version was journaled but its row could not be written: adopt it before the next
+    /// sweep numbers that function's next version (or the number would be used twice).
+    journal_ahead: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sweeper {
@@ -145,12 +156,16 @@ impl Sweeper {
     /// until the returned guard is dropped.
     pub fn open(config: &Config) -> Result<(Sweeper, LockGuard), SetupError> {
         let archive = Archive::open(&config.archive.dir)?;
-        let lock = archive.lock()?;
+        // The database gets its own lock: two configs may name different archives but the
+        // same database.
+        let lock = archive
+            .lock()?
+            .with(crate::archive::lock_database(&config.database_path)?);
         let removed = archive.clean_tmp(&lock)?;
         if removed > 0 {
             tracing::warn!(removed, "removed temp files left by an interrupted run");
         }
-        let mut db = Db::open(&config.database_path)?;
+        let mut db = Db::open(&config.database_path).map_err(SetupError::DbUnusable)?;
         let interrupted = db.mark_unfinished_sweeps_interrupted(&crate::time::now_rfc3339())?;
         if interrupted > 0 {
             tracing::warn!(
@@ -158,6 +173,7 @@ impl Sweeper {
                 "marked sweeps of an earlier run that died as interrupted"
             );
         }
+        catch_up(&archive, &mut db, &lock)?;
         let http =
             crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
         let mut clients = HashMap::new();
@@ -183,6 +199,7 @@ impl Sweeper {
             discover: Arc::new(config.discover.clone()),
             observer: Arc::new(NoObserver),
             only: None,
+            journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         Ok((sweeper, lock))
     }
@@ -218,6 +235,31 @@ impl Sweeper {
         shutdown: &Shutdown,
     ) -> Result<SweepReport, SweepError> {
         let started = Instant::now();
+        if self
+            .journal_ahead
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let archive = self.archive.clone();
+            let adopted = self
+                .db(move |db| {
+                    crate::recovery::reconcile_held(&archive, db).map_err(|e| DbError::Other {
+                        path: db.path().to_path_buf(),
+                        message: format!("adopting journaled versions: {e}"),
+                    })
+                })
+                .await;
+            match adopted {
+                Ok(r) => tracing::warn!(
+                    adopted = r.adopted,
+                    "recorded journaled versions whose rows had failed"
+                ),
+                Err(e) => {
+                    self.journal_ahead
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
         let trigger = trigger.to_string();
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
@@ -261,6 +303,7 @@ impl Sweeper {
         };
         self.db(move |db| db.finish_sweep(sweep_id, outcome, counts, &crate::time::now_rfc3339()))
             .await?;
+        self.write_sightings().await;
         // Keep the configured order in the report, whatever order the work finished in.
         let order: HashMap<&str, usize> = targets
             .iter()
@@ -380,11 +423,12 @@ impl Sweeper {
                 && self.archive.contains(&latest.sha256)
             {
                 let version_id = latest.id;
-                self.db(move |db| {
-                    db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
-                })
-                .await
-                .map_err(|e| e.to_string())?;
+                let now = crate::time::now_rfc3339();
+                self.journal_first_sighting_of_the_day(target, latest, &now)
+                    .await;
+                self.db(move |db| db.record_unchanged(function_id, version_id, &now))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 tracing::debug!(function = %target.key, "unchanged");
                 return Ok(Outcome::Unchanged);
             }
@@ -430,17 +474,41 @@ impl Sweeper {
         let size = downloaded.size;
         let crc64 = downloaded.crc64;
 
+        // The number this version gets if it is new: one writer per archive and database
+        // (the locks) and one task per function, so nothing else can take it meanwhile.
+        let version_no = latest.as_ref().map_or(1, |l| l.version_no + 1);
+        let is_restore = latest
+            .as_ref()
+            .is_some_and(|l| l.cloud_checksum == cloud_checksum && l.sha256 == sha256);
+        let now = crate::time::now_rfc3339();
         let archive = self.archive.clone();
+        let record = (!is_restore).then(|| VersionRecord {
+            target: target.clone(),
+            version_no,
+            cloud_checksum: cloud_checksum.clone(),
+            sha256: sha256.clone(),
+            crc64,
+            size,
+            first_seen: now.clone(),
+            previous_last_seen: latest.as_ref().map(|l| l.last_seen.clone()),
+        });
         let sha = sha256.clone();
-        let stored = tokio::task::spawn_blocking(move || archive.store(downloaded.tmp, &sha))
-            .await
-            .map_err(|e| format!("storing the blob: {e}"))?
-            .map_err(|e| e.to_string())?;
+        let stored = tokio::task::spawn_blocking(move || {
+            let stored = archive.store(downloaded.tmp, &sha)?;
+            // Blob durable → journal line durable → database row: a row never lacks its line,
+            // and a line without a row is adopted by the next writer (`recovery::reconcile`).
+            if let Some(record) = record {
+                archive.journal().append(&Event::Version(record))?;
+            }
+            Ok::<_, ArchiveError>(stored)
+        })
+        .await
+        .map_err(|e| format!("storing the blob: {e}"))?
+        .map_err(|e| e.to_string())?;
 
         // The blob is durable; only now may a row point at it.
         if let Some(latest) = &latest
-            && latest.cloud_checksum == cloud_checksum
-            && latest.sha256 == sha256
+            && is_restore
         {
             // The latest version's blob had gone missing from the archive; it is back.
             tracing::warn!(function = %target.key, sha256 = %sha256, "restored a missing blob");
@@ -458,17 +526,17 @@ impl Sweeper {
             crc64,
             size,
         };
-        let version_no = self
+        if let Err(e) = self
             .db(move |db| {
-                db.record_new_version(
-                    function_id,
-                    &version,
-                    Some(sweep_id),
-                    &crate::time::now_rfc3339(),
-                )
+                db.record_journaled_version(function_id, version_no, &version, Some(sweep_id), &now)
             })
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            self.journal_ahead
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(e.to_string());
+        }
+        self.read_manifest(target, &sha256).await;
         tracing::info!(
             function = %target.key,
             version = version_no,
@@ -491,6 +559,122 @@ impl Sweeper {
             }
         })
     }
+}
+
+impl Sweeper {
+    /// Reads the new package's file manifest from its durable blob (never a second download).
+    /// A package that is not a zip is recorded as such; a failure here is only logged: it must
+    /// never turn a successful archive into a failure (the next sweep's catch-up retries it).
+    async fn read_manifest(&self, target: &Target, sha256: &str) {
+        let sha = sha256.to_string();
+        let known = self.db(move |db| db.has_manifest(&sha)).await;
+        if matches!(known, Ok(true)) {
+            return;
+        }
+        let path = self.archive.blob_path(sha256);
+        let read = tokio::task::spawn_blocking(move || crate::manifest::read(&path)).await;
+        let package = match read {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(function = %target.key, "reading the package's manifest: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(function = %target.key, "reading the package's manifest: {e}");
+                return;
+            }
+        };
+        if let crate::manifest::Package::NotZip(why) = &package {
+            tracing::info!(function = %target.key, sha256, "the package is not a zip ({why}); archived without a file manifest");
+        }
+        let sha = sha256.to_string();
+        if let Err(e) = self.db(move |db| db.save_manifest(&sha, &package)).await {
+            tracing::warn!(function = %target.key, "saving the package's manifest: {e}");
+        }
+    }
+
+    /// Saves every function's current version's `last_seen` beside the journal, so a rebuilt
+    /// database has it exactly. Losing it costs precision, not data: failures are logged.
+    async fn write_sightings(&self) {
+        let sightings = match self.db(|db| db.latest_sightings()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("journal sightings: {e}");
+                return;
+            }
+        };
+        let archive = self.archive.clone();
+        match tokio::task::spawn_blocking(move || archive.journal().write_sightings(&sightings))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("journal sightings: {e}"),
+            Err(e) => tracing::warn!("journal sightings: {e}"),
+        }
+    }
+
+    /// The journal keeps `last_seen` to within a day: the first sweep of each UTC day that
+    /// finds a version live writes a `seen` line. Losing one costs precision, not data, so a
+    /// failure is only logged.
+    async fn journal_first_sighting_of_the_day(
+        &self,
+        target: &Target,
+        latest: &LatestVersion,
+        now: &str,
+    ) {
+        if latest.last_seen.get(..10) == now.get(..10) {
+            return;
+        }
+        let archive = self.archive.clone();
+        let event = Event::Seen {
+            key: target.key.clone(),
+            version_no: latest.version_no,
+            time: now.to_string(),
+        };
+        match tokio::task::spawn_blocking(move || archive.journal().append(&event)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(function = %target.key, "journal: {e}"),
+            Err(e) => tracing::warn!(function = %target.key, "journal: {e}"),
+        }
+    }
+}
+
+/// What every writer does once it holds the locks, before anything else: adopt versions the
+/// journal has and the database lacks (a kill between the two, or a lost database: this is an
+/// automatic reindex), journal versions the database has and the journal lacks (archives older
+/// than the journal), read missing manifests, and say how many blobs nothing references.
+pub fn catch_up(archive: &Archive, db: &mut Db, lock: &LockGuard) -> Result<(), SetupError> {
+    let r = crate::recovery::reconcile(archive, db, lock)?;
+    if r.adopted > 0 {
+        tracing::warn!(
+            adopted = r.adopted,
+            "recorded versions found in the archive's journal but not in the database"
+        );
+    }
+    if r.journaled > 0 {
+        tracing::info!(
+            journaled = r.journaled,
+            "wrote journal lines for versions recorded before the journal existed"
+        );
+    }
+    for m in &r.missing_blobs {
+        tracing::warn!("{m}: its blob is missing from the archive (see `fnvault verify`)");
+    }
+    for p in &r.problems {
+        tracing::warn!("journal: {p}");
+    }
+    let (read, _) = crate::recovery::fill_manifests(archive, db)?;
+    if read > 0 {
+        tracing::info!(read, "read file manifests of archived packages");
+    }
+    let unreferenced = crate::recovery::unreferenced_blobs(archive, db)?.len();
+    if unreferenced > 0 {
+        tracing::warn!(
+            unreferenced,
+            "blobs no version references (an interrupted store, or pruned history);              a sweep that archives the same package adopts one, `fnvault prune` removes them"
+        );
+    }
+    Ok(())
 }
 
 impl Sweeper {

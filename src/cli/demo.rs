@@ -56,10 +56,10 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let report_job = SimFunction::scf("ap-shanghai", "batch", "report-job", None);
     let checkout = SimFunction::fc("orders", "checkout", Some("LATEST"));
     let refund = SimFunction::fc("payments", "refund", None);
-    sim.deploy(&order_api, package("order-api", 1, 300_000));
-    sim.deploy(&report_job, package("report-job", 1, 120_000));
-    sim.deploy(&checkout, package("checkout", 1, 450_000));
-    sim.deploy(&refund, package("refund", 1, 80_000));
+    sim.deploy(&order_api, package("order-api", 1, 300_000)?);
+    sim.deploy(&report_job, package("report-job", 1, 120_000)?);
+    sim.deploy(&checkout, package("checkout", 1, 450_000)?);
+    sim.deploy(&refund, package("refund", 1, 80_000)?);
 
     let config_path = dir.join("config.toml");
     let config_text = demo_config(&sim.endpoint());
@@ -92,7 +92,7 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         out,
         "\n3. order-api is redeployed; the next sweep archives exactly that"
     )?;
-    sim.deploy(&order_api, package("order-api", 2, 310_000));
+    sim.deploy(&order_api, package("order-api", 2, 310_000)?);
     let third = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
     show(&mut out, &third)?;
 
@@ -149,10 +149,13 @@ fn show(out: &mut dyn Write, report: &SweepReport) -> std::io::Result<()> {
     writeln!(out, "   {}", report.summary_line())
 }
 
-/// Deterministic pseudo-random bytes standing in for a code package.
-fn package(name: &str, version: u32, len: usize) -> Vec<u8> {
+/// A small but real zip code package: an `index.js` that names its version, a helper that
+/// never changes, `lib/retry.js` from version 2 on, and `len` bytes of deterministic filler
+/// standing in for vendored dependencies (so `show`, `diff` and `diff --content` have
+/// something to show).
+fn package(name: &str, version: u32, len: usize) -> anyhow::Result<Vec<u8>> {
     let mut seed = crate::fetch::crc64(format!("{name}#{version}").as_bytes()) | 1;
-    (0..len)
+    let filler: Vec<u8> = (0..len)
         .map(|_| {
             // xorshift64: cheap, deterministic filler.
             seed ^= seed << 13;
@@ -160,7 +163,36 @@ fn package(name: &str, version: u32, len: usize) -> Vec<u8> {
             seed ^= seed << 17;
             (seed >> 24) as u8
         })
-        .collect()
+        .collect();
+    let index = format!(
+        "// {name}\nconst helpers = require('./lib/helpers');\n\nexports.main = async (event) => {{\n  return helpers.reply('{name}', 'v{version}', event);\n}};\n"
+    );
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
+        ("index.js", index.into_bytes()),
+        (
+            "lib/helpers.js",
+            b"exports.reply = (name, version, event) => ({ name, version, ok: true });\n".to_vec(),
+        ),
+        ("vendor/deps.bin", filler),
+    ];
+    if version >= 2 {
+        files.push((
+            "lib/retry.js",
+            b"exports.retry = (f, n) => f().catch(e => n > 0 ? exports.retry(f, n - 1) : Promise.reject(e));\n".to_vec(),
+        ));
+    }
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (path, data) in files {
+        zip.start_file(path, options)
+            .context("building a demo package")?;
+        zip.write_all(&data).context("building a demo package")?;
+    }
+    Ok(zip
+        .finish()
+        .context("building a demo package")?
+        .into_inner())
 }
 
 fn write_secret(path: &PathBuf, value: &str) -> anyhow::Result<()> {

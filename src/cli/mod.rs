@@ -4,11 +4,16 @@
 //! Exit codes: 0 everything succeeded · 1 the command ran but some function failed ·
 //! 2 usage, configuration or setup error (clap also uses 2 for usage errors).
 
+mod audit;
 mod check;
 mod demo;
 mod ops;
 mod output;
 mod progress;
+mod prune;
+mod resolve;
+mod restore;
+mod verify;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -197,6 +202,8 @@ Examples:
   fnvault man | man -l -
   fnvault man | sudo tee /usr/local/share/man/man1/fnvault.1 >/dev/null && sudo mandb")]
     Man,
+    #[command(flatten)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,13 +217,16 @@ enum ConfigCommand {
     Check,
 }
 
-/// Errors that end the process with exit status 2.
+/// Errors that end the process with exit status 2, except `Failed`: 1.
 #[derive(Debug, thiserror::Error)]
 enum Fatal {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+    /// The command was valid but what it had to do failed (a corrupt blob, a write error).
+    #[error(transparent)]
+    Failed(anyhow::Error),
 }
 
 /// The entry point of the binary.
@@ -258,6 +268,16 @@ pub fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
             }
             ExitCode::from(2)
+        }
+        Err(Fatal::Failed(e)) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
         }
     }
 }
@@ -385,6 +405,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => Ok(demo::run(dir.as_deref()).await?),
+        Command::Audit(cmd) => audit::run(cmd, &cli.config).await,
         Command::Config(ConfigCommand::Example) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(ExitCode::SUCCESS)

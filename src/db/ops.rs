@@ -183,18 +183,11 @@ impl Db {
     pub fn latest_version_by_key(&self, key: &str) -> Result<Option<LatestVersion>, DbError> {
         self.conn
             .query_row(
-                "SELECT v.id, v.version_no, v.cloud_checksum, v.sha256
+                "SELECT v.id, v.version_no, v.cloud_checksum, v.sha256, v.last_seen
                  FROM versions v JOIN functions f ON f.id = v.function_id
                  WHERE f.key = ?1 ORDER BY v.version_no DESC LIMIT 1",
                 params![key],
-                |r| {
-                    Ok(LatestVersion {
-                        id: r.get(0)?,
-                        version_no: r.get(1)?,
-                        cloud_checksum: r.get(2)?,
-                        sha256: r.get(3)?,
-                    })
-                },
+                super::latest_from_row,
             )
             .optional()
             .map_err(|e| self.e(e))

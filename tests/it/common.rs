@@ -304,3 +304,42 @@ pub async fn eventually<T>(what: &str, mut cond: impl AsyncFnMut() -> Option<T>)
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+/// A zip package holding `files` (path, content), deflated like a real deployment package.
+pub fn zip_package(files: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (path, content) in files {
+        w.start_file(*path, options).expect("zip entry");
+        w.write_all(content.as_bytes()).expect("zip write");
+    }
+    w.finish().expect("zip finish").into_inner()
+}
+
+impl Env {
+    /// Runs `args` and parses stdout as JSON, insisting on exit status `code`.
+    pub async fn json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let run = self.fnvault(args).await;
+        assert_eq!(run.code, code, "{args:?}: {}\n{}", run.stderr, run.stdout);
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", run.stdout))
+    }
+
+    /// Where the blob with this SHA-256 lives.
+    pub fn blob(&self, sha256: &str) -> PathBuf {
+        self.path(&format!("archive/blobs/{}/{sha256}", &sha256[..2]))
+    }
+
+    /// Runs `sync`, insisting it succeeds.
+    pub async fn sync_ok(&self) {
+        let run = self.fnvault(&["sync"]).await;
+        assert_eq!(run.code, 0, "sync failed: {}", run.stderr);
+    }
+}
+
+/// Makes a read-only blob writable, so a test can damage it.
+pub fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

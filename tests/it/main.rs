@@ -1,6 +1,7 @@
 //! Integration tests: the real `fnvault` binary against the in-process simulator on 127.0.0.1,
 //! which verifies the signature of every API request. One test binary, one behaviour per test.
 
+mod audit;
 mod cli;
 mod common;
 mod config_errors;
@@ -12,6 +13,7 @@ mod hostile;
 mod metrics;
 mod notify;
 mod progress;
+mod recovery;
 mod secrets;
 mod status;
 mod sync;

@@ -1,0 +1,506 @@
+//! The archive's journal: what makes it self-describing. One append-only file per function,
+//! `meta/<sha256 of the canonical key>.jsonl` (a name from a config or a cloud never becomes a
+//! path), one JSON object per line:
+//!
+//! - `version`: the function's identity (key, cloud, account, region, namespace, name,
+//!   qualifier) and one archived version (version_no, cloud_checksum, sha256, crc64 as decimal
+//!   text, size, first_seen). Appended and fsynced after the blob is durable and before the
+//!   database row is written, so a row never exists without its line;
+//! - `seen`: a version was seen live at `time`. Written by the first sweep of each UTC day that
+//!   finds a version unchanged, so a rebuilt database knows `last_seen` to within a day;
+//! - `pruned`: `prune` removed that version; a rebuild does not bring it back.
+//!
+//! With `blobs/` this is everything `fnvault reindex` needs; only per-sweep statistics and the
+//! last check's status are lost with the database. The line format is private to this file
+//! (architecture invariant: domain types do not derive `Serialize`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ArchiveError;
+use crate::cloud::{Cloud, Target};
+
+/// The journal's folder under the archive root.
+pub const DIR: &str = "meta";
+
+/// One archived version, as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub target: Target,
+    pub version_no: i64,
+    pub cloud_checksum: String,
+    pub sha256: String,
+    pub crc64: u64,
+    pub size: u64,
+    pub first_seen: String,
+    /// When the version this one replaced (`version_no - 1`) was last seen live: the sweep
+    /// that finds a change knows it exactly, so a rebuild does too.
+    pub previous_last_seen: Option<String>,
+}
+
+/// The newest sighting of each function's current version, from `meta/sightings.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub key: String,
+    pub version_no: i64,
+    pub last_seen: String,
+}
+
+/// The file, rewritten (atomically) after every sweep, that keeps each function's current
+/// version's `last_seen` exact in a rebuild without a journal line per function per sweep.
+const SIGHTINGS: &str = "sightings.json";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SightingLine {
+    key: String,
+    version_no: i64,
+    last_seen: String,
+}
+
+/// What a journal line says.
+// Events are built one at a time and read once; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Version(VersionRecord),
+    Seen {
+        key: String,
+        version_no: i64,
+        time: String,
+    },
+    Pruned {
+        key: String,
+        version_no: i64,
+        time: String,
+    },
+}
+
+/// Everything the journal holds, and what could not be read.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub events: Vec<Event>,
+    /// `file:line: why` for each unreadable line. A torn last line (a kill mid-append, before
+    /// its fsync returned, so nothing was recorded after it) is not a problem and is skipped.
+    pub problems: Vec<String>,
+    pub files: usize,
+}
+
+// One line is built per write and read; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase", deny_unknown_fields)]
+enum Line {
+    Version {
+        key: String,
+        cloud: String,
+        account: String,
+        region: String,
+        namespace: String,
+        name: String,
+        qualifier: Option<String>,
+        version_no: i64,
+        cloud_checksum: String,
+        sha256: String,
+        crc64: String,
+        size: u64,
+        first_seen: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_last_seen: Option<String>,
+    },
+    Seen {
+        key: String,
+        version_no: i64,
+        time: String,
+    },
+    Pruned {
+        key: String,
+        version_no: i64,
+        time: String,
+    },
+}
+
+/// The journal folder of one archive.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    dir: PathBuf,
+}
+
+impl Journal {
+    pub(super) fn new(dir: PathBuf) -> Journal {
+        Journal { dir }
+    }
+
+    /// The file holding `key`'s events.
+    pub fn file_for(&self, key: &str) -> PathBuf {
+        let name = hex::encode(Sha256::digest(key.as_bytes()));
+        self.dir.join(format!("{name}.jsonl"))
+    }
+
+    /// Appends one event and fsyncs it (and the folder, for a new file) before returning.
+    pub fn append(&self, event: &Event) -> Result<(), ArchiveError> {
+        let (key, line) = to_line(event);
+        let path = self.file_for(key);
+        let mut text = serde_json::to_string(&line)
+            .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
+        text.push('\n');
+        let existed = path.is_file();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| ArchiveError::io(&path, e))?;
+        set_private(&path)?;
+        // A kill mid-append can leave a torn last line; never glue a new line onto it.
+        if existed && !ends_with_newline(&mut file).map_err(|e| ArchiveError::io(&path, e))? {
+            text.insert(0, '\n');
+        }
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| ArchiveError::io(&path, e))?;
+        if !existed {
+            super::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `meta/sightings.json` (temp file, fsync, rename, fsync the folder).
+    pub fn write_sightings(&self, sightings: &[Sighting]) -> Result<(), ArchiveError> {
+        let path = self.dir.join(SIGHTINGS);
+        let lines: Vec<SightingLine> = sightings
+            .iter()
+            .map(|s| SightingLine {
+                key: s.key.clone(),
+                version_no: s.version_no,
+                last_seen: s.last_seen.clone(),
+            })
+            .collect();
+        let text = serde_json::to_vec_pretty(&lines)
+            .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".sightings-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| ArchiveError::io(&self.dir, e))?;
+        tmp.write_all(&text)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        tmp.persist(&path)
+            .map_err(|e| ArchiveError::io(&path, e.error))?;
+        super::sync_dir(&self.dir)
+    }
+
+    /// The sightings file; empty when there is none, an error text when it is unreadable.
+    pub fn read_sightings(&self) -> Result<Vec<Sighting>, String> {
+        let path = self.dir.join(SIGHTINGS);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let lines: Vec<SightingLine> = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a sightings file: {e}", path.display()))?;
+        Ok(lines
+            .into_iter()
+            .map(|l| Sighting {
+                key: l.key,
+                version_no: l.version_no,
+                last_seen: l.last_seen,
+            })
+            .collect())
+    }
+
+    /// Reads every journal file. A missing folder is an empty journal.
+    pub fn read_all(&self) -> Result<Contents, ArchiveError> {
+        let mut contents = Contents::default();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(contents),
+            Err(e) => return Err(ArchiveError::io(&self.dir, e)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        for path in paths {
+            contents.files += 1;
+            let text = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            let text = String::from_utf8_lossy(&text);
+            let complete = text.ends_with('\n');
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, raw) in lines.iter().enumerate() {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                let torn_tail = i + 1 == lines.len() && !complete;
+                match parse_line(raw, &path, self) {
+                    Ok(event) => contents.events.push(event),
+                    Err(_) if torn_tail => {}
+                    Err(why) => {
+                        contents
+                            .problems
+                            .push(format!("{}:{}: {why}", path.display(), i + 1))
+                    }
+                }
+            }
+        }
+        Ok(contents)
+    }
+}
+
+fn to_line(event: &Event) -> (&str, Line) {
+    match event {
+        Event::Version(v) => (
+            &v.target.key,
+            Line::Version {
+                key: v.target.key.clone(),
+                cloud: v.target.cloud.as_str().to_string(),
+                account: v.target.account.clone(),
+                region: v.target.region.clone(),
+                namespace: v.target.namespace.clone(),
+                name: v.target.name.clone(),
+                qualifier: v.target.qualifier.clone(),
+                version_no: v.version_no,
+                cloud_checksum: v.cloud_checksum.clone(),
+                sha256: v.sha256.clone(),
+                crc64: v.crc64.to_string(),
+                size: v.size,
+                first_seen: v.first_seen.clone(),
+                previous_last_seen: v.previous_last_seen.clone(),
+            },
+        ),
+        Event::Seen {
+            key,
+            version_no,
+            time,
+        } => (
+            key,
+            Line::Seen {
+                key: key.clone(),
+                version_no: *version_no,
+                time: time.clone(),
+            },
+        ),
+        Event::Pruned {
+            key,
+            version_no,
+            time,
+        } => (
+            key,
+            Line::Pruned {
+                key: key.clone(),
+                version_no: *version_no,
+                time: time.clone(),
+            },
+        ),
+    }
+}
+
+fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String> {
+    let line: Line = serde_json::from_str(raw).map_err(|e| format!("not a journal line: {e}"))?;
+    let event = match line {
+        Line::Version {
+            key,
+            cloud,
+            account,
+            region,
+            namespace,
+            name,
+            qualifier,
+            version_no,
+            cloud_checksum,
+            sha256,
+            crc64,
+            size,
+            first_seen,
+            previous_last_seen,
+        } => {
+            let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
+            let target = Target::new(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            if target.key != key {
+                return Err(format!(
+                    "key `{key}` does not match its parts (`{}`)",
+                    target.key
+                ));
+            }
+            if !super::is_sha256_hex(&sha256) {
+                return Err(format!("sha256 `{sha256}` is not 64 lowercase hex digits"));
+            }
+            if version_no < 1 {
+                return Err(format!("version_no {version_no} is not positive"));
+            }
+            let crc64 = crc64
+                .parse::<u64>()
+                .map_err(|_| format!("crc64 `{crc64}` is not a decimal u64"))?;
+            Event::Version(VersionRecord {
+                target,
+                version_no,
+                cloud_checksum,
+                sha256,
+                crc64,
+                size,
+                first_seen,
+                previous_last_seen,
+            })
+        }
+        Line::Seen {
+            key,
+            version_no,
+            time,
+        } => Event::Seen {
+            key,
+            version_no,
+            time,
+        },
+        Line::Pruned {
+            key,
+            version_no,
+            time,
+        } => Event::Pruned {
+            key,
+            version_no,
+            time,
+        },
+    };
+    // A line copied into another function's file would attach a version to the wrong key.
+    let key = match &event {
+        Event::Version(v) => &v.target.key,
+        Event::Seen { key, .. } | Event::Pruned { key, .. } => key,
+    };
+    if journal.file_for(key) != path {
+        return Err(format!("key `{key}` belongs in another journal file"));
+    }
+    Ok(event)
+}
+
+fn ends_with_newline(file: &mut File) -> io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path) -> Result<(), ArchiveError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| ArchiveError::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path) -> Result<(), ArchiveError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(no: i64) -> VersionRecord {
+        VersionRecord {
+            target: Target::new(
+                Cloud::Aliyun,
+                "ali",
+                "cn-shanghai",
+                "orders",
+                "checkout",
+                Some("LATEST"),
+            ),
+            version_no: no,
+            cloud_checksum: "123".into(),
+            sha256: "a".repeat(64),
+            crc64: u64::MAX,
+            size: 10,
+            first_seen: "2026-01-01T00:00:00.000Z".into(),
+            previous_last_seen: (no > 1).then(|| "2026-01-01T12:00:00.000Z".into()),
+        }
+    }
+
+    #[test]
+    fn events_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        let seen = Event::Seen {
+            key: record(1).target.key,
+            version_no: 1,
+            time: "2026-01-02T00:00:00.000Z".into(),
+        };
+        j.append(&Event::Version(record(1))).unwrap();
+        j.append(&seen).unwrap();
+        j.append(&Event::Version(record(2))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(
+            c.events,
+            vec![Event::Version(record(1)), seen, Event::Version(record(2))]
+        );
+        assert!(c.problems.is_empty());
+        assert_eq!(c.files, 1);
+    }
+
+    #[test]
+    fn sightings_are_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        assert_eq!(j.read_sightings().unwrap(), vec![]);
+        let s = |t: &str| Sighting {
+            key: "k".into(),
+            version_no: 2,
+            last_seen: t.into(),
+        };
+        j.write_sightings(&[s("t1")]).unwrap();
+        j.write_sightings(&[s("t2")]).unwrap();
+        assert_eq!(j.read_sightings().unwrap(), vec![s("t2")]);
+        // Only the jsonl files are journal files.
+        assert_eq!(j.read_all().unwrap().files, 0);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_the_next_append_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"vers").unwrap();
+        assert_eq!(j.read_all().unwrap().events.len(), 1);
+        j.append(&Event::Version(record(2))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.events.len(), 2);
+        assert_eq!(c.problems.len(), 1, "the torn line is now in the middle");
+    }
+
+    #[test]
+    fn a_line_whose_key_does_not_match_its_parts_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"name\":\"checkout\"", "\"name\":\"other\"");
+        fs::write(&path, text).unwrap();
+        let c = j.read_all().unwrap();
+        assert!(c.events.is_empty());
+        assert!(c.problems[0].contains("does not match"), "{:?}", c.problems);
+    }
+}

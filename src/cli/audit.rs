@@ -1,0 +1,653 @@
+//! The audit and recovery commands: `history`, `show`, `at`, `diff` (here), `verify`,
+//! `restore`, `export`, `reindex` and `prune` (their own files). The read-only ones open the
+//! database read-only and take no lock, so they work while a daemon runs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::Subcommand;
+
+use super::Fatal;
+use super::output::write_table;
+use super::resolve;
+use crate::archive::Archive;
+use crate::config::Config;
+use crate::db::{Db, FunctionRow, PackageInfo, VersionRow};
+use crate::manifest::{self, Entry, Package};
+use crate::sweep::human_bytes;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AuditCommand {
+    /// Every archived version of one function: number, first and last seen live, size,
+    /// SHA-256 and the cloud's checksum.
+    ///
+    /// FUNCTION is the canonical key (account/region/namespace/name[@qualifier]), a unique
+    /// prefix of one, or a unique bare name.
+    ///
+    /// Example: fnvault history order-api
+    History {
+        function: String,
+        /// A JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version in full, with its file manifest (default: the latest version).
+    ///
+    /// Example: fnvault show order-api@3
+    Show {
+        /// FUNCTION or FUNCTION@VERSION.
+        #[arg(value_name = "FUNCTION[@VERSION]")]
+        function: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The version of every function that was live at TIME, as far as the sweeps saw.
+    ///
+    /// TIME is RFC 3339 (2026-03-03T09:30:00Z) or a date (2026-03-03 = the end of that day, UTC).
+    ///
+    /// Example: fnvault at 2026-03-03
+    At {
+        time: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Files added, removed and changed between two versions of a function; with --content,
+    /// a unified diff of one text file.
+    ///
+    /// Example: fnvault diff checkout 2 3 --content index.js
+    Diff {
+        function: String,
+        from: i64,
+        to: i64,
+        /// A path inside the packages: print a unified diff of that file.
+        #[arg(long, value_name = "PATH")]
+        content: Option<String>,
+        #[arg(long, conflicts_with = "content")]
+        json: bool,
+    },
+    /// Re-read every blob, recompute its SHA-256 and compare with the database; report
+    /// missing, corrupt and unreferenced blobs. Exit status 1 when anything is wrong.
+    ///
+    /// Example: fnvault verify --sample 10%
+    Verify {
+        /// Hash only this share of the blobs, picked at random (every blob is still checked
+        /// for presence and size).
+        #[arg(long, value_name = "N%")]
+        sample: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one archived package to a file, verifying its SHA-256 on the way out
+    /// (default: the latest version). Nothing is left behind if the blob is corrupt.
+    ///
+    /// Example: fnvault restore order-api --at 2026-03-03 --to /tmp/order-api.zip
+    Restore {
+        #[arg(value_name = "FUNCTION[@VERSION]")]
+        function: String,
+        /// The file to write.
+        #[arg(long)]
+        to: PathBuf,
+        /// The version live at this time instead of the latest.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the package of every function (latest, or live at --at) into a readable tree
+    /// DIR/<account>/<region>/<namespace or service>/<name>[@qualifier].zip, plus
+    /// DIR/manifest.json with checksums. DIR must be new or empty.
+    ///
+    /// Example: fnvault export --to /srv/restore --at 2026-03-03
+    Export {
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Rebuild the database from the archive alone (its journal and blobs). Refuses to
+    /// replace a healthy database unless --force; a replaced one is kept beside it.
+    ///
+    /// Example: fnvault reindex
+    Reindex {
+        #[arg(long)]
+        force: bool,
+    },
+    /// Apply [retention]: delete versions the policy does not keep (rows first, files
+    /// after) and blobs no version references. A function's latest version is never pruned.
+    ///
+    /// Example: fnvault prune --dry-run
+    Prune {
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCode, Fatal> {
+    let config = Config::load_without_credentials(config_path)?;
+    // SQLite and file reads block; none of these commands has other work to overlap.
+    tokio::task::block_in_place(move || match cmd {
+        AuditCommand::History { function, json } => history(&config, &function, json),
+        AuditCommand::Show { function, json } => show(&config, &function, json),
+        AuditCommand::At { time, json } => at(&config, &time, json),
+        AuditCommand::Diff {
+            function,
+            from,
+            to,
+            content,
+            json,
+        } => diff(&config, &function, from, to, content.as_deref(), json),
+        AuditCommand::Verify { sample, json } => {
+            super::verify::run(&config, sample.as_deref(), json)
+        }
+        AuditCommand::Restore {
+            function,
+            to,
+            at,
+            force,
+        } => super::restore::restore(&config, &function, &to, at.as_deref(), force),
+        AuditCommand::Export { to, at } => super::restore::export(&config, &to, at.as_deref()),
+        AuditCommand::Reindex { force } => super::prune::reindex(&config, force),
+        AuditCommand::Prune { dry_run, json } => super::prune::prune(&config, dry_run, json),
+    })
+}
+
+/// The database, read-only, and what it knows. Takes no lock.
+pub(super) struct ReadOnly {
+    pub db: Db,
+    pub archive: Archive,
+    pub functions: Vec<FunctionRow>,
+}
+
+pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
+    let db = Db::open_read_only(&config.database_path)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            anyhow!(
+                "no database at {}: nothing is archived yet (run `fnvault sync`), or it was lost \
+                 (run `fnvault reindex`)",
+                config.database_path.display()
+            )
+        })?;
+    let functions = db.functions().map_err(anyhow::Error::from)?;
+    Ok(ReadOnly {
+        db,
+        archive: Archive::at(&config.archive.dir),
+        functions,
+    })
+}
+
+/// The version `spec` (FUNCTION[@VERSION]) names, or the one live at `at`, or the latest.
+pub(super) fn pick_version<'a>(
+    ro: &'a ReadOnly,
+    spec: &str,
+    at: Option<&str>,
+) -> Result<(&'a FunctionRow, VersionRow), Fatal> {
+    let (f, number) = resolve::function_version(&ro.functions, spec)?;
+    let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
+    let chosen = match (number, at) {
+        (Some(_), Some(_)) => {
+            return Err(anyhow!("give either {spec} (a version) or --at, not both").into());
+        }
+        (Some(n), None) => versions.iter().find(|v| v.version_no == n).ok_or_else(|| {
+            anyhow!(
+                "{} has no version {n} (it has {})",
+                f.target.key,
+                version_range(&versions)
+            )
+        })?,
+        (None, Some(t)) => {
+            let t = resolve::time(t)?;
+            versions
+                .iter()
+                .rev()
+                .find(|v| v.first_seen <= t)
+                .ok_or_else(|| anyhow!("{} had no archived version at {t}", f.target.key))?
+        }
+        (None, None) => versions
+            .last()
+            .ok_or_else(|| anyhow!("{} has no archived version", f.target.key))?,
+    };
+    Ok((f, chosen.clone()))
+}
+
+fn version_range(versions: &[VersionRow]) -> String {
+    match (versions.first(), versions.last()) {
+        (Some(a), Some(b)) if a.version_no == b.version_no => format!("only {}", a.version_no),
+        (Some(a), Some(b)) => format!("{}..{}", a.version_no, b.version_no),
+        _ => "none".into(),
+    }
+}
+
+/// A checksum short enough for a table: long hex is cut to 12 characters.
+pub(super) fn short(s: &str) -> String {
+    if s.len() > 20 {
+        s.chars().take(12).collect()
+    } else {
+        s.to_string()
+    }
+}
+
+pub(super) fn print_json(value: &serde_json::Value) -> Result<(), Fatal> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(anyhow::Error::from)?;
+    writeln!(out).map_err(anyhow::Error::from)?;
+    out.flush().map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Fatal> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_table(&mut out, header, rows).map_err(anyhow::Error::from)?;
+    out.flush().map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+fn version_json(v: &VersionRow) -> serde_json::Value {
+    serde_json::json!({
+        "version": v.version_no,
+        "first_seen": v.first_seen,
+        "last_seen": v.last_seen,
+        "size": v.size,
+        "sha256": v.sha256,
+        "crc64": v.crc64,
+        "cloud_checksum": v.cloud_checksum,
+    })
+}
+
+fn function_json(f: &FunctionRow) -> serde_json::Map<String, serde_json::Value> {
+    let t = &f.target;
+    let mut m = serde_json::Map::new();
+    m.insert("function".into(), t.key.clone().into());
+    m.insert("cloud".into(), t.cloud.as_str().into());
+    m.insert("account".into(), t.account.clone().into());
+    m.insert("region".into(), t.region.clone().into());
+    m.insert("namespace".into(), t.namespace.clone().into());
+    m.insert("name".into(), t.name.clone().into());
+    m.insert("qualifier".into(), t.qualifier.clone().into());
+    m
+}
+
+fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fatal> {
+    let ro = open_read_only(config)?;
+    let f = resolve::function(&ro.functions, function)?;
+    let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
+    if json {
+        let mut m = function_json(f);
+        m.insert(
+            "versions".into(),
+            versions.iter().map(version_json).collect(),
+        );
+        print_json(&serde_json::Value::Object(m))?;
+    } else {
+        println!("{}", f.target.key);
+        let rows: Vec<Vec<String>> = versions
+            .iter()
+            .map(|v| {
+                vec![
+                    v.version_no.to_string(),
+                    v.first_seen.clone(),
+                    v.last_seen.clone(),
+                    human_bytes(v.size.max(0) as u64),
+                    short(&v.sha256),
+                    short(&v.cloud_checksum),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "VERSION",
+                "FIRST SEEN",
+                "LAST SEEN",
+                "SIZE",
+                "SHA256",
+                "CLOUD CHECKSUM",
+            ],
+            &rows,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The manifest of a blob: from the database, or read from the blob when no sweep has yet
+/// (a read-only command never writes it back).
+pub(super) fn manifest_of(ro: &ReadOnly, sha256: &str) -> anyhow::Result<PackageInfo> {
+    if let Some(info) = ro.db.manifest(sha256)? {
+        return Ok(info);
+    }
+    let path = ro.archive.blob_path(sha256);
+    Ok(match manifest::read(&path)? {
+        Package::Zip(files) => PackageInfo {
+            is_zip: true,
+            error: None,
+            files,
+        },
+        Package::NotZip(error) => PackageInfo {
+            is_zip: false,
+            error: Some(error),
+            files: Vec::new(),
+        },
+    })
+}
+
+fn entry_json(e: &Entry) -> serde_json::Value {
+    serde_json::json!({
+        "path": e.path,
+        "size": e.size,
+        "crc32": format!("{:08x}", e.crc32),
+        "is_dir": e.is_dir,
+    })
+}
+
+fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
+    let ro = open_read_only(config)?;
+    let (f, v) = pick_version(&ro, spec, None)?;
+    let count = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.len();
+    let blob = ro.archive.blob_path(&v.sha256);
+    let package = manifest_of(&ro, &v.sha256);
+    if json {
+        let mut m = function_json(f);
+        if let serde_json::Value::Object(vj) = version_json(&v) {
+            m.extend(vj);
+        }
+        m.insert("versions".into(), count.into());
+        m.insert("blob".into(), blob.display().to_string().into());
+        m.insert(
+            "package".into(),
+            match &package {
+                Ok(p) => serde_json::json!({
+                    "format": if p.is_zip { "zip" } else { "not-zip" },
+                    "error": p.error,
+                    "files": p.files.iter().map(entry_json).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({
+                    "format": "unreadable",
+                    "error": format!("{e:#}"),
+                    "files": [],
+                }),
+            },
+        );
+        print_json(&serde_json::Value::Object(m))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let t = &f.target;
+    let fields = [
+        ("function", t.key.clone()),
+        ("cloud", t.cloud.as_str().to_string()),
+        ("version", format!("{} of {count}", v.version_no)),
+        ("first seen", v.first_seen.clone()),
+        ("last seen", v.last_seen.clone()),
+        (
+            "size",
+            format!("{} ({} bytes)", human_bytes(v.size.max(0) as u64), v.size),
+        ),
+        ("sha256", v.sha256.clone()),
+        ("crc64", v.crc64.clone()),
+        ("cloud checksum", v.cloud_checksum.clone()),
+        ("blob", blob.display().to_string()),
+        (
+            "package",
+            match &package {
+                Ok(p) if p.is_zip => format!("zip, {} entries", p.files.len()),
+                Ok(p) => format!(
+                    "not a zip ({}); no file manifest",
+                    p.error.as_deref().unwrap_or("unknown format")
+                ),
+                Err(e) => format!("unreadable: {e:#}"),
+            },
+        ),
+    ];
+    for (k, val) in fields {
+        println!("{:<15} {val}", format!("{k}:"));
+    }
+    if let Ok(p) = &package
+        && p.is_zip
+    {
+        println!();
+        let rows: Vec<Vec<String>> = p
+            .files
+            .iter()
+            .map(|e| {
+                vec![
+                    e.size.to_string(),
+                    format!("{:08x}", e.crc32),
+                    e.path.clone(),
+                ]
+            })
+            .collect();
+        print_table(&["SIZE", "CRC32", "PATH"], &rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
+    let t = resolve::time(time)?;
+    let ro = open_read_only(config)?;
+    let mut found = Vec::new();
+    for f in &ro.functions {
+        let v = ro.db.version_at(f.id, &t).map_err(anyhow::Error::from)?;
+        found.push((f, v));
+    }
+    if json {
+        let functions: Vec<serde_json::Value> = found
+            .iter()
+            .map(|(f, v)| {
+                let mut m = serde_json::Map::new();
+                m.insert("function".into(), f.target.key.clone().into());
+                match v {
+                    Some(v) => {
+                        if let serde_json::Value::Object(vj) = version_json(v) {
+                            m.extend(vj);
+                        }
+                    }
+                    None => {
+                        m.insert("version".into(), serde_json::Value::Null);
+                    }
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        print_json(&serde_json::json!({ "at": t, "functions": functions }))?;
+    } else {
+        println!("live at {t} (as far as the sweeps saw):");
+        let rows: Vec<Vec<String>> = found
+            .iter()
+            .map(|(f, v)| match v {
+                Some(v) => vec![
+                    f.target.key.clone(),
+                    v.version_no.to_string(),
+                    v.first_seen.clone(),
+                    v.last_seen.clone(),
+                    short(&v.sha256),
+                ],
+                None => vec![
+                    f.target.key.clone(),
+                    "-".into(),
+                    "not archived yet".into(),
+                    "-".into(),
+                    "-".into(),
+                ],
+            })
+            .collect();
+        print_table(
+            &["FUNCTION", "VERSION", "FIRST SEEN", "LAST SEEN", "SHA256"],
+            &rows,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Largest file `diff --content` reads from a package.
+const CONTENT_LIMIT: u64 = 16 << 20;
+
+fn diff(
+    config: &Config,
+    function: &str,
+    from: i64,
+    to: i64,
+    content: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, Fatal> {
+    let ro = open_read_only(config)?;
+    let f = resolve::function(&ro.functions, function)?;
+    let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
+    let get = |n: i64| {
+        versions.iter().find(|v| v.version_no == n).ok_or_else(|| {
+            anyhow!(
+                "{} has no version {n} (it has {})",
+                f.target.key,
+                version_range(&versions)
+            )
+        })
+    };
+    let (a, b) = (get(from)?, get(to)?);
+    if let Some(path) = content {
+        return diff_content(&ro, f, a, b, path);
+    }
+    let pa = manifest_of(&ro, &a.sha256)
+        .with_context(|| format!("{}@{}", f.target.key, a.version_no))
+        .map_err(Fatal::Failed)?;
+    let pb = manifest_of(&ro, &b.sha256)
+        .with_context(|| format!("{}@{}", f.target.key, b.version_no))
+        .map_err(Fatal::Failed)?;
+    for (v, p) in [(a, &pa), (b, &pb)] {
+        if !p.is_zip {
+            return Err(Fatal::Failed(anyhow!(
+                "{}@{} is not a zip package ({}), so it has no file list to compare; \
+                 sha256 {} vs {}",
+                f.target.key,
+                v.version_no,
+                p.error.as_deref().unwrap_or("unknown format"),
+                a.sha256,
+                b.sha256
+            )));
+        }
+    }
+    let old: std::collections::BTreeMap<&str, &Entry> =
+        pa.files.iter().map(|e| (e.path.as_str(), e)).collect();
+    let new: std::collections::BTreeMap<&str, &Entry> =
+        pb.files.iter().map(|e| (e.path.as_str(), e)).collect();
+    let added: Vec<&Entry> = new
+        .iter()
+        .filter(|(p, _)| !old.contains_key(*p))
+        .map(|(_, e)| *e)
+        .collect();
+    let removed: Vec<&Entry> = old
+        .iter()
+        .filter(|(p, _)| !new.contains_key(*p))
+        .map(|(_, e)| *e)
+        .collect();
+    let changed: Vec<(&Entry, &Entry)> = old
+        .iter()
+        .filter_map(|(p, o)| new.get(p).map(|n| (*o, *n)))
+        .filter(|(o, n)| o.size != n.size || o.crc32 != n.crc32)
+        .collect();
+    if json {
+        print_json(&serde_json::json!({
+            "function": f.target.key,
+            "from": from,
+            "to": to,
+            "added": added.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "removed": removed.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "changed": changed.iter().map(|(o, n)| serde_json::json!({
+                "path": n.path,
+                "old_size": o.size,
+                "new_size": n.size,
+                "old_crc32": format!("{:08x}", o.crc32),
+                "new_crc32": format!("{:08x}", n.crc32),
+            })).collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} version {from} → {to}: {} added, {} removed, {} changed",
+        f.target.key,
+        added.len(),
+        removed.len(),
+        changed.len()
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for e in &added {
+        rows.push(vec!["added".into(), e.path.clone(), e.size.to_string()]);
+    }
+    for e in &removed {
+        rows.push(vec!["removed".into(), e.path.clone(), e.size.to_string()]);
+    }
+    for (o, n) in &changed {
+        rows.push(vec![
+            "changed".into(),
+            n.path.clone(),
+            format!("{} → {}", o.size, n.size),
+        ]);
+    }
+    rows.sort_by(|x, y| x[1].cmp(&y[1]));
+    if !rows.is_empty() {
+        print_table(&["CHANGE", "PATH", "SIZE"], &rows)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff_content(
+    ro: &ReadOnly,
+    f: &FunctionRow,
+    a: &VersionRow,
+    b: &VersionRow,
+    path: &str,
+) -> Result<ExitCode, Fatal> {
+    let read = |v: &VersionRow| -> anyhow::Result<Option<String>> {
+        let blob = ro.archive.blob_path(&v.sha256);
+        let bytes = manifest::extract(&blob, path, CONTENT_LIMIT)
+            .with_context(|| format!("{}@{}", f.target.key, v.version_no))?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                anyhow!(
+                    "{}@{}: `{path}` is not UTF-8 text; compare the packages with `fnvault diff` \
+                     (sizes and CRC-32) or restore both",
+                    f.target.key,
+                    v.version_no
+                )
+            }),
+        }
+    };
+    let old = read(a).map_err(Fatal::Failed)?;
+    let new = read(b).map_err(Fatal::Failed)?;
+    if old.is_none() && new.is_none() {
+        return Err(Fatal::Failed(anyhow!(
+            "`{path}` is in neither version {} nor {} of {}",
+            a.version_no,
+            b.version_no,
+            f.target.key
+        )));
+    }
+    let label = |side: &str, v: &VersionRow, present: bool| {
+        if present {
+            format!("{side}/{path}@{}", v.version_no)
+        } else {
+            "/dev/null".to_string()
+        }
+    };
+    let (old_label, new_label) = (label("a", a, old.is_some()), label("b", b, new.is_some()));
+    let old = old.unwrap_or_default();
+    let new = new.unwrap_or_default();
+    let text = similar::TextDiff::from_lines(&old, &new);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(
+        out,
+        "{}",
+        text.unified_diff()
+            .context_radius(3)
+            .header(&old_label, &new_label)
+    )
+    .map_err(anyhow::Error::from)?;
+    out.flush().map_err(anyhow::Error::from)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,311 @@
+//! `fnvault restore` and `fnvault export`: archived packages back out as files, each one
+//! verified against its SHA-256 while it is written. A package is written to a temp file in
+//! the destination folder and renamed into place only once its hash matched and it was
+//! fsynced, so a corrupt blob leaves nothing behind. Read-only towards the archive: no lock.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use sha2::{Digest, Sha256};
+
+use super::Fatal;
+use super::audit::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
+use super::resolve;
+use crate::config::Config;
+use crate::db::{FunctionRow, VersionRow};
+
+/// Why a verified copy failed.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("{path} already exists; use --force to replace it")]
+    Exists { path: PathBuf },
+    #[error(
+        "blob {sha256} is corrupt (its content hashes to {actual}); nothing was written. \
+         `fnvault verify` lists every damaged blob; delete a damaged blob file and the next sweep \
+         downloads it again if the cloud still serves that package"
+    )]
+    Corrupt { sha256: String, actual: String },
+    #[error("blob {sha256} is missing from the archive ({path}); nothing was written")]
+    Missing { sha256: String, path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
+    move |source| CopyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copies blob `sha256` of `ro`'s archive to `dest`, hashing as it goes.
+fn copy_verified(ro: &ReadOnly, sha256: &str, dest: &Path, force: bool) -> Result<(), CopyError> {
+    if !force && fs::symlink_metadata(dest).is_ok() {
+        return Err(CopyError::Exists {
+            path: dest.to_path_buf(),
+        });
+    }
+    let blob = ro.archive.blob_path(sha256);
+    let mut src = match File::open(&blob) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CopyError::Missing {
+                sha256: sha256.to_string(),
+                path: blob,
+            });
+        }
+        Err(e) => return Err(io(&blob)(e)),
+    };
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Same folder as the destination: the final rename cannot cross filesystems.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".fnvault-restore-")
+        .tempfile_in(&parent)
+        .map_err(io(&parent))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = src.read(&mut buf).map_err(io(&blob))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+    }
+    let actual = hex::encode(hasher.finalize());
+    if actual != sha256 {
+        // Dropping `tmp` deletes it.
+        return Err(CopyError::Corrupt {
+            sha256: sha256.to_string(),
+            actual,
+        });
+    }
+    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+    if force {
+        tmp.persist(dest).map_err(|e| io(dest)(e.error))?;
+    } else {
+        // No-clobber even if the file appeared since the check above.
+        tmp.persist_noclobber(dest).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                CopyError::Exists {
+                    path: dest.to_path_buf(),
+                }
+            } else {
+                io(dest)(e.error)
+            }
+        })?;
+    }
+    File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io(&parent))?;
+    Ok(())
+}
+
+fn copy_error(e: CopyError) -> Fatal {
+    match e {
+        // The user asked for a path that is taken: a usage error.
+        CopyError::Exists { .. } => Fatal::Other(e.into()),
+        _ => Fatal::Failed(e.into()),
+    }
+}
+
+pub(super) fn restore(
+    config: &Config,
+    spec: &str,
+    to: &Path,
+    at: Option<&str>,
+    force: bool,
+) -> Result<ExitCode, Fatal> {
+    let ro = open_read_only(config)?;
+    let (f, v) = pick_version(&ro, spec, at)?;
+    copy_verified(&ro, &v.sha256, to, force).map_err(copy_error)?;
+    eprintln!(
+        "restored {}@{} ({} bytes, sha256 {} verified) to {}",
+        f.target.key,
+        v.version_no,
+        v.size,
+        v.sha256,
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One path component from a name that came from a config or a cloud: never `.`, `..`,
+/// empty, or containing a separator or NUL. Such bytes (and `%`) are percent-escaped, so
+/// distinct names stay distinct.
+fn component(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '/' | '\\' | '%' | '\0' => out.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    match out.as_str() {
+        "" => "%00".to_string(),
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => out,
+    }
+}
+
+/// `<account>/<region>/<namespace>/<name>[@qualifier].zip` (`.bin` for a non-zip package).
+fn export_path(f: &FunctionRow, is_zip: bool) -> PathBuf {
+    let t = &f.target;
+    let mut file = t.name.clone();
+    if let Some(q) = &t.qualifier {
+        file.push('@');
+        file.push_str(q);
+    }
+    file.push_str(if is_zip { ".zip" } else { ".bin" });
+    [
+        component(&t.account),
+        component(&t.region),
+        component(&t.namespace),
+        component(&file),
+    ]
+    .iter()
+    .collect()
+}
+
+pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<ExitCode, Fatal> {
+    let at = at.map(resolve::time).transpose()?;
+    let ro = open_read_only(config)?;
+    match fs::read_dir(to) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(anyhow!(
+                    "{} is not empty: export writes into a new or empty folder",
+                    to.display()
+                )
+                .into());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        }
+        Err(e) => return Err(anyhow!("{}: {e}", to.display()).into()),
+    }
+    let mut packages = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed = 0;
+    let mut rows = Vec::new();
+    for f in &ro.functions {
+        let v: Option<VersionRow> = match &at {
+            Some(t) => ro.db.version_at(f.id, t).map_err(anyhow::Error::from)?,
+            None => ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.pop(),
+        };
+        let Some(v) = v else {
+            let reason = match &at {
+                Some(t) => format!("no version archived at {t}"),
+                None => "no version archived".to_string(),
+            };
+            skipped.push(serde_json::json!({ "function": f.target.key, "reason": reason }));
+            continue;
+        };
+        let is_zip = manifest_of(&ro, &v.sha256)
+            .map(|p| p.is_zip)
+            .unwrap_or(true);
+        let rel = export_path(f, is_zip);
+        let dest = to.join(&rel);
+        let result = dest
+            .parent()
+            .map(|p| fs::create_dir_all(p).map_err(io(p)))
+            .unwrap_or(Ok(()))
+            .and_then(|()| copy_verified(&ro, &v.sha256, &dest, false));
+        if let Err(e) = result {
+            failed += 1;
+            eprintln!("failed: {}@{}: {e}", f.target.key, v.version_no);
+            skipped.push(serde_json::json!({
+                "function": f.target.key,
+                "version": v.version_no,
+                "reason": e.to_string(),
+            }));
+            rows.push(vec![
+                f.target.key.clone(),
+                v.version_no.to_string(),
+                "FAILED".into(),
+            ]);
+            continue;
+        }
+        let t = &f.target;
+        rows.push(vec![
+            t.key.clone(),
+            v.version_no.to_string(),
+            rel.display().to_string(),
+        ]);
+        packages.push(serde_json::json!({
+            "function": t.key,
+            "cloud": t.cloud.as_str(),
+            "account": t.account,
+            "region": t.region,
+            "namespace": t.namespace,
+            "name": t.name,
+            "qualifier": t.qualifier,
+            "version": v.version_no,
+            "first_seen": v.first_seen,
+            "last_seen": v.last_seen,
+            "size": v.size,
+            "sha256": v.sha256,
+            "crc64": v.crc64,
+            "cloud_checksum": v.cloud_checksum,
+            "format": if is_zip { "zip" } else { "not-zip" },
+            "path": rel.display().to_string(),
+        }));
+    }
+    let manifest = serde_json::json!({
+        "exported_at": crate::time::now_rfc3339(),
+        "at": at,
+        "packages": packages,
+        "not_exported": skipped,
+    });
+    let manifest_path = to.join("manifest.json");
+    let text = serde_json::to_string_pretty(&manifest).map_err(anyhow::Error::from)? + "\n";
+    fs::write(&manifest_path, text)
+        .with_context(|| format!("writing {}", manifest_path.display()))
+        .map_err(Fatal::Failed)?;
+    print_table(&["FUNCTION", "VERSION", "FILE"], &rows)?;
+    eprintln!(
+        "exported {} package(s) to {} (manifest.json lists them with checksums){}",
+        packages.len(),
+        to.display(),
+        if failed > 0 {
+            format!("; {failed} failed")
+        } else {
+            String::new()
+        }
+    );
+    if failed > 0 {
+        Err(Fatal::Failed(anyhow!(
+            "{failed} package(s) could not be exported (listed under not_exported in manifest.json)"
+        )))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_never_escape_their_folder() {
+        assert_eq!(component(".."), "%2E%2E");
+        assert_eq!(component("."), "%2E");
+        assert_eq!(component("a/b"), "a%2Fb");
+        assert_eq!(component("a\0b"), "a%00b");
+        assert_eq!(component("100%"), "100%25");
+        assert_eq!(component("order-api@$LATEST"), "order-api@$LATEST");
+    }
+}

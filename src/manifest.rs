@@ -1,0 +1,180 @@
+//! File manifests of archived packages: each zip entry's path, size and CRC-32, read from the
+//! central directory of the durable blob without decompressing anything; and, for `diff
+//! --content`, one entry's bytes.
+//!
+//! Owns: reading zip structure. Touches only the blob file it is given (read-only); never the
+//! database or the network. A package that is not a readable zip is not an error here: it is
+//! [`Package::NotZip`] with the reason, because the clouds accept other formats and the
+//! package is archived either way.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One entry of a zip's central directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    /// Uncompressed size.
+    pub size: u64,
+    pub crc32: u32,
+    pub is_dir: bool,
+}
+
+/// What a package is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Package {
+    Zip(Vec<Entry>),
+    /// Not a readable zip; the reason, for people.
+    NotZip(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a readable zip: {reason}")]
+    NotZip { path: PathBuf, reason: String },
+    #[error("{path}: entry `{entry}`: {reason}")]
+    Entry {
+        path: PathBuf,
+        entry: String,
+        reason: String,
+    },
+}
+
+/// Reads the central directory of the package at `path`. `Err` only when the file itself
+/// cannot be read; a file that is not a zip is `Ok(Package::NotZip)`.
+pub fn read(path: &Path) -> Result<Package, ManifestError> {
+    let io_err = |source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut zip = match zip::ZipArchive::new(BufReader::new(file)) {
+        Ok(z) => z,
+        Err(zip::result::ZipError::Io(e)) => return Err(io_err(e)),
+        Err(e) => return Ok(Package::NotZip(e.to_string())),
+    };
+    let mut entries = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        // by_index_raw: the entry's metadata, no decompression.
+        let entry = match zip.by_index_raw(i) {
+            Ok(e) => e,
+            Err(zip::result::ZipError::Io(e)) => return Err(io_err(e)),
+            Err(e) => return Ok(Package::NotZip(format!("entry {i}: {e}"))),
+        };
+        let name = match entry.name() {
+            Ok(n) => n.into_owned(),
+            Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
+        };
+        entries.push(Entry {
+            path: name,
+            size: entry.size(),
+            crc32: entry.crc32(),
+            is_dir: entry.is_dir(),
+        });
+    }
+    Ok(Package::Zip(entries))
+}
+
+/// The bytes of entry `name` of the zip at `path`, at most `limit` of them (a guard against
+/// zip bombs); `Ok(None)` when there is no such entry. The zip crate checks the CRC-32.
+pub fn extract(path: &Path, name: &str, limit: u64) -> Result<Option<Vec<u8>>, ManifestError> {
+    let file = File::open(path).map_err(|source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let not_zip = |e: zip::result::ZipError| ManifestError::NotZip {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(not_zip)?;
+    let entry_err = |reason: String| ManifestError::Entry {
+        path: path.to_path_buf(),
+        entry: name.to_string(),
+        reason,
+    };
+    let entry = match zip.by_name(name) {
+        Ok(e) => e,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(entry_err(e.to_string())),
+    };
+    if entry.size() > limit {
+        return Err(entry_err(format!(
+            "{} bytes uncompressed, more than the {limit} this command reads",
+            entry.size()
+        )));
+    }
+    let mut out = Vec::with_capacity(entry.size() as usize);
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| entry_err(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(entry_err(format!("more than {limit} bytes uncompressed")));
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_with(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        for (name, data) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_zip_lists_each_entry_with_size_and_crc32() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, zip_with(&[("index.js", b"hello"), ("a/b.txt", b"")])).unwrap();
+        let Package::Zip(entries) = read(&path).unwrap() else {
+            panic!("not read as a zip");
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].path, "index.js");
+        assert_eq!(entries[0].size, 5);
+        assert_eq!(entries[0].crc32, 0x3610a686); // CRC-32 of "hello"
+        assert_eq!(entries[1].path, "a/b.txt");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_is_flagged_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, b"#!/bin/sh\necho not a zip\n").unwrap();
+        assert!(matches!(read(&path).unwrap(), Package::NotZip(r) if !r.is_empty()));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_not_a_non_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(&dir.path().join("gone")).is_err());
+    }
+
+    #[test]
+    fn extract_returns_one_entry_and_refuses_more_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        std::fs::write(&path, zip_with(&[("index.js", b"hello")])).unwrap();
+        assert_eq!(
+            extract(&path, "index.js", 100).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(extract(&path, "nope", 100).unwrap(), None);
+        assert!(extract(&path, "index.js", 3).is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! Keeping the database and the self-describing archive in agreement, and rebuilding the
+//! database from the archive alone.
+//!
+//! Owns: the reconciliation run by every writer when it takes the locks ([`reconcile`]),
+//! manifest back-filling ([`fill_manifests`]), the list of blobs no version references
+//! ([`unreferenced_blobs`]) and `fnvault reindex` ([`reindex`]). Calls `archive` (blobs and
+//! journal), `db` and `manifest`.
+//!
+//! Crash windows of a new version, and what the next writer does about each:
+//! 1. killed before the blob's rename: nothing in `blobs/` (the temp file is cleaned);
+//! 2. after the rename, before the journal line: an unreferenced blob. It is adopted when the
+//!    next sweep archives the same package (the store finds it present), and `prune` deletes
+//!    it otherwise. No sweep deletes a blob: a blob without a row may be all that is left of
+//!    a lost database;
+//! 3. after the journal line, before the row: [`reconcile`] adopts the version from the
+//!    journal;
+//! 4. after the row: complete.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::archive::journal::{Event, VersionRecord};
+use crate::archive::{Archive, ArchiveError, BlobFile, LockGuard};
+use crate::db::{Adopted, Db, DbError};
+use crate::manifest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What [`reconcile`] did.
+#[derive(Debug, Default, Clone)]
+pub struct Reconciled {
+    /// Versions the journal had and the database lacked, now inserted.
+    pub adopted: usize,
+    /// Versions the database had and the journal lacked (archives older than the journal),
+    /// now journaled.
+    pub journaled: usize,
+    /// `key@version` of adopted versions whose blob is missing (verify will report them).
+    pub missing_blobs: Vec<String>,
+    /// Journal lines that disagree with the database or could not be read.
+    pub problems: Vec<String>,
+}
+
+/// Makes the journal and the database agree: adopts journaled versions the database lacks
+/// (skipping pruned ones) with their latest `seen` time, and journals versions the database
+/// has that the journal lacks. The database wins a disagreement; it is reported.
+pub fn reconcile(
+    archive: &Archive,
+    db: &mut Db,
+    _lock: &LockGuard,
+) -> Result<Reconciled, RecoveryError> {
+    reconcile_held(archive, db)
+}
+
+/// [`reconcile`] for a caller that cannot show the guard but only exists while its opener
+/// holds both locks (a `Sweeper`).
+pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconciled, RecoveryError> {
+    let journal = archive.journal();
+    let contents = journal.read_all()?;
+    let mut out = Reconciled {
+        problems: contents.problems,
+        ..Reconciled::default()
+    };
+    let mut in_db: HashMap<(String, i64), String> = HashMap::new();
+    for (f, v) in db.versions_with_functions()? {
+        in_db.insert((f.target.key, v.version_no), v.sha256);
+    }
+    let mut pruned = HashSet::new();
+    let mut seen: HashMap<(String, i64), String> = HashMap::new();
+    let mut versions: Vec<&VersionRecord> = Vec::new();
+    let mut saw = |key: &str, version_no: i64, time: &str| {
+        let slot = seen.entry((key.to_string(), version_no)).or_default();
+        if time > slot.as_str() {
+            *slot = time.to_string();
+        }
+    };
+    match journal.read_sightings() {
+        Ok(list) => {
+            for s in list {
+                saw(&s.key, s.version_no, &s.last_seen);
+            }
+        }
+        Err(e) => out.problems.push(e),
+    }
+    for event in &contents.events {
+        match event {
+            Event::Version(v) => {
+                if let Some(t) = &v.previous_last_seen {
+                    saw(&v.target.key, v.version_no - 1, t);
+                }
+                versions.push(v)
+            }
+            Event::Pruned {
+                key, version_no, ..
+            } => {
+                pruned.insert((key.clone(), *version_no));
+            }
+            Event::Seen {
+                key,
+                version_no,
+                time,
+            } => saw(key, *version_no, time),
+        }
+    }
+    let mut journaled: HashSet<(String, i64)> = HashSet::new();
+    let mut adopted_keys = Vec::new();
+    for v in versions {
+        let id = (v.target.key.clone(), v.version_no);
+        journaled.insert(id.clone());
+        if pruned.contains(&id) {
+            continue;
+        }
+        match in_db.get(&id) {
+            Some(sha) if *sha == v.sha256 => continue,
+            Some(sha) => {
+                out.problems.push(format!(
+                    "{}@{}: the journal says blob {}, the database {sha}; keeping the database's",
+                    id.0, id.1, v.sha256
+                ));
+                continue;
+            }
+            None => {}
+        }
+        match db.adopt_version(v)? {
+            Adopted::Inserted => {
+                out.adopted += 1;
+                if !archive.contains(&v.sha256) {
+                    out.missing_blobs.push(format!("{}@{}", id.0, id.1));
+                }
+                in_db.insert(id.clone(), v.sha256.clone());
+                adopted_keys.push(id);
+            }
+            Adopted::AlreadyThere => {}
+            Adopted::Conflict { db_sha256 } => out.problems.push(format!(
+                "{}@{}: the journal has two packages for this version ({} and {db_sha256}); keeping the first",
+                id.0, id.1, v.sha256
+            )),
+        }
+    }
+    for id in adopted_keys {
+        if let Some(time) = seen.get(&id) {
+            db.note_seen(&id.0, id.1, time)?;
+        }
+    }
+    // Archives written before the journal existed: give every recorded version its line.
+    for (f, v) in db.versions_with_functions()? {
+        if journaled.contains(&(f.target.key.clone(), v.version_no)) {
+            continue;
+        }
+        let crc64 = v.crc64.parse::<u64>().map_err(|_| DbError::Other {
+            path: db.path().to_path_buf(),
+            message: format!(
+                "{}@{}: crc64 `{}` is not a decimal u64",
+                f.target.key, v.version_no, v.crc64
+            ),
+        })?;
+        journal.append(&Event::Version(VersionRecord {
+            target: f.target.clone(),
+            version_no: v.version_no,
+            cloud_checksum: v.cloud_checksum.clone(),
+            sha256: v.sha256.clone(),
+            crc64,
+            size: v.size.max(0) as u64,
+            first_seen: v.first_seen.clone(),
+            previous_last_seen: None,
+        }))?;
+        if v.last_seen != v.first_seen {
+            journal.append(&Event::Seen {
+                key: f.target.key.clone(),
+                version_no: v.version_no,
+                time: v.last_seen.clone(),
+            })?;
+        }
+        out.journaled += 1;
+    }
+    Ok(out)
+}
+
+/// Reads the manifest of every referenced blob that has none yet. A blob that cannot be read
+/// is skipped (and counted); it never fails the caller. Returns (read, skipped).
+pub fn fill_manifests(archive: &Archive, db: &mut Db) -> Result<(usize, usize), DbError> {
+    let mut read = 0;
+    let mut skipped = 0;
+    for sha in db.blobs_without_manifest()? {
+        match manifest::read(&archive.blob_path(&sha)) {
+            Ok(package) => {
+                db.save_manifest(&sha, &package)?;
+                read += 1;
+            }
+            Err(e) => {
+                tracing::warn!(sha256 = %sha, "cannot read the package's manifest: {e}");
+                skipped += 1;
+            }
+        }
+    }
+    Ok((read, skipped))
+}
+
+/// Files under `blobs/` that no version row references (including stray, misnamed files).
+pub fn unreferenced_blobs(archive: &Archive, db: &Db) -> Result<Vec<BlobFile>, RecoveryError> {
+    let referenced: HashSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    Ok(archive
+        .list_blobs()?
+        .into_iter()
+        .filter(|b| !(b.well_formed && referenced.contains(&b.name)))
+        .collect())
+}
+
+/// What [`reindex`] did.
+#[derive(Debug)]
+pub struct Reindexed {
+    /// Where the replaced database (and its -wal/-shm) went, if there was one.
+    pub moved_aside: Option<PathBuf>,
+    pub functions: usize,
+    pub reconciled: Reconciled,
+    pub manifests: usize,
+    /// Blobs no journal line describes (their metadata is lost; `prune` removes them).
+    pub unreferenced: usize,
+}
+
+/// Rebuilds the database at `db_path` from the archive's journal and blobs. An existing
+/// database that opens, passes SQLite's check and holds versions is only replaced with
+/// `force`; a replaced database is renamed aside, never deleted. The caller holds both locks.
+pub fn reindex(
+    archive: &Archive,
+    db_path: &Path,
+    force: bool,
+    lock: &LockGuard,
+) -> Result<Reindexed, RecoveryError> {
+    let mut moved_aside = None;
+    if db_path.exists() {
+        let healthy = match Db::open_read_only(db_path) {
+            Ok(Some(db)) => match db.quick_check() {
+                Ok(()) => Some(db.version_count()?),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("the database cannot be used: {e}");
+                None
+            }
+        };
+        if let Some(n) = healthy
+            && n > 0
+            && !force
+        {
+            return Err(RecoveryError::Refused(format!(
+                "{} is a healthy database with {n} version(s); `fnvault reindex --force` \
+                 replaces it (the old file is kept beside it)",
+                db_path.display()
+            )));
+        }
+        moved_aside = Some(move_aside(db_path)?);
+    } else {
+        // A -wal left behind by a deleted database would be replayed into the new one.
+        move_sidecars_aside(db_path)?;
+    }
+    let mut db = Db::open(db_path)?;
+    let reconciled = reconcile(archive, &mut db, lock)?;
+    let (manifests, _) = fill_manifests(archive, &mut db)?;
+    let functions = db.functions()?.len();
+    let unreferenced = unreferenced_blobs(archive, &db)?.len();
+    Ok(Reindexed {
+        moved_aside,
+        functions,
+        reconciled,
+        manifests,
+        unreferenced,
+    })
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn move_aside(db_path: &Path) -> Result<PathBuf, RecoveryError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let dest = with_suffix(db_path, &format!(".replaced-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = with_suffix(db_path, suffix);
+        if from.exists() {
+            let to = with_suffix(&dest, suffix);
+            std::fs::rename(&from, &to).map_err(|e| ArchiveError::Io {
+                path: from.clone(),
+                source: e,
+            })?;
+        }
+    }
+    Ok(dest)
+}
+
+fn move_sidecars_aside(db_path: &Path) -> Result<(), RecoveryError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    for suffix in ["-wal", "-shm"] {
+        let from = with_suffix(db_path, suffix);
+        if from.exists() {
+            let to = with_suffix(db_path, &format!(".orphaned-{stamp}{suffix}"));
+            std::fs::rename(&from, &to).map_err(|e| ArchiveError::Io {
+                path: from.clone(),
+                source: e,
+            })?;
+        }
+    }
+    Ok(())
+}

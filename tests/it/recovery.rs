@@ -1,0 +1,484 @@
+//! The self-describing archive: `reindex`, adoption of what a kill left half-recorded, the
+//! database's own lock, and `prune`.
+
+use fnvault::sim::SimFunction;
+
+use crate::common::*;
+
+/// Every function's `history --json` versions, keyed by function.
+async fn all_history(env: &Env) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for key in [ORDER_API, REPORT, CHECKOUT, REFUND] {
+        let h = env.json(&["history", key, "--json"], 0).await;
+        out.push((key.to_string(), h["versions"].clone()));
+    }
+    out
+}
+
+fn remove_database(env: &Env) {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = env.path(&format!("fnvault.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+fn sql(env: &Env, statement: &str) {
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    conn.execute_batch(statement).unwrap();
+}
+
+/// The fleet archived, then checkout redeployed twice: six versions in all.
+async fn fleet_with_history(env: &Env) -> Fleet {
+    let fleet = Fleet::deploy(env);
+    env.sync_ok().await;
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2", 91_000));
+    env.sync_ok().await;
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v3", 92_000));
+    env.sync_ok().await;
+    fleet
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_reproduces_every_version_after_the_database_is_deleted() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let before = all_history(&env).await;
+    remove_database(&env);
+
+    let run = env.fnvault(&["reindex"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("4 function(s), 6 version(s)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(all_history(&env).await, before);
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    // Nothing to download: the rebuilt database knows every checksum the cloud announces.
+    let downloads = env.sim.stats().downloads;
+    env.sync_ok().await;
+    assert_eq!(env.sim.stats().downloads, downloads);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_refuses_to_replace_a_healthy_database_unless_forced_and_keeps_the_old_one() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let before = all_history(&env).await;
+
+    let refused = env.fnvault(&["reindex"]).await;
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+
+    let forced = env.fnvault(&["reindex", "--force"]).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(forced.stderr.contains("moved to"), "{}", forced.stderr);
+    assert_eq!(all_history(&env).await, before);
+    let kept = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("fnvault.db.replaced-")
+        });
+    assert!(kept, "the replaced database is kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_replaces_a_corrupt_database() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let before = all_history(&env).await;
+    remove_database(&env);
+    std::fs::write(env.path("fnvault.db"), b"this is not an SQLite file at all").unwrap();
+
+    let run = env.fnvault(&["reindex"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(all_history(&env).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_on_a_lost_database_adopts_the_journal_instead_of_starting_over() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let before = all_history(&env).await;
+    let downloads = env.sim.stats().downloads;
+    remove_database(&env);
+
+    env.sync_ok().await;
+
+    assert_eq!(
+        env.sim.stats().downloads,
+        downloads,
+        "nothing downloaded again"
+    );
+    let after = all_history(&env).await;
+    for ((k, a), (_, b)) in before.iter().zip(&after) {
+        let numbers = |v: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| (x["version"].clone(), x["sha256"].clone()))
+                .collect()
+        };
+        assert_eq!(numbers(a), numbers(b), "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_journaled_but_not_recorded_is_adopted_by_the_next_sweep() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let v2 = package("checkout v2", 91_000);
+    env.sim.deploy(&fleet.checkout, v2.clone());
+    env.sync_ok().await;
+    // What a kill between the journal's fsync and the database commit leaves behind.
+    sql(
+        &env,
+        "DELETE FROM versions WHERE version_no = 2 AND function_id =
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout@LATEST')",
+    );
+    let downloads = env.sim.stats().downloads;
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("journal but not in the database"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.sim.stats().downloads,
+        downloads,
+        "adopted, not downloaded again"
+    );
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(h["versions"][1]["sha256"], sha256_hex(&v2));
+}
+
+/// A kill between the blob's rename and its journal line: a blob nothing describes.
+fn plant_blob(env: &Env, bytes: &[u8]) -> std::path::PathBuf {
+    let path = env.blob(&sha256_hex(bytes));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orphan_blob_is_adopted_when_its_package_is_archived_again() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let v2 = package("checkout v2", 91_000);
+    let orphan = plant_blob(&env, &v2);
+    env.sim.deploy(&fleet.checkout, v2.clone());
+
+    env.sync_ok().await;
+
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"][1]["sha256"], sha256_hex(&v2));
+    assert!(orphan.is_file());
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prune() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let orphan = plant_blob(&env, &package("never recorded", 4_000));
+
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("blobs no version references"),
+        "{}",
+        run.stderr
+    );
+    assert!(orphan.is_file(), "a sweep never deletes a blob");
+    assert_eq!(
+        env.json(&["verify", "--json"], 1).await["unreferenced"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let dry = env.json(&["prune", "--dry-run", "--json"], 0).await;
+    assert_eq!(dry["removed_blobs"].as_array().unwrap().len(), 1);
+    assert!(orphan.is_file(), "a dry run changes nothing");
+    let pruned = env.json(&["prune", "--json"], 0).await;
+    assert_eq!(
+        pruned["pruned"],
+        serde_json::json!([]),
+        "no [retention]: no version pruned"
+    );
+    assert_eq!(pruned["removed_blobs"].as_array().unwrap().len(), 1);
+    assert!(!orphan.exists());
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_refuses_to_empty_an_archive_whose_database_knows_nothing() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    remove_database(&env);
+    std::fs::remove_dir_all(env.path("archive/meta")).unwrap();
+
+    let run = env.fnvault(&["prune"]).await;
+
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("refusing to delete"), "{}", run.stderr);
+    assert_eq!(env.files_in("archive/blobs").len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_configs_sharing_a_database_cannot_both_write() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    // Same database, another archive: only the database's own lock can catch this.
+    let other = env.path("other.toml");
+    let config = std::fs::read_to_string(env.path("config.toml"))
+        .unwrap()
+        .replace("dir = \"archive\"", "dir = \"archive-2\"");
+    std::fs::write(&other, config).unwrap();
+    let _held = fnvault::archive::lock_database(&env.path("fnvault.db")).unwrap();
+
+    let run = run_fnvault(&other, &["sync"]).await;
+
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("fnvault.db.lock is locked"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn with_retention(env: &Env, retention: &str) {
+    let path = env.path("config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{config}\n[retention]\n{retention}\n")).unwrap();
+}
+
+/// Five versions of one function, one sweep each.
+async fn five_versions(env: &Env) -> SimFunction {
+    let f = SimFunction::scf("ap-guangzhou", "default", "api", None);
+    env.write_config(&scf("ap-guangzhou", "default", "api", None));
+    for i in 1..=5 {
+        env.sim.deploy(&f, package(&format!("api v{i}"), 3_000));
+        env.sync_ok().await;
+    }
+    f
+}
+
+fn version_numbers(h: &serde_json::Value) -> Vec<i64> {
+    h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect()
+}
+
+const API: &str = "tc/ap-guangzhou/default/api";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
+    let env = Env::new().await;
+    five_versions(&env).await;
+    with_retention(&env, "keep_last = 2");
+
+    let dry = env.json(&["prune", "--dry-run", "--json"], 0).await;
+    let doomed: Vec<i64> = dry["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(doomed, [1, 2, 3]);
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [1, 2, 3, 4, 5]
+    );
+
+    let run = env.json(&["prune", "--json"], 0).await;
+    assert_eq!(run["pruned"].as_array().unwrap().len(), 3);
+    assert_eq!(run["removed_blobs"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [4, 5]
+    );
+    assert_eq!(env.files_in("archive/blobs").len(), 2);
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    // A rebuild honours the prune instead of resurrecting rows without blobs.
+    assert_eq!(env.fnvault(&["reindex", "--force"]).await.code, 0);
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [4, 5]
+    );
+    // Numbering carries on after the kept versions.
+    let f = SimFunction::scf("ap-guangzhou", "default", "api", None);
+    env.sim.deploy(&f, package("api v6", 3_000));
+    env.sync_ok().await;
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [4, 5, 6]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_versions_live_within_keep_within_and_always_the_latest() {
+    let env = Env::new().await;
+    five_versions(&env).await;
+    // v1..v3 replaced in 2024, v4 replaced in 2026 (now-ish), v5 latest.
+    sql(
+        &env,
+        "UPDATE versions SET first_seen = '2024-01-0' || version_no || 'T00:00:00.000Z',
+                             last_seen  = '2024-01-0' || version_no || 'T00:00:00.000Z'
+         WHERE version_no <= 4",
+    );
+    with_retention(&env, "keep_within = \"30d\"");
+
+    let run = env.json(&["prune", "--json"], 0).await;
+
+    let doomed: Vec<i64> = run["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(doomed, [1, 2, 3]);
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [4, 5]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clock_far_ahead_of_the_last_sweep_cannot_age_history_out() {
+    let env = Env::new().await;
+    five_versions(&env).await;
+    // Every sweep happened in early 2024; the wall clock is years later. keep_within counts
+    // back from the newest recorded sighting, so all five were live within the window.
+    sql(
+        &env,
+        "UPDATE versions SET first_seen = '2024-01-0' || version_no || 'T00:00:00.000Z',
+                             last_seen  = '2024-01-0' || version_no || 'T00:00:00.000Z'",
+    );
+    with_retention(&env, "keep_within = \"30d\"");
+
+    let run = env.json(&["prune", "--json"], 0).await;
+
+    assert_eq!(run["pruned"], serde_json::json!([]));
+    assert_eq!(run["reference_time"], "2024-01-05T00:00:00.000Z");
+    assert_eq!(
+        version_numbers(&env.json(&["history", API, "--json"], 0).await),
+        [1, 2, 3, 4, 5]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_retention_section_is_a_config_error() {
+    let env = Env::new().await;
+    five_versions(&env).await;
+    with_retention(&env, "");
+
+    let run = env.fnvault(&["prune"]).await;
+
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("retention: an empty [retention] is refused"),
+        "{}",
+        run.stderr
+    );
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let versions: i64 = conn
+        .query_row("SELECT COUNT(*) FROM versions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_from_before_the_journal_gets_one_at_the_next_sweep() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let before = all_history(&env).await;
+    // As if archived by a version of fnvault that had no journal.
+    std::fs::remove_dir_all(env.path("archive/meta")).unwrap();
+    env.sync_ok().await;
+    let before_loss = all_history(&env).await;
+    remove_database(&env);
+
+    let run = env.fnvault(&["reindex"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("6 version(s)"), "{}", run.stdout);
+    assert_eq!(all_history(&env).await, before_loss);
+    assert_eq!(before.len(), before_loss.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    remove_database(&env);
+    std::fs::write(env.path("fnvault.db"), b"this is not an SQLite file at all").unwrap();
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("fnvault reindex"), "{}", run.stderr);
+    assert_eq!(
+        env.files_in("archive/blobs").len(),
+        4,
+        "the archive is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_where_the_journal_and_the_database_disagree() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    assert_eq!(
+        env.json(&["verify", "--json"], 0).await["journal"],
+        serde_json::json!([])
+    );
+    sql(
+        &env,
+        "DELETE FROM versions WHERE version_no = 3 AND function_id =
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout@LATEST')",
+    );
+    let journal_of_refund = env
+        .files_in("archive/meta")
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("payments"))
+        .unwrap();
+    std::fs::remove_file(journal_of_refund).unwrap();
+
+    let v = env.json(&["verify", "--json"], 1).await;
+
+    let journal = v["journal"].as_array().unwrap();
+    let what: Vec<&str> = journal
+        .iter()
+        .map(|j| j["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(what.len(), 2, "{v}");
+    assert!(what.contains(&format!("{REFUND}@1").as_str()), "{v}");
+    assert!(what.contains(&format!("{CHECKOUT}@3").as_str()), "{v}");
+    // The next sync mends both, and verify agrees.
+    env.sync_ok().await;
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
