@@ -126,6 +126,11 @@ pub enum SweepError {
     Db(#[from] DbError),
     #[error("database task failed: {0}")]
     Task(String),
+    /// `--only` patterns that selected no function, even among the discovered ones.
+    #[error(
+        "--only {0} matches no function (configured or discovered); patterns match the canonical key or the function name"
+    )]
+    NothingSelected(String),
 }
 
 /// Runs sweeps over one archive and database. Cheap to share: everything inside is shared.
@@ -264,7 +269,22 @@ impl Sweeper {
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
-        let (planned, listing_failures) = self.plan(targets, shutdown).await?;
+        let (planned, listing_failures) = match self.plan(targets, shutdown).await {
+            Ok(p) => p,
+            Err(e) => {
+                // The sweep row exists: close it, so it is not later taken for a killed run.
+                let counts = SweepCounts::default();
+                let closed = self
+                    .db(move |db| {
+                        db.finish_sweep(sweep_id, "failed", counts, &crate::time::now_rfc3339())
+                    })
+                    .await;
+                if let Err(c) = closed {
+                    tracing::error!(sweep = sweep_id, "closing the sweep failed: {c}");
+                }
+                return Err(e);
+            }
+        };
         let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
         self.observer.sweep_started(sweep_id, targets);

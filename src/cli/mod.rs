@@ -105,8 +105,8 @@ Examples:
         #[arg(long)]
         dry_run: bool,
         /// Only the functions matching this glob (`*`, `?`, `[..]`), matched against the
-        /// canonical key and the function name. Repeatable; a pattern matching no configured
-        /// function is an error.
+        /// canonical key and the function name, discovered functions included. Repeatable; a
+        /// pattern matching no function is an error (exit 2).
         #[arg(long, value_name = "PATTERN")]
         only: Vec<String>,
         /// No progress bars or change table, even on a terminal.
@@ -372,8 +372,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             let interactive = !no_progress && std::io::stderr().is_terminal();
             let report =
                 sync_targets(&config, &targets, only, "sync", &shutdown, interactive).await?;
+            // Results go to stdout (the same summary is also logged, for journald and pipes
+            // that keep only stderr).
             print_failures(&report);
-            eprintln!("{}", report.summary_line());
+            println!("{}", report.summary_line());
             Ok(exit_for(&report))
         }
         Command::Status { json, sweeps } => {
@@ -635,7 +637,7 @@ fn exit_for(report: &SweepReport) -> ExitCode {
 fn print_failures(report: &SweepReport) {
     for r in &report.results {
         if let Outcome::Failed { error } = &r.outcome {
-            eprintln!("failed: {}: {error}", r.key);
+            println!("failed: {}: {error}", r.key);
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn print_plan(items: &[PlanItem]) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     let mut rows = Vec::new();
     let (mut download, mut up_to_date, mut failed, mut interrupted) = (0, 0, 0, 0);
+    let mut failures = Vec::new();
     for item in items {
         match &item.plan {
             Plan::Download {
@@ -57,7 +58,7 @@ pub fn print_plan(items: &[PlanItem]) -> anyhow::Result<ExitCode> {
             Plan::UpToDate => up_to_date += 1,
             Plan::Failed { error } => {
                 failed += 1;
-                eprintln!("failed: {}: {error}", item.key);
+                failures.push(format!("failed: {}: {error}", item.key));
             }
             Plan::Interrupted => interrupted += 1,
         }
@@ -71,15 +72,19 @@ pub fn print_plan(items: &[PlanItem]) -> anyhow::Result<ExitCode> {
             &rows,
         )?;
     }
-    out.flush()?;
+    for f in &failures {
+        writeln!(out, "{f}")?;
+    }
     let interrupted = match interrupted {
         0 => String::new(),
         n => format!(" (interrupted: {n} not checked)"),
     };
-    eprintln!(
+    writeln!(
+        out,
         "dry run: {} checked, {download} would be downloaded, {up_to_date} up to date, {failed} failed; nothing was downloaded or recorded{interrupted}",
         items.len() - items.iter().filter(|i| i.plan == Plan::Interrupted).count()
-    );
+    )?;
+    out.flush()?;
     Ok(if failed > 0 {
         ExitCode::from(1)
     } else {

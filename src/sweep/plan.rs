@@ -35,6 +35,13 @@ impl Sweeper {
                 .cloned(),
         );
         if let Some(only) = &self.only {
+            // A typo must not become a silent no-op sweep (unless a listing failed: what it
+            // would have listed is unknown, and its failure is reported).
+            let unmatched = only.unmatched(&targets);
+            if !unmatched.is_empty() && listing.failures.is_empty() && !listing.interrupted {
+                let quoted: Vec<String> = unmatched.iter().map(|p| format!("`{p}`")).collect();
+                return Err(SweepError::NothingSelected(quoted.join(", ")));
+            }
             targets.retain(|t| only.matches(t));
         }
         if listing.interrupted {

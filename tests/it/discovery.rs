@@ -199,7 +199,7 @@ async fn a_listing_error_fails_only_its_scope_and_marks_nothing_gone() {
         "tc/ap-guangzhou/default/order-b",
     ] {
         assert!(
-            run.stderr.contains(&format!(
+            run.stdout.contains(&format!(
                 "failed: {key}: listing tc/ap-guangzhou/default/* failed: SCF HTTP 502"
             )),
             "{}",
@@ -236,7 +236,7 @@ async fn a_failed_namespace_listing_before_anything_is_known_fails_the_sweep() {
 
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr
+        run.stdout
             .contains("failed: tc/ap-guangzhou/*: listing failed: SCF RequestLimitExceeded"),
         "{}",
         run.stderr
@@ -400,4 +400,24 @@ fn env_has_versions(env: &Env, key: &str) -> bool {
     )
     .unwrap()
         > 0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_only_pattern_matching_nothing_listed_is_an_error() {
+    let env = Env::new().await;
+    deploy_scf(&env, "ap-guangzhou", "default", "order-a");
+    env.write_config(&discover_tc(
+        &["ap-guangzhou"],
+        "namespaces = [\"default\"]",
+    ));
+
+    let run = env.fnvault(&["sync", "--only", "ordr-*"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--only `ordr-*` matches no function"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.sim.stats().downloads, 0);
 }

@@ -19,7 +19,7 @@ async fn failed_line(
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let line = run
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.starts_with(&format!("failed: {key}: ")))
         .unwrap_or_else(|| panic!("no failure for {key}: {}", run.stderr))
@@ -151,7 +151,7 @@ async fn listing_failure(fault: Fault) -> (Env, String) {
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let line = run
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.starts_with("failed: tc/ap-guangzhou/default/*: listing failed: "))
         .unwrap_or_else(|| panic!("{}", run.stderr))
@@ -205,7 +205,7 @@ async fn an_fc_service_named_dot_dot_is_refused() {
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains(
+        run.stdout.contains(
             "failed: ali/cn-shanghai/*: listing failed: FC ListServices answered a name that is not a valid namespace/service name: \"../evil\""
         ),
         "{}",

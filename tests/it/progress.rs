@@ -95,10 +95,10 @@ async fn a_dry_run_on_a_new_archive_downloads_and_records_nothing() {
         );
     }
     assert!(
-        run.stderr.contains("4 would be downloaded")
-            && run.stderr.contains("nothing was downloaded or recorded"),
+        run.stdout.contains("4 would be downloaded")
+            && run.stdout.contains("nothing was downloaded or recorded"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
         !env.path("fnvault.db").exists(),

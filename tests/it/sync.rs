@@ -173,7 +173,7 @@ async fn an_unknown_function_fails_with_the_clouds_error_code_and_the_others_suc
         "{fc_err}"
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("failed: tc/ap-guangzhou/default/no-such-fn: SCF ResourceNotFound.Function"),
         "{}",
         run.stderr
