@@ -152,17 +152,14 @@ impl Db {
     /// The version live at `at` as far as the sweeps saw: the newest one first seen at or
     /// before it. `at` must be in the stored format (`time::format_rfc3339`).
     pub fn version_at(&self, function_id: i64, at: &str) -> Result<Option<VersionRow>, DbError> {
+        // Cached: `at` asks this once per function.
         self.conn
-            .query_row(
-                &format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions v
-                     WHERE v.function_id = ?1 AND v.first_seen <= ?2
-                     ORDER BY v.version_no DESC LIMIT 1"
-                ),
-                params![function_id, at],
-                version_row,
-            )
-            .optional()
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions v
+                 WHERE v.function_id = ?1 AND v.first_seen <= ?2
+                 ORDER BY v.version_no DESC LIMIT 1"
+            ))
+            .and_then(|mut s| s.query_row(params![function_id, at], version_row).optional())
             .map_err(|e| self.e(e))
     }
 
