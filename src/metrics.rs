@@ -365,6 +365,9 @@ impl SweepObserver for Metrics {
             }
             Outcome::Failed { .. } => {
                 self.function_failures.get_or_create(&labels).inc();
+                // A function that never succeeded has a last-success series too (at 0), so
+                // an alert on its age can fire; one that did keeps its time.
+                self.function_last_success.get_or_create(&labels);
             }
             Outcome::Interrupted => {}
         }
@@ -462,6 +465,7 @@ mod tests {
             "fnvault_retries_total{cloud=\"aliyun\"} 1",
             "fnvault_function_checks_total{cloud=\"aliyun\",outcome=\"failed\"} 1",
             "fnvault_function_consecutive_failures{function=\"ali/cn-hangzhou/svc/f\",cloud=\"aliyun\"} 1",
+            "fnvault_function_last_success_timestamp_seconds{function=\"ali/cn-hangzhou/svc/f\",cloud=\"aliyun\"} 0",
             "# TYPE fnvault_sweep_duration_seconds histogram",
             "# UNIT fnvault_archive_size_bytes bytes",
             "fnvault_last_success_timestamp_seconds 0",

@@ -122,7 +122,9 @@ mod tests {
         let gone = db.upsert_function(&scf("c-gone", "default"), "t1").unwrap();
         db.mark_gone(gone, "t2").unwrap();
         // A gone mark on an explicit function does not make it gone: it is checked directly.
-        let explicit_id = db.upsert_function(&scf("explicit", "default"), "t1").unwrap();
+        let explicit_id = db
+            .upsert_function(&scf("explicit", "default"), "t1")
+            .unwrap();
         db.mark_gone(explicit_id, "t2").unwrap();
 
         let tracked = tracked_targets(&config, Some(&db)).unwrap();
