@@ -60,11 +60,16 @@ pub(super) fn tencent(
                 path.display()
             ));
         };
+        let token = get("token").filter(|t| !t.is_empty());
+        let mut source = format!("profile [{section}] in {}", path.display());
+        if token.is_some() {
+            source.push_str(", session token from its `token` key");
+        }
         return Ok(Some(Found {
             key_id: id,
             secret,
-            token: get("token").filter(|t| !t.is_empty()),
-            source: format!("profile [{section}] in {}", path.display()),
+            token,
+            source,
         }));
     }
     Ok(None)
@@ -193,11 +198,15 @@ fn aliyun_cli(path: &Path, text: &str, named: Option<&str>, tried: &mut Vec<Stri
             path.display()
         ));
     };
+    let mut source = format!("profile `{name}` in {}", path.display());
+    if token.is_some() {
+        source.push_str(" (mode StsToken), session token from its `sts_token` key");
+    }
     Ok(Some(Found {
         key_id: id,
         secret,
         token,
-        source: format!("profile `{name}` in {}", path.display()),
+        source,
     }))
 }
 
