@@ -257,6 +257,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tencent_profile_with_a_token_says_so_in_its_source() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".tencentcloud")).unwrap();
+        std::fs::write(
+            home.path().join(".tencentcloud/credentials"),
+            "[default]\nsecret_id = AKIDx\nsecret_key = k\ntoken = the-token\n",
+        )
+        .unwrap();
+        let h = home.path().to_string_lossy().into_owned();
+        let env = |v: &str| (v == "HOME").then(|| h.clone());
+        let found = tencent(None, &env, &mut Vec::new()).unwrap().unwrap();
+        assert_eq!(found.token.as_deref(), Some("the-token"));
+        assert!(
+            found
+                .source
+                .ends_with("/.tencentcloud/credentials, session token from its `token` key"),
+            "{}",
+            found.source
+        );
+        assert!(!found.source.contains("the-token"));
+    }
+
+    #[test]
     fn ini_sections_keys_and_alibaba_inline_comments() {
         let ini = parse_ini(
             "# c\n[default]\nsecret_id = AKID # x\n[other]\n; c\nsecret_key=k\n",
