@@ -367,7 +367,7 @@ impl SweepObserver for Metrics {
                 self.function_failures.get_or_create(&labels).inc();
                 // A function that never succeeded has a last-success series too (at 0), so
                 // an alert on its age can fire; one that did keeps its time.
-                self.function_last_success.get_or_create(&labels);
+                let _ = self.function_last_success.get_or_create(&labels);
             }
             Outcome::Interrupted => {}
         }
