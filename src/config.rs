@@ -887,18 +887,33 @@ fn standard_credentials(
     )];
     if a.profile.is_none() {
         let get = |v: &str| env(v).filter(|s| !s.is_empty());
+        let token = get(token_var);
         match (get(id_var), get(secret_var)) {
             (Some(id), Some(secret)) => {
+                let checked =
+                    |v: String, var: &str| checked_value(v, var).map_err(|m| loc.err_at(&at_name, m));
+                let mut source = format!("environment ${id_var}, ${secret_var}");
+                if token.is_some() {
+                    source.push_str(&format!(", session token ${token_var}"));
+                }
                 return Ok(Credentials {
-                    key_id: checked_value(id, id_var).map_err(|m| loc.err_at(&at_name, m))?,
-                    secret: Secret::new(
-                        checked_value(secret, secret_var).map_err(|m| loc.err_at(&at_name, m))?,
-                    ),
-                    token: get(token_var).map(Secret::new),
-                    source: format!("environment ${id_var}, ${secret_var}"),
+                    key_id: checked(id, id_var)?,
+                    secret: Secret::new(checked(secret, secret_var)?),
+                    token: token.map(|t| checked(t, token_var)).transpose()?.map(Secret::new),
+                    source,
                 });
             }
-            _ => tried.push(format!("environment ${id_var} and ${secret_var}: not set")),
+            // Half a pair is most likely a slip: say exactly which half is missing.
+            (Some(_), None) => tried.push(format!(
+                "environment ${id_var} is set but ${secret_var} is not"
+            )),
+            (None, Some(_)) => tried.push(format!(
+                "environment ${secret_var} is set but ${id_var} is not"
+            )),
+            (None, None) if token.is_some() => tried.push(format!(
+                "environment ${id_var} and ${secret_var}: not set (${token_var} is set, but a session token is used only with them)"
+            )),
+            (None, None) => tried.push(format!("environment ${id_var} and ${secret_var}: not set")),
         }
     } else {
         tried.push(format!(
@@ -1756,6 +1771,31 @@ name = "checkout"
     }
 
     #[test]
+    fn half_a_standard_variable_pair_names_the_missing_variable() {
+        let src = BASE
+            .replace("secret_id_env = \"TC_ID\"\n", "")
+            .replace("secret_key_env = \"TC_KEY\"\n", "");
+        let only_id =
+            |name: &str| (name == "TENCENTCLOUD_SECRET_ID").then(|| "AKIDstd".to_string());
+        let e = Config::parse(&src, Path::new("c.toml"), &only_id).unwrap_err();
+        assert!(
+            e.message.contains(
+                "environment $TENCENTCLOUD_SECRET_ID is set but $TENCENTCLOUD_SECRET_KEY is not"
+            ),
+            "{e}"
+        );
+        let only_key =
+            |name: &str| (name == "TENCENTCLOUD_SECRET_KEY").then(|| "std-secret".to_string());
+        let e = Config::parse(&src, Path::new("c.toml"), &only_key).unwrap_err();
+        assert!(
+            e.message.contains(
+                "environment $TENCENTCLOUD_SECRET_KEY is set but $TENCENTCLOUD_SECRET_ID is not"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn standard_variables_are_used_when_no_key_is_configured() {
         let src = BASE
             .replace("secret_id_env = \"TC_ID\"\n", "")
@@ -1770,6 +1810,10 @@ name = "checkout"
         let creds = c.account("tc-prod").unwrap().credentials.clone().unwrap();
         assert_eq!(creds.key_id, "AKIDstd");
         assert_eq!(creds.token.as_ref().map(Secret::expose), Some("tok"));
+        assert_eq!(
+            creds.source,
+            "environment $TENCENTCLOUD_SECRET_ID, $TENCENTCLOUD_SECRET_KEY, session token $TENCENTCLOUD_TOKEN"
+        );
     }
 
     #[test]

@@ -25,3 +25,4 @@ pub mod shutdown;
 pub mod sim;
 pub mod sweep;
 pub mod time;
+pub mod tracked;

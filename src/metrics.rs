@@ -3,12 +3,15 @@
 //! Owns: the metric registry, what each metric means, and the `/metrics` HTTP endpoint. Fed by
 //! the sweep through [`SweepObserver`] (counters and gauges are atomics, so the hooks return at
 //! once); the per-function and last-success gauges are loaded from the database at start so a
-//! restart does not make a stale function look fresh (or a healthy one look never backed up),
-//! and the archive gauges are read from the database at each scrape. Calls `db` (read-only),
-//! `observe`, `sweep` (types), `cloud` (types) and `time`.
+//! restart does not make a stale function look fresh (or a healthy one look never backed up).
+//! The per-function gauges and the archive gauges are read again from the database at each
+//! scrape: the database is the truth (a listing failure records a failure no hook reports),
+//! and discovery adds and loses functions while the daemon runs. Which functions get a series
+//! is `crate::tracked`: explicit and discovered ones, except those gone from the cloud. Calls
+//! `db` (read-only), `tracked`, `observe`, `sweep` (types), `cloud` (types) and `time`.
 //!
 //! Names follow the Prometheus conventions: `fnvault_` prefix, base units (`_seconds`,
-//! `_bytes`), `_total` on counters, and bounded labels (`cloud`, `outcome`, and the configured
+//! `_bytes`), `_total` on counters, and bounded labels (`cloud`, `outcome`, and the tracked
 //! function's canonical key — never a version or hash).
 
 use std::path::PathBuf;
@@ -22,6 +25,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::cloud::{CloudError, ErrorKind, Target};
+use crate::config::Discover;
 use crate::db::Db;
 use crate::observe::SweepObserver;
 use crate::sweep::{FunctionResult, Outcome, SweepReport};
@@ -66,12 +70,18 @@ pub struct Metrics {
     archive_versions: Gauge,
     archive_blobs: Gauge,
     archive_bytes: Gauge,
+    functions_gone: Gauge,
     database: PathBuf,
+    /// The configured functions and `[[discover]]` rules: with the database, which functions
+    /// have per-function series (`crate::tracked`).
+    explicit: Vec<Target>,
+    rules: Vec<Discover>,
 }
 
 impl Metrics {
-    /// The registry with every metric at zero; `database` is read for the archive gauges.
-    pub fn new(database: PathBuf) -> Metrics {
+    /// The registry with every metric at zero; `database` is read for the archive gauges and,
+    /// with `explicit` and `rules`, for the per-function ones.
+    pub fn new(database: PathBuf, explicit: Vec<Target>, rules: Vec<Discover>) -> Metrics {
         let mut registry = Registry::with_prefix("fnvault");
         let sweeps = Family::<OutcomeLabels, Counter>::default();
         registry.register(
@@ -170,6 +180,12 @@ impl Metrics {
             Unit::Bytes,
             archive_bytes.clone(),
         );
+        let functions_gone = Gauge::default();
+        registry.register(
+            "functions_gone",
+            "Discovered functions the cloud no longer lists (archive kept, no longer checked, no per-function series)",
+            functions_gone.clone(),
+        );
         Metrics {
             registry,
             sweeps,
@@ -187,14 +203,32 @@ impl Metrics {
             archive_versions,
             archive_blobs,
             archive_bytes,
+            functions_gone,
             database,
+            explicit,
+            rules,
         }
     }
 
-    /// Sets the per-function and last-success gauges of `targets` from the database, so they
-    /// survive a restart. Every configured function gets a series (0 = never succeeded).
-    pub fn load(&self, db: &Db, targets: &[Target]) -> Result<(), crate::db::DbError> {
-        for h in db.function_health(targets)? {
+    /// Sets the per-function, last-success and archive gauges from the database, so they
+    /// survive a restart.
+    pub fn load(&self, db: &Db) -> Result<(), crate::db::DbError> {
+        self.last_success_sweep
+            .set(unix(db.last_ok_sweep_finished()?.as_deref()));
+        if let Some(last) = db.recent_sweeps(1)?.first() {
+            self.last_sweep.set(unix(last.finished.as_deref()));
+        }
+        self.load_functions(db)?;
+        self.load_archive(db)
+    }
+
+    /// Every tracked function that is not gone gets its two series (0 = never succeeded);
+    /// a gone one loses them. An alert on a gone function's age would fire forever for a
+    /// function deliberately deleted; `fnvault_functions_gone` counts them instead.
+    fn load_functions(&self, db: &Db) -> Result<(), crate::db::DbError> {
+        let tracked = crate::tracked::tracked(&self.explicit, &self.rules, Some(db))?;
+        let live = crate::tracked::live_targets(&tracked);
+        for h in db.function_health(&live)? {
             let labels = FunctionLabels {
                 function: h.key.clone(),
                 cloud: h.cloud.clone(),
@@ -206,12 +240,18 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(h.consecutive_failures);
         }
-        self.last_success_sweep
-            .set(unix(db.last_ok_sweep_finished()?.as_deref()));
-        if let Some(last) = db.recent_sweeps(1)?.first() {
-            self.last_sweep.set(unix(last.finished.as_deref()));
+        let mut gone = 0;
+        for t in tracked.iter().filter(|t| t.is_gone()) {
+            gone += 1;
+            let labels = FunctionLabels {
+                function: t.target.key.clone(),
+                cloud: t.target.cloud.as_str().to_string(),
+            };
+            self.function_last_success.remove(&labels);
+            self.function_failures.remove(&labels);
         }
-        self.load_archive(db)
+        self.functions_gone.set(gone);
+        Ok(())
     }
 
     fn load_archive(&self, db: &Db) -> Result<(), crate::db::DbError> {
@@ -223,21 +263,23 @@ impl Metrics {
         Ok(())
     }
 
-    /// The OpenMetrics text of every metric, archive gauges freshly read from the database.
+    /// The OpenMetrics text of every metric, per-function and archive gauges freshly read
+    /// from the database.
     pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
         let me = Arc::clone(self);
         let refreshed =
             tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
-                Ok(Some(db)) => me.load_archive(&db),
+                Ok(Some(db)) => me.load_functions(&db).and_then(|()| me.load_archive(&db)),
                 Ok(None) => Ok(()),
                 Err(e) => Err(e),
             })
             .await;
         match refreshed {
             Ok(Ok(())) => {}
-            // A scrape still gets every other metric; the archive gauges keep their last value.
-            Ok(Err(e)) => tracing::warn!("metrics: reading archive totals failed: {e}"),
-            Err(e) => tracing::warn!("metrics: reading archive totals failed: {e}"),
+            // A scrape still gets every metric; the gauges from the database keep their last
+            // value (the hooks keep the per-function ones current meanwhile).
+            Ok(Err(e)) => tracing::warn!("metrics: reading the database failed: {e}"),
+            Err(e) => tracing::warn!("metrics: reading the database failed: {e}"),
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
@@ -323,6 +365,9 @@ impl SweepObserver for Metrics {
             }
             Outcome::Failed { .. } => {
                 self.function_failures.get_or_create(&labels).inc();
+                // A function that never succeeded has a last-success series too (at 0), so
+                // an alert on its age can fire; one that did keeps its time.
+                let _ = self.function_last_success.get_or_create(&labels);
             }
             Outcome::Interrupted => {}
         }
@@ -397,7 +442,11 @@ mod tests {
 
     #[test]
     fn names_follow_the_prometheus_conventions() {
-        let m = Arc::new(Metrics::new(PathBuf::from("/nonexistent/db")));
+        let m = Arc::new(Metrics::new(
+            PathBuf::from("/nonexistent/db"),
+            Vec::new(),
+            Vec::new(),
+        ));
         let t = Target::new(Cloud::Aliyun, "ali", "cn-hangzhou", "svc", "f", None);
         m.download_received(&t, 10);
         m.retry(&t);
@@ -416,6 +465,7 @@ mod tests {
             "fnvault_retries_total{cloud=\"aliyun\"} 1",
             "fnvault_function_checks_total{cloud=\"aliyun\",outcome=\"failed\"} 1",
             "fnvault_function_consecutive_failures{function=\"ali/cn-hangzhou/svc/f\",cloud=\"aliyun\"} 1",
+            "fnvault_function_last_success_timestamp_seconds{function=\"ali/cn-hangzhou/svc/f\",cloud=\"aliyun\"} 0",
             "# TYPE fnvault_sweep_duration_seconds histogram",
             "# UNIT fnvault_archive_size_bytes bytes",
             "fnvault_last_success_timestamp_seconds 0",

@@ -8,7 +8,8 @@
 //!
 //! A webhook or ping URL may carry a token (in its query, userinfo or even its path, as Slack's
 //! do), so logs name only its scheme and host. Calls `db` (read-only: the streaks and times of
-//! the failing functions), `http`, `observe`, `sweep` (types) and `secret`.
+//! the failing functions), `tracked` (which functions those are: explicit and discovered),
+//! `http`, `observe`, `sweep` (types) and `secret`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::cloud::Target;
-use crate::config::NotifySettings;
+use crate::config::{Discover, NotifySettings};
 use crate::db::Db;
 use crate::observe::SweepObserver;
 use crate::secret::SecretUrl;
@@ -51,16 +52,21 @@ struct Worker {
     settings: NotifySettings,
     http: reqwest::Client,
     database: PathBuf,
-    targets: Vec<Target>,
+    /// The configured functions and `[[discover]]` rules: with the database, which functions
+    /// the alert body describes (`crate::tracked`).
+    explicit: Vec<Target>,
+    rules: Vec<Discover>,
 }
 
 impl Notifier {
-    /// Starts the worker. `targets` are the configured functions (for the alert body).
+    /// Starts the worker. `explicit` and `rules` are the config's functions and `[[discover]]`
+    /// rules (for the alert body).
     pub fn start(
         settings: NotifySettings,
         http: reqwest::Client,
         database: PathBuf,
-        targets: Vec<Target>,
+        explicit: Vec<Target>,
+        rules: Vec<Discover>,
     ) -> (Arc<Notifier>, NotifierWorker) {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let timeout = settings.timeout;
@@ -68,7 +74,8 @@ impl Notifier {
             settings,
             http,
             database,
-            targets,
+            explicit,
+            rules,
         };
         let handle = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
@@ -171,12 +178,8 @@ impl Worker {
                 _ => None,
             })
             .collect();
-        let targets: Vec<Target> = self
-            .targets
-            .iter()
-            .filter(|t| failed.iter().any(|(k, _)| *k == t.key))
-            .cloned()
-            .collect();
+        let failed_keys: Vec<String> = failed.iter().map(|(k, _)| k.to_string()).collect();
+        let (explicit, rules) = (self.explicit.clone(), self.rules.clone());
         let database = self.database.clone();
         let sweep_id = report.sweep_id;
         let read = tokio::task::spawn_blocking(move || {
@@ -184,6 +187,11 @@ impl Worker {
                 path: database.clone(),
                 message: "does not exist".into(),
             })?;
+            let targets: Vec<Target> = crate::tracked::tracked(&explicit, &rules, Some(&db))?
+                .into_iter()
+                .map(|t| t.target)
+                .filter(|t| failed_keys.contains(&t.key))
+                .collect();
             Ok::<_, crate::db::DbError>((db.sweep(sweep_id)?, db.function_health(&targets)?))
         })
         .await;
@@ -211,9 +219,16 @@ impl Worker {
                 if streak.is_some_and(|n| n < i64::from(self.settings.after_failures)) {
                     return None;
                 }
+                // The database unreadable, an explicit function's cloud is still known.
+                let cloud = h.map(|h| h.cloud.clone()).or_else(|| {
+                    self.explicit
+                        .iter()
+                        .find(|t| t.key == *key)
+                        .map(|t| t.cloud.as_str().to_string())
+                });
                 Some(json!({
                     "function": key,
-                    "cloud": self.targets.iter().find(|t| t.key == *key).map(|t| t.cloud.as_str()),
+                    "cloud": cloud,
                     "error": error,
                     "consecutive_failures": streak,
                     "failing_since": h.and_then(|h| h.failing_since.clone()),

@@ -182,9 +182,10 @@ Examples:
         /// One JSON object (`sweeps`, `failing`, `stale`, `archive`) instead of text.
         #[arg(long)]
         json: bool,
-        /// How many of the latest sweeps to show.
-        #[arg(long, default_value_t = 10, value_name = "N")]
-        sweeps: usize,
+        /// How many of the latest sweeps to show (at least 1).
+        #[arg(long, default_value_t = 10, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        sweeps: u64,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -380,6 +381,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         }
         Command::Status { json, sweeps } => {
             let config = Config::load_without_credentials(&cli.config)?;
+            // Beyond usize (32-bit targets) simply means "all of them".
+            let sweeps = usize::try_from(sweeps).unwrap_or(usize::MAX);
             Ok(ops::status(&config, sweeps, json)?)
         }
         Command::Completions { shell } => {
@@ -513,6 +516,7 @@ fn start_notifier(
         http,
         config.database_path.clone(),
         config.functions.clone(),
+        config.discover.clone(),
     );
     observers.push(notifier.clone());
     Ok(Some((notifier, worker)))
@@ -537,12 +541,15 @@ async fn start_metrics(
                 settings.listen
             )
         })?;
-    let metrics = Arc::new(crate::metrics::Metrics::new(config.database_path.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        config.database_path.clone(),
+        config.functions.clone(),
+        config.discover.clone(),
+    ));
     let path = config.database_path.clone();
-    let targets = config.functions.clone();
     let loader = Arc::clone(&metrics);
     tokio::task::spawn_blocking(move || match Db::open_read_only(&path)? {
-        Some(db) => loader.load(&db, &targets),
+        Some(db) => loader.load(&db),
         None => Ok(()),
     })
     .await
@@ -645,16 +652,11 @@ fn print_failures(report: &SweepReport) {
 fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let summaries = match Db::open_read_only(&config.database_path)? {
         Some(db) => {
-            // Discovered functions are not in the file: the rules say which rows are theirs
-            // (gone ones included: their archive is kept and listed).
-            let mut targets = config.functions.clone();
-            for known in db.known_functions()? {
-                if config.discover.iter().any(|d| d.covers(&known.target))
-                    && !targets.iter().any(|t| t.key == known.target.key)
-                {
-                    targets.push(known.target);
-                }
-            }
+            // Discovered functions included, gone ones too: their archive is kept and listed.
+            let targets: Vec<_> = crate::tracked::tracked_targets(config, Some(&db))?
+                .into_iter()
+                .map(|t| t.target)
+                .collect();
             db.summaries(&targets)?
         }
         None => config

@@ -122,22 +122,27 @@ pub fn print_changes(out: &mut dyn Write, report: &SweepReport) -> io::Result<()
 const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// `fnvault status`: read-only, works while a daemon runs. Exit 1 when a function is failing
-/// or stale, so a script can use it as a health check.
+/// or stale, so a script can use it as a health check. Covers every tracked function
+/// (`crate::tracked`: explicit and discovered); a gone one is listed as gone, never as failing
+/// or stale: the cloud no longer serves it, so there is nothing left to back up.
 pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<ExitCode> {
     let db = Db::open_read_only(&config.database_path)?;
-    let (recent, health, totals) = match &db {
+    let tracked = crate::tracked::tracked_targets(config, db.as_ref())?;
+    let live = crate::tracked::live_targets(&tracked);
+    let gone: Vec<_> = tracked.iter().filter(|t| t.is_gone()).collect();
+    let (recent, health, gone_health, totals) = match &db {
         Some(db) => (
             db.recent_sweeps(sweeps)?,
-            db.function_health(&config.functions)?,
+            db.function_health(&live)?,
+            db.function_health(&gone.iter().map(|t| t.target.clone()).collect::<Vec<_>>())?,
             db.archive_totals()?,
         ),
         None => (
             Vec::new(),
-            config
-                .functions
-                .iter()
+            live.iter()
                 .map(crate::db::FunctionHealth::never_checked)
                 .collect(),
+            Vec::new(),
             Default::default(),
         ),
     };
@@ -191,6 +196,12 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             "stale": stale.iter().map(|h| json!({
                 "function": h.key,
                 "cloud": h.cloud,
+                "last_success": h.last_success,
+            })).collect::<Vec<_>>(),
+            "gone": gone.iter().zip(&gone_health).map(|(t, h)| json!({
+                "function": h.key,
+                "cloud": h.cloud,
+                "gone_since": t.gone_since,
                 "last_success": h.last_success,
             })).collect::<Vec<_>>(),
             "archive": {
@@ -270,6 +281,22 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
                 h.key,
                 h.last_success.as_deref().unwrap_or("never")
             )?;
+        }
+        // Only with discovery can a function be gone: no section line for everyone else.
+        if !gone.is_empty() {
+            writeln!(
+                out,
+                "Gone from the cloud (archive kept, no longer checked):"
+            )?;
+            for (t, h) in gone.iter().zip(&gone_health) {
+                writeln!(
+                    out,
+                    "  {} (gone since {}, last success: {})",
+                    h.key,
+                    t.gone_since.as_deref().unwrap_or("?"),
+                    h.last_success.as_deref().unwrap_or("never")
+                )?;
+            }
         }
         writeln!(
             out,

@@ -60,11 +60,16 @@ pub(super) fn tencent(
                 path.display()
             ));
         };
+        let token = get("token").filter(|t| !t.is_empty());
+        let mut source = format!("profile [{section}] in {}", path.display());
+        if token.is_some() {
+            source.push_str(", session token from its `token` key");
+        }
         return Ok(Some(Found {
             key_id: id,
             secret,
-            token: get("token").filter(|t| !t.is_empty()),
-            source: format!("profile [{section}] in {}", path.display()),
+            token,
+            source,
         }));
     }
     Ok(None)
@@ -193,11 +198,15 @@ fn aliyun_cli(path: &Path, text: &str, named: Option<&str>, tried: &mut Vec<Stri
             path.display()
         ));
     };
+    let mut source = format!("profile `{name}` in {}", path.display());
+    if token.is_some() {
+        source.push_str(" (mode StsToken), session token from its `sts_token` key");
+    }
     Ok(Some(Found {
         key_id: id,
         secret,
         token,
-        source: format!("profile `{name}` in {}", path.display()),
+        source,
     }))
 }
 
@@ -246,6 +255,29 @@ fn parse_ini(text: &str, inline_comments: bool) -> Vec<Section> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tencent_profile_with_a_token_says_so_in_its_source() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".tencentcloud")).unwrap();
+        std::fs::write(
+            home.path().join(".tencentcloud/credentials"),
+            "[default]\nsecret_id = AKIDx\nsecret_key = k\ntoken = the-token\n",
+        )
+        .unwrap();
+        let h = home.path().to_string_lossy().into_owned();
+        let env = |v: &str| (v == "HOME").then(|| h.clone());
+        let found = tencent(None, &env, &mut Vec::new()).unwrap().unwrap();
+        assert_eq!(found.token.as_deref(), Some("the-token"));
+        assert!(
+            found
+                .source
+                .ends_with("/.tencentcloud/credentials, session token from its `token` key"),
+            "{}",
+            found.source
+        );
+        assert!(!found.source.contains("the-token"));
+    }
 
     #[test]
     fn ini_sections_keys_and_alibaba_inline_comments() {

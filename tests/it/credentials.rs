@@ -151,11 +151,51 @@ async fn the_standard_environment_variables_carry_a_session_token() {
         ],
     )
     .await;
+    // The source names the token's variable too (never its value).
     assert_ok_from(
         &run,
-        "environment $TENCENTCLOUD_SECRET_ID, $TENCENTCLOUD_SECRET_KEY",
+        "environment $TENCENTCLOUD_SECRET_ID, $TENCENTCLOUD_SECRET_KEY, session token $TENCENTCLOUD_TOKEN",
     );
+    assert!(!run.stdout.contains(TOKEN), "{}", run.stdout);
     assert_eq!(env.sim.tokens_seen(), [TOKEN]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alibaba_standard_variables_name_their_session_token() {
+    let env = Env::new().await;
+    env.sim.add_aliyun_key(ALI_ID, ALI_KEY, Some(TOKEN));
+    write_account(&env, "aliyun", "");
+    let run = check(
+        &env,
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", ALI_ID),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALI_KEY),
+            ("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    assert_ok_from(
+        &run,
+        "environment $ALIBABA_CLOUD_ACCESS_KEY_ID, $ALIBABA_CLOUD_ACCESS_KEY_SECRET, session token $ALIBABA_CLOUD_SECURITY_TOKEN",
+    );
+    assert!(!run.stdout.contains(TOKEN), "{}", run.stdout);
+    assert_eq!(env.sim.tokens_seen(), [TOKEN]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_a_standard_variable_pair_names_the_missing_variable() {
+    let env = Env::new().await;
+    write_account(&env, "tencent", "");
+    let run = check(&env, &[("TENCENTCLOUD_SECRET_ID", TC_ID)]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "environment $TENCENTCLOUD_SECRET_ID is set but $TENCENTCLOUD_SECRET_KEY is not"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(TC_ID), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,6 +252,14 @@ async fn the_aliyun_cli_config_json_sts_profile_sends_its_token() {
     write_account(&env, "aliyun", "signature = \"fc\"");
     let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
     assert_ok_from(&run, "profile `sts` in ");
+    assert!(
+        run.stdout.contains(
+            ".aliyun/config.json (mode StsToken), session token from its `sts_token` key"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(TOKEN), "{}", run.stdout);
     assert_eq!(env.sim.tokens_seen(), [TOKEN]);
 }
 

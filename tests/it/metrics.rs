@@ -265,3 +265,109 @@ async fn a_metrics_address_in_use_is_a_setup_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("[metrics] listen"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovered_functions_get_their_series_and_a_gone_one_loses_them() {
+    use fnvault::sim::{Fault, SimFunction};
+    let env = Env::new().await;
+    let good = SimFunction::scf("ap-guangzhou", "default", "order-a", None);
+    let bad = SimFunction::scf("ap-guangzhou", "default", "order-b", None);
+    env.sim.deploy(&good, package("order-a", 3_000));
+    env.sim.deploy(&bad, package("order-b", 3_000));
+    env.sim.set_fault(&bad, Fault::CorruptDownload);
+    let (good_key, bad_key) = (
+        "tc/ap-guangzhou/default/order-a",
+        "tc/ap-guangzhou/default/order-b",
+    );
+    let port = free_port();
+    // No database yet: the daemon's own sweeps discover both functions.
+    env.write_config(&format!(
+        "[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n\
+         [schedule]\ncron = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
+
+    let daemon = spawn_fnvault(&env, &["daemon"]);
+    let s = eventually("two failed sweeps in the metrics", async || {
+        let s = parse(&scrape(port).await?);
+        (find(&s, "fnvault_sweeps_total", &[("outcome", "failed")])? >= 2.0).then_some(s)
+    })
+    .await;
+    assert!(
+        value(
+            &s,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", good_key), ("cloud", "tencent")]
+        ) > 1.0e9
+    );
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", bad_key), ("cloud", "tencent")]
+        ),
+        0.0,
+        "never backed up: the README's FnvaultFunctionNotBackedUp can fire"
+    );
+    assert!(
+        value(
+            &s,
+            "fnvault_function_consecutive_failures",
+            &[("function", bad_key)]
+        ) >= 2.0
+    );
+    assert_eq!(value(&s, "fnvault_functions_gone", &[]), 0.0);
+
+    // Deleted in the cloud: its series go (an alert on its age would never clear).
+    env.sim.remove(&bad);
+    let s = eventually("the gone function's series removed", async || {
+        let s = parse(&scrape(port).await?);
+        (find(&s, "fnvault_functions_gone", &[])? == 1.0).then_some(s)
+    })
+    .await;
+    let (code, stderr) = terminate(daemon).await;
+    assert_eq!(code, 0, "{stderr}");
+    for name in [
+        "fnvault_function_last_success_timestamp_seconds",
+        "fnvault_function_consecutive_failures",
+    ] {
+        assert_eq!(find(&s, name, &[("function", bad_key)]), None, "{name}");
+        assert!(
+            find(&s, name, &[("function", good_key)]).is_some(),
+            "{name}"
+        );
+    }
+
+    // A restart loads the discovered function's series from the database.
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        config.replace(
+            "cron = \"* * * * * *\"",
+            "cron = \"0 0 0 1 1 *\"\nrun_on_start = false",
+        ),
+    )
+    .unwrap();
+    let daemon = spawn_fnvault(&env, &["daemon"]);
+    let s = eventually("the restarted daemon's metrics", async || {
+        Some(parse(&scrape(port).await?))
+    })
+    .await;
+    let (code, stderr) = terminate(daemon).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        value(
+            &s,
+            "fnvault_function_last_success_timestamp_seconds",
+            &[("function", good_key)]
+        ) > 1.0e9
+    );
+    assert_eq!(value(&s, "fnvault_functions_gone", &[]), 1.0);
+    assert_eq!(
+        find(
+            &s,
+            "fnvault_function_consecutive_failures",
+            &[("function", bad_key)]
+        ),
+        None
+    );
+}

@@ -154,3 +154,34 @@ async fn an_unreachable_ping_url_does_not_fail_a_good_sweep() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("ping failed"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alert_describes_a_failing_discovered_function_like_a_configured_one() {
+    use fnvault::sim::{Fault, SimFunction};
+    let env = Env::new().await;
+    let bad = SimFunction::scf("ap-guangzhou", "default", "order-b", None);
+    env.sim.deploy(
+        &SimFunction::scf("ap-guangzhou", "default", "order-a", None),
+        package("order-a", 3_000),
+    );
+    env.sim.deploy(&bad, package("order-b", 3_000));
+    env.sim.set_fault(&bad, Fault::CorruptDownload);
+    let out = env.path("alert.json");
+    env.write_config(&format!(
+        "[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n\
+         [notify]\ncommand = [\"/bin/sh\", \"-c\", \"cat > '{}'\"]\n",
+        out.display()
+    ));
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the command ran")).unwrap();
+    let failing = alert["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{alert}");
+    assert_eq!(failing[0]["function"], "tc/ap-guangzhou/default/order-b");
+    assert_eq!(failing[0]["cloud"], "tencent");
+    assert_eq!(failing[0]["consecutive_failures"], 1);
+    assert!(failing[0]["failing_since"].is_string(), "{alert}");
+}

@@ -113,3 +113,73 @@ async fn status_works_while_a_daemon_holds_the_archive() {
     assert!(run.stdout.contains(" daemon "), "{}", run.stdout);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_covers_discovered_functions_and_reports_a_gone_one_as_gone() {
+    let env = Env::new().await;
+    let good = fnvault::sim::SimFunction::scf("ap-guangzhou", "default", "order-a", None);
+    let bad = fnvault::sim::SimFunction::scf("ap-guangzhou", "default", "order-b", None);
+    env.sim.deploy(&good, package("order-a", 3_000));
+    env.sim.deploy(&bad, package("order-b", 3_000));
+    env.sim
+        .set_fault(&bad, fnvault::sim::Fault::CorruptDownload);
+    env.write_config("[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n");
+    assert_eq!(env.fnvault(&["sync"]).await.code, 1);
+    let bad_key = "tc/ap-guangzhou/default/order-b";
+
+    let run = env.fnvault(&["status", "--json"]).await;
+
+    // Found by [[discover]] only, yet failing and stale like a configured function.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let failing = v["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1, "{v}");
+    assert_eq!(failing[0]["function"], bad_key);
+    assert_eq!(failing[0]["cloud"], "tencent");
+    assert_eq!(failing[0]["consecutive_failures"], 1);
+    assert!(failing[0]["failing_since"].is_string(), "{v}");
+    let stale = v["stale"].as_array().unwrap();
+    assert_eq!(stale.len(), 1, "{v}");
+    assert_eq!(stale[0]["function"], bad_key);
+    assert_eq!(v["gone"], serde_json::json!([]));
+    let text = env.fnvault(&["status"]).await.stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.contains(bad_key) && l.contains("1 sweep(s) in a row")),
+        "{text}"
+    );
+
+    // Deleted in the cloud: gone, reported as such, and no longer failing or stale.
+    env.sim.remove(&bad);
+    assert_eq!(env.fnvault(&["sync"]).await.code, 0);
+    let run = env.fnvault(&["status", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(v["failing"], serde_json::json!([]));
+    assert_eq!(v["stale"], serde_json::json!([]));
+    let gone = v["gone"].as_array().unwrap();
+    assert_eq!(gone.len(), 1, "{v}");
+    assert_eq!(gone[0]["function"], bad_key);
+    assert!(gone[0]["gone_since"].is_string(), "{v}");
+    assert!(gone[0]["last_success"].is_null(), "{v}");
+    let text = env.fnvault(&["status"]).await.stdout;
+    assert!(text.contains("Gone from the cloud"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(bad_key) && l.contains("gone since")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_refuses_zero_sweeps() {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    assert_eq!(env.fnvault(&["sync"]).await.code, 0);
+
+    let run = env.fnvault(&["status", "--sweeps", "0"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("--sweeps"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
