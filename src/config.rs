@@ -571,7 +571,7 @@ impl Config {
             accounts,
             functions,
             metrics: parse_metrics(raw.metrics.as_ref(), &loc)?,
-            notify: parse_notify(raw.notify.as_ref(), &loc)?,
+            notify: parse_notify(raw.notify.as_ref(), &loc, &resolve_path)?,
         })
     }
 
@@ -2118,6 +2118,7 @@ fn parse_metrics(
 fn parse_notify(
     raw: Option<&RawNotify>,
     loc: &Locator,
+    resolve_path: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Option<NotifySettings>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     let http_url = |key: &'static str, v: &Option<String>| match v {
@@ -2147,7 +2148,18 @@ fn parse_notify(
                 "must name a program: [\"/path/to/program\", \"arg\", ...]",
             ));
         }
-        Some(c) => Some(c.clone()),
+        Some(c) => {
+            let mut c = c.clone();
+            // A relative path with a folder in it (`./alert.sh`, `bin/alert`) means the same as
+            // the `*_file` keys: relative to the config file's folder, not to wherever the
+            // daemon was started. A bare name (`curl`) is looked up in $PATH, as exec does.
+            if let Some(program) = c.first_mut() {
+                if program.contains('/') && !Path::new(program.as_str()).is_absolute() {
+                    *program = resolve_path(program).to_string_lossy().into_owned();
+                }
+            }
+            Some(c)
+        }
     };
     if webhook.is_none() && command.is_none() && ping_url.is_none() {
         return Err(loc.err(
@@ -2227,6 +2239,23 @@ mod ops_tests {
         assert_eq!(n.timeout, Duration::from_secs(2));
         assert_eq!(n.command.unwrap(), vec!["/bin/true", "x"]);
         assert!(!format!("{:?}", n.webhook).contains("s3cret"));
+    }
+
+    #[test]
+    fn a_relative_command_path_is_relative_to_the_config_folder() {
+        let program = |c: &str| {
+            parse(&format!("[notify]\ncommand = [\"{c}\", \"x\"]\n"))
+                .unwrap()
+                .notify
+                .unwrap()
+                .command
+                .unwrap()
+        };
+        assert_eq!(program("bin/alert"), vec!["/etc/bin/alert", "x"]);
+        assert_eq!(program("./alert.sh"), vec!["/etc/./alert.sh", "x"]);
+        assert_eq!(program("/usr/bin/alert"), vec!["/usr/bin/alert", "x"]);
+        // A bare name is left for the $PATH lookup.
+        assert_eq!(program("curl"), vec!["curl", "x"]);
     }
 
     #[test]

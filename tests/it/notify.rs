@@ -154,3 +154,31 @@ async fn an_unreachable_ping_url_does_not_fail_a_good_sweep() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("ping failed"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relative_command_path_runs_the_program_beside_the_config_file() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let out = env.path("alert.json");
+    // A link to sh rather than a script written here: no freshly written executable to race
+    // with (ETXTBSY).
+    std::fs::create_dir(env.path("bin")).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", env.path("bin/alert")).unwrap();
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\ncommand = [\"bin/alert\", \"-c\", \"cat > '{}'\"]\n",
+            out.display()
+        ),
+    );
+    env.sim.remove(&fleet.order_api);
+
+    // The test runs fnvault from the crate's folder, not the config's: only resolving against
+    // the config's folder finds the program.
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the command ran")).unwrap();
+    assert_eq!(alert["failing"][0]["function"], ORDER_API);
+}
