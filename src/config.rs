@@ -1682,11 +1682,7 @@ fn find_in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>
                 path.pop();
             }
         }
-        toml_edit::Value::InlineTable(t) => {
-            if find_in_table(t, offset, path) {
-                return true;
-            }
-        }
+        toml_edit::Value::InlineTable(t) if find_in_table(t, offset, path) => return true,
         _ => {}
     }
     holds(value.span(), offset)
@@ -2153,10 +2149,11 @@ fn parse_notify(
             // A relative path with a folder in it (`./alert.sh`, `bin/alert`) means the same as
             // the `*_file` keys: relative to the config file's folder, not to wherever the
             // daemon was started. A bare name (`curl`) is looked up in $PATH, as exec does.
-            if let Some(program) = c.first_mut() {
-                if program.contains('/') && !Path::new(program.as_str()).is_absolute() {
-                    *program = resolve_path(program).to_string_lossy().into_owned();
-                }
+            if let Some(program) = c.first_mut()
+                && program.contains('/')
+                && !Path::new(program.as_str()).is_absolute()
+            {
+                *program = resolve_path(program).to_string_lossy().into_owned();
             }
             Some(c)
         }
