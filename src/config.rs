@@ -571,7 +571,7 @@ impl Config {
             accounts,
             functions,
             metrics: parse_metrics(raw.metrics.as_ref(), &loc)?,
-            notify: parse_notify(raw.notify.as_ref(), &loc)?,
+            notify: parse_notify(raw.notify.as_ref(), &loc, &resolve_path)?,
         })
     }
 
@@ -1566,13 +1566,27 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// A parse or type error from serde/toml. toml's message names at most the field, so the
+    /// dotted key is found from the error's place in the file.
     fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
             position: e.span().map(|s| self.line_col(s.start)),
-            key: None,
+            key: e.span().and_then(|s| self.key_at(s.start)),
             message: e.message().trim_end().to_string(),
         }
+    }
+
+    /// The dotted key (1-based indexes, as in every other message) of the innermost key, value,
+    /// array element or table header whose text holds `offset`: a wrong type points at the
+    /// value, an unknown field at its key, a missing field at its table's header.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let doc = self.doc.as_ref()?;
+        let mut path = Vec::new();
+        if !find_in_table(doc.as_table(), offset, &mut path) || path.is_empty() {
+            return None;
+        }
+        Some(path.concat())
     }
 
     fn err(&self, path: &[&'static str], msg: impl Into<String>) -> ConfigError {
@@ -1627,6 +1641,66 @@ impl<'a> Locator<'a> {
             .unwrap_or(before.len() + 1);
         (line, col)
     }
+}
+
+/// Whether a toml_edit span holds `offset` (an empty span holds its start).
+fn holds(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start == offset || s.contains(&offset))
+}
+
+/// Searches `table` for what holds `offset`, leaving its path in `path` (segments `.key`,
+/// `[n]`) when found. Children first, so the innermost match wins.
+fn find_in_table(table: &dyn toml_edit::TableLike, offset: usize, path: &mut Vec<String>) -> bool {
+    for (name, _) in table.iter() {
+        let Some((key, item)) = table.get_key_value(name) else {
+            continue;
+        };
+        path.push(if path.is_empty() {
+            name.to_string()
+        } else {
+            format!(".{name}")
+        });
+        if holds(key.span(), offset) || find_in_item(item, offset, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn find_in_item(item: &toml_edit::Item, offset: usize, path: &mut Vec<String>) -> bool {
+    match item {
+        toml_edit::Item::None => false,
+        toml_edit::Item::Value(v) => find_in_value(v, offset, path),
+        toml_edit::Item::Table(t) => find_in_table(t, offset, path) || holds(t.span(), offset),
+        toml_edit::Item::ArrayOfTables(tables) => {
+            for (i, t) in tables.iter().enumerate() {
+                path.push(format!("[{}]", i + 1));
+                if find_in_table(t, offset, path) || holds(t.span(), offset) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+    }
+}
+
+fn find_in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> bool {
+    match value {
+        toml_edit::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(format!("[{}]", i + 1));
+                if find_in_value(v, offset, path) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        toml_edit::Value::InlineTable(t) if find_in_table(t, offset, path) => return true,
+        _ => {}
+    }
+    holds(value.span(), offset)
 }
 
 fn dotted(path: &[Seg]) -> String {
@@ -1933,6 +2007,14 @@ name = "checkout"
     }
 
     #[test]
+    fn a_type_error_inside_a_list_names_the_element_one_based() {
+        let e = discover_error("account = \"tc-prod\"\nregions = [\"ap-guangzhou\", 3]");
+        assert_eq!(e.key.as_deref(), Some("discover[1].regions[2]"), "{e}");
+        let e = parse(&format!("{BASE}\n[sync]\nconcurrency = \"4\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sync.concurrency"), "{e}");
+    }
+
+    #[test]
     fn listed_names_follow_the_config_rules() {
         assert!(valid_cloud_name(Cloud::Tencent, false, "order-api"));
         for bad in ["../evil", "a/b", "a\0b", "..", ""] {
@@ -2076,6 +2158,7 @@ fn parse_metrics(
 fn parse_notify(
     raw: Option<&RawNotify>,
     loc: &Locator,
+    resolve_path: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Option<NotifySettings>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     let http_url = |key: &'static str, v: &Option<String>| match v {
@@ -2105,7 +2188,19 @@ fn parse_notify(
                 "must name a program: [\"/path/to/program\", \"arg\", ...]",
             ));
         }
-        Some(c) => Some(c.clone()),
+        Some(c) => {
+            let mut c = c.clone();
+            // A relative path with a folder in it (`./alert.sh`, `bin/alert`) means the same as
+            // the `*_file` keys: relative to the config file's folder, not to wherever the
+            // daemon was started. A bare name (`curl`) is looked up in $PATH, as exec does.
+            if let Some(program) = c.first_mut()
+                && program.contains('/')
+                && !Path::new(program.as_str()).is_absolute()
+            {
+                *program = resolve_path(program).to_string_lossy().into_owned();
+            }
+            Some(c)
+        }
     };
     if webhook.is_none() && command.is_none() && ping_url.is_none() {
         return Err(loc.err(
@@ -2185,6 +2280,23 @@ mod ops_tests {
         assert_eq!(n.timeout, Duration::from_secs(2));
         assert_eq!(n.command.unwrap(), vec!["/bin/true", "x"]);
         assert!(!format!("{:?}", n.webhook).contains("s3cret"));
+    }
+
+    #[test]
+    fn a_relative_command_path_is_relative_to_the_config_folder() {
+        let program = |c: &str| {
+            parse(&format!("[notify]\ncommand = [\"{c}\", \"x\"]\n"))
+                .unwrap()
+                .notify
+                .unwrap()
+                .command
+                .unwrap()
+        };
+        assert_eq!(program("bin/alert"), vec!["/etc/bin/alert", "x"]);
+        assert_eq!(program("./alert.sh"), vec!["/etc/./alert.sh", "x"]);
+        assert_eq!(program("/usr/bin/alert"), vec!["/usr/bin/alert", "x"]);
+        // A bare name is left for the $PATH lookup.
+        assert_eq!(program("curl"), vec!["curl", "x"]);
     }
 
     #[test]

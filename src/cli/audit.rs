@@ -28,6 +28,7 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault history order-api
     History {
+        /// The function (see above).
         function: String,
         /// A JSON object instead of a table.
         #[arg(long)]
@@ -40,6 +41,7 @@ pub(super) enum AuditCommand {
         /// FUNCTION or FUNCTION@VERSION.
         #[arg(value_name = "FUNCTION[@VERSION]")]
         function: String,
+        /// A JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -49,7 +51,9 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault at 2026-03-03
     At {
+        /// RFC 3339 time or a date (see above).
         time: String,
+        /// A JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -58,12 +62,16 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault diff checkout 2 3 --content index.js
     Diff {
+        /// The function: canonical key, unique prefix or unique bare name.
         function: String,
+        /// The older version number.
         from: i64,
+        /// The newer version number.
         to: i64,
         /// A path inside the packages: print a unified diff of that file.
         #[arg(long, value_name = "PATH")]
         content: Option<String>,
+        /// A JSON object instead of text (not with --content).
         #[arg(long, conflicts_with = "content")]
         json: bool,
     },
@@ -76,6 +84,7 @@ pub(super) enum AuditCommand {
         /// for presence and size).
         #[arg(long, value_name = "N%")]
         sample: Option<String>,
+        /// A JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -84,10 +93,11 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault restore order-api --at 2026-03-03 --to /tmp/order-api.zip
     Restore {
+        /// The function, optionally with a version number (default: the latest).
         #[arg(value_name = "FUNCTION[@VERSION]")]
         function: String,
         /// The file to write.
-        #[arg(long)]
+        #[arg(long, value_name = "PATH")]
         to: PathBuf,
         /// The version live at this time instead of the latest.
         #[arg(long, value_name = "TIME")]
@@ -102,8 +112,10 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault export --to /srv/restore --at 2026-03-03
     Export {
-        #[arg(long)]
+        /// The folder to write into; it must be new or empty.
+        #[arg(long, value_name = "DIR")]
         to: PathBuf,
+        /// The versions live at this time instead of the latest.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
@@ -112,6 +124,7 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault reindex
     Reindex {
+        /// Replace a database that opens and holds versions (it is renamed, not deleted).
         #[arg(long)]
         force: bool,
     },
@@ -123,6 +136,7 @@ pub(super) enum AuditCommand {
         /// Show what would be removed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// A JSON object instead of text.
         #[arg(long)]
         json: bool,
     },

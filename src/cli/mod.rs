@@ -7,6 +7,7 @@
 mod audit;
 mod check;
 mod demo;
+mod manpage;
 mod ops;
 mod output;
 mod progress;
@@ -194,10 +195,12 @@ Examples:
   fnvault completions zsh > \"${fpath[1]}/_fnvault\"
   fnvault completions fish > ~/.config/fish/completions/fnvault.fish")]
     Completions {
+        /// The shell to print the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), generated from this command line's definition.
+    /// Print the manual page (roff): one page with every command's options and examples,
+    /// generated from this command line's definition.
     #[command(after_help = "\
 Examples:
   fnvault man | man -l -
@@ -393,9 +396,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         }
         Command::Man => {
             let mut out = std::io::stdout().lock();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(anyhow::Error::from)?;
+            manpage::render(Cli::command(), &mut out).map_err(anyhow::Error::from)?;
             out.flush().map_err(anyhow::Error::from)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -159,7 +159,10 @@ impl Db {
                  WHERE v.function_id = ?1 AND v.first_seen <= ?2
                  ORDER BY v.version_no DESC LIMIT 1"
             ))
-            .and_then(|mut s| s.query_row(params![function_id, at], version_row).optional())
+            .and_then(|mut s| {
+                s.query_row(params![function_id, at], version_row)
+                    .optional()
+            })
             .map_err(|e| self.e(e))
     }
 

@@ -98,3 +98,103 @@ async fn a_missing_config_file_is_a_setup_error() {
         run.stderr
     );
 }
+
+/// Runs `sync` on `config` and checks that its error names the line holding `needle`, then the
+/// dotted key: `config.toml:LINE:COL: KEY: …`. Returns the error line.
+async fn error_names(env: &Env, config: &str, needle: &str, key: &str) -> String {
+    let run = sync_with(env, config).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {}", run.stderr))
+        .to_string();
+    let at = format!("config.toml:{}:", line_of(config, needle));
+    assert!(line.contains(&at), "expected {at} in: {line}");
+    let after_position = line.split_once(&at).map(|(_, rest)| rest).unwrap_or("");
+    let key_part = format!(": {key}: ");
+    assert!(
+        after_position.contains(&key_part),
+        "expected the key `{key}` in: {line}"
+    );
+    line
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_string_where_a_list_belongs_names_the_discover_key() {
+    let env = Env::new().await;
+    let config = format!(
+        "{}\n[[discover]]\naccount = \"tc\"\nregions = \"ap-guangzhou\"\n",
+        env.accounts()
+    );
+
+    let line = error_names(&env, &config, "regions = ", "discover[1].regions").await;
+
+    assert!(line.contains("expected a sequence"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_required_key_names_its_section() {
+    let env = Env::new().await;
+    let config = format!("{}\n[metrics]\n", env.accounts());
+
+    let line = error_names(&env, &config, "[metrics]", "metrics").await;
+
+    assert!(line.contains("missing field `listen`"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_given_as_a_string_names_notify_command() {
+    let env = Env::new().await;
+    let config = format!("{}\n[notify]\ncommand = \"echo hi\"\n", env.accounts());
+
+    error_names(&env, &config, "command = ", "notify.command").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_key_in_a_discover_block_names_the_block() {
+    let env = Env::new().await;
+    let config = format!(
+        "{}\n[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n\
+         namespace = [\"default\"]\n",
+        env.accounts()
+    );
+
+    let line = error_names(&env, &config, "namespace = ", "discover[1].namespace").await;
+
+    assert!(line.contains("unknown field `namespace`"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrongly_typed_function_key_names_the_function_by_position() {
+    let env = Env::new().await;
+    let config = format!(
+        "{}\n{}\n{}",
+        env.accounts(),
+        scf("ap-guangzhou", "default", "first", None),
+        scf("ap-guangzhou", "default", "second", None)
+    )
+    .replace("name = \"second\"", "name = 2");
+
+    error_names(&env, &config, "name = 2", "functions[2].name").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_size_given_as_a_number_names_the_archive_key() {
+    let env = Env::new().await;
+    let config = env.accounts().replace(
+        "dir = \"archive\"",
+        "dir = \"archive\"\nmax_package_size = 100",
+    );
+
+    let line = error_names(
+        &env,
+        &config,
+        "max_package_size",
+        "archive.max_package_size",
+    )
+    .await;
+
+    assert!(line.contains("invalid type: integer"), "{line}");
+}

@@ -185,3 +185,31 @@ async fn the_alert_describes_a_failing_discovered_function_like_a_configured_one
     assert_eq!(failing[0]["consecutive_failures"], 1);
     assert!(failing[0]["failing_since"].is_string(), "{alert}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relative_command_path_runs_the_program_beside_the_config_file() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let out = env.path("alert.json");
+    // A link to sh rather than a script written here: no freshly written executable to race
+    // with (ETXTBSY).
+    std::fs::create_dir(env.path("bin")).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", env.path("bin/alert")).unwrap();
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\ncommand = [\"bin/alert\", \"-c\", \"cat > '{}'\"]\n",
+            out.display()
+        ),
+    );
+    env.sim.remove(&fleet.order_api);
+
+    // The test runs fnvault from the crate's folder, not the config's: only resolving against
+    // the config's folder finds the program.
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("the command ran")).unwrap();
+    assert_eq!(alert["failing"][0]["function"], ORDER_API);
+}
