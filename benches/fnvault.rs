@@ -565,6 +565,77 @@ async fn audit_queries(scale: &Scale, work: &Path, table: &mut Table) {
             if ms(d) < 50.0 { "met" } else { "missed" },
         );
     }
+    // The database work alone, in this process: what the commands above spend beyond start-up
+    // and reading a config of `nf` functions.
+    let targets: Vec<fnvault::cloud::Target> = functions
+        .iter()
+        .map(|f| match f {
+            SimFunction::Scf {
+                region,
+                namespace,
+                name,
+                ..
+            } => fnvault::cloud::Target::new(
+                fnvault::cloud::Cloud::Tencent,
+                "tc",
+                region,
+                namespace,
+                name,
+                None,
+            ),
+            SimFunction::Fc { service, name, .. } => fnvault::cloud::Target::new(
+                fnvault::cloud::Cloud::Aliyun,
+                "ali",
+                "cn-shanghai",
+                service,
+                name,
+                None,
+            ),
+        })
+        .collect();
+    let db = fnvault::db::Db::open_read_only(&db_path)
+        .expect("bench database")
+        .expect("bench database exists");
+    let in_process = |f: &mut dyn FnMut()| -> Duration {
+        median(
+            (0..scale.repeats)
+                .map(|_| {
+                    let started = Instant::now();
+                    f();
+                    started.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let q_list = in_process(&mut || {
+        std::hint::black_box(db.summaries(&targets).expect("summaries"));
+    });
+    let q_history = in_process(&mut || {
+        std::hint::black_box(db.versions_of(1).expect("versions_of"));
+    });
+    let q_at = in_process(&mut || {
+        std::hint::black_box(db.versions_at("2026-06-01T00:00:00Z").expect("versions_at"));
+    });
+    let parse = in_process(&mut || {
+        std::hint::black_box(
+            fnvault::config::Config::load_without_credentials(Path::new(&cfg)).expect("config"),
+        );
+    });
+    table.row(
+        "  the queries alone (in process)",
+        format!(
+            "list {:.1} ms, history {:.2} ms, at {:.1} ms",
+            ms(q_list),
+            ms(q_history),
+            ms(q_at)
+        ),
+        format!("reading the {nf}-function config: {:.0} ms", ms(parse)),
+        if ms(q_list.max(q_at)) < 50.0 {
+            "met"
+        } else {
+            "missed"
+        },
+    );
     let version = time(&["--version"]);
     table.row(
         "Start-up: `list` process, start to exit",
@@ -718,6 +789,8 @@ fn main() {
         .expect("runtime");
     let mut table = Table::default();
     eprintln!("machine: {}", machine());
+    // `--keep`: leave the work folder for a closer look (e.g. profiling one command).
+    let keep = args.iter().any(|a| a == "--keep");
     rt.block_on(async {
         if wanted("unchanged") {
             unchanged_sweep(&scale, work.path(), &mut table).await;
@@ -733,6 +806,9 @@ fn main() {
         }
     });
 
+    if keep {
+        eprintln!("work folder kept: {}", work.keep().display());
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,

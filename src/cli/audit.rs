@@ -249,7 +249,8 @@ pub(super) fn short(s: &str) -> String {
 
 pub(super) fn print_json(value: &serde_json::Value) -> Result<(), Fatal> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     serde_json::to_writer_pretty(&mut out, value).map_err(anyhow::Error::from)?;
     writeln!(out).map_err(anyhow::Error::from)?;
     out.flush().map_err(anyhow::Error::from)?;
@@ -258,7 +259,8 @@ pub(super) fn print_json(value: &serde_json::Value) -> Result<(), Fatal> {
 
 pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Fatal> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     write_table(&mut out, header, rows).map_err(anyhow::Error::from)?;
     out.flush().map_err(anyhow::Error::from)?;
     Ok(())
@@ -444,11 +446,12 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
 fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
     let t = resolve::time(time)?;
     let ro = open_read_only(config)?;
-    let mut found = Vec::new();
-    for f in &ro.functions {
-        let v = ro.db.version_at(f.id, &t).map_err(anyhow::Error::from)?;
-        found.push((f, v));
-    }
+    let mut live = ro.db.versions_at(&t).map_err(anyhow::Error::from)?;
+    let found: Vec<_> = ro
+        .functions
+        .iter()
+        .map(|f| (f, live.remove(&f.id)))
+        .collect();
     if json {
         let functions: Vec<serde_json::Value> = found
             .iter()
@@ -653,7 +656,8 @@ fn diff_content(
     let new = new.unwrap_or_default();
     let text = similar::TextDiff::from_lines(&old, &new);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     write!(
         out,
         "{}",
