@@ -182,6 +182,9 @@ impl Db {
         .map_err(|e| sqlite(path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| sqlite(path, e))?;
+        // Audit commands read much of the file once: a larger cache saves re-reads.
+        conn.execute_batch("PRAGMA cache_size = -32768;")
+            .map_err(|e| sqlite(path, e))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| sqlite(path, e))?;
