@@ -691,7 +691,7 @@ pub fn catch_up(archive: &Archive, db: &mut Db, lock: &LockGuard) -> Result<(), 
     if unreferenced > 0 {
         tracing::warn!(
             unreferenced,
-            "blobs no version references (an interrupted store, or pruned history);              a sweep that archives the same package adopts one, `fnvault prune` removes them"
+            "blobs no version references (an interrupted store, or pruned history); a sweep that archives the same package adopts one, `fnvault prune` removes them"
         );
     }
     Ok(())

@@ -650,6 +650,15 @@ fn print_failures(report: &SweepReport) {
     }
 }
 
+/// Said on stderr by read-only commands that find no database: new, or lost.
+pub(crate) fn no_database_note(config: &Config) {
+    eprintln!(
+        "note: there is no database at {} yet: nothing has been archived (if it was lost, `fnvault reindex` rebuilds it from the archive at {})",
+        config.database_path.display(),
+        config.archive.dir.display()
+    );
+}
+
 fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let summaries = match Db::open_read_only(&config.database_path)? {
         Some(db) => {
@@ -660,11 +669,14 @@ fn list(config: &Config, json: bool) -> anyhow::Result<()> {
                 .collect();
             db.summaries(&targets)?
         }
-        None => config
-            .functions
-            .iter()
-            .map(crate::db::empty_summary)
-            .collect(),
+        None => {
+            no_database_note(config);
+            config
+                .functions
+                .iter()
+                .map(crate::db::empty_summary)
+                .collect()
+        }
     };
     let stdout = std::io::stdout();
     // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.

@@ -127,6 +127,9 @@ const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// or stale: the cloud no longer serves it, so there is nothing left to back up.
 pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<ExitCode> {
     let db = Db::open_read_only(&config.database_path)?;
+    if db.is_none() {
+        super::no_database_note(config);
+    }
     let tracked = crate::tracked::tracked_targets(config, db.as_ref())?;
     let live = crate::tracked::live_targets(&tracked);
     let gone: Vec<_> = tracked.iter().filter(|t| t.is_gone()).collect();

@@ -40,12 +40,31 @@ fn candidates<'a>(functions: &'a [FunctionRow], arg: &str) -> Vec<&'a FunctionRo
     if let Some(exact) = functions.iter().find(|f| f.target.key == arg) {
         return vec![exact];
     }
+    // Whole path parts first: `ali-demo` is the account `ali-demo`, not also the start of
+    // `ali-demo-fc-sig`; `default/order-api` also names `…/default/order-api@$LATEST`.
     let tail = format!("/{arg}");
-    functions
+    let head = format!("{arg}/");
+    let by_parts: Vec<&FunctionRow> = functions
         .iter()
         .filter(|f| {
-            f.target.key.starts_with(arg) || f.target.key.ends_with(&tail) || f.target.name == arg
+            let key = f.target.key.as_str();
+            let unqualified = match &f.target.qualifier {
+                Some(q) => key.strip_suffix(&format!("@{q}")).unwrap_or(key),
+                None => key,
+            };
+            key.starts_with(&head)
+                || key.ends_with(&tail)
+                || unqualified.ends_with(&tail)
+                || unqualified == arg
+                || f.target.name == arg
         })
+        .collect();
+    if !by_parts.is_empty() {
+        return by_parts;
+    }
+    functions
+        .iter()
+        .filter(|f| f.target.key.starts_with(arg))
         .collect()
 }
 
@@ -133,6 +152,26 @@ mod tests {
                 .unwrap()
                 .id,
             1
+        );
+    }
+
+    #[test]
+    fn path_parts_win_over_text_prefixes_and_qualifiers_may_be_left_out() {
+        let fs = vec![
+            row(1, "default", "order-api", Some("$LATEST")),
+            row(2, "batch", "report", None),
+        ];
+        assert_eq!(function(&fs, "default/order-api").unwrap().id, 1);
+        assert_eq!(
+            function(&fs, "tc/ap-guangzhou/default/order-api")
+                .unwrap()
+                .id,
+            1
+        );
+        assert_eq!(
+            function(&fs, "tc/ap-guangzhou/bat").unwrap().id,
+            2,
+            "text prefix"
         );
     }
 

@@ -30,18 +30,18 @@ enum CopyError {
     Corrupt { sha256: String, actual: String },
     #[error("blob {sha256} is missing from the archive ({path}); nothing was written")]
     Missing { sha256: String, path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
-    move |source| CopyError::Io {
+    // Not a `source`: the message already says it, and a chain would repeat it.
+    move |error| CopyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -272,7 +272,18 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
     });
     let manifest_path = to.join("manifest.json");
     let text = serde_json::to_string_pretty(&manifest).map_err(anyhow::Error::from)? + "\n";
-    fs::write(&manifest_path, text)
+    // Owner-only like the packages beside it (it names every function and its checksum).
+    let written = {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&manifest_path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+    };
+    written
         .with_context(|| format!("writing {}", manifest_path.display()))
         .map_err(Fatal::Failed)?;
     print_table(&["FUNCTION", "VERSION", "FILE"], &rows)?;
