@@ -620,8 +620,14 @@ fn diff_content(
 ) -> Result<ExitCode, Fatal> {
     let read = |v: &VersionRow| -> anyhow::Result<Option<String>> {
         let blob = ro.archive.blob_path(&v.sha256);
-        let bytes = manifest::extract(&blob, path, CONTENT_LIMIT)
-            .with_context(|| format!("{}@{}", f.target.key, v.version_no))?;
+        // The manifest said this package is a readable zip: if it no longer reads, the blob
+        // has most likely been damaged since.
+        let bytes = manifest::extract(&blob, path, CONTENT_LIMIT).with_context(|| {
+            format!(
+                "{}@{} (blob {}): the package does not read back; `fnvault verify` checks whether it is damaged",
+                f.target.key, v.version_no, v.sha256
+            )
+        })?;
         match bytes {
             None => Ok(None),
             Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
