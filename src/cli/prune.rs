@@ -169,10 +169,18 @@ pub(super) fn prune(config: &Config, dry_run: bool, json: bool) -> Result<ExitCo
             blobs.len()
         )));
     }
+    // Only files named like a blob are fnvault's to delete; anything else under blobs/ was put
+    // there by someone else (`verify` reports it) and is left alone.
     let unreferenced: Vec<&archive::BlobFile> = blobs
         .iter()
-        .filter(|b| !(b.well_formed && kept_shas.contains(b.name.as_str())))
+        .filter(|b| b.well_formed && !kept_shas.contains(b.name.as_str()))
         .collect();
+    for stray in blobs.iter().filter(|b| !b.well_formed) {
+        tracing::warn!(
+            path = %stray.path.display(),
+            "not named like a blob: left alone (`fnvault verify` lists it)"
+        );
+    }
 
     if let Some(lock) = &lock {
         // Rows first (with a journal line each, so a rebuild does not bring them back), files

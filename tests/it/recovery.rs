@@ -312,6 +312,11 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
         [1, 2, 3, 4, 5]
     );
 
+    // A file someone else put under blobs/, not named like a blob: never fnvault's to delete.
+    let stray = env.path("archive/blobs/00/00aa");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"not ours").unwrap();
+
     let run = env.json(&["prune", "--json"], 0).await;
     assert_eq!(run["pruned"].as_array().unwrap().len(), 3);
     assert_eq!(run["removed_blobs"].as_array().unwrap().len(), 3);
@@ -319,6 +324,8 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
         version_numbers(&env.json(&["history", API, "--json"], 0).await),
         [4, 5]
     );
+    assert!(stray.exists(), "prune deleted a file that is not a blob");
+    std::fs::remove_file(&stray).unwrap();
     assert_eq!(env.files_in("archive/blobs").len(), 2);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
     // A rebuild honours the prune instead of resurrecting rows without blobs.
