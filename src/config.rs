@@ -99,6 +99,21 @@ pub struct LoadOptions {
     /// Accept a file readable by group or others although it holds an inline secret
     /// (`--allow-insecure-config`).
     pub allow_insecure: bool,
+    /// A credential that cannot be read (a missing key file, an unset variable) fails only its
+    /// account (`Account::credential_error`), unless no account is left: for `sync` and
+    /// `daemon`, so one broken key does not stop every backup.
+    pub per_account_credentials: bool,
+}
+
+/// How `parse_inner` treats the accounts' secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialMode {
+    /// Not read at all (read-only commands).
+    Skip,
+    /// Every account's must resolve, or the config is refused.
+    Require,
+    /// Resolved per account; a failure is kept on the account.
+    PerAccount,
 }
 
 #[derive(Debug, Clone)]
@@ -167,8 +182,12 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 20;
 pub struct Account {
     pub name: String,
     pub endpoint: String,
-    /// `None` when the config was loaded without credentials (read-only commands).
+    /// `None` when the config was loaded without credentials (read-only commands), or when
+    /// they failed to resolve under `LoadOptions::per_account_credentials`.
     pub credentials: Option<Credentials>,
+    /// Why the credentials did not resolve (file, line, key and what was tried), when loaded
+    /// with `per_account_credentials`; the account's functions fail with it.
+    pub credential_error: Option<String>,
     pub kind: AccountKind,
     /// API requests per second this account may receive from us; 0 means no limit.
     pub requests_per_second: u32,
@@ -351,7 +370,12 @@ impl Config {
     /// [`Config::load`], with the permission check relaxed when `options` say so.
     pub fn load_with(path: &Path, options: LoadOptions) -> Result<Config, ConfigError> {
         let src = read(path)?;
-        let config = Config::parse(&src, path, &|name| std::env::var(name).ok())?;
+        let mode = if options.per_account_credentials {
+            CredentialMode::PerAccount
+        } else {
+            CredentialMode::Require
+        };
+        let config = Config::parse_inner(&src, path, &|name| std::env::var(name).ok(), mode)?;
         if !options.allow_insecure {
             check_private(&config)?;
         }
@@ -362,7 +386,7 @@ impl Config {
     /// must work for an auditor who has the config and the archive but not the keys.
     pub fn load_without_credentials(path: &Path) -> Result<Config, ConfigError> {
         let src = read(path)?;
-        Config::parse_inner(&src, path, &|_| None, false)
+        Config::parse_inner(&src, path, &|_| None, CredentialMode::Skip)
     }
 
     /// Validates `src` as if read from `path`; `env` stands in for the environment (tests pass
@@ -372,14 +396,14 @@ impl Config {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        Config::parse_inner(src, path, env, true)
+        Config::parse_inner(src, path, env, CredentialMode::Require)
     }
 
     fn parse_inner(
         src: &str,
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
-        with_credentials: bool,
+        credentials: CredentialMode,
     ) -> Result<Config, ConfigError> {
         let loc = Locator::new(src, path);
         let raw: RawConfig = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
@@ -510,7 +534,7 @@ impl Config {
         let mut accounts = Vec::with_capacity(raw.accounts.len());
         let mut names = HashSet::new();
         for (i, a) in raw.accounts.iter().enumerate() {
-            let account = validate_account(a, i, &loc, env, &resolve_path, with_credentials)?;
+            let account = validate_account(a, i, &loc, env, &resolve_path, credentials)?;
             if !names.insert(account.name.clone()) {
                 return Err(loc.err_at(
                     &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
@@ -518,6 +542,26 @@ impl Config {
                 ));
             }
             accounts.push(account);
+        }
+        // Per-account credentials still need one account that works: otherwise nothing can
+        // run, and that is the config's fault.
+        if credentials == CredentialMode::PerAccount
+            && !accounts.is_empty()
+            && accounts.iter().all(|a| a.credential_error.is_some())
+        {
+            let errors: Vec<&str> = accounts
+                .iter()
+                .filter_map(|a| a.credential_error.as_deref())
+                .collect();
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                position: None,
+                key: None,
+                message: format!(
+                    "no account has usable credentials:\n  {}",
+                    errors.join("\n  ")
+                ),
+            });
         }
 
         let by_name: HashMap<&str, &Account> =
@@ -586,7 +630,7 @@ fn validate_account(
     loc: &Locator,
     env: &dyn Fn(&str) -> Option<String>,
     resolve_path: &dyn Fn(&str) -> PathBuf,
-    with_credentials: bool,
+    credentials: CredentialMode,
 ) -> Result<Account, ConfigError> {
     let here = |key: &'static str| [Seg::Key("accounts"), Seg::Index(i), Seg::Key(key)];
     let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
@@ -782,84 +826,95 @@ fn validate_account(
             ));
         }
     };
-    if !with_credentials {
+    if credentials == CredentialMode::Skip {
         return Ok(Account {
             name: a.name.clone(),
             endpoint,
             credentials: None,
+            credential_error: None,
             kind,
             requests_per_second,
         });
     }
-    let resolve = |keys: &SecretKeys| -> Result<Option<(String, String)>, ConfigError> {
-        resolve_secret(keys, i, loc, env, resolve_path)
-    };
-    if a.profile.is_some() && (id_keys.any() || secret_keys.any() || token_keys.any()) {
-        return Err(err(
-            "profile",
-            format!(
-                "`profile` reads the keys from the cloud's profile file; remove it or the {} / {} keys",
-                id_keys.base, secret_keys.base
-            ),
-        ));
-    }
-    let id = resolve(&id_keys)?;
-    let secret = resolve(&secret_keys)?;
-    let token = resolve(&token_keys)?;
-
-    let credentials = match (id, secret) {
-        (Some((id, id_src)), Some((secret, secret_src))) => Credentials {
-            key_id: id,
-            secret: Secret::new(secret),
-            token: token.as_ref().map(|(t, _)| Secret::new(t.clone())),
-            source: {
-                let mut source = if id_src == secret_src {
-                    id_src
-                } else {
-                    format!("{id_src} + {secret_src}")
-                };
-                if let Some((_, token_src)) = &token {
-                    source.push_str(&format!(" + {token_src}"));
-                }
-                source
-            },
-        },
-        (None, None) => {
-            if token.is_some() {
-                return Err(loc.err_at(
-                    &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
-                    format!(
-                        "a {} is configured but no {} / {}",
-                        token_keys.base, id_keys.base, secret_keys.base
-                    ),
-                ));
-            }
-            standard_credentials(cloud, a, i, loc, env, std_env, &id_keys, &secret_keys)?
-        }
-        (Some(_), None) => {
+    // Everything below reads secrets from outside the file (files, variables, profiles). With
+    // `PerAccount`, a failure here costs this account alone: its functions fail, the others run.
+    let resolved = (|| -> Result<Credentials, ConfigError> {
+        let resolve = |keys: &SecretKeys| -> Result<Option<(String, String)>, ConfigError> {
+            resolve_secret(keys, i, loc, env, resolve_path)
+        };
+        if a.profile.is_some() && (id_keys.any() || secret_keys.any() || token_keys.any()) {
             return Err(err(
-                id_keys.given_key().unwrap_or(id_keys.base),
+                "profile",
                 format!(
-                    "{} is configured but {} is not",
+                    "`profile` reads the keys from the cloud's profile file; remove it or the {} / {} keys",
                     id_keys.base, secret_keys.base
                 ),
             ));
         }
-        (None, Some(_)) => {
-            return Err(err(
-                secret_keys.given_key().unwrap_or(secret_keys.base),
-                format!(
-                    "{} is configured but {} is not",
-                    secret_keys.base, id_keys.base
-                ),
-            ));
-        }
-    };
+        let id = resolve(&id_keys)?;
+        let secret = resolve(&secret_keys)?;
+        let token = resolve(&token_keys)?;
 
+        let credentials = match (id, secret) {
+            (Some((id, id_src)), Some((secret, secret_src))) => Credentials {
+                key_id: id,
+                secret: Secret::new(secret),
+                token: token.as_ref().map(|(t, _)| Secret::new(t.clone())),
+                source: {
+                    let mut source = if id_src == secret_src {
+                        id_src
+                    } else {
+                        format!("{id_src} + {secret_src}")
+                    };
+                    if let Some((_, token_src)) = &token {
+                        source.push_str(&format!(" + {token_src}"));
+                    }
+                    source
+                },
+            },
+            (None, None) => {
+                if token.is_some() {
+                    return Err(loc.err_at(
+                        &[Seg::Key("accounts"), Seg::Index(i), Seg::Key("name")],
+                        format!(
+                            "a {} is configured but no {} / {}",
+                            token_keys.base, id_keys.base, secret_keys.base
+                        ),
+                    ));
+                }
+                standard_credentials(cloud, a, i, loc, env, std_env, &id_keys, &secret_keys)?
+            }
+            (Some(_), None) => {
+                return Err(err(
+                    id_keys.given_key().unwrap_or(id_keys.base),
+                    format!(
+                        "{} is configured but {} is not",
+                        id_keys.base, secret_keys.base
+                    ),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    secret_keys.given_key().unwrap_or(secret_keys.base),
+                    format!(
+                        "{} is configured but {} is not",
+                        secret_keys.base, id_keys.base
+                    ),
+                ));
+            }
+        };
+        Ok(credentials)
+    })();
+    let (credentials, credential_error) = match (resolved, credentials) {
+        (Ok(c), _) => (Some(c), None),
+        (Err(e), CredentialMode::PerAccount) => (None, Some(e.to_string())),
+        (Err(e), _) => return Err(e),
+    };
     Ok(Account {
         name: a.name.clone(),
         endpoint,
-        credentials: Some(credentials),
+        credentials,
+        credential_error,
         kind,
         requests_per_second,
     })

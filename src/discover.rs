@@ -70,7 +70,7 @@ impl Listing {
 /// once per run, however many rules ask for it.
 pub async fn list(
     rules: &[Discover],
-    clients: &HashMap<String, cloud::Client>,
+    clients: &cloud::Clients,
     retry: &RetrySettings,
     shutdown: &Shutdown,
 ) -> Listing {
@@ -93,7 +93,7 @@ pub async fn list(
                     account: rule.account.clone(),
                     region: region.clone(),
                     scope: None,
-                    error: format!("no client for account `{}`", rule.account),
+                    error: clients.why_not(&rule.account),
                 });
             }
             continue;

@@ -68,17 +68,8 @@ pub async fn plan(
     shutdown: &Shutdown,
 ) -> Result<Vec<PlanItem>, SetupError> {
     let http = crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
-    let mut clients = HashMap::new();
-    for a in &config.accounts {
-        let credentials = a
-            .credentials
-            .clone()
-            .ok_or_else(|| SetupError::NoCredentials(a.name.clone()))?;
-        clients.insert(
-            a.name.clone(),
-            cloud::Client::new(http.clone(), a, credentials, config.http.api_timeout),
-        );
-    }
+    let clients = cloud::Clients::new(&http, &config.accounts, config.http.api_timeout)
+        .map_err(SetupError::NoCredentials)?;
     // What a real sweep would check: the explicit functions and what `[[discover]]` lists now
     // (nothing is marked gone or failed here: a dry run records nothing).
     let mut targets = explicit.to_vec();
@@ -106,11 +97,10 @@ pub async fn plan(
         .map(|t| {
             let latest = latest.get(&t.key).cloned().flatten();
             let client = clients.get(&t.account);
+            let why_not = clients.why_not(&t.account);
             async move {
                 let plan = match client {
-                    None => Plan::Failed {
-                        error: format!("no client for account `{}`", t.account),
-                    },
+                    None => Plan::Failed { error: why_not },
                     Some(c) => plan_one(config, c, t, latest, shutdown).await,
                 };
                 PlanItem {

@@ -137,7 +137,7 @@ pub enum SweepError {
 #[derive(Clone)]
 pub struct Sweeper {
     http: reqwest::Client,
-    clients: Arc<HashMap<String, cloud::Client>>,
+    clients: Arc<cloud::Clients>,
     archive: Archive,
     db: Writer,
     concurrency: usize,
@@ -181,17 +181,8 @@ impl Sweeper {
         catch_up(&archive, &mut db, &lock)?;
         let http =
             crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
-        let mut clients = HashMap::new();
-        for a in &config.accounts {
-            let credentials = a
-                .credentials
-                .clone()
-                .ok_or_else(|| SetupError::NoCredentials(a.name.clone()))?;
-            clients.insert(
-                a.name.clone(),
-                cloud::Client::new(http.clone(), a, credentials, config.http.api_timeout),
-            );
-        }
+        let clients = cloud::Clients::new(&http, &config.accounts, config.http.api_timeout)
+            .map_err(SetupError::NoCredentials)?;
         let sweeper = Sweeper {
             http,
             clients: Arc::new(clients),
@@ -413,7 +404,7 @@ impl Sweeper {
         let client = self
             .clients
             .get(&target.account)
-            .ok_or_else(|| format!("no client for account `{}`", target.account))?;
+            .ok_or_else(|| self.clients.why_not(&target.account))?;
         let attempts = self.retry.attempts;
         let mut attempt = 0;
         // Each try asks for a fresh address: presigned URLs expire, and a failed download may

@@ -347,6 +347,13 @@ fn stderr_is_journal() -> bool {
 async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
     let load = crate::config::LoadOptions {
         allow_insecure: cli.allow_insecure_config,
+        per_account_credentials: false,
+    };
+    // The backup commands go on with the accounts whose keys work (the others' functions fail
+    // with the reason); `check` and `config check` insist on every account.
+    let backup = crate::config::LoadOptions {
+        per_account_credentials: true,
+        ..load
     };
     match cli.command {
         Command::Check => {
@@ -358,7 +365,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             only,
             no_progress,
         } => {
-            let config = Config::load_with(&cli.config, load)?;
+            let config = Config::load_with(&cli.config, backup)?;
             let only = crate::select::Only::new(&only).map_err(anyhow::Error::msg)?;
             let targets = ops::select_targets(
                 &config.functions,
@@ -401,7 +408,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon => {
-            let config = Config::load_with(&cli.config, load)?;
+            let config = Config::load_with(&cli.config, backup)?;
             daemon(&config).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -210,6 +210,54 @@ impl fmt::Display for CloudError {
     }
 }
 
+/// Every account's client, and why an account has none (its credentials did not resolve).
+pub struct Clients {
+    ready: std::collections::HashMap<String, Client>,
+    unusable: std::collections::HashMap<String, String>,
+}
+
+impl Clients {
+    /// One client per account with credentials; the others are kept with their reason
+    /// (`Account::credential_error`), so their functions fail saying why. An account with
+    /// neither was loaded without credentials: a bug of the caller, refused.
+    pub fn new(
+        http: &reqwest::Client,
+        accounts: &[Account],
+        api_timeout: std::time::Duration,
+    ) -> Result<Clients, String> {
+        let mut ready = std::collections::HashMap::new();
+        let mut unusable = std::collections::HashMap::new();
+        for a in accounts {
+            match (&a.credentials, &a.credential_error) {
+                (Some(c), _) => {
+                    ready.insert(
+                        a.name.clone(),
+                        Client::new(http.clone(), a, c.clone(), api_timeout),
+                    );
+                }
+                (None, Some(why)) => {
+                    tracing::error!(account = %a.name, "no usable credentials, its functions will fail: {why}");
+                    unusable.insert(a.name.clone(), why.clone());
+                }
+                (None, None) => return Err(a.name.clone()),
+            }
+        }
+        Ok(Clients { ready, unusable })
+    }
+
+    pub fn get(&self, account: &str) -> Option<&Client> {
+        self.ready.get(account)
+    }
+
+    /// Why `account` has no client, for its functions' failures.
+    pub fn why_not(&self, account: &str) -> String {
+        match self.unusable.get(account) {
+            Some(why) => format!("account `{account}` has no usable credentials: {why}"),
+            None => format!("no client for account `{account}`"),
+        }
+    }
+}
+
 /// The client of one configured account: its cloud's API, paced by the account's rate limit.
 #[derive(Debug, Clone)]
 pub struct Client {

@@ -68,21 +68,55 @@ async fn a_wrongly_typed_value_names_its_line() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_missing_key_file_names_the_key_and_the_file() {
+async fn a_missing_key_file_fails_only_its_accounts_functions_and_names_the_key_and_file() {
     let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
     std::fs::remove_file(env.path("ali.key")).unwrap();
-    let config = env.accounts();
 
-    let run = sync_with(&env, &config).await;
+    let run = env.fnvault(&["sync"]).await;
+
+    // The Tencent account's keys work: its functions are archived all the same.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(env.sim.downloads_of(&fleet.order_api), 1);
+    assert_eq!(env.sim.downloads_of(&fleet.report), 1);
+    assert_eq!(env.sim.downloads_of(&fleet.checkout), 0);
+    let checkout = env.entry(CHECKOUT).await;
+    let error = checkout["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("account `ali` has no usable credentials")
+            && error.contains("accounts[2].access_key_secret_file: cannot read")
+            && error.contains("ali.key"),
+        "{checkout}"
+    );
+    // `config check` still insists on every account.
+    let check = env.fnvault(&["config", "check"]).await;
+    assert_eq!(check.code, 2, "{}", check.stderr);
+    assert!(
+        check
+            .stderr
+            .contains("accounts[2].access_key_secret_file: cannot read"),
+        "{}",
+        check.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_no_account_has_usable_keys_the_run_is_a_config_error() {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    std::fs::remove_file(env.path("ali.key")).unwrap();
+    std::fs::remove_file(env.path("tc.key")).unwrap();
+
+    let run = env.fnvault(&["sync"]).await;
 
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("accounts[2].access_key_secret_file: cannot read"),
+        run.stderr.contains("no account has usable credentials")
+            && run.stderr.contains("tc.key")
+            && run.stderr.contains("ali.key"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("ali.key"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
