@@ -1362,6 +1362,26 @@ fn checked_value(v: String, what: &str) -> Result<String, String> {
     Ok(v)
 }
 
+/// The account a `[[functions]]` or `[[discover]]` entry names, or a message listing those
+/// that exist.
+fn find_account<'a>(
+    accounts: &HashMap<&str, &'a Account>,
+    name: &str,
+) -> Result<&'a Account, String> {
+    accounts.get(name).copied().ok_or_else(|| {
+        let mut known: Vec<&str> = accounts.keys().copied().collect();
+        known.sort_unstable();
+        format!(
+            "no account named `{name}` (defined: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    })
+}
+
 fn validate_function(
     f: &RawFunction,
     i: usize,
@@ -1371,22 +1391,7 @@ fn validate_function(
     let here = |key: &'static str| [Seg::Key("functions"), Seg::Index(i), Seg::Key(key)];
     let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
 
-    let account = accounts.get(f.account.as_str()).ok_or_else(|| {
-        let mut known: Vec<&str> = accounts.keys().copied().collect();
-        known.sort_unstable();
-        err(
-            "account",
-            format!(
-                "no account named `{}` (defined: {})",
-                f.account,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        )
-    })?;
+    let account = find_account(accounts, &f.account).map_err(|m| err("account", m))?;
     if !valid_region(&f.region) {
         return Err(err(
             "region",

@@ -301,8 +301,9 @@ impl Db {
         sp.commit().map_err(|e| sqlite(&path, e))
     }
 
-    /// Records a new version. Call only once its blob is durable in the archive (invariant 1).
-    /// Returns the new version number.
+    /// Records a new version under the next free number (the sweep itself numbers versions
+    /// before journaling them: `record_journaled_version`). Call only once its blob is durable
+    /// in the archive (invariant 1). Returns the new version number.
     pub fn record_new_version(
         &mut self,
         function_id: i64,
@@ -310,40 +311,15 @@ impl Db {
         sweep_id: Option<i64>,
         now: &str,
     ) -> Result<i64, DbError> {
-        let path = self.path.clone();
-        let tx = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
-        let next: i64 = tx
+        let next: i64 = self
+            .conn
             .query_row(
                 "SELECT COALESCE(MAX(version_no), 0) + 1 FROM versions WHERE function_id = ?1",
                 [function_id],
                 |r| r.get(0),
             )
-            .map_err(|e| sqlite(&path, e))?;
-        tx.execute(
-            "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256, crc64, size,
-                                   first_seen, last_seen, sweep_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-            params![
-                function_id,
-                next,
-                v.cloud_checksum,
-                v.sha256,
-                v.crc64.to_string(),
-                v.size as i64,
-                now,
-                sweep_id
-            ],
-        )
-        .map_err(|e| sqlite(&path, e))?;
-        tx.execute(
-            "UPDATE functions SET last_checked = ?2, last_success = ?2,
-                    last_status = CASE WHEN ?3 = 1 THEN 'new' ELSE 'changed' END,
-                    last_error = NULL, gone_since = NULL
-             WHERE id = ?1",
-            params![function_id, now, next],
-        )
-        .map_err(|e| sqlite(&path, e))?;
-        tx.commit().map_err(|e| sqlite(&path, e))?;
+            .map_err(|e| self.e(e))?;
+        self.record_journaled_version(function_id, next, v, sweep_id, now)?;
         Ok(next)
     }
 

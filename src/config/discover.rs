@@ -93,22 +93,7 @@ pub(super) fn validate(
     let here = |key: &'static str| [Seg::Key("discover"), Seg::Index(i), Seg::Key(key)];
     let err = |key: &'static str, msg: String| loc.err_at(&here(key), msg);
 
-    let account = accounts.get(d.account.as_str()).ok_or_else(|| {
-        let mut known: Vec<&str> = accounts.keys().copied().collect();
-        known.sort_unstable();
-        err(
-            "account",
-            format!(
-                "no account named `{}` (defined: {})",
-                d.account,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        )
-    })?;
+    let account = super::find_account(accounts, &d.account).map_err(|m| err("account", m))?;
     let cloud = account.cloud();
     if d.regions.is_empty() {
         return Err(err("regions", "must name at least one region".to_string()));
