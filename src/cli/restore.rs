@@ -225,6 +225,15 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
             .unwrap_or(Ok(()))
             .and_then(|()| copy_verified(&ro, &v.sha256, &dest, false));
         if let Err(e) = result {
+            // Leave no empty folders behind for a package that was not written: remove the
+            // ones now empty, up to the export root (`remove_dir` refuses non-empty ones).
+            let mut dir = dest.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(to) && *d != to) {
+                if fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
             failed += 1;
             eprintln!("failed: {}@{}: {e}", f.target.key, v.version_no);
             skipped.push(serde_json::json!({

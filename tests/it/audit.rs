@@ -522,3 +522,28 @@ async fn a_corrupt_blob_deleted_as_verify_advises_is_downloaded_again_by_the_nex
         "no new version: the same package"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_skips_a_corrupt_package_and_leaves_no_empty_folder_for_it() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let order_api = env.entry(ORDER_API).await;
+    let blob = env.blob(order_api["latest_sha256"].as_str().unwrap());
+    make_writable(&blob);
+    std::fs::write(&blob, b"damaged").unwrap();
+    let dir = env.path("export");
+
+    let run = env
+        .fnvault(&["export", "--to", dir.to_str().unwrap()])
+        .await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // The other three are exported; the corrupt one left nothing, not even its folders.
+    assert!(dir.join("ali-fc/cn-hangzhou/payments/refund.bin").is_file());
+    assert!(dir.join("tc/ap-shanghai/batch/report-job.bin").is_file());
+    assert!(!dir.join("tc/ap-guangzhou").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["packages"].as_array().unwrap().len(), 3);
+}
