@@ -129,7 +129,7 @@ Examples:
   systemctl start fnvault        # the shipped unit runs `fnvault daemon`
   curl -s http://127.0.0.1:9464/metrics | grep fnvault_last_success")]
     Daemon,
-    /// List the configured functions with their archived versions and last check.
+    /// List the configured (and discovered) functions with their archived versions and last check.
     #[command(after_help = "\
 Examples:
   fnvault list
