@@ -196,8 +196,12 @@ service = "payments"
 name = "refund"
 {extra_functions}'''
         path = os.path.join(self.fv_dir, name)
-        with open(path, "w") as f:
+        # Owner-only: some scenarios write a secret inline, and fnvault refuses a config
+        # readable by others that holds one.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(path, 0o600)
         return path
 
     def env(self):
