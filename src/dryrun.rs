@@ -97,10 +97,12 @@ pub async fn plan(
         .map(|t| {
             let latest = latest.get(&t.key).cloned().flatten();
             let client = clients.get(&t.account);
-            let why_not = clients.why_not(&t.account);
+            let why_not = client.is_none().then(|| clients.why_not(&t.account));
             async move {
                 let plan = match client {
-                    None => Plan::Failed { error: why_not },
+                    None => Plan::Failed {
+                        error: why_not.unwrap_or_default(),
+                    },
                     Some(c) => plan_one(config, c, t, latest, shutdown).await,
                 };
                 PlanItem {

@@ -45,12 +45,7 @@ pub(super) fn tencent(
         let Some(text) = read_optional(&path, tried)? else {
             continue;
         };
-        let ini = parse_ini(&text, false);
-        let Some(values) = ini.iter().find(|(name, _)| name == section).map(|(_, v)| v) else {
-            tried.push(format!(
-                "profile [{section}] in {}: no such section",
-                path.display()
-            ));
+        let Some(values) = ini_section(&text, false, section, &path, tried) else {
             continue;
         };
         let get = |k: &str| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -73,6 +68,27 @@ pub(super) fn tencent(
         }));
     }
     Ok(None)
+}
+
+/// The `section` of an INI profile file, or `None` (noted in `tried`) when it has none.
+fn ini_section(
+    text: &str,
+    inline_comments: bool,
+    section: &str,
+    path: &std::path::Path,
+    tried: &mut Vec<String>,
+) -> Option<Vec<(String, String)>> {
+    let found = parse_ini(text, inline_comments)
+        .into_iter()
+        .find(|(name, _)| name == section)
+        .map(|(_, values)| values);
+    if found.is_none() {
+        tried.push(format!(
+            "profile [{section}] in {}: no such section",
+            path.display()
+        ));
+    }
+    found
 }
 
 /// Alibaba, in the order of the official default chain: the CLI's `~/.aliyun/config.json`
@@ -110,12 +126,7 @@ pub(super) fn aliyun(
         let Some(text) = read_optional(&path, tried)? else {
             continue;
         };
-        let ini = parse_ini(&text, true);
-        let Some(values) = ini.iter().find(|(name, _)| name == section).map(|(_, v)| v) else {
-            tried.push(format!(
-                "profile [{section}] in {}: no such section",
-                path.display()
-            ));
+        let Some(values) = ini_section(&text, true, section, &path, tried) else {
             continue;
         };
         let get = |k: &str| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());

@@ -450,9 +450,16 @@ fn scf_error(code: &str, message: &str) -> Response {
 }
 
 fn fc_error(status: u16, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({"ErrorCode": code, "ErrorMessage": message});
-    (
+    fc_json(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &serde_json::json!({"ErrorCode": code, "ErrorMessage": message}),
+    )
+}
+
+/// An FC answer: JSON with a fresh `x-fc-request-id`, as every FC response carries.
+fn fc_json(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
             (
@@ -698,18 +705,7 @@ async fn fc_get_function_code(
         url = "file:///etc/passwd".to_string();
     }
     let body = serde_json::json!({"checksum": crc.to_string(), "url": url});
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/json".to_string()),
-            (
-                header::HeaderName::from_static("x-fc-request-id"),
-                request_id(),
-            ),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    fc_json(StatusCode::OK, &body)
 }
 
 async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri: Uri) -> Response {
@@ -1191,16 +1187,5 @@ async fn fc_list(shared: &Arc<Shared>, uri: &Uri, service: Option<String>) -> Re
     if let Some(next) = next {
         body["nextToken"] = serde_json::Value::String(next);
     }
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/json".to_string()),
-            (
-                header::HeaderName::from_static("x-fc-request-id"),
-                request_id(),
-            ),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    fc_json(StatusCode::OK, &body)
 }

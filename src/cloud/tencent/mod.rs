@@ -131,32 +131,8 @@ impl Client {
         let body = serde_json::json!({
             "Limit": limit, "Offset": offset, "Orderby": "Name", "Order": "ASC"
         });
-        let response = self
-            .call("ListNamespaces", region, body.to_string().into_bytes())
-            .await?;
-        #[derive(Deserialize)]
-        struct Resp {
-            #[serde(rename = "Namespaces")]
-            items: Vec<Item>,
-            #[serde(rename = "TotalCount")]
-            total: u64,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            #[serde(rename = "Name")]
-            name: String,
-        }
-        let rid = request_id(&response);
-        let r: Resp = serde_json::from_value(response).map_err(|e| {
-            CloudError::invalid_response(
-                Cloud::Tencent,
-                200,
-                rid.clone(),
-                format!("ListNamespaces answered unexpected JSON: {e}"),
-            )
-        })?;
-        let names: Vec<String> = r.items.into_iter().map(|i| i.name).collect();
-        Ok(offset_page(names, offset, r.total, rid))
+        self.names_page("ListNamespaces", region, body, "Namespaces", "Name", offset)
+            .await
     }
 
     /// `ListFunctions` of one namespace (one page, ordered by name): names and `TotalCount`.
@@ -171,32 +147,53 @@ impl Client {
             "Order": "ASC", "Orderby": "FunctionName", "Offset": offset, "Limit": limit,
             "Namespace": namespace
         });
+        self.names_page(
+            "ListFunctions",
+            region,
+            body,
+            "Functions",
+            "FunctionName",
+            offset,
+        )
+        .await
+    }
+
+    /// One page of an SCF listing: `action`'s answer holds `items_key` (objects whose
+    /// `name_key` is the name) and `TotalCount`.
+    async fn names_page(
+        &self,
+        action: &str,
+        region: &str,
+        body: serde_json::Value,
+        items_key: &str,
+        name_key: &str,
+        offset: u64,
+    ) -> Result<super::Page, CloudError> {
         let response = self
-            .call("ListFunctions", region, body.to_string().into_bytes())
+            .call(action, region, body.to_string().into_bytes())
             .await?;
-        #[derive(Deserialize)]
-        struct Resp {
-            #[serde(rename = "Functions")]
-            items: Vec<Item>,
-            #[serde(rename = "TotalCount")]
-            total: u64,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            #[serde(rename = "FunctionName")]
-            name: String,
-        }
         let rid = request_id(&response);
-        let r: Resp = serde_json::from_value(response).map_err(|e| {
+        let bad = |what: String| {
             CloudError::invalid_response(
                 Cloud::Tencent,
                 200,
                 rid.clone(),
-                format!("ListFunctions answered unexpected JSON: {e}"),
+                format!("{action} answered unexpected JSON: {what}"),
             )
-        })?;
-        let names: Vec<String> = r.items.into_iter().map(|i| i.name).collect();
-        Ok(offset_page(names, offset, r.total, rid))
+        };
+        // serde does the type checks, so a wrong type reads "invalid type: …, expected …".
+        let field = |v: &serde_json::Value, key: &str| v.get(key).cloned().unwrap_or_default();
+        let items: Vec<serde_json::Value> =
+            serde_json::from_value(field(&response, items_key)).map_err(|e| bad(e.to_string()))?;
+        let names = items
+            .iter()
+            .map(|i| {
+                serde_json::from_value::<String>(field(i, name_key)).map_err(|e| bad(e.to_string()))
+            })
+            .collect::<Result<Vec<String>, _>>()?;
+        let total: u64 = serde_json::from_value(field(&response, "TotalCount"))
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(offset_page(names, offset, total, rid))
     }
 
     /// Signs and sends one action; returns the `Response` object of a successful answer.
