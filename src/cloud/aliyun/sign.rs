@@ -698,10 +698,7 @@ mod tests {
     use http::{HeaderName, HeaderValue};
     use serde_json::Value;
 
-    const VECTORS: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/aliyun-fc.json"
-    );
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/aliyun-fc.json");
 
     fn vectors_file() -> Value {
         let text = std::fs::read_to_string(VECTORS)

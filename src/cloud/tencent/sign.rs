@@ -3,7 +3,7 @@
 //! server-side check that the simulator uses to hold fnvault to the same rules as the real service.
 //!
 //! Only `content-type` and `host` are signed, over `POST /` with an empty query: that is what the
-//! SDK sends and what the vectors in `shared/vectors/tencent-tc3.json` were produced with.
+//! SDK sends and what the vectors in `tests/vectors/tencent-tc3.json` were produced with.
 
 use std::fmt;
 
@@ -446,7 +446,7 @@ mod tests {
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/tencent-tc3.json"
+        "/tests/vectors/tencent-tc3.json"
     );
 
     fn vectors_file() -> Value {
