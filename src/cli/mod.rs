@@ -12,6 +12,7 @@ mod ops;
 mod output;
 mod progress;
 mod prune;
+mod read_only;
 mod resolve;
 mod restore;
 mod verify;

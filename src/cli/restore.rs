@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::Fatal;
-use super::audit::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
+use super::read_only::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
 use super::resolve;
 use crate::config::Config;
 use crate::db::{FunctionRow, VersionRow};
