@@ -298,6 +298,10 @@ impl Worker {
         };
         let spawned = tokio::process::Command::new(program)
             .args(args)
+            // The daemon's environment may hold cloud keys (TENCENTCLOUD_SECRET_KEY, `*_env`
+            // values, CREDENTIALS_DIRECTORY): a third-party notifier gets none of it.
+            .env_clear()
+            .envs(command_env(std::env::vars_os()))
             .env("FNVAULT_EVENT", body["event"].as_str().unwrap_or("alert"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -376,6 +380,18 @@ impl Worker {
             ),
         }
     }
+}
+
+/// What the alert command inherits: `PATH` and `HOME` (to find and run programs), `LANG` and
+/// fnvault's own `FNVAULT_*` variables; nothing else of the daemon's environment.
+fn command_env(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    vars.filter(|(name, _)| {
+        name.to_str()
+            .is_some_and(|n| matches!(n, "PATH" | "HOME" | "LANG") || n.starts_with("FNVAULT_"))
+    })
+    .collect()
 }
 
 /// `https://host:port/…`: enough to tell which endpoint failed, nothing of its path or query.
