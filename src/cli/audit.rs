@@ -308,7 +308,8 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         ),
     ];
     for (k, val) in fields {
-        println!("{:<15} {val}", format!("{k}:"));
+        // The package's error names a zip entry, from the package: escaped like table cells.
+        println!("{:<15} {}", format!("{k}:"), super::output::shown(&val));
     }
     if let Ok(p) = &package
         && p.is_zip
@@ -547,6 +548,17 @@ fn diff_content(
     let (old_label, new_label) = (label("a", a, old.is_some()), label("b", b, new.is_some()));
     let old = old.unwrap_or_default();
     let new = new.unwrap_or_default();
+    // A file's text is the package's: on a terminal its escape sequences would act on the
+    // operator's terminal, so they are shown escaped there (lines and tabs kept); piped to a
+    // file or `patch`, the diff stays byte for byte.
+    let (old, new) = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        (
+            super::output::shown_keeping(&old, &['\n', '\t']).into_owned(),
+            super::output::shown_keeping(&new, &['\n', '\t']).into_owned(),
+        )
+    } else {
+        (old, new)
+    };
     let text = similar::TextDiff::from_lines(&old, &new);
     let stdout = std::io::stdout();
     // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.

@@ -268,22 +268,24 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&e);
             ExitCode::from(2)
         }
         Err(Fatal::Failed(e)) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&e);
             ExitCode::from(1)
         }
+    }
+}
+
+/// `error: …` and its `  caused by: …` lines, escaped: a cause may quote a cloud's message.
+fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {}", output::shown(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {}", output::shown(&cause.to_string()));
     }
 }
 
@@ -653,7 +655,7 @@ fn exit_for(report: &SweepReport) -> ExitCode {
 fn print_failures(report: &SweepReport) {
     for r in &report.results {
         if let Outcome::Failed { error } = &r.outcome {
-            println!("failed: {}: {error}", r.key);
+            println!("failed: {}: {}", r.key, output::shown(error));
         }
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn reindex(config: &Config, force: bool) -> Result<ExitCode, Fatal> {
         eprintln!("the replaced database was moved to {}", old.display());
     }
     for p in &r.reconciled.problems {
-        eprintln!("problem: {p}");
+        eprintln!("problem: {}", super::output::shown(&p.to_string()));
     }
     for m in &r.reconciled.missing_blobs {
         eprintln!("missing: {m}: its blob is not in the archive");

@@ -235,7 +235,12 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
                 dir = d.parent();
             }
             failed += 1;
-            eprintln!("failed: {}@{}: {e}", f.target.key, v.version_no);
+            eprintln!(
+                "failed: {}@{}: {}",
+                f.target.key,
+                v.version_no,
+                super::output::shown(&e.to_string())
+            );
             skipped.push(serde_json::json!({
                 "function": f.target.key,
                 "version": v.version_no,
