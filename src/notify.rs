@@ -22,7 +22,7 @@ use crate::cloud::Target;
 use crate::config::{Discover, NotifySettings};
 use crate::db::Db;
 use crate::observe::SweepObserver;
-use crate::secret::SecretUrl;
+use crate::secret::EndpointUrl;
 use crate::sweep::{Outcome, SweepReport};
 
 enum Event {
@@ -331,8 +331,8 @@ impl Worker {
         }
     }
 
-    async fn webhook(&self, url: &SecretUrl, body: &serde_json::Value) {
-        let shown = origin(url);
+    async fn webhook(&self, url: &EndpointUrl, body: &serde_json::Value) {
+        let shown = url.origin();
         let sent = self
             .http
             .post(url.expose())
@@ -421,7 +421,7 @@ impl Worker {
         {
             segments.pop_if_empty().push(s);
         }
-        let shown = origin(base);
+        let shown = base.origin();
         let what = suffix.unwrap_or("success");
         let sent = self
             .http
@@ -460,18 +460,6 @@ fn command_env(
     .collect()
 }
 
-/// `https://host:port/…`: enough to tell which endpoint failed, nothing of its path or query.
-fn origin(url: &SecretUrl) -> String {
-    match url::Url::parse(url.expose()) {
-        Ok(u) => match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
-            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
-            _ => "(URL)".into(),
-        },
-        Err(_) => "(URL)".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,7 +487,7 @@ mod tests {
 
     #[test]
     fn only_the_scheme_and_host_of_a_hook_are_shown() {
-        let u = SecretUrl::new("https://u:pw@hooks.example:8443/services/T0/B0/s3cret?token=x");
-        assert_eq!(origin(&u), "https://hooks.example:8443/…");
+        let u = EndpointUrl::new("https://u:pw@hooks.example:8443/services/T0/B0/s3cret?token=x");
+        assert_eq!(u.origin(), "https://hooks.example:8443/…");
     }
 }

@@ -20,11 +20,11 @@ pub struct MetricsSettings {
 pub struct NotifySettings {
     /// POSTed a JSON body when a sweep ends with failures. It may hold a token, so it is
     /// never printed whole.
-    pub webhook: Option<crate::secret::SecretUrl>,
+    pub webhook: Option<crate::secret::EndpointUrl>,
     /// Run with the same JSON body on stdin: program and arguments, no shell.
     pub command: Option<Vec<String>>,
     /// healthchecks.io-style: `<ping_url>/start`, `<ping_url>` (success), `<ping_url>/fail`.
-    pub ping_url: Option<crate::secret::SecretUrl>,
+    pub ping_url: Option<crate::secret::EndpointUrl>,
     /// Alert only for functions that failed this many sweeps in a row (1 = every failure).
     pub after_failures: u32,
     /// Limit of each webhook call, ping and command run.
@@ -74,7 +74,7 @@ pub(super) fn parse_notify(
         None => Ok(None),
         Some(u) => match url::Url::parse(u) {
             Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
-                Ok(Some(crate::secret::SecretUrl::new(u.clone())))
+                Ok(Some(crate::secret::EndpointUrl::new(u.clone())))
             }
             // The value may hold a token: show only what is needed to spot the mistake.
             Ok(p) => Err(loc.err(
@@ -192,6 +192,24 @@ mod tests {
         assert_eq!(n.timeout, Duration::from_secs(2));
         assert_eq!(n.command.unwrap(), vec!["/bin/true", "x"]);
         assert!(!format!("{:?}", n.webhook).contains("s3cret"));
+    }
+
+    /// Review X5: Slack and healthchecks.io keep the token in the path, which `SecretUrl`
+    /// printed.
+    #[test]
+    fn a_webhook_or_ping_token_in_the_path_never_prints() {
+        let c = parse(
+            "[notify]\nwebhook = \"https://hooks.slack.com/services/T0/B0/s3cret-path\"\nping_url = \"https://hc-ping.com/5e1c-s3cret-uuid\"\n",
+        )
+        .unwrap();
+        let n = c.notify.unwrap();
+        let shown = format!(
+            "{n:?} {} {}",
+            n.webhook.as_ref().unwrap(),
+            n.ping_url.as_ref().unwrap()
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/…"), "{shown}");
     }
 
     #[test]
