@@ -177,6 +177,9 @@ pub struct HttpSettings {
     pub api_timeout: Duration,
     /// A download fails when no byte arrives for this long (a total limit would fail big packages).
     pub download_idle_timeout: Duration,
+    /// Accept plain-http download URLs from hosts that are neither loopback nor the cloud's
+    /// object storage (`cloud::download_url`).
+    pub allow_http_downloads: bool,
 }
 
 /// How failed calls and downloads are retried: capped exponential backoff with jitter.
@@ -378,6 +381,7 @@ impl Config {
                 &raw.http.download_idle_timeout,
                 secs(60),
             )?,
+            allow_http_downloads: raw.http.allow_http_downloads.unwrap_or(false),
         };
         let sync = SyncSettings {
             concurrency: positive(raw.sync.concurrency, "concurrency", 32)?,

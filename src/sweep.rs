@@ -181,7 +181,7 @@ impl Sweeper {
         catch_up(&archive, &mut db, &lock)?;
         let http =
             crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
-        let clients = cloud::Clients::new(&http, &config.accounts, config.http.api_timeout)
+        let clients = cloud::Clients::new(&http, &config.accounts, &config.http)
             .map_err(SetupError::NoCredentials)?;
         let sweeper = Sweeper {
             http,

@@ -242,6 +242,7 @@ pub fn http_client() -> reqwest::Client {
         connect_timeout: std::time::Duration::from_secs(5),
         api_timeout: std::time::Duration::from_secs(5),
         download_idle_timeout: std::time::Duration::from_secs(5),
+        allow_http_downloads: false,
     })
     .expect("client builds")
 }
