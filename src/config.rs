@@ -246,6 +246,18 @@ pub struct Credentials {
     pub token: Option<Secret>,
     /// Where the pair came from, for `check` and error messages (never the value).
     pub source: String,
+    /// The key files (`*_file` of a secret) and profile file read for them: like an inline
+    /// secret, each is refused when group or others can read it (`check_private`).
+    pub files: Vec<SecretFile>,
+}
+
+/// A file a secret was read from, and the key (or account) that led to it.
+#[derive(Debug, Clone)]
+pub struct SecretFile {
+    pub path: PathBuf,
+    /// The dotted key, e.g. `accounts[1].secret_key_file`, or `accounts[1].profile`.
+    pub key: String,
+    pub position: Option<(usize, usize)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,6 +531,32 @@ impl Config {
 /// file, its mode and the key (the value is never printed).
 fn check_private(config: &Config) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
+    for f in config
+        .accounts
+        .iter()
+        .filter_map(|a| a.credentials.as_ref())
+        .flat_map(|c| &c.files)
+    {
+        // The file was just read, so its metadata is there; a race that removed it since is
+        // not a secret shared with anyone.
+        let Ok(meta) = std::fs::metadata(&f.path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError {
+                file: config.file.clone(),
+                position: f.position,
+                key: Some(f.key.clone()),
+                message: format!(
+                    "`{}` holds a secret but is readable by group or others (mode {:04o}): \
+                     `chmod 600` it, or pass --allow-insecure-config",
+                    f.path.display(),
+                    mode & 0o7777
+                ),
+            });
+        }
+    }
     let Some(first) = config.inline_secrets.first() else {
         return Ok(());
     };

@@ -276,6 +276,27 @@ pub(super) fn validate_account(
                     }
                     source
                 },
+                // The secrets' key files (not `*_credential`: systemd keeps those private).
+                files: [&secret_keys, &token_keys]
+                    .iter()
+                    .filter(|k| super::credentials::is_secret_key(k.base))
+                    .filter_map(|k| {
+                        let file = k.file.as_ref()?;
+                        let named = loc.err_at(
+                            &[
+                                Seg::Key("accounts"),
+                                Seg::Index(i),
+                                Seg::Key(super::credentials::key_name(k.base, 2)),
+                            ],
+                            "",
+                        );
+                        Some(crate::config::SecretFile {
+                            path: resolve_path(file),
+                            key: named.key.unwrap_or_default(),
+                            position: named.position,
+                        })
+                    })
+                    .collect(),
             },
             (None, None) => {
                 if token.is_some() {
