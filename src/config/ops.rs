@@ -11,8 +11,11 @@ use super::locate::Locator;
 /// `[metrics]`: the daemon's Prometheus endpoint.
 #[derive(Debug, Clone)]
 pub struct MetricsSettings {
-    /// Where `GET /metrics` is served (its own listener, separate from anything else).
+    /// Where `GET /metrics` is served (its own listener, separate from anything else). A
+    /// loopback address unless `allow_remote`.
     pub listen: std::net::SocketAddr,
+    /// `allow_remote = true`: the operator chose to expose the unauthenticated endpoint.
+    pub allow_remote: bool,
 }
 
 /// `[notify]`: who is told when sweeps fail, and the dead man's switch.
@@ -35,6 +38,7 @@ pub struct NotifySettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: String,
+    pub(super) allow_remote: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -52,7 +56,7 @@ pub(super) fn parse_metrics(
     loc: &Locator,
 ) -> Result<Option<MetricsSettings>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
-    let listen = raw.listen.trim().parse().map_err(|_| {
+    let listen: std::net::SocketAddr = raw.listen.trim().parse().map_err(|_| {
         loc.err(
             &["metrics", "listen"],
             format!(
@@ -61,7 +65,23 @@ pub(super) fn parse_metrics(
             ),
         )
     })?;
-    Ok(Some(MetricsSettings { listen }))
+    let allow_remote = raw.allow_remote.unwrap_or(false);
+    // No authentication, every function's key in the output, and each scrape costs database
+    // reads: reachable from elsewhere only when asked for.
+    if !listen.ip().is_loopback() && !allow_remote {
+        return Err(loc.err(
+            &["metrics", "listen"],
+            format!(
+                "`{listen}` is not a loopback address; /metrics has no authentication and names \
+                 every function: listen on 127.0.0.1 (or ::1), or set `allow_remote = true` \
+                 behind a firewall"
+            ),
+        ));
+    }
+    Ok(Some(MetricsSettings {
+        listen,
+        allow_remote,
+    }))
 }
 
 pub(super) fn parse_notify(
@@ -179,6 +199,22 @@ mod tests {
         assert_eq!(e.position.map(|p| p.0), Some(6));
         let c = parse("[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
         assert_eq!(c.metrics.unwrap().listen.port(), 9464);
+    }
+
+    /// Review X8: `0.0.0.0` was accepted without a word.
+    #[test]
+    fn a_metrics_address_off_loopback_needs_allow_remote() {
+        for addr in ["0.0.0.0:9464", "192.168.1.10:9464", "[::]:9464"] {
+            let e = parse(&format!("[metrics]\nlisten = \"{addr}\"\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("metrics.listen"), "{addr}");
+            assert!(e.message.contains("allow_remote = true"), "{e}");
+            let c = parse(&format!(
+                "[metrics]\nlisten = \"{addr}\"\nallow_remote = true\n"
+            ))
+            .unwrap();
+            assert!(c.metrics.unwrap().allow_remote);
+        }
+        assert!(parse("[metrics]\nlisten = \"[::1]:9464\"\n").is_ok());
     }
 
     #[test]
