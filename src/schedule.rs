@@ -7,8 +7,8 @@
 //! The systemd watchdog is fed from this loop ([`Watchdog`]), not from a ticker of its own: while
 //! it waits for the next tick it pings, and while a sweep runs it pings only when the sweep has
 //! moved since the last ping (any [`SweepObserver`] hook: an API answer, bytes of a download, a
-//! finished function). A sweep stuck on the database writer or a lock stops the pings, and
-//! `WatchdogSec=` then restarts the daemon.
+//! finished function, a `[[discover]]` listing still under way). A sweep stuck on the database
+//! writer or a lock stops the pings, and `WatchdogSec=` then restarts the daemon.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +46,9 @@ impl SweepProgress {
 }
 
 impl SweepObserver for SweepProgress {
+    fn listing(&self) {
+        self.bump()
+    }
     fn sweep_started(&self, _sweep_id: i64, _targets: &[Target]) {
         self.bump()
     }
