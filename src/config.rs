@@ -531,11 +531,19 @@ impl Config {
 /// file, its mode and the key (the value is never printed).
 fn check_private(config: &Config) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
+    // systemd's credential folders restrict access to the unit's user themselves; the mode
+    // bits of a file there may show an ACL mask (0440) that grants nobody else anything.
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let systemd_managed = |p: &Path| {
+        p.starts_with("/run/credentials")
+            || credentials_dir.as_ref().is_some_and(|d| p.starts_with(d))
+    };
     for f in config
         .accounts
         .iter()
         .filter_map(|a| a.credentials.as_ref())
         .flat_map(|c| &c.files)
+        .filter(|f| !systemd_managed(&f.path))
     {
         // The file was just read, so its metadata is there; a race that removed it since is
         // not a secret shared with anyone.

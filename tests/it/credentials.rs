@@ -417,6 +417,24 @@ async fn a_key_file_or_profile_file_others_can_read_is_refused_unless_allowed() 
     let private = check(&env, &[]).await;
     assert_ok_from(&private, "inline `secret_id` + file ");
 
+    // A `*_file` inside systemd's credentials folder: systemd restricts it (an ACL mask may
+    // show as group bits), so its mode is not held against it.
+    let creds = env.path("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let in_creds = creds.join("tc-key");
+    write_private(&in_creds, format!("{TC_KEY}\n"));
+    std::fs::set_permissions(&in_creds, std::fs::Permissions::from_mode(0o440)).unwrap();
+    write_account(
+        &env,
+        "tencent",
+        &format!(
+            "secret_id = \"{TC_ID}\"\nsecret_key_file = \"{}\"",
+            in_creds.display()
+        ),
+    );
+    let systemd = check(&env, &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())]).await;
+    assert_eq!(systemd.code, 0, "{}", systemd.stderr);
+
     // The profile file the keys came from, group-readable.
     let home = env.path("home");
     std::fs::create_dir_all(home.join(".tencentcloud")).unwrap();
