@@ -162,6 +162,28 @@ mod tests {
         );
     }
 
+    /// Review X3: a cloud's error message (kept in `last_error`) reached `list` raw.
+    #[test]
+    fn a_last_error_with_escape_sequences_lists_escaped() {
+        let row = FunctionSummary {
+            key: "tc/ap-guangzhou/default/f".into(),
+            cloud: "tencent".into(),
+            versions: 0,
+            latest_version: None,
+            latest_sha256: None,
+            latest_size: None,
+            last_checked: None,
+            last_status: Some("failed".into()),
+            last_error: Some("SCF InvalidParameter: \x1b]0;owned\x07bad".into()),
+            gone_since: None,
+        };
+        let mut out = Vec::new();
+        list_table(&mut out, &[row]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert!(text.contains("\\x1b]0;owned\\x07bad"), "{text}");
+    }
+
     /// Review X3: cloud-supplied text reached the terminal raw.
     #[test]
     fn control_characters_in_cells_are_escaped() {
