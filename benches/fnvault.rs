@@ -235,8 +235,13 @@ requests_per_second = 0
             }
         }
     }
-    std::fs::write(dir.join("tc.key"), TC_KEY).expect("key file");
-    std::fs::write(dir.join("ali.key"), ALI_KEY).expect("key file");
+    for (name, key) in [("tc.key", TC_KEY), ("ali.key", ALI_KEY)] {
+        use std::os::unix::fs::PermissionsExt;
+        // fnvault refuses a key file that group or others can read.
+        std::fs::write(dir.join(name), key).expect("key file");
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o600))
+            .expect("key file mode");
+    }
     let path = dir.join("config.toml");
     std::fs::write(&path, c).expect("config file");
     // The key files sit beside the config; keep them private as a real install would.

@@ -177,6 +177,9 @@ pub struct HttpSettings {
     pub api_timeout: Duration,
     /// A download fails when no byte arrives for this long (a total limit would fail big packages).
     pub download_idle_timeout: Duration,
+    /// Accept plain-http download URLs from hosts that are neither loopback nor the cloud's
+    /// object storage (`cloud::download_url`).
+    pub allow_http_downloads: bool,
 }
 
 /// How failed calls and downloads are retried: capped exponential backoff with jitter.
@@ -243,6 +246,18 @@ pub struct Credentials {
     pub token: Option<Secret>,
     /// Where the pair came from, for `check` and error messages (never the value).
     pub source: String,
+    /// The key files (`*_file` of a secret) and profile file read for them: like an inline
+    /// secret, each is refused when group or others can read it (`check_private`).
+    pub files: Vec<SecretFile>,
+}
+
+/// A file a secret was read from, and the key (or account) that led to it.
+#[derive(Debug, Clone)]
+pub struct SecretFile {
+    pub path: PathBuf,
+    /// The dotted key, e.g. `accounts[1].secret_key_file`, or `accounts[1].profile`.
+    pub key: String,
+    pub position: Option<(usize, usize)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +393,7 @@ impl Config {
                 &raw.http.download_idle_timeout,
                 secs(60),
             )?,
+            allow_http_downloads: raw.http.allow_http_downloads.unwrap_or(false),
         };
         let sync = SyncSettings {
             concurrency: positive(raw.sync.concurrency, "concurrency", 32)?,
@@ -515,6 +531,40 @@ impl Config {
 /// file, its mode and the key (the value is never printed).
 fn check_private(config: &Config) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
+    // systemd's credential folders restrict access to the unit's user themselves; the mode
+    // bits of a file there may show an ACL mask (0440) that grants nobody else anything.
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let systemd_managed = |p: &Path| {
+        p.starts_with("/run/credentials")
+            || credentials_dir.as_ref().is_some_and(|d| p.starts_with(d))
+    };
+    for f in config
+        .accounts
+        .iter()
+        .filter_map(|a| a.credentials.as_ref())
+        .flat_map(|c| &c.files)
+        .filter(|f| !systemd_managed(&f.path))
+    {
+        // The file was just read, so its metadata is there; a race that removed it since is
+        // not a secret shared with anyone.
+        let Ok(meta) = std::fs::metadata(&f.path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError {
+                file: config.file.clone(),
+                position: f.position,
+                key: Some(f.key.clone()),
+                message: format!(
+                    "`{}` holds a secret but is readable by group or others (mode {:04o}): \
+                     `chmod 600` it, or pass --allow-insecure-config",
+                    f.path.display(),
+                    mode & 0o7777
+                ),
+            });
+        }
+    }
     let Some(first) = config.inline_secrets.first() else {
         return Ok(());
     };

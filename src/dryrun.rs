@@ -68,7 +68,7 @@ pub async fn plan(
     shutdown: &Shutdown,
 ) -> Result<Vec<PlanItem>, SetupError> {
     let http = crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
-    let clients = cloud::Clients::new(&http, &config.accounts, config.http.api_timeout)
+    let clients = cloud::Clients::new(&http, &config.accounts, &config.http)
         .map_err(SetupError::NoCredentials)?;
     // What a real sweep would check: the explicit functions and what `[[discover]]` lists now
     // (nothing is marked gone or failed here: a dry run records nothing).

@@ -16,6 +16,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -76,7 +78,23 @@ pub struct Metrics {
     /// have per-function series (`crate::tracked`).
     explicit: Vec<Target>,
     rules: Vec<Discover>,
+    /// When the database gauges were last read. Held across a refresh, so only one runs at a
+    /// time: concurrent scrapes wait for it and then answer from what it read.
+    refreshed: tokio::sync::Mutex<Option<Instant>>,
+    /// A sweep finished since the last refresh: the next scrape reads the database again.
+    stale: AtomicBool,
+    /// Database refreshes done (a cost an exposed port could otherwise be used to multiply).
+    refreshes: AtomicU64,
+    /// Scrapes being answered; beyond [`MAX_SCRAPES`] a scrape gets 503 at once.
+    scrapes: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long the database gauges are served from the last read (unless a sweep finished since):
+/// a scrape reads about one row per tracked function plus a `GROUP BY` over all versions.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Scrapes answered at once; more get `503 Service Unavailable`.
+pub const MAX_SCRAPES: usize = 4;
 
 impl Metrics {
     /// The registry with every metric at zero; `database` is read for the archive gauges and,
@@ -207,7 +225,16 @@ impl Metrics {
             database,
             explicit,
             rules,
+            refreshed: tokio::sync::Mutex::new(None),
+            stale: AtomicBool::new(false),
+            refreshes: AtomicU64::new(0),
+            scrapes: Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES)),
         }
+    }
+
+    /// How many times the database gauges have been read since start (not `load`).
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
     }
 
     /// Sets the per-function, last-success and archive gauges from the database, so they
@@ -263,23 +290,34 @@ impl Metrics {
         Ok(())
     }
 
-    /// The OpenMetrics text of every metric, per-function and archive gauges freshly read
-    /// from the database.
+    /// The OpenMetrics text of every metric. The per-function and archive gauges are read
+    /// from the database when the last read is older than [`REFRESH_EVERY`] or a sweep has
+    /// finished since; one read at a time. Counters and hooks' gauges are always live.
     pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
-        let me = Arc::clone(self);
-        let refreshed =
-            tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
-                Ok(Some(db)) => me.load_functions(&db).and_then(|()| me.load_archive(&db)),
-                Ok(None) => Ok(()),
-                Err(e) => Err(e),
-            })
-            .await;
-        match refreshed {
-            Ok(Ok(())) => {}
-            // A scrape still gets every metric; the gauges from the database keep their last
-            // value (the hooks keep the per-function ones current meanwhile).
-            Ok(Err(e)) => tracing::warn!("metrics: reading the database failed: {e}"),
-            Err(e) => tracing::warn!("metrics: reading the database failed: {e}"),
+        {
+            let mut last = self.refreshed.lock().await;
+            let fresh = last.is_some_and(|t| t.elapsed() < REFRESH_EVERY)
+                && !self.stale.load(Ordering::SeqCst);
+            if !fresh {
+                self.stale.store(false, Ordering::SeqCst);
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                let me = Arc::clone(self);
+                let refreshed =
+                    tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
+                        Ok(Some(db)) => me.load_functions(&db).and_then(|()| me.load_archive(&db)),
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    })
+                    .await;
+                match refreshed {
+                    Ok(Ok(())) => {}
+                    // A scrape still gets every metric; the gauges from the database keep their
+                    // last value (the hooks keep the per-function ones current meanwhile).
+                    Ok(Err(e)) => tracing::warn!("metrics: reading the database failed: {e}"),
+                    Err(e) => tracing::warn!("metrics: reading the database failed: {e}"),
+                }
+                *last = Some(Instant::now());
+            }
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
@@ -388,6 +426,8 @@ impl SweepObserver for Metrics {
             .inc();
         self.sweep_duration.observe(report.duration.as_secs_f64());
         self.sweep_running.set(0);
+        // What the database says changed with this sweep: the next scrape reads it again.
+        self.stale.store(true, Ordering::SeqCst);
         let now = now_unix();
         self.last_sweep.set(now);
         if outcome == "ok" {
@@ -408,6 +448,15 @@ pub fn serve(
     async fn scrape(
         axum::extract::State(m): axum::extract::State<Arc<Metrics>>,
     ) -> axum::response::Response {
+        // Bounded: a flood of scrapes on an exposed port queues nothing.
+        let Ok(_permit) = Arc::clone(&m.scrapes).try_acquire_owned() else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "too many scrapes at once\n",
+            )
+                .into_response();
+        };
         match m.render().await {
             Ok(body) => (
                 [(
@@ -439,6 +488,71 @@ pub fn serve(
 mod tests {
     use super::*;
     use crate::cloud::Cloud;
+
+    fn with_database() -> (tempfile::TempDir, Arc<Metrics>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fnvault.db");
+        drop(Db::open(&path).unwrap());
+        let m = Arc::new(Metrics::new(path, Vec::new(), Vec::new()));
+        (dir, m)
+    }
+
+    /// Review X8/P4: every scrape re-read the database, any number at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scrapes_share_one_database_read_until_it_ages_or_a_sweep_ends() {
+        let (_dir, m) = with_database();
+        let scrapes: Vec<_> = (0..16)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                tokio::spawn(async move { m.render().await.unwrap() })
+            })
+            .collect();
+        for s in scrapes {
+            assert!(s.await.unwrap().contains("fnvault_archive_versions 0"));
+        }
+        assert_eq!(m.refreshes(), 1, "one read for 16 concurrent scrapes");
+        m.render().await.unwrap();
+        assert_eq!(m.refreshes(), 1, "answered from the last read");
+        m.sweep_finished(&SweepReport {
+            sweep_id: 1,
+            results: Vec::new(),
+            counts: Default::default(),
+            duration: Duration::from_secs(1),
+        });
+        m.render().await.unwrap();
+        assert_eq!(
+            m.refreshes(),
+            2,
+            "a finished sweep makes the next scrape read again"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scrapes_beyond_the_cap_get_503_at_once() {
+        let (_dir, m) = with_database();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let shutdown = crate::shutdown::Shutdown::new();
+        let server = serve(listener, Arc::clone(&m), shutdown.clone());
+        let client = crate::http::client(&crate::config::HttpSettings {
+            connect_timeout: Duration::from_secs(5),
+            api_timeout: Duration::from_secs(5),
+            download_idle_timeout: Duration::from_secs(5),
+            allow_http_downloads: false,
+        })
+        .unwrap();
+        let busy = Arc::clone(&m.scrapes)
+            .acquire_many_owned(MAX_SCRAPES as u32)
+            .await
+            .unwrap();
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 503);
+        drop(busy);
+        let ok = client.get(&url).send().await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        shutdown.stop();
+        server.await.unwrap();
+    }
 
     #[test]
     fn names_follow_the_prometheus_conventions() {

@@ -11,18 +11,18 @@
 //! the failing functions), `tracked` (which functions those are: explicit and discovered),
 //! `http`, `observe`, `sweep` (types) and `secret`.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::cloud::Target;
 use crate::config::{Discover, NotifySettings};
 use crate::db::Db;
 use crate::observe::SweepObserver;
-use crate::secret::SecretUrl;
+use crate::secret::EndpointUrl;
 use crate::sweep::{Outcome, SweepReport};
 
 enum Event {
@@ -35,15 +35,78 @@ enum Event {
     Close,
 }
 
+impl Event {
+    fn describe(&self) -> String {
+        match self {
+            Event::Started { sweep_id } => format!("the start ping of sweep {sweep_id}"),
+            Event::Finished(r) => format!("the end ping and alert of sweep {}", r.sweep_id),
+            Event::Error(_) => "a sweep error alert".into(),
+            Event::Close => "close".into(),
+        }
+    }
+}
+
+/// Events queued at most: each `Finished` holds a whole sweep report (100k results at scale),
+/// and a slow hook (up to 3 × `timeout` per sweep) behind a frequent schedule would otherwise
+/// grow the queue, and memory, without bound.
+const QUEUE_LIMIT: usize = 8;
+
+/// The bounded queue between the observer and the worker. When full, the oldest event is
+/// dropped (and logged): a stale sweep's ping matters less than the newest one's.
+#[derive(Default)]
+struct Queue {
+    events: Mutex<VecDeque<Event>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn push(&self, event: Event) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if events.len() >= QUEUE_LIMIT
+            && let Some(stale) = events.iter().position(|e| !matches!(e, Event::Close))
+            && let Some(dropped) = events.remove(stale)
+        {
+            tracing::warn!(
+                queued = events.len(),
+                "notify: deliveries are queued behind a slow webhook, command or ping; dropped {}",
+                dropped.describe()
+            );
+        }
+        events.push_back(event);
+        drop(events);
+        self.ready.notify_one();
+    }
+
+    async fn pop(&self) -> Event {
+        loop {
+            let next = self
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            if let Some(event) = next {
+                return event;
+            }
+            // A push between the check and here leaves a permit, so no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.events.lock().unwrap().len()
+    }
+}
+
 /// The sweep observer that queues alerts and pings for the worker.
 pub struct Notifier {
-    tx: mpsc::UnboundedSender<Event>,
+    queue: Arc<Queue>,
 }
 
 /// The worker delivering what the [`Notifier`] queued. Call [`NotifierWorker::finish`] before
 /// exiting so queued deliveries (the last sweep's ping) go out.
 pub struct NotifierWorker {
-    tx: mpsc::UnboundedSender<Event>,
+    queue: Arc<Queue>,
     handle: tokio::task::JoinHandle<()>,
     timeout: Duration,
 }
@@ -68,7 +131,8 @@ impl Notifier {
         explicit: Vec<Target>,
         rules: Vec<Discover>,
     ) -> (Arc<Notifier>, NotifierWorker) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue::default());
+        let rx = Arc::clone(&queue);
         let timeout = settings.timeout;
         let worker = Worker {
             settings,
@@ -78,8 +142,8 @@ impl Notifier {
             rules,
         };
         let handle = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                match event {
+            loop {
+                match rx.pop().await {
                     Event::Started { sweep_id } => {
                         worker
                             .ping(Some("start"), format!("sweep {sweep_id} started\n"))
@@ -92,9 +156,11 @@ impl Notifier {
             }
         });
         (
-            Arc::new(Notifier { tx: tx.clone() }),
+            Arc::new(Notifier {
+                queue: Arc::clone(&queue),
+            }),
             NotifierWorker {
-                tx,
+                queue,
                 handle,
                 timeout,
             },
@@ -103,7 +169,7 @@ impl Notifier {
 
     /// The sweep could not finish (database error): alert and ping `/fail`.
     pub fn sweep_error(&self, message: &str) {
-        let _ = self.tx.send(Event::Error(message.to_string()));
+        self.queue.push(Event::Error(message.to_string()));
     }
 }
 
@@ -111,7 +177,7 @@ impl NotifierWorker {
     /// Delivers what is queued, then stops. Waits at most a few `notify.timeout`s: each
     /// delivery is bounded, and what is left after that is dropped (and logged).
     pub async fn finish(self) {
-        let _ = self.tx.send(Event::Close);
+        self.queue.push(Event::Close);
         let mut handle = self.handle;
         if tokio::time::timeout(self.timeout * 4, &mut handle)
             .await
@@ -125,11 +191,11 @@ impl NotifierWorker {
 
 impl SweepObserver for Notifier {
     fn sweep_started(&self, sweep_id: i64, _targets: &[Target]) {
-        let _ = self.tx.send(Event::Started { sweep_id });
+        self.queue.push(Event::Started { sweep_id });
     }
 
     fn sweep_finished(&self, report: &SweepReport) {
-        let _ = self.tx.send(Event::Finished(Box::new(report.clone())));
+        self.queue.push(Event::Finished(Box::new(report.clone())));
     }
 }
 
@@ -265,8 +331,8 @@ impl Worker {
         }
     }
 
-    async fn webhook(&self, url: &SecretUrl, body: &serde_json::Value) {
-        let shown = origin(url);
+    async fn webhook(&self, url: &EndpointUrl, body: &serde_json::Value) {
+        let shown = url.origin();
         let sent = self
             .http
             .post(url.expose())
@@ -298,6 +364,10 @@ impl Worker {
         };
         let spawned = tokio::process::Command::new(program)
             .args(args)
+            // The daemon's environment may hold cloud keys (TENCENTCLOUD_SECRET_KEY, `*_env`
+            // values, CREDENTIALS_DIRECTORY): a third-party notifier gets none of it.
+            .env_clear()
+            .envs(command_env(std::env::vars_os()))
             .env("FNVAULT_EVENT", body["event"].as_str().unwrap_or("alert"))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -351,7 +421,7 @@ impl Worker {
         {
             segments.pop_if_empty().push(s);
         }
-        let shown = origin(base);
+        let shown = base.origin();
         let what = suffix.unwrap_or("success");
         let sent = self
             .http
@@ -378,25 +448,46 @@ impl Worker {
     }
 }
 
-/// `https://host:port/…`: enough to tell which endpoint failed, nothing of its path or query.
-fn origin(url: &SecretUrl) -> String {
-    match url::Url::parse(url.expose()) {
-        Ok(u) => match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
-            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
-            _ => "(URL)".into(),
-        },
-        Err(_) => "(URL)".into(),
-    }
+/// What the alert command inherits: `PATH` and `HOME` (to find and run programs), `LANG` and
+/// fnvault's own `FNVAULT_*` variables; nothing else of the daemon's environment.
+fn command_env(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    vars.filter(|(name, _)| {
+        name.to_str()
+            .is_some_and(|n| matches!(n, "PATH" | "HOME" | "LANG") || n.starts_with("FNVAULT_"))
+    })
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Review A3: the queue was unbounded, each event holding a whole sweep report.
+    #[tokio::test]
+    async fn the_queue_keeps_the_newest_events_and_never_grows_past_its_limit() {
+        let q = Queue::default();
+        for sweep_id in 0..100 {
+            q.push(Event::Started { sweep_id });
+            assert!(q.len() <= QUEUE_LIMIT);
+        }
+        q.push(Event::Close);
+        assert_eq!(q.len(), QUEUE_LIMIT);
+        let mut left = Vec::new();
+        loop {
+            match q.pop().await {
+                Event::Started { sweep_id } => left.push(sweep_id),
+                Event::Close => break,
+                _ => unreachable!(),
+            }
+        }
+        assert_eq!(left, (93..100).collect::<Vec<_>>());
+    }
+
     #[test]
     fn only_the_scheme_and_host_of_a_hook_are_shown() {
-        let u = SecretUrl::new("https://u:pw@hooks.example:8443/services/T0/B0/s3cret?token=x");
-        assert_eq!(origin(&u), "https://hooks.example:8443/…");
+        let u = EndpointUrl::new("https://u:pw@hooks.example:8443/services/T0/B0/s3cret?token=x");
+        assert_eq!(u.origin(), "https://hooks.example:8443/…");
     }
 }

@@ -11,6 +11,8 @@ use crate::cloud::{CloudError, Target};
 use crate::sweep::{FunctionResult, SweepReport};
 
 pub trait SweepObserver: Send + Sync {
+    /// A `[[discover]]` listing is still under way (every few seconds while it runs).
+    fn listing(&self) {}
     /// A sweep row was created and work on `targets` begins.
     fn sweep_started(&self, _sweep_id: i64, _targets: &[Target]) {}
     /// One cloud API call returned (`Err` with its classified error).
@@ -45,6 +47,9 @@ impl Observers {
 }
 
 impl SweepObserver for Observers {
+    fn listing(&self) {
+        self.0.iter().for_each(|o| o.listing());
+    }
     fn sweep_started(&self, sweep_id: i64, targets: &[Target]) {
         self.0
             .iter()

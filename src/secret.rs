@@ -95,9 +95,66 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// A URL that is a credential as a whole: a webhook or ping URL whose token may sit in its
+/// path (Slack's `/services/T…/B…/<token>`, healthchecks.io's `/<uuid>`), its query or its
+/// userinfo. Prints only `scheme://host[:port]/…`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EndpointUrl(Box<str>);
+
+impl EndpointUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        EndpointUrl(url.into().into_boxed_str())
+    }
+
+    /// The URL itself, to send the request. Never format it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `https://host:port/…`: enough to tell which endpoint failed, nothing of its path,
+    /// query or userinfo.
+    pub fn origin(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+                (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+                _ => "(URL)".into(),
+            },
+            Err(_) => "(URL)".into(),
+        }
+    }
+}
+
+impl fmt::Debug for EndpointUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin())
+    }
+}
+
+impl fmt::Display for EndpointUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review X5: webhook and ping URLs printed their path, where Slack and healthchecks.io
+    /// keep the token.
+    #[test]
+    fn an_endpoint_prints_only_its_origin() {
+        let u = EndpointUrl::new("https://u:pw@hooks.slack.com/services/T0/B0/s3cret?token=x");
+        assert_eq!(format!("{u}"), "https://hooks.slack.com/…");
+        assert_eq!(format!("{u:?}"), "https://hooks.slack.com/…");
+        let p = EndpointUrl::new("http://127.0.0.1:8000/ping/5e1c-uuid");
+        assert_eq!(
+            format!("{p} {p:?}"),
+            "http://127.0.0.1:8000/… http://127.0.0.1:8000/…"
+        );
+        assert_eq!(EndpointUrl::new("not a url").origin(), "(URL)");
+    }
 
     #[test]
     fn a_secret_never_formats_its_value() {

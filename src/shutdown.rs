@@ -43,21 +43,25 @@ impl Shutdown {
 
     /// Wires SIGTERM and SIGINT to this shutdown: the first stops and arms a `grace` timer that
     /// aborts; the second aborts at once. `on_stop` runs at the first signal (sd_notify).
+    ///
+    /// The handlers are installed before this returns (not in the spawned task, which may run
+    /// later): a signal that arrives during a long start-up then stops the process cleanly
+    /// instead of killing it with the default action.
     pub fn listen_for_signals(&self, grace: Duration, on_stop: impl Fn() + Send + 'static) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .map_err(|e| tracing::error!("cannot listen for {name}: {e}"))
+                .ok()
+        };
+        let (Some(mut term), Some(mut int)) = (
+            listen(SignalKind::terminate(), "SIGTERM"),
+            listen(SignalKind::interrupt(), "SIGINT"),
+        ) else {
+            return;
+        };
         let this = self.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let listen = |kind: SignalKind, name: &str| {
-                signal(kind)
-                    .map_err(|e| tracing::error!("cannot listen for {name}: {e}"))
-                    .ok()
-            };
-            let (Some(mut term), Some(mut int)) = (
-                listen(SignalKind::terminate(), "SIGTERM"),
-                listen(SignalKind::interrupt(), "SIGINT"),
-            ) else {
-                return;
-            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}

@@ -181,7 +181,7 @@ impl Sweeper {
         catch_up(&archive, &mut db, &lock)?;
         let http =
             crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
-        let clients = cloud::Clients::new(&http, &config.accounts, config.http.api_timeout)
+        let clients = cloud::Clients::new(&http, &config.accounts, &config.http)
             .map_err(SetupError::NoCredentials)?;
         let sweeper = Sweeper {
             http,
@@ -444,11 +444,15 @@ impl Sweeper {
                 return Ok(Outcome::Unchanged);
             }
             let result = {
-                let _permit = self
-                    .downloads
-                    .acquire()
-                    .await
-                    .map_err(|_| "download slots closed".to_string())?;
+                // After a stop, a download still waiting for its slot is new work: it never
+                // starts (review A2); only those already running get the grace period.
+                let _permit = tokio::select! {
+                    biased;
+                    _ = shutdown.stopped() => return Ok(Outcome::Interrupted),
+                    permit = self.downloads.acquire() => {
+                        permit.map_err(|_| "download slots closed".to_string())?
+                    }
+                };
                 let observer = &self.observer;
                 let progress = |p: fetch::Progress| match p {
                     fetch::Progress::Started { expected } => {

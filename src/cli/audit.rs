@@ -1,6 +1,7 @@
 //! The audit and recovery commands: `history`, `show`, `at`, `diff` (here), `verify`,
 //! `restore`, `export`, `reindex` and `prune` (their own files). The read-only ones open the
-//! database read-only and take no lock, so they work while a daemon runs.
+//! database read-only and take no lock, so they work while a daemon runs. What they share
+//! (opening read-only, picking a version, printing) is in `read_only.rs`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,12 +11,14 @@ use anyhow::{Context, anyhow};
 use clap::Subcommand;
 
 use super::Fatal;
-use super::output::write_table;
+use super::read_only::{
+    ReadOnly, manifest_of, open_read_only, pick_version, print_json, print_table, short,
+    version_range,
+};
 use super::resolve;
-use crate::archive::Archive;
 use crate::config::Config;
-use crate::db::{Db, FunctionRow, PackageInfo, VersionRow};
-use crate::manifest::{self, Entry, Package};
+use crate::db::{FunctionRow, VersionRow};
+use crate::manifest::{self, Entry};
 use crate::sweep::human_bytes;
 
 #[derive(Debug, Subcommand)]
@@ -171,101 +174,6 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
     })
 }
 
-/// The database, read-only, and what it knows. Takes no lock.
-pub(super) struct ReadOnly {
-    pub db: Db,
-    pub archive: Archive,
-    pub functions: Vec<FunctionRow>,
-}
-
-pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
-    let db = Db::open_read_only(&config.database_path)
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| {
-            anyhow!(
-                "no database at {}: nothing is archived yet (run `fnvault sync`), or it was lost \
-                 (run `fnvault reindex`)",
-                config.database_path.display()
-            )
-        })?;
-    let functions = db.functions().map_err(anyhow::Error::from)?;
-    Ok(ReadOnly {
-        db,
-        archive: Archive::at(&config.archive.dir),
-        functions,
-    })
-}
-
-/// The version `spec` (FUNCTION[@VERSION]) names, or the one live at `at`, or the latest.
-pub(super) fn pick_version<'a>(
-    ro: &'a ReadOnly,
-    spec: &str,
-    at: Option<&str>,
-) -> Result<(&'a FunctionRow, VersionRow), Fatal> {
-    let (f, number) = resolve::function_version(&ro.functions, spec)?;
-    let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
-    let chosen = match (number, at) {
-        (Some(_), Some(_)) => {
-            return Err(anyhow!("give either {spec} (a version) or --at, not both").into());
-        }
-        (Some(n), None) => versions.iter().find(|v| v.version_no == n).ok_or_else(|| {
-            anyhow!(
-                "{} has no version {n} (it has {})",
-                f.target.key,
-                version_range(&versions)
-            )
-        })?,
-        (None, Some(t)) => {
-            let t = resolve::time(t)?;
-            versions
-                .iter()
-                .rev()
-                .find(|v| v.first_seen <= t)
-                .ok_or_else(|| anyhow!("{} had no archived version at {t}", f.target.key))?
-        }
-        (None, None) => versions
-            .last()
-            .ok_or_else(|| anyhow!("{} has no archived version", f.target.key))?,
-    };
-    Ok((f, chosen.clone()))
-}
-
-fn version_range(versions: &[VersionRow]) -> String {
-    match (versions.first(), versions.last()) {
-        (Some(a), Some(b)) if a.version_no == b.version_no => format!("only {}", a.version_no),
-        (Some(a), Some(b)) => format!("{}..{}", a.version_no, b.version_no),
-        _ => "none".into(),
-    }
-}
-
-/// A checksum short enough for a table: long hex is cut to 12 characters.
-pub(super) fn short(s: &str) -> String {
-    if s.len() > 20 {
-        s.chars().take(12).collect()
-    } else {
-        s.to_string()
-    }
-}
-
-pub(super) fn print_json(value: &serde_json::Value) -> Result<(), Fatal> {
-    let stdout = std::io::stdout();
-    // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    serde_json::to_writer_pretty(&mut out, value).map_err(anyhow::Error::from)?;
-    writeln!(out).map_err(anyhow::Error::from)?;
-    out.flush().map_err(anyhow::Error::from)?;
-    Ok(())
-}
-
-pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Fatal> {
-    let stdout = std::io::stdout();
-    // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    write_table(&mut out, header, rows).map_err(anyhow::Error::from)?;
-    out.flush().map_err(anyhow::Error::from)?;
-    Ok(())
-}
-
 fn version_json(v: &VersionRow) -> serde_json::Value {
     serde_json::json!({
         "version": v.version_no,
@@ -330,27 +238,6 @@ fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fata
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The manifest of a blob: from the database, or read from the blob when no sweep has yet
-/// (a read-only command never writes it back).
-pub(super) fn manifest_of(ro: &ReadOnly, sha256: &str) -> anyhow::Result<PackageInfo> {
-    if let Some(info) = ro.db.manifest(sha256)? {
-        return Ok(info);
-    }
-    let path = ro.archive.blob_path(sha256);
-    Ok(match manifest::read(&path)? {
-        Package::Zip(files) => PackageInfo {
-            is_zip: true,
-            error: None,
-            files,
-        },
-        Package::NotZip(error) => PackageInfo {
-            is_zip: false,
-            error: Some(error),
-            files: Vec::new(),
-        },
-    })
 }
 
 fn entry_json(e: &Entry) -> serde_json::Value {
@@ -421,7 +308,8 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         ),
     ];
     for (k, val) in fields {
-        println!("{:<15} {val}", format!("{k}:"));
+        // The package's error names a zip entry, from the package: escaped like table cells.
+        println!("{:<15} {}", format!("{k}:"), super::output::shown(&val));
     }
     if let Ok(p) = &package
         && p.is_zip
@@ -660,6 +548,17 @@ fn diff_content(
     let (old_label, new_label) = (label("a", a, old.is_some()), label("b", b, new.is_some()));
     let old = old.unwrap_or_default();
     let new = new.unwrap_or_default();
+    // A file's text is the package's: on a terminal its escape sequences would act on the
+    // operator's terminal, so they are shown escaped there (lines and tabs kept); piped to a
+    // file or `patch`, the diff stays byte for byte.
+    let (old, new) = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        (
+            super::output::shown_keeping(&old, &['\n', '\t']).into_owned(),
+            super::output::shown_keeping(&new, &['\n', '\t']).into_owned(),
+        )
+    } else {
+        (old, new)
+    };
     let text = similar::TextDiff::from_lines(&old, &new);
     let stdout = std::io::stdout();
     // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.

@@ -59,7 +59,11 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
             ),
             Err(e) => {
                 all_ok = false;
-                println!("account {}: FAILED: {e}", account.name);
+                println!(
+                    "account {}: FAILED: {}",
+                    account.name,
+                    super::output::shown(&e.to_string())
+                );
             }
         }
     }

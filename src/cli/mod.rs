@@ -12,6 +12,7 @@ mod ops;
 mod output;
 mod progress;
 mod prune;
+mod read_only;
 mod resolve;
 mod restore;
 mod verify;
@@ -271,22 +272,24 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&e);
             ExitCode::from(2)
         }
         Err(Fatal::Failed(e)) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&e);
             ExitCode::from(1)
         }
+    }
+}
+
+/// `error: …` and its `  caused by: …` lines, escaped: a cause may quote a cloud's message.
+fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {}", output::shown(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {}", output::shown(&cause.to_string()));
     }
 }
 
@@ -486,7 +489,7 @@ async fn sync_targets(
     shutdown: &Shutdown,
     interactive: bool,
 ) -> anyhow::Result<SweepReport> {
-    let (mut sweeper, lock) = Sweeper::open(config)?;
+    let (mut sweeper, lock) = open_sweeper(config, |_| {}).await?;
     sweeper.set_only(only);
     let mut observers = Observers::default();
     let bars = interactive.then(|| Arc::new(progress::Progress::start()));
@@ -514,6 +517,31 @@ async fn sync_targets(
         ops::print_changes(&mut std::io::stderr().lock(), &report)?;
     }
     Ok(report)
+}
+
+/// How often the daemon tells systemd it is still starting (`STATUS=`) while the start-up
+/// reconcile runs.
+const START_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`Sweeper::open`] (locks, migration, the journal reconcile: seconds to minutes on a big
+/// archive) on a blocking thread, so it never holds an async worker; `progress` hears the time
+/// spent every [`START_STATUS_EVERY`] until it is done.
+async fn open_sweeper(
+    config: &Config,
+    mut progress: impl FnMut(std::time::Duration),
+) -> anyhow::Result<(Sweeper, crate::archive::LockGuard)> {
+    let config = config.clone();
+    let started = tokio::time::Instant::now();
+    let mut task = tokio::task::spawn_blocking(move || Sweeper::open(&config));
+    let mut every = tokio::time::interval_at(started + START_STATUS_EVERY, START_STATUS_EVERY);
+    loop {
+        tokio::select! {
+            opened = &mut task => {
+                return Ok(opened.map_err(|e| anyhow::anyhow!("the start-up task failed: {e}"))??);
+            }
+            _ = every.tick() => progress(started.elapsed()),
+        }
+    }
 }
 
 /// Starts the `[notify]` worker, if configured, and adds it to `observers`.
@@ -586,16 +614,42 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
             config.file.display()
         ));
     };
-    let (mut sweeper, lock) = Sweeper::open(config)?;
+    // Signals first: a SIGTERM during a long start-up stops the daemon cleanly (it exits 0
+    // once the start-up work is done) instead of killing it mid-reconcile.
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals(config.sync.shutdown_grace, || {
         notify(&[sd_notify::NotifyState::Stopping]);
     });
+    notify(&[sd_notify::NotifyState::Status(
+        "starting: taking the locks, migrating the database, reconciling it with the journal",
+    )]);
+    let (mut sweeper, lock) = open_sweeper(config, |spent| {
+        let line = format!(
+            "starting: reconciling the database with the journal ({} s so far)",
+            spent.as_secs()
+        );
+        notify(&[sd_notify::NotifyState::Status(&line)]);
+    })
+    .await?;
+    if shutdown.is_stopping() {
+        tracing::info!("stopped during start-up; no sweep ran");
+        sweeper.archive().clean_tmp(&lock)?;
+        return Ok(());
+    }
     let mut observers = Observers::default();
     let metrics_server = start_metrics(config, &shutdown, &mut observers).await?;
     let notifier = start_notifier(config, &mut observers)?;
+    // The watchdog is fed by the scheduler loop, which sees whether sweeps move.
+    let watchdog = sd_notify::watchdog_enabled().map(|interval| {
+        let (watchdog, progress) = crate::schedule::Watchdog::new(interval, || {
+            notify(&[sd_notify::NotifyState::Watchdog])
+        });
+        observers.push(progress);
+        watchdog
+    });
     sweeper.set_observer(Arc::new(observers));
-    // Config parsed, database migrated, lock held: systemd may consider us started.
+    // Config parsed, database migrated and reconciled, lock held: systemd may consider us
+    // started.
     let first = if schedule.run_on_start {
         "running the start-up sweep"
     } else {
@@ -605,23 +659,17 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status(first),
     ]);
-    if let Some(interval) = sd_notify::watchdog_enabled() {
-        let ticker = shutdown.clone();
-        tokio::spawn(async move {
-            // Pinging at half the interval leaves room for a slow scheduler tick.
-            let mut every = tokio::time::interval(interval / 2);
-            loop {
-                tokio::select! {
-                    _ = every.tick() => notify(&[sd_notify::NotifyState::Watchdog]),
-                    _ = ticker.aborted() => break,
-                }
-            }
-        });
-    }
-    let result = crate::schedule::run(&sweeper, &config.functions, &schedule, &shutdown, |r| {
-        let line = r.summary_line();
-        notify(&[sd_notify::NotifyState::Status(&line)]);
-    })
+    let result = crate::schedule::run(
+        &sweeper,
+        &config.functions,
+        &schedule,
+        &shutdown,
+        watchdog.as_ref(),
+        |r| {
+            let line = r.summary_line();
+            notify(&[sd_notify::NotifyState::Status(&line)]);
+        },
+    )
     .await;
     if let Some((notifier, worker)) = notifier {
         if let Err(e) = &result {
@@ -659,7 +707,7 @@ fn exit_for(report: &SweepReport) -> ExitCode {
 fn print_failures(report: &SweepReport) {
     for r in &report.results {
         if let Outcome::Failed { error } = &r.outcome {
-            println!("failed: {}: {error}", r.key);
+            println!("failed: {}: {}", r.key, output::shown(error));
         }
     }
 }

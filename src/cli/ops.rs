@@ -73,7 +73,7 @@ pub fn print_plan(items: &[PlanItem]) -> anyhow::Result<ExitCode> {
         )?;
     }
     for f in &failures {
-        writeln!(out, "{f}")?;
+        writeln!(out, "{}", super::output::shown(f))?;
     }
     let interrupted = match interrupted {
         0 => String::new(),
@@ -268,7 +268,7 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
                 out,
                 "  {}: {} ({} sweep(s) in a row, since {})",
                 h.key,
-                h.last_error.as_deref().unwrap_or("unknown error"),
+                super::output::shown(h.last_error.as_deref().unwrap_or("unknown error")),
                 h.consecutive_failures,
                 h.failing_since.as_deref().unwrap_or("?")
             )?;

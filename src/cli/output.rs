@@ -2,6 +2,7 @@
 //! The JSON shape is built here, field by field, so domain types never grow a `Serialize`
 //! that would silently change the output format when they change.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::db::FunctionSummary;
@@ -74,10 +75,47 @@ pub fn list_table(out: &mut dyn Write, rows: &[FunctionSummary]) -> io::Result<(
     )
 }
 
-/// Columns padded to their widest cell; the last column is never padded.
+/// `text` safe for a terminal: control characters (ESC, CR, newline, tab, DEL, C1) and the
+/// bidirectional overrides are shown as `\x1b`, `\u{202e}`, …, and a backslash as `\\`.
+/// Zip entry names and cloud error messages come from outside; printed raw, an escape
+/// sequence in one could retitle the operator's terminal, write to the clipboard or hide text.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    shown_keeping(text, &[])
+}
+
+/// [`shown`], leaving the characters in `keep` (the line structure of a diff) as they are.
+pub fn shown_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !keep.contains(&c))
+            || c == '\\'
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if unsafe_char(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Columns padded to their widest cell; the last column is never padded. Every cell is
+/// [`shown`]: cells hold names and errors from the clouds and from packages.
 pub fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| shown(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -96,8 +134,8 @@ pub fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -
         writeln!(out, "{}", text.trim_end())
     };
     line(out, header.to_vec())?;
-    for row in rows {
-        line(out, row.iter().map(String::as_str).collect())?;
+    for row in &rows {
+        line(out, row.iter().map(|c| c.as_ref()).collect())?;
     }
     Ok(())
 }
@@ -122,5 +160,55 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "A          BB\nlong cell  x\ns          y\n"
         );
+    }
+
+    /// Review X3: a cloud's error message (kept in `last_error`) reached `list` raw.
+    #[test]
+    fn a_last_error_with_escape_sequences_lists_escaped() {
+        let row = FunctionSummary {
+            key: "tc/ap-guangzhou/default/f".into(),
+            cloud: "tencent".into(),
+            versions: 0,
+            latest_version: None,
+            latest_sha256: None,
+            latest_size: None,
+            last_checked: None,
+            last_status: Some("failed".into()),
+            last_error: Some("SCF InvalidParameter: \x1b]0;owned\x07bad".into()),
+            gone_since: None,
+        };
+        let mut out = Vec::new();
+        list_table(&mut out, &[row]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert!(text.contains("\\x1b]0;owned\\x07bad"), "{text}");
+    }
+
+    /// Review X3: cloud-supplied text reached the terminal raw.
+    #[test]
+    fn control_characters_in_cells_are_escaped() {
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["PATH", "STATUS"],
+            &[vec![
+                "evil\x1b]0;pwned\x07.js".into(),
+                "failed: bad\r\nline \u{202e}txt.exe \\x1b".into(),
+            ]],
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("evil\\x1b]0;pwned\\x07.js"), "{text}");
+        assert!(
+            text.contains("failed: bad\\x0d\\x0aline \\u{202e}txt.exe \\\\x1b"),
+            "{text}"
+        );
+        assert_eq!(shown("plain ünïcode"), "plain ünïcode");
+        assert_eq!(shown_keeping("a\tb\n\x1b", &['\n', '\t']), "a\tb\n\\x1b");
     }
 }

@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 
 use super::Fatal;
-use super::audit::{print_json, print_table, short};
+use super::read_only::{print_json, print_table, short};
 use crate::archive::journal::Event;
 use crate::archive::{self, Archive, LockGuard};
 use crate::config::{Config, RetentionPolicy};
@@ -35,7 +35,7 @@ pub(super) fn reindex(config: &Config, force: bool) -> Result<ExitCode, Fatal> {
         eprintln!("the replaced database was moved to {}", old.display());
     }
     for p in &r.reconciled.problems {
-        eprintln!("problem: {p}");
+        eprintln!("problem: {}", super::output::shown(&p.to_string()));
     }
     for m in &r.reconciled.missing_blobs {
         eprintln!("missing: {m}: its blob is not in the archive");
@@ -128,7 +128,7 @@ fn describe(policy: &RetentionPolicy) -> String {
 pub(super) fn prune(config: &Config, dry_run: bool, json: bool) -> Result<ExitCode, Fatal> {
     // A dry run changes nothing, so it reads like the other audit commands, lock-free.
     let (db, archive, lock) = if dry_run {
-        let ro = super::audit::open_read_only(config)?;
+        let ro = super::read_only::open_read_only(config)?;
         (ro.db, ro.archive, None)
     } else {
         let (archive, lock) = lock(config)?;

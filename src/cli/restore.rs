@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::Fatal;
-use super::audit::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
+use super::read_only::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
 use super::resolve;
 use crate::config::Config;
 use crate::db::{FunctionRow, VersionRow};
@@ -141,8 +141,8 @@ pub(super) fn restore(
 }
 
 /// One path component from a name that came from a config or a cloud: never `.`, `..`,
-/// empty, or containing a separator or NUL. Such bytes (and `%`) are percent-escaped, so
-/// distinct names stay distinct.
+/// empty, or containing a separator, NUL or a control character. Such bytes (and `%`) are
+/// percent-escaped, so distinct names stay distinct (a property test checks both).
 fn component(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
@@ -153,7 +153,8 @@ fn component(name: &str) -> String {
         }
     }
     match out.as_str() {
-        "" => "%00".to_string(),
+        // Not `%00`, which is what a lone NUL becomes: a bare `%` is no escape's output.
+        "" => "%".to_string(),
         "." => "%2E".to_string(),
         ".." => "%2E%2E".to_string(),
         _ => out,
@@ -235,7 +236,12 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
                 dir = d.parent();
             }
             failed += 1;
-            eprintln!("failed: {}@{}: {e}", f.target.key, v.version_no);
+            eprintln!(
+                "failed: {}@{}: {}",
+                f.target.key,
+                v.version_no,
+                super::output::shown(&e.to_string())
+            );
             skipped.push(serde_json::json!({
                 "function": f.target.key,
                 "version": v.version_no,
@@ -327,5 +333,30 @@ mod tests {
         assert_eq!(component("a\0b"), "a%00b");
         assert_eq!(component("100%"), "100%25");
         assert_eq!(component("order-api@$LATEST"), "order-api@$LATEST");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any name becomes one harmless path component, and distinct names stay distinct
+        /// (two functions never export to the same file).
+        #[test]
+        fn any_name_is_one_component_and_distinct_names_stay_distinct(
+            a in "(?s).{0,24}",
+            b in "(?s).{0,24}",
+        ) {
+            for name in [&a, &b] {
+                let c = component(name);
+                proptest::prop_assert!(!c.is_empty() && c != "." && c != "..", "{name:?} -> {c:?}");
+                proptest::prop_assert!(!c.contains(['/', '\\', '\0']), "{name:?} -> {c:?}");
+                proptest::prop_assert!(!c.chars().any(char::is_control), "{name:?} -> {c:?}");
+                let joined = std::path::Path::new("/export").join(&c);
+                proptest::prop_assert_eq!(joined.parent(), Some(std::path::Path::new("/export")));
+            }
+            if a != b {
+                proptest::prop_assert_ne!(component(&a), component(&b));
+            }
+            proptest::prop_assert_ne!(component(""), component("\0"));
+        }
     }
 }

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
 use super::Fatal;
-use super::audit::{open_read_only, print_json, print_table, short};
+use super::read_only::{open_read_only, print_json, print_table, short};
 use crate::config::Config;
 use crate::sweep::human_bytes;
 
@@ -192,7 +192,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
 /// Compares the journal with the database: every row needs its journal line (or a rebuild
 /// loses it), and every journaled, unpruned version its row.
 fn journal_problems(
-    ro: &super::audit::ReadOnly,
+    ro: &super::read_only::ReadOnly,
     keys: &BTreeMap<i64, String>,
     problems: &mut Vec<(String, Problem)>,
 ) -> Result<(), Fatal> {

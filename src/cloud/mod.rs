@@ -223,7 +223,7 @@ impl Clients {
     pub fn new(
         http: &reqwest::Client,
         accounts: &[Account],
-        api_timeout: std::time::Duration,
+        settings: &crate::config::HttpSettings,
     ) -> Result<Clients, String> {
         let mut ready = std::collections::HashMap::new();
         let mut unusable = std::collections::HashMap::new();
@@ -232,7 +232,8 @@ impl Clients {
                 (Some(c), _) => {
                     ready.insert(
                         a.name.clone(),
-                        Client::new(http.clone(), a, c.clone(), api_timeout),
+                        Client::new(http.clone(), a, c.clone(), settings.api_timeout)
+                            .allowing_http_downloads(settings.allow_http_downloads),
                     );
                 }
                 (None, Some(why)) => {
@@ -258,10 +259,49 @@ impl Clients {
     }
 }
 
+/// The URL to download a package from, given the one the cloud answered: https as is; plain
+/// http upgraded to https when the host is the cloud's own object storage (`*.myqcloud.com`
+/// for COS, `*.aliyuncs.com` for OSS, which serve the same presigned URL over TLS: the
+/// signature does not cover the scheme); plain http kept for a loopback host (the simulator,
+/// test servers); any other plain http refused unless `[http] allow_http_downloads = true`.
+/// FC's CRC-64 is forgeable, so a package fetched in clear could be swapped unnoticed.
+pub fn download_url(url: &str, allow_http: bool) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("download URL is not a URL: {e}"))?;
+    if parsed.scheme() == "https" {
+        return Ok(url.to_string());
+    }
+    let storage = parsed
+        .host_str()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .is_some_and(|h| h.ends_with(".myqcloud.com") || h.ends_with(".aliyuncs.com"));
+    // Only the scheme changes: the rest stays byte for byte (the signature covers it). An
+    // explicit port would mean plain http on purpose; it is treated like any other host.
+    let rest = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..]);
+    if let Some(rest) = rest
+        && storage
+        && parsed.port().is_none()
+    {
+        return Ok(format!("https://{rest}"));
+    }
+    if crate::http::is_loopback(&parsed) || allow_http {
+        return Ok(url.to_string());
+    }
+    Err(format!(
+        "download URL is plain http on `{}`, which is neither loopback nor the cloud's object \
+         storage; refused (set [http] allow_http_downloads = true to accept it)",
+        parsed.host_str().unwrap_or_default()
+    ))
+}
+
 /// The client of one configured account: its cloud's API, paced by the account's rate limit.
 #[derive(Debug, Clone)]
 pub struct Client {
     api: Api,
+    /// `[http] allow_http_downloads`: see [`download_url`].
+    allow_http_downloads: bool,
     /// Shared by every call to this account, whatever the concurrency.
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
@@ -301,8 +341,15 @@ impl Client {
         };
         Client {
             api,
+            allow_http_downloads: false,
             limiter: rate_limiter(account.requests_per_second),
         }
+    }
+
+    /// Accepts plain-http download URLs from any host (`[http] allow_http_downloads`).
+    pub fn allowing_http_downloads(mut self, allow: bool) -> Client {
+        self.allow_http_downloads = allow;
+        self
     }
 
     /// Waits until this account may receive another API request.
@@ -315,7 +362,7 @@ impl Client {
     /// Asks the cloud where the target's current package is and what it must hash to. The
     /// caller paces with [`Client::pace`] first.
     pub async fn resolve(&self, target: &Target) -> Result<CodeLocation, CloudError> {
-        match &self.api {
+        let mut location = match &self.api {
             Api::Tencent(c) => {
                 c.get_function_address(
                     &target.region,
@@ -334,7 +381,20 @@ impl Client {
                 )
                 .await
             }
+        }?;
+        // The per-cloud clients accept only http(s); which http is followed is decided here.
+        match download_url(location.url.expose(), self.allow_http_downloads) {
+            Ok(url) => location.url = crate::secret::SecretUrl::new(url),
+            Err(message) => {
+                return Err(CloudError::invalid_response(
+                    target.cloud,
+                    200,
+                    location.request_id.clone(),
+                    message,
+                ));
+            }
         }
+        Ok(location)
     }
 }
 
@@ -469,5 +529,49 @@ pub(crate) fn host_header(url: &url::Url) -> String {
     match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review X2: http download URLs were accepted from any host.
+    #[test]
+    fn http_downloads_are_upgraded_on_object_storage_and_refused_elsewhere() {
+        let cos =
+            "http://lambdacode-1250000000.cos.ap-guangzhou.myqcloud.com/a%2Fb.zip?sign=q%3D&t=1";
+        assert_eq!(
+            download_url(cos, false).unwrap(),
+            "https://lambdacode-1250000000.cos.ap-guangzhou.myqcloud.com/a%2Fb.zip?sign=q%3D&t=1"
+        );
+        let oss = "HTTP://fc-code.oss-cn-hangzhou.aliyuncs.com/x.zip?Signature=a%2Bb";
+        assert_eq!(
+            download_url(oss, false).unwrap(),
+            "https://fc-code.oss-cn-hangzhou.aliyuncs.com/x.zip?Signature=a%2Bb"
+        );
+        let https = "https://b.cos.ap-guangzhou.myqcloud.com/x.zip?sign=1";
+        assert_eq!(download_url(https, false).unwrap(), https);
+        // Loopback stays as it is: the simulator and test servers live there.
+        for local in [
+            "http://127.0.0.1:4000/cos/x.zip?sign=1",
+            "http://[::1]:4000/x",
+            "http://localhost:4000/x",
+        ] {
+            assert_eq!(download_url(local, false).unwrap(), local);
+        }
+        for foreign in [
+            "http://downloads.example.com/x.zip?sign=1",
+            "http://10.0.0.8/x.zip",
+            "http://evilmyqcloud.com/x.zip",
+            "http://myqcloud.com.evil.example/x.zip",
+            "http://b.cos.ap-guangzhou.myqcloud.com:8080/x.zip",
+        ] {
+            let e = download_url(foreign, false).unwrap_err();
+            assert!(e.contains("allow_http_downloads"), "{foreign}: {e}");
+            assert!(!e.contains("sign="), "{e}");
+            assert_eq!(download_url(foreign, true).unwrap(), foreign);
+        }
+        assert!(download_url("not a url", true).is_err());
     }
 }

@@ -45,6 +45,7 @@ pub(super) fn standard_credentials(
                     secret: Secret::new(checked(secret, secret_var)?),
                     token: token.map(|t| checked(t, token_var)).transpose()?.map(Secret::new),
                     source,
+                    files: Vec::new(),
                 });
             }
             // Half a pair is most likely a slip: say exactly which half is missing.
@@ -77,6 +78,12 @@ pub(super) fn standard_credentials(
     match found {
         Some(f) => {
             let what = f.source.clone();
+            let named = loc.err_at(at, "");
+            let file = crate::config::SecretFile {
+                path: f.path.clone(),
+                key: named.key.unwrap_or_default(),
+                position: named.position,
+            };
             Ok(Credentials {
                 key_id: checked_value(f.key_id, &what).map_err(|m| loc.err_at(at, m))?,
                 secret: Secret::new(checked_value(f.secret, &what).map_err(|m| loc.err_at(at, m))?),
@@ -86,6 +93,7 @@ pub(super) fn standard_credentials(
                     .transpose()
                     .map_err(|m| loc.err_at(at, m))?,
                 source: f.source,
+                files: vec![file],
             })
         }
         None => Err(loc.err_at(

@@ -11,8 +11,11 @@ use super::locate::Locator;
 /// `[metrics]`: the daemon's Prometheus endpoint.
 #[derive(Debug, Clone)]
 pub struct MetricsSettings {
-    /// Where `GET /metrics` is served (its own listener, separate from anything else).
+    /// Where `GET /metrics` is served (its own listener, separate from anything else). A
+    /// loopback address unless `allow_remote`.
     pub listen: std::net::SocketAddr,
+    /// `allow_remote = true`: the operator chose to expose the unauthenticated endpoint.
+    pub allow_remote: bool,
 }
 
 /// `[notify]`: who is told when sweeps fail, and the dead man's switch.
@@ -20,11 +23,11 @@ pub struct MetricsSettings {
 pub struct NotifySettings {
     /// POSTed a JSON body when a sweep ends with failures. It may hold a token, so it is
     /// never printed whole.
-    pub webhook: Option<crate::secret::SecretUrl>,
+    pub webhook: Option<crate::secret::EndpointUrl>,
     /// Run with the same JSON body on stdin: program and arguments, no shell.
     pub command: Option<Vec<String>>,
     /// healthchecks.io-style: `<ping_url>/start`, `<ping_url>` (success), `<ping_url>/fail`.
-    pub ping_url: Option<crate::secret::SecretUrl>,
+    pub ping_url: Option<crate::secret::EndpointUrl>,
     /// Alert only for functions that failed this many sweeps in a row (1 = every failure).
     pub after_failures: u32,
     /// Limit of each webhook call, ping and command run.
@@ -35,6 +38,7 @@ pub struct NotifySettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: String,
+    pub(super) allow_remote: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -52,7 +56,7 @@ pub(super) fn parse_metrics(
     loc: &Locator,
 ) -> Result<Option<MetricsSettings>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
-    let listen = raw.listen.trim().parse().map_err(|_| {
+    let listen: std::net::SocketAddr = raw.listen.trim().parse().map_err(|_| {
         loc.err(
             &["metrics", "listen"],
             format!(
@@ -61,7 +65,23 @@ pub(super) fn parse_metrics(
             ),
         )
     })?;
-    Ok(Some(MetricsSettings { listen }))
+    let allow_remote = raw.allow_remote.unwrap_or(false);
+    // No authentication, every function's key in the output, and each scrape costs database
+    // reads: reachable from elsewhere only when asked for.
+    if !listen.ip().is_loopback() && !allow_remote {
+        return Err(loc.err(
+            &["metrics", "listen"],
+            format!(
+                "`{listen}` is not a loopback address; /metrics has no authentication and names \
+                 every function: listen on 127.0.0.1 (or ::1), or set `allow_remote = true` \
+                 behind a firewall"
+            ),
+        ));
+    }
+    Ok(Some(MetricsSettings {
+        listen,
+        allow_remote,
+    }))
 }
 
 pub(super) fn parse_notify(
@@ -74,7 +94,7 @@ pub(super) fn parse_notify(
         None => Ok(None),
         Some(u) => match url::Url::parse(u) {
             Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
-                Ok(Some(crate::secret::SecretUrl::new(u.clone())))
+                Ok(Some(crate::secret::EndpointUrl::new(u.clone())))
             }
             // The value may hold a token: show only what is needed to spot the mistake.
             Ok(p) => Err(loc.err(
@@ -181,6 +201,22 @@ mod tests {
         assert_eq!(c.metrics.unwrap().listen.port(), 9464);
     }
 
+    /// Review X8: `0.0.0.0` was accepted without a word.
+    #[test]
+    fn a_metrics_address_off_loopback_needs_allow_remote() {
+        for addr in ["0.0.0.0:9464", "192.168.1.10:9464", "[::]:9464"] {
+            let e = parse(&format!("[metrics]\nlisten = \"{addr}\"\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("metrics.listen"), "{addr}");
+            assert!(e.message.contains("allow_remote = true"), "{e}");
+            let c = parse(&format!(
+                "[metrics]\nlisten = \"{addr}\"\nallow_remote = true\n"
+            ))
+            .unwrap();
+            assert!(c.metrics.unwrap().allow_remote);
+        }
+        assert!(parse("[metrics]\nlisten = \"[::1]:9464\"\n").is_ok());
+    }
+
     #[test]
     fn notify_takes_a_webhook_a_command_and_a_ping_url() {
         let c = parse(
@@ -192,6 +228,24 @@ mod tests {
         assert_eq!(n.timeout, Duration::from_secs(2));
         assert_eq!(n.command.unwrap(), vec!["/bin/true", "x"]);
         assert!(!format!("{:?}", n.webhook).contains("s3cret"));
+    }
+
+    /// Review X5: Slack and healthchecks.io keep the token in the path, which `SecretUrl`
+    /// printed.
+    #[test]
+    fn a_webhook_or_ping_token_in_the_path_never_prints() {
+        let c = parse(
+            "[notify]\nwebhook = \"https://hooks.slack.com/services/T0/B0/s3cret-path\"\nping_url = \"https://hc-ping.com/5e1c-s3cret-uuid\"\n",
+        )
+        .unwrap();
+        let n = c.notify.unwrap();
+        let shown = format!(
+            "{n:?} {} {}",
+            n.webhook.as_ref().unwrap(),
+            n.ping_url.as_ref().unwrap()
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("https://hooks.slack.com/…"), "{shown}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub(super) struct Found {
     pub secret: String,
     pub token: Option<String>,
     pub source: String,
+    /// The profile file they were read from.
+    pub path: PathBuf,
 }
 
 /// `Ok(Some)` found; `Ok(None)` not there, with what was tried appended to `tried`; `Err` a
@@ -65,6 +67,7 @@ pub(super) fn tencent(
             secret,
             token,
             source,
+            path: path.clone(),
         }));
     }
     Ok(None)
@@ -151,6 +154,7 @@ pub(super) fn aliyun(
             secret,
             token: None,
             source: format!("profile [{section}] in {}", path.display()),
+            path: path.clone(),
         }));
     }
     Ok(None)
@@ -218,6 +222,7 @@ fn aliyun_cli(path: &Path, text: &str, named: Option<&str>, tried: &mut Vec<Stri
         secret,
         token,
         source,
+        path: path.to_path_buf(),
     }))
 }
 

@@ -72,6 +72,7 @@ pub(super) struct RawHttp {
     pub(super) connect_timeout: Option<String>,
     pub(super) api_timeout: Option<String>,
     pub(super) download_idle_timeout: Option<String>,
+    pub(super) allow_http_downloads: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -206,6 +206,20 @@ pub(super) fn validate_account(
             )
         }
     };
+    if let Some(shown) = plain_http_remote(&endpoint) {
+        // Signed requests and session tokens (X-TC-Token, x-acs-security-token) would cross
+        // the network in clear. Allowed (a proxy or a private gateway may need it), but said.
+        tracing::warn!(
+            "{}",
+            err(
+                "endpoint",
+                format!(
+                    "plain http to `{shown}`: signed requests and any session token travel \
+                     unencrypted; use https unless this is a trusted local gateway"
+                )
+            )
+        );
+    }
 
     let requests_per_second = match a.requests_per_second {
         None => DEFAULT_REQUESTS_PER_SECOND,
@@ -262,6 +276,27 @@ pub(super) fn validate_account(
                     }
                     source
                 },
+                // The secrets' key files (not `*_credential`: systemd keeps those private).
+                files: [&secret_keys, &token_keys]
+                    .iter()
+                    .filter(|k| super::credentials::is_secret_key(k.base))
+                    .filter_map(|k| {
+                        let file = k.file.as_ref()?;
+                        let named = loc.err_at(
+                            &[
+                                Seg::Key("accounts"),
+                                Seg::Index(i),
+                                Seg::Key(super::credentials::key_name(k.base, 2)),
+                            ],
+                            "",
+                        );
+                        Some(crate::config::SecretFile {
+                            path: resolve_path(file),
+                            key: named.key.unwrap_or_default(),
+                            position: named.position,
+                        })
+                    })
+                    .collect(),
             },
             (None, None) => {
                 if token.is_some() {
@@ -560,6 +595,16 @@ pub(super) fn normalize_endpoint(e: &str) -> Result<String, String> {
     } else {
         Ok(format!("https://{e}"))
     }
+}
+
+/// `endpoint` when it is `http://` and not on this machine (loopback or `localhost`): one that
+/// deserves a warning.
+pub(super) fn plain_http_remote(endpoint: &str) -> Option<String> {
+    let probe = endpoint
+        .replace("{account_id}", "x0")
+        .replace("{region}", "x0");
+    let url = url::Url::parse(&probe).ok()?;
+    (url.scheme() == "http" && !crate::http::is_loopback(&url)).then(|| endpoint.to_string())
 }
 
 /// An endpoint (after placeholder substitution) must be a plain http(s) origin.

@@ -87,6 +87,9 @@ pub enum Fault {
     // Hostile answers (tests of untrusted input). API and listing faults unless noted.
     /// The download URL is `file:///etc/passwd`.
     FileUrl,
+    /// The download URL is plain http on a host that is neither loopback nor the cloud's
+    /// object storage (`http://downloads.example.invalid/…`, which never resolves).
+    ForeignHttpUrl,
     /// Fields have the wrong JSON types (`Url: 123`, `FunctionName: 7`, …).
     WrongTypes,
     /// The body is not JSON.
@@ -481,6 +484,12 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The presignature of a download path: HMAC-SHA256 over path and expiry, standard base64
 /// (so it contains `+`, `/` or `=` that must not be re-encoded).
+/// The `host:port` of an `http://host:port/…` URL (the simulator's own address).
+fn shared_addr_host(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    rest.split('/').next().unwrap_or_default().to_string()
+}
+
 fn presign(key: &[u8; 32], path: &str, expires: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(path.as_bytes());
@@ -584,6 +593,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     );
     if fault == Some(Fault::FileUrl) {
         url = "file:///etc/passwd".to_string();
+    }
+    if fault == Some(Fault::ForeignHttpUrl) {
+        url = url.replacen(&shared_addr_host(&url), "downloads.example.invalid", 1);
     }
     let body = serde_json::json!({
         "Response": {"Url": url, "CodeSha256": sha, "RequestId": request_id()}
@@ -706,6 +718,9 @@ async fn fc_get_function_code(
     );
     if fault == Some(Fault::FileUrl) {
         url = "file:///etc/passwd".to_string();
+    }
+    if fault == Some(Fault::ForeignHttpUrl) {
+        url = url.replacen(&shared_addr_host(&url), "downloads.example.invalid", 1);
     }
     let body = serde_json::json!({"checksum": crc.to_string(), "url": url});
     fc_json(StatusCode::OK, &body)

@@ -23,8 +23,14 @@ impl Sweeper {
         if self.discover.is_empty() {
             return Ok((explicit.to_vec(), Vec::new()));
         }
-        let listing =
-            crate::discover::list(&self.discover, &self.clients, &self.retry, shutdown).await;
+        let listing = self
+            .while_listing(crate::discover::list(
+                &self.discover,
+                &self.clients,
+                &self.retry,
+                shutdown,
+            ))
+            .await;
         let explicit_keys: HashSet<String> = explicit.iter().map(|t| t.key.clone()).collect();
         let mut targets = explicit.to_vec();
         targets.extend(
@@ -102,5 +108,28 @@ impl Sweeper {
             })
             .collect();
         Ok((targets, results))
+    }
+}
+
+/// How often a running `[[discover]]` listing tells the observers it is still under way.
+const LISTING_TICK: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Sweeper {
+    /// Awaits `listing`, telling the observers [`SweepObserver::listing`] every
+    /// [`LISTING_TICK`] meanwhile. A listing of many pages produces no other hook, and the
+    /// systemd watchdog (fed only while a sweep moves) would otherwise take a long one for a
+    /// stuck sweep. A listing cannot hang: every page has `http.api_timeout` and bounded
+    /// retries.
+    ///
+    /// [`SweepObserver::listing`]: crate::observe::SweepObserver::listing
+    async fn while_listing<F: std::future::Future>(&self, listing: F) -> F::Output {
+        let mut listing = std::pin::pin!(listing);
+        let mut tick = tokio::time::interval(LISTING_TICK);
+        loop {
+            tokio::select! {
+                out = &mut listing => return out,
+                _ = tick.tick() => self.observer.listing(),
+            }
+        }
     }
 }

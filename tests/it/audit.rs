@@ -547,3 +547,43 @@ async fn export_skips_a_corrupt_package_and_leaves_no_empty_folder_for_it() {
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["packages"].as_array().unwrap().len(), 3);
 }
+
+/// Review X3: zip entry names come from the package; an escape sequence in one reached the
+/// operator's terminal raw through `show` and `diff`.
+#[tokio::test(flavor = "multi_thread")]
+async fn show_and_diff_print_hostile_entry_names_escaped() {
+    let env = Env::new().await;
+    env.write_config(&scf("ap-guangzhou", "default", "api", Some("$LATEST")));
+    env.sim.deploy(&api(), v1());
+    env.sync_ok().await;
+    let evil = "x\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J.js";
+    env.sim
+        .deploy(&api(), zip_package(&[(evil, "1\n"), ("index.js", "v2\n")]));
+    env.sync_ok().await;
+
+    for args in [vec!["show", API], vec!["diff", API, "1", "2"]] {
+        let run = env.fnvault(&args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{7}'),
+            "{args:?} printed a raw escape: {:?}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("x\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J.js"),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+    // JSON is for programs: it keeps the name exactly (JSON escapes it itself).
+    let shown = env.json(&["show", API, "--json"], 0).await;
+    assert!(
+        shown["package"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == evil),
+        "{shown}"
+    );
+}

@@ -30,8 +30,8 @@ impl Env {
         sim.add_aliyun_key(ALI_ID, ALI_KEY, None);
         sim.set_aliyun_account_id(ALI_ACCOUNT);
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("tc.key"), format!("{TC_KEY}\n")).unwrap();
-        std::fs::write(dir.path().join("ali.key"), format!("{ALI_KEY}\n")).unwrap();
+        write_private(&dir.path().join("tc.key"), format!("{TC_KEY}\n"));
+        write_private(&dir.path().join("ali.key"), format!("{ALI_KEY}\n"));
         Env { sim, dir }
     }
 
@@ -131,6 +131,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// Writes a key, token or profile file as an operator should: mode 0600 (fnvault refuses one
+/// that group or others can read).
+pub fn write_private(path: &Path, content: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 pub async fn run_fnvault(config: &Path, args: &[&str]) -> Run {
@@ -242,6 +250,7 @@ pub fn http_client() -> reqwest::Client {
         connect_timeout: std::time::Duration::from_secs(5),
         api_timeout: std::time::Duration::from_secs(5),
         download_idle_timeout: std::time::Duration::from_secs(5),
+        allow_http_downloads: false,
     })
     .expect("client builds")
 }

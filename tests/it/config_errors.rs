@@ -232,3 +232,43 @@ async fn a_size_given_as_a_number_names_the_archive_key() {
 
     assert!(line.contains("invalid type: integer"), "{line}");
 }
+
+/// Review X7: an `http://` API endpoint off this machine was accepted without a word, although
+/// signed requests and session tokens then travel in clear. Loopback (the simulator) is quiet.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_endpoint_off_this_machine_is_warned_about_naming_its_key() {
+    let env = Env::new().await;
+    env.write_config("");
+    let quiet = env.fnvault(&["config", "check"]).await;
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("plain http"), "{}", quiet.stderr);
+
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    let ep = env.sim.endpoint();
+    let remote = config
+        .replacen(
+            &format!("endpoint = \"{ep}\""),
+            "endpoint = \"http://scf.internal.example\"",
+            1,
+        )
+        .replacen(
+            &format!("endpoint = \"{ep}\""),
+            "endpoint = \"http://{account_id}.{region}.fc.example\"",
+            1,
+        );
+    std::fs::write(env.path("config.toml"), remote).unwrap();
+    let run = env.fnvault(&["config", "check"]).await;
+    assert_eq!(run.code, 0, "a warning, not an error: {}", run.stderr);
+    for (key, host) in [
+        ("accounts[1].endpoint", "scf.internal.example"),
+        ("accounts[2].endpoint", "{account_id}.{region}.fc.example"),
+    ] {
+        assert!(
+            run.stderr.lines().any(|l| l.contains("WARN")
+                && l.contains(key)
+                && l.contains(&format!("plain http to `http://{host}"))),
+            "no warning for {key}: {}",
+            run.stderr
+        );
+    }
+}

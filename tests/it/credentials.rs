@@ -203,11 +203,12 @@ async fn the_tencent_profile_file_is_read_with_a_named_profile() {
     let env = Env::new().await;
     let home = env.path("home");
     std::fs::create_dir_all(home.join(".tencentcloud")).unwrap();
-    std::fs::write(
-        home.join(".tencentcloud/credentials"),
-        format!("[default]\nsecret_id = AKIDother\nsecret_key = other\n\n[prod]\nsecret_id = {TC_ID}\nsecret_key = {TC_KEY}\n"),
-    )
-    .unwrap();
+    write_private(
+        &home.join(".tencentcloud/credentials"),
+        format!(
+            "[default]\nsecret_id = AKIDother\nsecret_key = other\n\n[prod]\nsecret_id = {TC_ID}\nsecret_key = {TC_KEY}\n"
+        ),
+    );
     write_account(&env, "tencent", "profile = \"prod\"");
     let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
     assert_ok_from(&run, "profile [prod] in ");
@@ -218,11 +219,12 @@ async fn the_alibaba_ini_profile_file_is_read() {
     let env = Env::new().await;
     let home = env.path("home");
     std::fs::create_dir_all(home.join(".alibabacloud")).unwrap();
-    std::fs::write(
-        home.join(".alibabacloud/credentials"),
-        format!("[default]\ntype = access_key   # static keys\naccess_key_id = {ALI_ID}\naccess_key_secret = {ALI_KEY}\n"),
-    )
-    .unwrap();
+    write_private(
+        &home.join(".alibabacloud/credentials"),
+        format!(
+            "[default]\ntype = access_key   # static keys\naccess_key_id = {ALI_ID}\naccess_key_secret = {ALI_KEY}\n"
+        ),
+    );
     write_account(&env, "aliyun", "");
     let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
     assert_ok_from(&run, "profile [default] in ");
@@ -247,7 +249,7 @@ async fn the_aliyun_cli_config_json_sts_profile_sends_its_token() {
              "access_key_secret": ALI_KEY, "sts_token": TOKEN, "region_id": "cn-hangzhou"}
         ]
     });
-    std::fs::write(home.join(".aliyun/config.json"), json.to_string()).unwrap();
+    write_private(&home.join(".aliyun/config.json"), json.to_string());
     // The FC-scheme signer sends the token in x-fc-security-token.
     write_account(&env, "aliyun", "signature = \"fc\"");
     let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
@@ -371,4 +373,83 @@ async fn a_group_readable_config_without_inline_secrets_is_fine() {
     );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(check(&env, &[]).await.code, 0);
+}
+
+/// Review X6: key files and profile files were read whatever their mode, while the same
+/// secret inline in a readable config was refused. Now each gets the inline treatment.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_file_or_profile_file_others_can_read_is_refused_unless_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new().await;
+    let key = env.path("tc.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_account(
+        &env,
+        "tencent",
+        &format!("secret_id = \"{TC_ID}\"\nsecret_key_file = \"tc.key\""),
+    );
+    for command in [&["check"][..], &["sync"], &["config", "check"]] {
+        let run = run_fnvault_with_env(
+            &env.path("config.toml"),
+            command,
+            &[("HOME", "/nonexistent")],
+        )
+        .await;
+        assert_eq!(run.code, 2, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("accounts[1].secret_key_file")
+                && run.stderr.contains("tc.key")
+                && run.stderr.contains("mode 0644")
+                && run.stderr.contains("--allow-insecure-config"),
+            "{command:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(TC_KEY), "{}", run.stderr);
+    }
+    let allowed = run_fnvault_with_env(
+        &env.path("config.toml"),
+        &["--allow-insecure-config", "check"],
+        &[("HOME", "/nonexistent")],
+    )
+    .await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = check(&env, &[]).await;
+    assert_ok_from(&private, "inline `secret_id` + file ");
+
+    // A `*_file` inside systemd's credentials folder: systemd restricts it (an ACL mask may
+    // show as group bits), so its mode is not held against it.
+    let creds = env.path("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    let in_creds = creds.join("tc-key");
+    write_private(&in_creds, format!("{TC_KEY}\n"));
+    std::fs::set_permissions(&in_creds, std::fs::Permissions::from_mode(0o440)).unwrap();
+    write_account(
+        &env,
+        "tencent",
+        &format!(
+            "secret_id = \"{TC_ID}\"\nsecret_key_file = \"{}\"",
+            in_creds.display()
+        ),
+    );
+    let systemd = check(&env, &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())]).await;
+    assert_eq!(systemd.code, 0, "{}", systemd.stderr);
+
+    // The profile file the keys came from, group-readable.
+    let home = env.path("home");
+    std::fs::create_dir_all(home.join(".tencentcloud")).unwrap();
+    let profile = home.join(".tencentcloud/credentials");
+    write_private(
+        &profile,
+        format!("[default]\nsecret_id = {TC_ID}\nsecret_key = {TC_KEY}\n"),
+    );
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_account(&env, "tencent", "");
+    let run = check(&env, &[("HOME", home.to_str().unwrap())]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(".tencentcloud/credentials") && run.stderr.contains("mode 0640"),
+        "{}",
+        run.stderr
+    );
 }

@@ -308,3 +308,183 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
         assert!(entry["last_error"].is_null(), "{entry}");
     }
 }
+
+/// The sd_notify messages a daemon sends, read from a socket of the test's own.
+struct NotifySocket {
+    socket: tokio::net::UnixDatagram,
+    path: std::path::PathBuf,
+    seen: Vec<String>,
+}
+
+impl NotifySocket {
+    fn bind(env: &Env) -> NotifySocket {
+        let path = env.path("notify.sock");
+        NotifySocket {
+            socket: tokio::net::UnixDatagram::bind(&path).expect("notify socket"),
+            path,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads messages (one per line of each datagram) until one starts with `prefix`.
+    async fn wait_for(&mut self, prefix: &str) {
+        let mut buf = vec![0u8; 4096];
+        while !self.seen.iter().any(|m| m.starts_with(prefix)) {
+            let n = tokio::time::timeout(Duration::from_secs(20), self.socket.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no `{prefix}` message; seen: {:?}", self.seen))
+                .expect("recv");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.seen.extend(text.lines().map(str::to_string));
+        }
+    }
+
+    /// Everything still queued, without waiting.
+    fn drain(&mut self) -> &[String] {
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = self.socket.try_recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.seen.extend(text.lines().map(str::to_string));
+        }
+        &self.seen
+    }
+
+    fn position(&self, prefix: &str) -> Option<usize> {
+        self.seen.iter().position(|m| m.starts_with(prefix))
+    }
+}
+
+fn spawn_notified(
+    env: &Env,
+    socket: &NotifySocket,
+    watchdog: Option<&str>,
+) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fnvault"));
+    cmd.arg("--config")
+        .arg(env.path("config.toml"))
+        .arg("daemon")
+        .env_remove("RUST_LOG")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("WATCHDOG_USEC")
+        .env("NOTIFY_SOCKET", &socket.path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(usec) = watchdog {
+        cmd.env("WATCHDOG_USEC", usec);
+    }
+    cmd.spawn().expect("fnvault starts")
+}
+
+/// Review A1: signal handlers came after the start-up work, so a SIGTERM during a long
+/// start-up killed the daemon by the default action; and READY was the first thing said.
+/// Here the database's write lock is held by the test, so the start-up is stuck in it for as
+/// long as the test wants.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigterm_during_start_up_stops_the_daemon_cleanly_and_it_never_says_ready() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[schedule]\ncron = \"0 0 0 1 1 *\"\n");
+    let holder = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut socket = NotifySocket::bind(&env);
+
+    let child = spawn_notified(&env, &socket, None);
+    socket.wait_for("STATUS=starting").await;
+    signal(&child, "TERM");
+    socket.wait_for("STOPPING=1").await;
+    holder.execute_batch("COMMIT").unwrap();
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("stopped during start-up"), "{stderr}");
+    let seen = socket.drain().to_vec();
+    assert!(!seen.iter().any(|m| m == "READY=1"), "{seen:?}");
+    assert_eq!(sweep_outcomes(&env), ["ok"], "no sweep after the stop");
+}
+
+/// Review A1/A4: STATUS= progress before READY, READY only after the start-up reconcile (a
+/// journaled version without its row is already adopted when READY comes), and the
+/// watchdog pinged from the scheduler loop.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_says_starting_then_ready_after_the_reconcile_and_feeds_the_watchdog() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    // Lose the rows (as a crash between journal and database would): the start-up reconcile
+    // must adopt them from the journal before READY.
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    db.execute_batch("DELETE FROM files; DELETE FROM packages; DELETE FROM versions;")
+        .unwrap();
+    drop(db);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(
+        &env,
+        &config,
+        "[schedule]\ncron = \"0 0 0 1 1 *\"\nrun_on_start = false\n",
+    );
+    let mut socket = NotifySocket::bind(&env);
+
+    let child = spawn_notified(&env, &socket, Some("200000"));
+    socket.wait_for("READY=1").await;
+    let versions: i64 = rusqlite::Connection::open(env.path("fnvault.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM versions", [], |r| r.get(0))
+        .unwrap();
+    let ready = socket.position("READY=1").unwrap();
+    socket.wait_for("WATCHDOG=1").await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(versions, 4, "READY came before the journal was reconciled");
+    let starting = socket
+        .position("STATUS=starting")
+        .expect("a starting status");
+    assert!(starting < ready, "{:?}", socket.seen);
+    assert!(
+        socket.position("WATCHDOG=1").unwrap() > ready,
+        "{:?}",
+        socket.seen
+    );
+}
+
+/// Review A2: after SIGTERM, functions waiting for a download slot started their downloads
+/// anyway during the grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_sigterm_downloads_waiting_for_a_slot_never_start() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    for f in [
+        &fleet.order_api,
+        &fleet.report,
+        &fleet.checkout,
+        &fleet.refund,
+    ] {
+        env.sim.set_fault(f, Fault::SlowDownload);
+    }
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(
+        &env,
+        &config,
+        "[sync]\ndownloads = 1\nshutdown_grace = \"60s\"\n",
+    );
+
+    let child = spawn(&env, &["sync"]);
+    wait_until("the first slow download to start", || {
+        env.sim.stats().downloads > 0
+    })
+    .await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        env.sim.stats().downloads,
+        1,
+        "a download started after the stop: {stderr}"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}

@@ -305,7 +305,7 @@ async fn sweeps_with_discovery_at_maximum_verbosity_print_no_secret() {
         &SimFunction::fc("orders", "cancel", None),
         package("d", 4_000),
     );
-    std::fs::write(env.path("token"), format!("{TOKEN}\n")).unwrap();
+    write_private(&env.path("token"), format!("{TOKEN}\n"));
     let config = env
         .accounts()
         .replace(

@@ -234,3 +234,64 @@ async fn the_archive_and_database_are_owner_only() {
         assert_eq!(m & 0o077, 0, "{} is mode {m:o}", blob.display());
     }
 }
+
+/// Review X2: a plain-http download URL on a host that is neither loopback nor the cloud's
+/// object storage was fetched in clear (FC verifies only a forgeable CRC-64). Now it is refused
+/// before any connection, unless `[http] allow_http_downloads = true`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_download_url_on_a_foreign_host_is_refused_unless_allowed() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    // Both clouds' answers: SCF and FC.
+    env.sim.set_fault(&fleet.order_api, Fault::ForeignHttpUrl);
+    env.sim.set_fault(&fleet.checkout, Fault::ForeignHttpUrl);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for key in [ORDER_API, CHECKOUT] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("failed: {key}: ")))
+            .unwrap_or_else(|| panic!("no failure for {key}: {}", run.stdout));
+        assert!(
+            line.contains("plain http on `downloads.example.invalid`")
+                && line.contains("allow_http_downloads"),
+            "{line}"
+        );
+        assert!(line.contains("(request id "), "{line}");
+        assert!(!line.contains("sign="), "no presigned query: {line}");
+        assert_eq!(env.entry(key).await["versions"], 0);
+    }
+    assert_eq!(
+        env.sim.stats().downloads,
+        2,
+        "only the two others were fetched"
+    );
+    env.sim.clear_fault(&fleet.checkout);
+
+    // Allowed, the same URL is tried (and fails to resolve: `.invalid` never does).
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        config
+            .replace(
+                "[http]\n",
+                "[http]\nallow_http_downloads = true\nconnect_timeout = \"1s\"\n",
+            )
+            .replace("[retry]\n", "[retry]\nattempts = 1\n"),
+    )
+    .unwrap();
+    // A new package, so the sweep has to download it.
+    env.sim
+        .deploy(&fleet.order_api, package("order-api v2", 1_000));
+    env.sim.set_fault(&fleet.order_api, Fault::ForeignHttpUrl);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("failed: {ORDER_API}: ")))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(!line.contains("allow_http_downloads"), "{line}");
+    assert!(line.contains("downloads.example.invalid"), "{line}");
+}

@@ -13,6 +13,7 @@ mod hostile;
 mod metrics;
 mod notify;
 mod progress;
+mod props;
 mod recovery;
 mod secrets;
 mod status;

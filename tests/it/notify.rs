@@ -213,3 +213,58 @@ async fn a_relative_command_path_runs_the_program_beside_the_config_file() {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("the command ran")).unwrap();
     assert_eq!(alert["failing"][0]["function"], ORDER_API);
 }
+
+/// Review X1: the alert command inherited the daemon's whole environment, cloud keys included.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alert_command_gets_a_cleared_environment_without_secrets() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let out = env.path("env.txt");
+    add_to_config(
+        &env,
+        &format!(
+            "[notify]\ncommand = [\"/bin/sh\", \"-c\", \"env > '{}'\"]\n",
+            out.display()
+        ),
+    );
+    env.sim.remove(&fleet.order_api);
+
+    let run = run_fnvault_with_env(
+        &env.path("config.toml"),
+        &["sync"],
+        &[
+            ("TENCENTCLOUD_SECRET_KEY", "leaked-tc-secret"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "leaked-ali-secret"),
+            ("CREDENTIALS_DIRECTORY", "/run/credentials/leaked"),
+            ("MY_KEY_ENV", "leaked-env-value"),
+            ("LANG", "C.UTF-8"),
+            ("FNVAULT_SITE", "eu-1"),
+        ],
+    )
+    .await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let seen = std::fs::read_to_string(&out).expect("the command ran");
+    for secret in [
+        "leaked-tc-secret",
+        "leaked-ali-secret",
+        "/run/credentials",
+        "leaked-env",
+    ] {
+        assert!(
+            !seen.contains(secret),
+            "the command saw `{secret}`:\n{seen}"
+        );
+    }
+    let names: Vec<&str> = seen.lines().filter_map(|l| l.split('=').next()).collect();
+    for name in &names {
+        assert!(
+            matches!(*name, "PATH" | "HOME" | "LANG" | "PWD" | "SHLVL" | "_")
+                || name.starts_with("FNVAULT_"),
+            "the command inherited {name}:\n{seen}"
+        );
+    }
+    assert!(seen.contains("LANG=C.UTF-8"), "{seen}");
+    assert!(seen.contains("FNVAULT_SITE=eu-1"), "{seen}");
+    assert!(seen.contains("FNVAULT_EVENT=sweep_failed"), "{seen}");
+}

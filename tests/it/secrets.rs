@@ -14,7 +14,7 @@ async fn no_secret_appears_in_logs_at_maximum_verbosity() {
     // Temporary credentials on every account, so tokens are sent too.
     env.sim.add_tencent_key(TC_ID, TC_KEY, Some(TOKEN));
     env.sim.add_aliyun_key(ALI_ID, ALI_KEY, Some(TOKEN));
-    std::fs::write(env.path("token"), format!("{TOKEN}\n")).unwrap();
+    write_private(&env.path("token"), format!("{TOKEN}\n"));
     let config = std::fs::read_to_string(env.path("config.toml"))
         .unwrap()
         .replace(

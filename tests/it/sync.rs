@@ -185,7 +185,7 @@ async fn a_bad_key_fails_that_accounts_functions_with_the_clouds_error_code() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     // The FC-signature account gets a wrong secret; the ACS3 one keeps the right one.
-    std::fs::write(env.path("bad.key"), "not-the-secret\n").unwrap();
+    write_private(&env.path("bad.key"), "not-the-secret\n");
     let config = std::fs::read_to_string(env.path("config.toml"))
         .unwrap()
         .replacen(

@@ -70,11 +70,11 @@ class World:
         for fid in self.fns:
             self.deploy(fid, write=False)
         self.write_state()
-        with open(os.path.join(self.fv_dir, "tc.key"), "w") as f:
+        with open(os.open(os.path.join(self.fv_dir, "tc.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(TC[1] + "\n")
-        with open(os.path.join(self.fv_dir, "ali.key"), "w") as f:
+        with open(os.open(os.path.join(self.fv_dir, "ali.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(ALI_ACS3[1] + "\n")
-        with open(os.path.join(self.fv_dir, "tc-sts.token"), "w") as f:
+        with open(os.open(os.path.join(self.fv_dir, "tc-sts.token"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(TC_STS[2] + "\n")
 
     # -- sim state
