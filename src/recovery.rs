@@ -245,6 +245,13 @@ pub fn reindex(
                 }
             },
             Ok(None) => None,
+            // Another schema version is not damage: replacing it would lose sweep statistics
+            // and failure streaks for nothing (`sync` upgrades an older one).
+            Err(e @ DbError::SchemaMismatch { .. }) if !force => {
+                return Err(RecoveryError::Refused(format!(
+                    "{e}\n  `fnvault reindex --force` replaces it anyway (the old file is kept beside it)"
+                )));
+            }
             Err(e) => {
                 tracing::warn!("the database cannot be used: {e}");
                 None

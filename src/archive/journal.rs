@@ -54,8 +54,13 @@ pub struct Sighting {
 /// version's `last_seen` exact in a rebuild without a journal line per function per sweep.
 const SIGHTINGS: &str = "sightings.json";
 
+/// The prefix of `sightings.json`'s temp files; a kill can leave one, which the lock holder
+/// removes ([`super::Archive::clean_tmp`]).
+pub(super) const SIGHTINGS_TEMP_PREFIX: &str = ".sightings-";
+
+// No `deny_unknown_fields` here or on `Line`: a file written by a newer fnvault (a field
+// added) must stay readable by this one, or a rollback would see its versions as unreadable.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SightingLine {
     key: String,
     version_no: i64,
@@ -93,7 +98,7 @@ pub struct Contents {
 // One line is built per write and read; boxing the big variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "event", rename_all = "lowercase")]
 enum Line {
     Version {
         key: String,
@@ -156,9 +161,12 @@ impl Journal {
             .open(&path)
             .map_err(|e| ArchiveError::io(&path, e))?;
         set_private(&path)?;
-        // A kill mid-append can leave a torn last line; never glue a new line onto it.
-        if existed && !ends_with_newline(&mut file).map_err(|e| ArchiveError::io(&path, e))? {
-            text.insert(0, '\n');
+        // A kill or power cut mid-append can leave a torn last line (or a tail of NUL bytes).
+        // It was never acknowledged (nothing is recorded before the fsync returns), so the
+        // writer, who holds the archive's lock, cuts it off before appending: gluing a new line
+        // onto it, or starting a new line after it, would make it a permanent bad line.
+        if existed {
+            drop_torn_tail(&mut file).map_err(|e| ArchiveError::io(&path, e))?;
         }
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_data())
@@ -167,6 +175,26 @@ impl Journal {
             super::sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// The highest version number any readable `version` line of `key`'s file gives it
+    /// (`None` for no line, or no file). The journal is the authority for numbering: a line
+    /// whose append reported an error may still be in the file, and its number is taken.
+    pub fn max_version_no(&self, key: &str) -> Result<Option<i64>, ArchiveError> {
+        let path = self.file_for(key);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ArchiveError::io(&path, e)),
+        };
+        let text = String::from_utf8_lossy(&text);
+        Ok(text
+            .lines()
+            .filter_map(|raw| match parse_line(raw, &path, self) {
+                Ok(Event::Version(v)) if v.target.key == key => Some(v.version_no),
+                _ => None,
+            })
+            .max())
     }
 
     /// Replaces `meta/sightings.json` (temp file, fsync, rename, fsync the folder).
@@ -183,7 +211,7 @@ impl Journal {
         let text = serde_json::to_vec_pretty(&lines)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(".sightings-")
+            .prefix(SIGHTINGS_TEMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(|e| ArchiveError::io(&self.dir, e))?;
         tmp.write_all(&text)
@@ -389,15 +417,32 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
     Ok(event)
 }
 
-fn ends_with_newline(file: &mut File) -> io::Result<bool> {
+/// Truncates `file` back to just after its last `\n` (to empty when it has none), and fsyncs
+/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. Reads
+/// backwards in blocks, so a long journal file costs one block in the usual case.
+fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
     let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(true);
-    }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
+    let mut end = len;
+    let mut block = [0u8; 4096];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(block.len() as u64);
+        let buf = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(buf)?;
+        if end == len && buf.last() == Some(&b'\n') {
+            return Ok(0);
+        }
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(len - keep)
 }
 
 #[cfg(unix)]
@@ -474,19 +519,72 @@ mod tests {
         assert_eq!(j.read_all().unwrap().files, 0);
     }
 
+    /// A torn tail (a kill mid-append) is skipped by readers and cut off by the next append,
+    /// so it never becomes a permanent bad line in the middle of the file.
     #[test]
-    fn a_torn_last_line_is_skipped_and_the_next_append_starts_a_new_line() {
+    fn a_torn_last_line_is_skipped_and_cut_off_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::new(dir.path().to_path_buf());
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"vers").unwrap();
-        assert_eq!(j.read_all().unwrap().events.len(), 1);
+        let c = j.read_all().unwrap();
+        assert_eq!((c.events.len(), c.problems.len()), (1, 0));
         j.append(&Event::Version(record(2))).unwrap();
         let c = j.read_all().unwrap();
         assert_eq!(c.events.len(), 2);
-        assert_eq!(c.problems.len(), 1, "the torn line is now in the middle");
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains("{\"event\":\"vers\n"), "{text}");
+    }
+
+    /// A power cut can leave the file longer than what was written, padded with NUL bytes.
+    #[test]
+    fn a_tail_of_nul_bytes_is_cut_off_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; 5000]).unwrap();
+        assert!(j.read_all().unwrap().problems.is_empty());
+        j.append(&Event::Version(record(2))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.events.len(), 2);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(!fs::read(&path).unwrap().contains(&0u8));
+    }
+
+    /// A file holding nothing but a torn line is emptied, then appended to.
+    #[test]
+    fn a_file_that_is_all_torn_line_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        let path = j.file_for(&record(1).target.key);
+        fs::write(&path, b"{\"event\":\"version\",\"ke").unwrap();
+        j.append(&Event::Version(record(1))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.events, vec![Event::Version(record(1))]);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    /// A newer fnvault may add fields; an older one must still read the line.
+    #[test]
+    fn a_line_with_a_field_this_version_does_not_know_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let text = fs::read_to_string(&path).unwrap().replace(
+            "{\"event\":\"version\",",
+            "{\"event\":\"version\",\"added_later\":[1],",
+        );
+        fs::write(&path, text).unwrap();
+        let c = j.read_all().unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.events, vec![Event::Version(record(1))]);
     }
 
     #[test]

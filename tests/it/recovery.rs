@@ -90,6 +90,34 @@ async fn reindex_refuses_to_replace_a_healthy_database_unless_forced_and_keeps_t
     assert!(kept, "the replaced database is kept");
 }
 
+/// A database of another schema version (a binary upgraded before its first `sync`) is not
+/// damaged: `reindex` must not replace it, and lose its statistics, without `--force`.
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_refuses_a_healthy_database_of_another_schema_version_unless_forced() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    sql(&env, "PRAGMA user_version = 1");
+
+    let refused = env.fnvault(&["reindex"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("schema version 1"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let sweeps: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sweeps", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sweeps, 3, "the database was left as it was");
+    drop(conn);
+
+    let forced = env.fnvault(&["reindex", "--force"]).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(forced.stderr.contains("moved to"), "{}", forced.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reindex_replaces_a_corrupt_database() {
     let env = Env::new().await;
@@ -226,6 +254,50 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
     assert_eq!(pruned["removed_blobs"].as_array().unwrap().len(), 1);
     assert!(!orphan.exists());
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+/// The journal file of `key`, as the archive names it.
+fn journal_file(env: &Env, key: &str) -> std::path::PathBuf {
+    env.path(&format!(
+        "archive/meta/{}.jsonl",
+        sha256_hex(key.as_bytes())
+    ))
+}
+
+/// A journal line this fnvault cannot read (a newer kind of event, here) may be the only
+/// description of a blob: `prune` must not delete what it cannot account for.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let orphan = plant_blob(&env, &package("described by a newer line", 4_000));
+    let file = journal_file(&env, CHECKOUT);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{}\"}}\n",
+        orphan.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&file, text).unwrap();
+
+    let dry = env.fnvault(&["prune", "--dry-run"]).await;
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    let run = env.fnvault(&["prune"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to prune"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("version_from_the_future"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        orphan.is_file(),
+        "prune deleted a blob a journal line describes"
+    );
+
+    let forced = env.json(&["prune", "--force", "--json"], 0).await;
+    assert_eq!(forced["removed_blobs"].as_array().unwrap().len(), 1);
+    assert!(!orphan.exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
