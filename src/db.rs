@@ -22,6 +22,8 @@ mod ops;
 pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
 mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
+mod merge;
+pub use merge::MergedVersion;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

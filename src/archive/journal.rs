@@ -83,6 +83,15 @@ pub enum Event {
         version_no: i64,
         time: String,
     },
+    /// The histories an older fnvault kept under `from` (the same function named with its
+    /// cloud's latest alias, `…@$LATEST` / `…@LATEST`) and under `key` itself were merged into
+    /// one: the lines of `key`'s file that follow restate the whole merged history, so every
+    /// earlier line of `key`'s file and every line of the `from` keys is superseded (readers
+    /// drop them: [`Journal::read_all`]).
+    Merged {
+        key: String,
+        from: Vec<String>,
+    },
 }
 
 /// Everything the journal holds, and what could not be read.
@@ -127,6 +136,36 @@ enum Line {
         version_no: i64,
         time: String,
     },
+    /// One line, so a kill leaves either all of a merge or (a torn tail) none of it.
+    Merged {
+        key: String,
+        cloud: String,
+        account: String,
+        region: String,
+        namespace: String,
+        name: String,
+        qualifier: Option<String>,
+        from: Vec<String>,
+        versions: Vec<MergedLineVersion>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct MergedLineVersion {
+    version_no: i64,
+    cloud_checksum: String,
+    sha256: String,
+    crc64: String,
+    size: u64,
+    first_seen: String,
+    last_seen: String,
+}
+
+/// One version of a merged history, for [`Journal::append_merged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedRecord {
+    pub record: VersionRecord,
+    pub last_seen: String,
 }
 
 /// The journal folder of one archive.
@@ -148,9 +187,53 @@ impl Journal {
 
     /// Appends one event and fsyncs it (and the folder, for a new file) before returning.
     pub fn append(&self, event: &Event) -> Result<(), ArchiveError> {
-        let (key, line) = to_line(event);
+        let Some((key, line)) = to_line(event) else {
+            return Err(ArchiveError::io(
+                &self.dir,
+                io::Error::other("a merge is written with its versions (append_merged)"),
+            ));
+        };
+        self.append_line(key, &line)
+    }
+
+    /// Appends, in one line to `target`'s file, the merge of the histories kept under `from`
+    /// (its latest-alias keys) and `target.key` into `versions` (numbered 1..N, in order):
+    /// readers then see `Event::Merged` followed by those versions (and `seen` events for
+    /// their last sightings) instead of everything the merge supersedes.
+    pub fn append_merged(
+        &self,
+        target: &Target,
+        from: &[String],
+        versions: &[MergedRecord],
+    ) -> Result<(), ArchiveError> {
+        let line = Line::Merged {
+            key: target.key.clone(),
+            cloud: target.cloud.as_str().to_string(),
+            account: target.account.clone(),
+            region: target.region.clone(),
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+            qualifier: target.qualifier.clone(),
+            from: from.to_vec(),
+            versions: versions
+                .iter()
+                .map(|m| MergedLineVersion {
+                    version_no: m.record.version_no,
+                    cloud_checksum: m.record.cloud_checksum.clone(),
+                    sha256: m.record.sha256.clone(),
+                    crc64: m.record.crc64.to_string(),
+                    size: m.record.size,
+                    first_seen: m.record.first_seen.clone(),
+                    last_seen: m.last_seen.clone(),
+                })
+                .collect(),
+        };
+        self.append_line(&target.key, &line)
+    }
+
+    fn append_line(&self, key: &str, line: &Line) -> Result<(), ArchiveError> {
         let path = self.file_for(key);
-        let mut text = serde_json::to_string(&line)
+        let mut text = serde_json::to_string(line)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         text.push('\n');
         let existed = path.is_file();
@@ -190,8 +273,10 @@ impl Journal {
         let text = String::from_utf8_lossy(&text);
         Ok(text
             .lines()
-            .filter_map(|raw| match parse_line(raw, &path, self) {
-                Ok(Event::Version(v)) if v.target.key == key => Some(v.version_no),
+            .filter_map(|raw| parse_line(raw, &path, self).ok())
+            .flatten()
+            .filter_map(|e| match e {
+                Event::Version(v) if v.target.key == key => Some(v.version_no),
                 _ => None,
             })
             .max())
@@ -259,19 +344,29 @@ impl Journal {
             }
         }
         paths.sort();
+        // Keys whose lines a `merged` line (in another file) supersedes.
+        let mut superseded: std::collections::HashSet<String> = std::collections::HashSet::new();
         for path in paths {
             contents.files += 1;
             let text = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
             let text = String::from_utf8_lossy(&text);
             let complete = text.ends_with('\n');
             let lines: Vec<&str> = text.lines().collect();
+            let mut events = Vec::new();
             for (i, raw) in lines.iter().enumerate() {
                 if raw.trim().is_empty() {
                     continue;
                 }
                 let torn_tail = i + 1 == lines.len() && !complete;
                 match parse_line(raw, &path, self) {
-                    Ok(event) => contents.events.push(event),
+                    Ok(parsed) => {
+                        if let Some(Event::Merged { from, .. }) = parsed.first() {
+                            // This line restates the whole history of its file's key.
+                            events.clear();
+                            superseded.extend(from.iter().cloned());
+                        }
+                        events.extend(parsed);
+                    }
                     Err(_) if torn_tail => {}
                     Err(why) => {
                         contents
@@ -280,13 +375,29 @@ impl Journal {
                     }
                 }
             }
+            contents.events.extend(events);
+        }
+        if !superseded.is_empty() {
+            contents
+                .events
+                .retain(|e| !superseded.contains(event_key(e)));
         }
         Ok(contents)
     }
 }
 
-fn to_line(event: &Event) -> (&str, Line) {
+/// The key an event is about (for a version, the key it was recorded under).
+pub fn event_key(event: &Event) -> &str {
     match event {
+        Event::Version(v) => &v.target.key,
+        Event::Seen { key, .. } | Event::Pruned { key, .. } | Event::Merged { key, .. } => key,
+    }
+}
+
+fn to_line(event: &Event) -> Option<(&str, Line)> {
+    Some(match event {
+        // Only `Journal::append_merged` writes a merge: it needs the versions.
+        Event::Merged { .. } => return None,
         Event::Version(v) => (
             &v.target.key,
             Line::Version {
@@ -330,11 +441,13 @@ fn to_line(event: &Event) -> (&str, Line) {
                 time: time.clone(),
             },
         ),
-    }
+    })
 }
 
-fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String> {
+/// One line's events: one, or for a merge its marker, versions and sightings.
+fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, String> {
     let line: Line = serde_json::from_str(raw).map_err(|e| format!("not a journal line: {e}"))?;
+    let mut extra = Vec::new();
     let event = match line {
         Line::Version {
             key,
@@ -353,7 +466,9 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
             previous_last_seen,
         } => {
             let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
-            let target = Target::new(
+            // As named: an older fnvault wrote the latest alias (`@$LATEST`, `@LATEST`) into
+            // keys; such lines are read as they are and merged by `recovery`.
+            let target = Target::as_named(
                 cloud,
                 &account,
                 &region,
@@ -405,16 +520,92 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
             version_no,
             time,
         },
+        Line::Merged {
+            key,
+            cloud,
+            account,
+            region,
+            namespace,
+            name,
+            qualifier,
+            from,
+            versions,
+        } => {
+            // Only the same function under its latest alias can be merged into `key`: a
+            // damaged or planted line must not hide any other function's history.
+            if let Some(bad) = from.iter().find(|f| {
+                *f == &key
+                    || !(f.strip_suffix("@$LATEST") == Some(key.as_str())
+                        || f.strip_suffix("@LATEST") == Some(key.as_str()))
+            }) {
+                return Err(format!(
+                    "`{bad}` is not `{key}` under a latest alias; it cannot be merged into it"
+                ));
+            }
+            let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
+            let target = Target::new(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            if target.key != key {
+                return Err(format!(
+                    "key `{key}` does not match its parts (`{}`)",
+                    target.key
+                ));
+            }
+            let mut previous: Option<String> = None;
+            for (i, v) in versions.into_iter().enumerate() {
+                if v.version_no != i as i64 + 1 {
+                    return Err(format!(
+                        "merged version {} is numbered {}",
+                        i + 1,
+                        v.version_no
+                    ));
+                }
+                if !super::is_sha256_hex(&v.sha256) {
+                    return Err(format!(
+                        "sha256 `{}` is not 64 lowercase hex digits",
+                        v.sha256
+                    ));
+                }
+                let crc64 = v
+                    .crc64
+                    .parse::<u64>()
+                    .map_err(|_| format!("crc64 `{}` is not a decimal u64", v.crc64))?;
+                extra.push(Event::Version(VersionRecord {
+                    target: target.clone(),
+                    version_no: v.version_no,
+                    cloud_checksum: v.cloud_checksum,
+                    sha256: v.sha256,
+                    crc64,
+                    size: v.size,
+                    first_seen: v.first_seen.clone(),
+                    previous_last_seen: previous.take(),
+                }));
+                if v.last_seen != v.first_seen {
+                    extra.push(Event::Seen {
+                        key: key.clone(),
+                        version_no: v.version_no,
+                        time: v.last_seen.clone(),
+                    });
+                }
+                previous = Some(v.last_seen);
+            }
+            Event::Merged { key, from }
+        }
     };
     // A line copied into another function's file would attach a version to the wrong key.
-    let key = match &event {
-        Event::Version(v) => &v.target.key,
-        Event::Seen { key, .. } | Event::Pruned { key, .. } => key,
-    };
+    let key = event_key(&event);
     if journal.file_for(key) != path {
         return Err(format!("key `{key}` belongs in another journal file"));
     }
-    Ok(event)
+    let mut events = vec![event];
+    events.extend(extra);
+    Ok(events)
 }
 
 /// Truncates `file` back to just after its last `\n` (to empty when it has none), and fsyncs
