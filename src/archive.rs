@@ -155,6 +155,7 @@ impl Archive {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
         };
+        let root_is_new = !archive.root.is_dir();
         for dir in [&archive.root, &archive.blobs, &archive.tmp] {
             create_private_dir(dir)?;
         }
@@ -168,7 +169,11 @@ impl Archive {
         }
         sync_dir(&archive.blobs)?;
         sync_dir(&archive.root)?;
-        if let Some(parent) = archive.root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // The root's own entry, when this call made it (the parent is someone else's folder,
+        // which an existing archive has no reason to open).
+        if root_is_new
+            && let Some(parent) = archive.root.parent().filter(|p| !p.as_os_str().is_empty())
+        {
             sync_dir(parent)?;
         }
         Ok(archive)
