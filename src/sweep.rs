@@ -687,8 +687,8 @@ impl Sweeper {
 /// that reported an error may have reached the file (its line is adopted later); the database
 /// counts for archives older than the journal. Called by the only writer (the locks), from the
 /// function's only task, between storing the blob and appending its line, so nothing else can
-/// take the number meanwhile. Numbers may skip (a line that never reached the disk); they are
-/// never reused.
+/// take the number meanwhile. A number is given again only when its line never reached the
+/// file (a torn tail is cut before the next append), so nothing holds it.
 pub fn next_version_no(
     archive: &Archive,
     key: &str,
