@@ -761,6 +761,97 @@ mod tests {
         assert!(c.problems.is_empty(), "{:?}", c.problems);
     }
 
+    /// A `merged` line restates a function's history: it supersedes the earlier lines of its
+    /// own file and every line of the alias key it names, and nothing else.
+    #[test]
+    fn a_merged_line_supersedes_the_lines_it_merges_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        // FC `checkout@LATEST`: an older fnvault's key, read as it was written.
+        let mut alias = record(1);
+        alias.target = Target::as_named(
+            Cloud::Aliyun,
+            "ali",
+            "cn-shanghai",
+            "orders",
+            "checkout",
+            Some("LATEST"),
+        );
+        assert_eq!(alias.target.key, "ali/cn-shanghai/orders/checkout@LATEST");
+        j.append(&Event::Version(alias.clone())).unwrap();
+        let canonical = Target::new(
+            Cloud::Aliyun,
+            "ali",
+            "cn-shanghai",
+            "orders",
+            "checkout",
+            None,
+        );
+        let mut own = record(1);
+        own.target = canonical.clone();
+        own.sha256 = "b".repeat(64);
+        j.append(&Event::Version(own.clone())).unwrap();
+        let mut other = record(1);
+        other.target = Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "orders", "x", None);
+        j.append(&Event::Version(other.clone())).unwrap();
+        let merged: Vec<MergedRecord> = [alias.clone(), own.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.target = canonical.clone();
+                r.version_no = i as i64 + 1;
+                r.previous_last_seen = None;
+                MergedRecord {
+                    last_seen: "2026-02-01T00:00:00.000Z".into(),
+                    record: r,
+                }
+            })
+            .collect();
+        j.append_merged(&canonical, &[alias.target.key.clone()], &merged)
+            .unwrap();
+
+        let c = j.read_all().unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        // Files are read in the order of their names (hashes): compare sorted.
+        let mut versions: Vec<(String, i64, String)> = c
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Version(v) => Some((v.target.key.clone(), v.version_no, v.sha256.clone())),
+                _ => None,
+            })
+            .collect();
+        versions.sort();
+        assert_eq!(
+            versions,
+            vec![
+                (canonical.key.clone(), 1, alias.sha256.clone()),
+                (canonical.key.clone(), 2, own.sha256.clone()),
+                (other.target.key.clone(), 1, other.sha256.clone()),
+            ]
+        );
+        assert_eq!(j.max_version_no(&canonical.key).unwrap(), Some(2));
+
+        // A merge line that names another function as its alias is refused, hiding nothing.
+        let path = j.file_for(&canonical.key);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("checkout@LATEST\"]", "x\"]");
+        fs::write(&path, text).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert!(
+            c.problems[0].contains("cannot be merged"),
+            "{:?}",
+            c.problems
+        );
+        assert!(
+            c.events
+                .iter()
+                .any(|e| matches!(e, Event::Version(v) if v.target.key == other.target.key))
+        );
+    }
+
     /// A newer fnvault may add fields; an older one must still read the line.
     #[test]
     fn a_line_with_a_field_this_version_does_not_know_is_read() {
