@@ -67,10 +67,35 @@ impl LockGuard {
 
 /// Takes the exclusive lock of the database at `db_path` (the file `<db_path>.lock`), so two
 /// processes whose configs name different archives but the same database cannot both write.
+///
+/// The lock file sits beside the *real* database file: a symlinked database path (or one
+/// through a symlinked folder) and the real path name the same lock, so two configs naming
+/// the one file in two ways cannot both write. (A file bind-mounted at a second path is not
+/// recognised; see README.)
 pub fn lock_database(db_path: &Path) -> Result<LockGuard, ArchiveError> {
-    let mut name = db_path.as_os_str().to_owned();
+    let mut name = real_path(db_path).into_os_string();
     name.push(".lock");
     lock_file(&PathBuf::from(name))
+}
+
+/// `path` with every symlink resolved; for a file that does not exist yet, its folder's real
+/// path joined with its name (and `path` itself when even the folder does not exist yet:
+/// then no other process can have opened it through a link either).
+fn real_path(path: &Path) -> PathBuf {
+    if let Ok(real) = fs::canonicalize(path) {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            fs::canonicalize(parent).map_or_else(|_| path.to_path_buf(), |p| p.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
 }
 
 fn lock_file(path: &Path) -> Result<LockGuard, ArchiveError> {
@@ -106,13 +131,21 @@ pub struct BlobFile {
 }
 
 /// What [`Archive::store`] did with a verified temp file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
     /// The blob is new and now durable.
     New,
-    /// The same bytes were already archived (another function or an earlier version).
+    /// The same bytes were already archived (another function or an earlier version), and
+    /// the file there was checked: its size and SHA-256 are right.
     AlreadyPresent,
+    /// A file was already under that name but its bytes were wrong (truncated, bit rot): it
+    /// was moved to `quarantined` (never modified, never deleted) and the verified file took
+    /// its place.
+    ReplacedCorrupt { quarantined: PathBuf },
 }
+
+/// The folder (under the archive root) where `store` moves a corrupt blob it replaces.
+pub const QUARANTINE: &str = "quarantine";
 
 impl Archive {
     /// Opens (creating if needed, owner-only) the archive at `root`.
@@ -122,10 +155,27 @@ impl Archive {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
         };
+        let root_is_new = !archive.root.is_dir();
         for dir in [&archive.root, &archive.blobs, &archive.tmp] {
             create_private_dir(dir)?;
         }
         create_private_dir(&archive.root.join(journal::DIR))?;
+        // Every shard exists before the first store, so no store ever creates one: two stores
+        // racing on a new shard could otherwise commit a row whose shard's own entry in
+        // `blobs/` was never fsynced. Then the folders' entries are made durable, bottom up
+        // (a row must never outlive `blobs/` itself after a power cut).
+        for i in 0..=255u8 {
+            create_private_dir(&archive.blobs.join(format!("{i:02x}")))?;
+        }
+        sync_dir(&archive.blobs)?;
+        sync_dir(&archive.root)?;
+        // The root's own entry, when this call made it (the parent is someone else's folder,
+        // which an existing archive has no reason to open).
+        if root_is_new
+            && let Some(parent) = archive.root.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            sync_dir(parent)?;
+        }
         Ok(archive)
     }
 
@@ -209,10 +259,30 @@ impl Archive {
         lock_file(&self.root.join(".lock"))
     }
 
-    /// Removes what a killed process left in `tmp/`. Call only while holding the lock: then no
-    /// other process can be writing there.
+    /// Removes what a killed process left in `tmp/`, and the half-written `meta/.sightings-*`
+    /// temp files of [`journal::Journal::write_sightings`]. Call only while holding the lock:
+    /// then no other process can be writing there.
     pub fn clean_tmp(&self, _lock: &LockGuard) -> Result<usize, ArchiveError> {
         let mut removed = 0;
+        let meta = self.root.join(journal::DIR);
+        match fs::read_dir(&meta) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| ArchiveError::io(&meta, e))?;
+                    if entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(journal::SIGHTINGS_TEMP_PREFIX)
+                    {
+                        let path = entry.path();
+                        fs::remove_file(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                        removed += 1;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::io(&meta, e)),
+        }
         let entries = fs::read_dir(&self.tmp).map_err(|e| ArchiveError::io(&self.tmp, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| ArchiveError::io(&self.tmp, e))?;
@@ -251,8 +321,13 @@ impl Archive {
     }
 
     /// Makes a verified temp file the durable blob `sha256_hex`: fsync the file, rename it into
-    /// `blobs/`, fsync the folder(s). If the blob already exists the temp file is dropped: equal
-    /// names mean equal bytes.
+    /// `blobs/` without ever replacing an existing name (`renameat2(RENAME_NOREPLACE)`, or
+    /// link+unlink), fsync the shard.
+    ///
+    /// If the name is taken (dedup, or a concurrent store of the same package), the file there
+    /// is checked, never trusted for its name: right size and SHA-256 → `AlreadyPresent`
+    /// (the shard is fsynced too: the name may be an unflushed rename of a killed run);
+    /// wrong → it is moved to `quarantine/` and the verified file takes its place.
     ///
     /// The caller must have verified the content hashes to `sha256_hex`; this function is the
     /// only way into `blobs/`.
@@ -261,34 +336,115 @@ impl Archive {
         tmp: tempfile::NamedTempFile,
         sha256_hex: &str,
     ) -> Result<Stored, ArchiveError> {
-        debug_assert!(sha256_hex.len() == 64 && sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        let dest = self.blob_path(sha256_hex);
-        if dest.is_file() {
-            return Ok(Stored::AlreadyPresent);
+        if !is_sha256_hex(sha256_hex) {
+            return Err(ArchiveError::io(
+                tmp.path(),
+                io::Error::other(format!("`{sha256_hex}` is not a SHA-256 in lowercase hex")),
+            ));
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        let dest = self.blob_path(sha256_hex);
         let Some(shard) = dest.parent() else {
             return Err(ArchiveError::io(
                 &dest,
                 io::Error::other("blob path has no parent"),
             ));
         };
-        let new_shard = !shard.is_dir();
-        if new_shard {
+        let size = tmp
+            .as_file()
+            .metadata()
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?
+            .len();
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        if !shard.is_dir() {
+            // `open` creates every shard; one deleted by hand since is created again.
             create_private_dir(shard)?;
+            sync_dir(&self.blobs)?;
         }
         // Blobs are read-only: nothing should ever write to one again.
         set_mode(tmp.path(), 0o400)?;
-        tmp.persist(&dest)
-            .map_err(|e| ArchiveError::io(&dest, e.error))?;
-        sync_dir(shard)?;
-        if new_shard {
-            sync_dir(&self.blobs)?;
+        let mut tmp = tmp;
+        let mut quarantined = None;
+        // At most twice: once, and once more after moving a corrupt file aside.
+        for _ in 0..2 {
+            match tmp.persist_noclobber(&dest) {
+                Ok(_) => {
+                    sync_dir(shard)?;
+                    return Ok(match quarantined {
+                        Some(q) => Stored::ReplacedCorrupt { quarantined: q },
+                        None => Stored::New,
+                    });
+                }
+                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                    tmp = e.file;
+                    if blob_matches(&dest, size, sha256_hex)? {
+                        sync_dir(shard)?;
+                        return Ok(Stored::AlreadyPresent);
+                    }
+                    // None: a concurrent store moved the same corrupt file aside first.
+                    if let Some(q) = self.quarantine(&dest, sha256_hex)? {
+                        quarantined = Some(q);
+                    }
+                }
+                Err(e) => return Err(ArchiveError::io(&dest, e.error)),
+            }
         }
-        Ok(Stored::New)
+        Err(ArchiveError::io(
+            &dest,
+            io::Error::other(
+                "another file took this blob's name again after a corrupt one was moved aside",
+            ),
+        ))
     }
+
+    /// Moves the corrupt file at `blob` to `quarantine/<sha256>.<unix nanos>`, durably. It is
+    /// evidence (and maybe all that is left of something), so it is kept, not deleted.
+    fn quarantine(&self, blob: &Path, sha256_hex: &str) -> Result<Option<PathBuf>, ArchiveError> {
+        let dir = self.root.join(QUARANTINE);
+        if !dir.is_dir() {
+            create_private_dir(&dir)?;
+            sync_dir(&self.root)?;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let to = dir.join(format!("{sha256_hex}.{nanos}"));
+        match fs::rename(blob, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ArchiveError::io(blob, e)),
+        }
+        sync_dir(&dir)?;
+        if let Some(shard) = blob.parent() {
+            sync_dir(shard)?;
+        }
+        Ok(Some(to))
+    }
+}
+
+/// Whether the file at `path` is `size` bytes long and hashes to `sha256_hex`.
+fn blob_matches(path: &Path, size: u64, sha256_hex: &str) -> Result<bool, ArchiveError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| ArchiveError::io(path, e))?
+        .len();
+    if len != size {
+        return Ok(false);
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ArchiveError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()) == sha256_hex)
 }
 
 fn is_sha256_hex(s: &str) -> bool {
@@ -378,7 +534,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    const SHA: &str = "5077f5203547b225b532434dd6fcf7c9897025d7581a9f3d474a7afee88bc696";
+    /// SHA-256 of `b"package"`, the bytes the tests store (`store` checks what it dedups).
+    const SHA: &str = "bc4a71180870f7945155fbb02f4b0a2e3faa2a62d6d31b7039013055ed19869a";
 
     #[test]
     fn a_stored_blob_lands_under_its_hash_and_tmp_is_left_empty() {
@@ -387,7 +544,7 @@ mod tests {
         let mut tmp = archive.temp_file().unwrap();
         tmp.write_all(b"package").unwrap();
         assert_eq!(archive.store(tmp, SHA).unwrap(), Stored::New);
-        let blob = dir.path().join("blobs/50").join(SHA);
+        let blob = dir.path().join("blobs/bc").join(SHA);
         assert_eq!(fs::read(&blob).unwrap(), b"package");
         assert_eq!(fs::read_dir(archive.tmp_dir()).unwrap().count(), 0);
     }
@@ -403,7 +560,7 @@ mod tests {
         }
         assert_eq!(fs::read_dir(archive.tmp_dir()).unwrap().count(), 0);
         assert_eq!(
-            fs::read_dir(dir.path().join("blobs/50")).unwrap().count(),
+            fs::read_dir(dir.path().join("blobs/bc")).unwrap().count(),
             1
         );
     }
@@ -444,7 +601,7 @@ mod tests {
         let mut tmp = archive.temp_file().unwrap();
         tmp.write_all(b"package").unwrap();
         archive.store(tmp, SHA).unwrap();
-        fs::write(dir.path().join("blobs/50/stray"), b"x").unwrap();
+        fs::write(dir.path().join("blobs/bc/stray"), b"x").unwrap();
         let blobs = archive.list_blobs().unwrap();
         assert_eq!(blobs.len(), 2);
         assert!(blobs.iter().any(|b| b.name == SHA && b.well_formed));
@@ -459,5 +616,127 @@ mod tests {
         let lock = archive.lock().unwrap();
         assert_eq!(archive.clean_tmp(&lock).unwrap(), 1);
         assert_eq!(fs::read_dir(archive.tmp_dir()).unwrap().count(), 0);
+    }
+
+    /// A kill while `sightings.json` is rewritten leaves its temp file in `meta/`, outside
+    /// `tmp/`; the lock holder removes it too, and nothing else there.
+    #[test]
+    fn a_sightings_temp_file_left_in_meta_is_removed_by_the_lock_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        let meta = dir.path().join(journal::DIR);
+        fs::write(meta.join(".sightings-killed"), b"[").unwrap();
+        fs::write(meta.join("sightings.json"), b"[]").unwrap();
+        let lock = archive.lock().unwrap();
+        assert_eq!(archive.clean_tmp(&lock).unwrap(), 1);
+        let left: Vec<String> = fs::read_dir(&meta)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["sightings.json".to_string()]);
+    }
+
+    /// Every shard exists once the archive is open, so no store has to create one (and no
+    /// row can outlive a shard's un-fsynced directory entry).
+    #[test]
+    fn opening_an_archive_creates_all_256_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        Archive::open(dir.path()).unwrap();
+        let shards: Vec<String> = fs::read_dir(dir.path().join("blobs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(shards.len(), 256);
+        for i in 0..=255u8 {
+            assert!(dir.path().join("blobs").join(format!("{i:02x}")).is_dir());
+        }
+    }
+
+    /// A blob truncated on disk is not adopted by name: the verified download replaces it,
+    /// and the bad file is kept in `quarantine/`, not deleted.
+    #[test]
+    fn a_corrupt_blob_under_the_name_is_moved_aside_and_replaced_by_the_verified_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        let dest = archive.blob_path(SHA);
+        fs::write(&dest, b"pack").unwrap();
+        let mut tmp = archive.temp_file().unwrap();
+        tmp.write_all(b"package").unwrap();
+        let Stored::ReplacedCorrupt { quarantined } = archive.store(tmp, SHA).unwrap() else {
+            panic!("a truncated blob was adopted");
+        };
+        assert_eq!(fs::read(&dest).unwrap(), b"package");
+        assert_eq!(fs::read(&quarantined).unwrap(), b"pack");
+        assert!(quarantined.starts_with(dir.path().join(QUARANTINE)));
+        // Same size, wrong bytes (bit rot) is caught too.
+        fs::remove_file(&dest).unwrap();
+        fs::write(&dest, b"pXckage").unwrap();
+        let mut tmp = archive.temp_file().unwrap();
+        tmp.write_all(b"package").unwrap();
+        assert!(matches!(
+            archive.store(tmp, SHA).unwrap(),
+            Stored::ReplacedCorrupt { .. }
+        ));
+        assert_eq!(fs::read(&dest).unwrap(), b"package");
+    }
+
+    /// Two stores of the same package at once: one renames its file in, the other finds it
+    /// and drops its own; a stored file is never replaced (its inode stays).
+    #[test]
+    fn concurrent_stores_of_one_package_never_replace_each_others_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        for _ in 0..20 {
+            let _ = fs::remove_file(archive.blob_path(SHA));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let archive = archive.clone();
+                    let barrier = barrier.clone();
+                    let mut tmp = archive.temp_file().unwrap();
+                    tmp.write_all(b"package").unwrap();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let stored = archive.store(tmp, SHA).unwrap();
+                        let ino = fs::metadata(archive.blob_path(SHA)).unwrap().ino();
+                        (stored, ino)
+                    })
+                })
+                .collect();
+            let results: Vec<(Stored, u64)> =
+                handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let new = results.iter().filter(|(s, _)| *s == Stored::New).count();
+            assert_eq!(new, 1, "{results:?}");
+            let final_ino = fs::metadata(archive.blob_path(SHA)).unwrap().ino();
+            assert!(
+                results.iter().all(|(_, ino)| *ino == final_ino),
+                "{results:?}"
+            );
+        }
+        assert_eq!(fs::read_dir(archive.tmp_dir()).unwrap().count(), 0);
+    }
+
+    /// A database named through a symlink and by its real path is one database: one lock.
+    #[test]
+    fn the_database_lock_follows_a_symlink_to_the_real_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.db");
+        fs::write(&real, b"").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let _held = lock_database(&link).unwrap();
+        assert!(matches!(
+            lock_database(&real),
+            Err(ArchiveError::Locked { .. })
+        ));
+        // A database that does not exist yet, in a folder reached through a symlink.
+        let folder_link = dir.path().join("folder-link");
+        std::os::unix::fs::symlink(dir.path(), &folder_link).unwrap();
+        let _new = lock_database(&folder_link.join("new.db")).unwrap();
+        assert!(matches!(
+            lock_database(&dir.path().join("new.db")),
+            Err(ArchiveError::Locked { .. })
+        ));
     }
 }

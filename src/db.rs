@@ -22,6 +22,8 @@ mod ops;
 pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
 mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
+mod merge;
+pub use merge::MergedVersion;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
@@ -62,6 +64,21 @@ pub enum DbError {
     },
     #[error("database {path}: {message}")]
     Other { path: PathBuf, message: String },
+    /// A healthy database of another schema version than this build's: not damage, so never
+    /// a reason to replace it.
+    #[error(
+        "database {path}: schema version {found}, this fnvault reads {expected}; {}",
+        if found < expected {
+            "run `fnvault sync` once to upgrade it"
+        } else {
+            "it was written by a newer fnvault; use that version"
+        }
+    )]
+    SchemaMismatch {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
 }
 
 /// The embedded migrations, in file-name order.
@@ -189,12 +206,10 @@ impl Db {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| sqlite(path, e))?;
         if version != schema_version() as i64 {
-            return Err(DbError::Other {
+            return Err(DbError::SchemaMismatch {
                 path: path.to_path_buf(),
-                message: format!(
-                    "schema version {version}, this fnvault reads {}; run `fnvault sync` once to upgrade it",
-                    schema_version()
-                ),
+                found: version,
+                expected: schema_version() as i64,
             });
         }
         Ok(Some(Db {
@@ -299,28 +314,6 @@ impl Db {
         .and_then(|mut s| s.execute(params![function_id, now]))
         .map_err(|e| sqlite(&path, e))?;
         sp.commit().map_err(|e| sqlite(&path, e))
-    }
-
-    /// Records a new version under the next free number (the sweep itself numbers versions
-    /// before journaling them: `record_journaled_version`). Call only once its blob is durable
-    /// in the archive (invariant 1). Returns the new version number.
-    pub fn record_new_version(
-        &mut self,
-        function_id: i64,
-        v: &NewVersion,
-        sweep_id: Option<i64>,
-        now: &str,
-    ) -> Result<i64, DbError> {
-        let next: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(version_no), 0) + 1 FROM versions WHERE function_id = ?1",
-                [function_id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.e(e))?;
-        self.record_journaled_version(function_id, next, v, sweep_id, now)?;
-        Ok(next)
     }
 
     /// The check failed; `error` must already be free of secrets.
@@ -558,6 +551,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
     {
+        self.submit(f)?.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `f` now (in submission order); the receiver gets its committed result.
+    fn submit<T, F>(
+        &self,
+        f: F,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, DbError>>, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |db: &mut Db| {
             let path = db.path.clone();
@@ -572,12 +577,15 @@ impl Writer {
                 let _ = tx.send(answer);
             })
         });
-        let stopped = || DbError::Other {
-            path: PathBuf::new(),
-            message: "the database thread has stopped".into(),
-        };
         self.jobs.send(job).map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        Ok(rx)
+    }
+}
+
+fn stopped() -> DbError {
+    DbError::Other {
+        path: PathBuf::new(),
+        message: "the database thread has stopped".into(),
     }
 }
 
@@ -590,30 +598,97 @@ fn writer_loop(mut db: Db, rx: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        // IMMEDIATE: take the write lock now, so no job fails half-way on a busy database.
-        // If even that fails, each job runs in its own transaction (its savepoint).
-        let batched = db.conn.execute_batch("BEGIN IMMEDIATE").is_ok();
-        let mut replies = Vec::with_capacity(batch.len());
-        for job in batch {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut db))) {
-                Ok(reply) => replies.push(reply),
-                // The job's sender is gone with the panic: its caller hears "stopped".
-                Err(_) => tracing::error!("a database job panicked; its caller gets an error"),
+        run_batch(&mut db, batch);
+    }
+}
+
+/// Runs `batch` in as few transactions as it can, and tells each job's caller the truth about
+/// its writes: `Ok` only once a commit that holds them returned, `Err` only when they are not
+/// in the database. The transaction state is read from SQLite (`is_autocommit`), never
+/// assumed: SQLite rolls a whole transaction back by itself on some errors (`SQLITE_FULL`,
+/// `IOERR`, `NOMEM`), after which later jobs would run, and commit, on their own.
+fn run_batch(db: &mut Db, batch: Vec<Job>) {
+    // A transaction left open (a failed COMMIT whose ROLLBACK failed too) must not swallow this
+    // batch's jobs: they would hear `Ok` for writes that are never committed.
+    if !db.conn.is_autocommit() {
+        tracing::error!("a database transaction was left open; rolling it back");
+        let _ = db.conn.execute_batch("ROLLBACK");
+    }
+    // Replies of jobs whose writes sit in the open transaction, waiting for its COMMIT.
+    let mut pending: Vec<Reply> = Vec::new();
+    let mut in_tx = begin(db);
+    // A failed BEGIN is not retried within the batch (each try may wait the busy timeout).
+    let mut can_batch = in_tx;
+    for job in batch {
+        if !in_tx && can_batch {
+            in_tx = begin(db);
+            can_batch = in_tx;
+        }
+        let reply = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(db))) {
+            Ok(reply) => Some(reply),
+            // The job's sender is gone with the panic: its caller hears "stopped".
+            Err(_) => {
+                tracing::error!("a database job panicked; its caller gets an error");
+                None
+            }
+        };
+        if in_tx {
+            if db.conn.is_autocommit() {
+                // SQLite rolled the transaction back during this job: every write of it so
+                // far is gone. Later jobs start a new one.
+                in_tx = false;
+                let message = "the database rolled the transaction back (an error such as a full \
+                               disk or an I/O error in another write of the same batch)"
+                    .to_string();
+                for r in pending.drain(..).chain(reply) {
+                    r(Err(message.clone()));
+                }
+            } else {
+                pending.extend(reply);
+            }
+        } else if db.conn.is_autocommit() {
+            // No batch transaction: the job's own savepoint committed (or rolled back) alone.
+            if let Some(r) = reply {
+                r(Ok(()));
+            }
+        } else {
+            // The job left a transaction open outside any batch: nothing of it is committed.
+            let _ = db.conn.execute_batch("ROLLBACK");
+            if let Some(r) = reply {
+                r(Err(
+                    "a write was left uncommitted and was rolled back".into()
+                ));
             }
         }
-        let committed = if batched {
+    }
+    if in_tx {
+        let committed = if db.conn.is_autocommit() {
+            Err("the database transaction ended before its commit; nothing of it was kept".into())
+        } else {
             db.conn.execute_batch("COMMIT").map_err(|e| {
                 let message = format!("committing failed: {e}");
                 // A failed COMMIT may leave the transaction open; never let the next batch
-                // nest in it.
-                let _ = db.conn.execute_batch("ROLLBACK");
+                // nest in it (checked again at the next batch's start).
+                if !db.conn.is_autocommit() {
+                    let _ = db.conn.execute_batch("ROLLBACK");
+                }
                 message
             })
-        } else {
-            Ok(())
         };
-        for reply in replies {
+        for reply in pending {
             reply(committed.clone());
+        }
+    }
+}
+
+/// `BEGIN IMMEDIATE`: take the write lock now, so no job fails half-way on a busy database.
+/// False when it failed: then each job runs as its own transaction (its savepoint).
+fn begin(db: &mut Db) -> bool {
+    match db.conn.execute_batch("BEGIN IMMEDIATE") {
+        Ok(()) => !db.conn.is_autocommit(),
+        Err(e) => {
+            tracing::warn!("database: BEGIN failed ({e}); running jobs one transaction each");
+            false
         }
     }
 }
@@ -636,75 +711,149 @@ mod tests {
         }
     }
 
-    /// Jobs sent together share one commit, yet each one's failure is its own: the failing
-    /// job's writes roll back, the others' are committed before their callers hear `Ok`.
+    /// A job that writes function `name` in its own savepoint (as every real job does), and
+    /// fails after writing when `fail` is set.
+    fn insert_job(name: String, fail: bool) -> impl FnOnce(&mut Db) -> Result<String, DbError> {
+        move |db: &mut Db| {
+            let path = db.path.clone();
+            let sp = db.conn.savepoint().map_err(|e| sqlite(&path, e))?;
+            sp.execute(
+                UPSERT_FUNCTION,
+                params![
+                    format!("tc/r/ns/{name}"),
+                    "tencent",
+                    "tc",
+                    "r",
+                    "ns",
+                    name,
+                    None::<String>,
+                    "now"
+                ],
+            )
+            .map_err(|e| sqlite(&path, e))?;
+            if fail {
+                // Fails after writing: the savepoint must undo the row.
+                sp.execute("INSERT INTO no_such_table VALUES (1)", [])
+                    .map_err(|e| sqlite(&path, e))?;
+            }
+            sp.commit().map_err(|e| sqlite(&path, e))?;
+            Ok(name)
+        }
+    }
+
+    /// Holds the writer thread inside a first job (which writes `gate` and counts every
+    /// commit from then on) until the returned sender is dropped, so the jobs submitted
+    /// meanwhile are all queued when it lets go.
+    fn hold_writer(
+        writer: &Writer,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        tokio::sync::oneshot::Receiver<Result<String, DbError>>,
+    ) {
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = commits.clone();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let held = writer
+            .submit(move |db: &mut Db| {
+                db.conn
+                    .commit_hook(Some(move || {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        false
+                    }))
+                    .map_err(|e| sqlite(&db.path, e))?;
+                let _ = started_tx.send(());
+                let _ = gate.recv();
+                insert_job("gate".into(), false)(db)
+            })
+            .unwrap();
+        // Once the writer is inside this job, its batch is closed: what comes next queues.
+        started.recv().unwrap();
+        (release, commits, held)
+    }
+
+    fn names(path: &Path) -> Vec<String> {
+        let reader = Db::open_read_only(path).unwrap().unwrap();
+        let mut stmt = reader
+            .conn
+            .prepare("SELECT name FROM functions ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    /// Jobs queued together share one commit (counted: group commit is the point), yet each
+    /// one's failure is its own: the failing job's writes roll back, the others' are committed
+    /// before their callers hear `Ok`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writer_batches_jobs_and_a_failing_job_rolls_back_alone() {
+    async fn writer_batches_jobs_into_one_commit_and_a_failing_job_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let writer = Writer::spawn(Db::open(&path).unwrap()).unwrap();
-        let mut calls = Vec::new();
-        for i in 0..40 {
-            let w = writer.clone();
-            calls.push(tokio::spawn(async move {
-                w.run(move |db| {
-                    let t = Target::new(Cloud::Tencent, "tc", "r", "ns", &format!("f{i}"), None);
-                    let sp = db.conn.savepoint().map_err(|e| sqlite(&db.path, e))?;
-                    sp.execute(
-                        UPSERT_FUNCTION,
-                        params![
-                            t.key,
-                            "tencent",
-                            "tc",
-                            "r",
-                            "ns",
-                            t.name,
-                            None::<String>,
-                            "now"
-                        ],
-                    )
-                    .map_err(|e| sqlite(Path::new("x"), e))?;
-                    if i == 7 {
-                        // Fails after writing: the savepoint must undo the row.
-                        sp.execute("INSERT INTO no_such_table VALUES (1)", [])
-                            .map_err(|e| sqlite(Path::new("x"), e))?;
-                    }
-                    sp.commit().map_err(|e| sqlite(Path::new("x"), e))?;
-                    Ok(i)
-                })
-                .await
-            }));
-        }
-        let mut ok = 0;
+        let (release, commits, held) = hold_writer(&writer);
+        let calls: Vec<_> = (0..40)
+            .map(|i| {
+                writer
+                    .submit(insert_job(format!("f{i:02}"), i == 7))
+                    .unwrap()
+            })
+            .collect();
+        drop(release);
+        assert_eq!(held.await.unwrap().unwrap(), "gate");
         for (i, c) in calls.into_iter().enumerate() {
             match c.await.unwrap() {
-                Ok(n) => {
-                    assert_eq!(n, i);
-                    ok += 1;
-                }
+                Ok(n) => assert_eq!(n, format!("f{i:02}")),
                 Err(e) => {
-                    assert_eq!(i, 7, "only job 7 fails");
+                    assert_eq!(i, 7, "only job 7 fails: {e}");
                     assert!(e.to_string().contains("no_such_table"), "{e}");
                 }
             }
         }
-        assert_eq!(ok, 39);
+        // The gate's transaction, then one for all 40 queued jobs.
+        assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 2);
         // Every Ok was durable when it was answered: a fresh connection sees exactly those rows.
-        let reader = Db::open_read_only(&path).unwrap().unwrap();
-        let rows: i64 = reader
-            .conn
-            .query_row("SELECT COUNT(*) FROM functions", [], |r| r.get(0))
+        let mut want: Vec<String> = (0..40)
+            .filter(|i| *i != 7)
+            .map(|i| format!("f{i:02}"))
+            .collect();
+        want.push("gate".into());
+        want.sort();
+        assert_eq!(names(&path), want);
+    }
+
+    /// When SQLite rolls a whole transaction back by itself (a full disk, an I/O error), the
+    /// jobs before it in the batch lost their writes and must hear so; the jobs after it run
+    /// in a new transaction and must hear `Ok` once it is committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writer_never_says_recorded_for_a_lost_write_nor_failed_for_a_committed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let writer = Writer::spawn(Db::open(&path).unwrap()).unwrap();
+        let (release, _commits, held) = hold_writer(&writer);
+        let before = writer.submit(insert_job("before".into(), false)).unwrap();
+        let rolled_back = writer
+            .submit(|db: &mut Db| {
+                insert_job("doomed".into(), false)(db)?;
+                // What SQLite does on SQLITE_FULL or IOERR in the middle of a transaction.
+                db.conn
+                    .execute_batch("ROLLBACK")
+                    .map_err(|e| sqlite(&db.path, e))?;
+                Err::<String, _>(DbError::Other {
+                    path: db.path.clone(),
+                    message: "database or disk is full".into(),
+                })
+            })
             .unwrap();
-        assert_eq!(rows, 39);
-        let f7: i64 = reader
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM functions WHERE name = 'f7'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(f7, 0);
+        let after = writer.submit(insert_job("after".into(), false)).unwrap();
+        drop(release);
+        held.await.unwrap().unwrap();
+        assert!(before.await.unwrap().is_err(), "its write was rolled back");
+        assert!(rolled_back.await.unwrap().is_err());
+        assert_eq!(after.await.unwrap().unwrap(), "after");
+        assert_eq!(names(&path), vec!["after".to_string(), "gate".to_string()]);
     }
 
     #[test]
@@ -713,9 +862,9 @@ mod tests {
         let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
         let known = target();
         let id = db.upsert_function(&known, "t0").unwrap();
-        db.record_new_version(id, &version('a'), None, "t1")
+        db.record_journaled_version(id, 1, &version('a'), None, "t1")
             .unwrap();
-        db.record_new_version(id, &version('b'), None, "t2")
+        db.record_journaled_version(id, 2, &version('b'), None, "t2")
             .unwrap();
         let fresh = Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "svc", "g", None);
         let got = db.prepare_targets(&[known, fresh.clone()], "t3").unwrap();
@@ -738,23 +887,23 @@ mod tests {
         migrations().validate().unwrap();
     }
 
+    /// The database never numbers a version itself (the sweep's `next_version_no` does, from
+    /// the journal and the database): a number already taken is refused, not shifted.
     #[test]
-    fn version_numbers_count_up_per_function_and_crc64_keeps_all_64_bits() {
+    fn a_version_number_is_taken_once_and_crc64_keeps_all_64_bits() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
         let id = db
             .upsert_function(&target(), "2026-01-01T00:00:00.000Z")
             .unwrap();
         assert_eq!(db.upsert_function(&target(), "later").unwrap(), id);
-        assert_eq!(
-            db.record_new_version(id, &version('a'), None, "t1")
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            db.record_new_version(id, &version('b'), None, "t2")
-                .unwrap(),
-            2
+        db.record_journaled_version(id, 1, &version('a'), None, "t1")
+            .unwrap();
+        db.record_journaled_version(id, 2, &version('b'), None, "t2")
+            .unwrap();
+        assert!(
+            db.record_journaled_version(id, 2, &version('c'), None, "t3")
+                .is_err()
         );
         let latest = db.latest_version(id).unwrap().unwrap();
         assert_eq!(
@@ -777,7 +926,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
         let id = db.upsert_function(&target(), "t0").unwrap();
-        db.record_new_version(id, &version('a'), None, "t1")
+        db.record_journaled_version(id, 1, &version('a'), None, "t1")
             .unwrap();
         db.record_failure(id, "SCF ResourceNotFound.Function: gone", "t2")
             .unwrap();

@@ -59,10 +59,14 @@ pub struct Listing {
 
 impl Listing {
     /// Whether `t`, covered by a rule but not listed, is really gone (its scope was listed).
+    /// (A second listing must confirm it: `confirm_missing`.)
     pub fn proves_gone(&self, t: &Target) -> bool {
         !self.interrupted
             && !self.failures.iter().any(|f| f.covers(t))
-            && !self.targets.iter().any(|x| x.key == t.key)
+            && self
+                .targets
+                .binary_search_by(|x| x.key.cmp(&t.key))
+                .is_err()
     }
 }
 
@@ -169,6 +173,70 @@ pub async fn list(
         failures,
         interrupted: shutdown.is_stopping(),
     }
+}
+
+/// What a second listing says about functions the first one missed.
+#[derive(Debug, Default)]
+pub struct Confirmation {
+    /// Keys the second listing missed too: gone.
+    pub gone: std::collections::HashSet<String>,
+    /// Functions the second listing found after all (the first one's offsets shifted): they
+    /// are swept like any listed function.
+    pub found: Vec<Target>,
+}
+
+/// Lists once more the scope of each function in `missing` (known, covered by a rule, not in a
+/// complete listing), so one listing never decides `gone` alone: SCF pages by offset, and a
+/// deletion between two pages shifts the rest by one, hiding a live function; a NotFound
+/// answer for a scope may be transient. A scope that fails or is interrupted again confirms
+/// nothing (those functions are simply not marked gone this sweep).
+pub async fn confirm_missing(
+    rules: &[Discover],
+    clients: &cloud::Clients,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+    missing: &[Target],
+) -> Confirmation {
+    let mut out = Confirmation::default();
+    let mut listed: HashMap<(String, String, String), Option<Vec<String>>> = HashMap::new();
+    for t in missing {
+        let Some(rule) = rules.iter().find(|r| r.covers(t)) else {
+            continue;
+        };
+        let Some(client) = clients.get(&t.account) else {
+            continue;
+        };
+        let key = (t.account.clone(), t.region.clone(), t.namespace.clone());
+        if !listed.contains_key(&key) {
+            if shutdown.is_stopping() {
+                break;
+            }
+            let r = list_all(client, rule, &t.region, Some(&t.namespace), retry, shutdown).await;
+            let names = match r {
+                Ok(names) if !shutdown.is_stopping() => Some(names),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(
+                        scope = %format!("{}/{}/{}/*", t.account, t.region, t.namespace),
+                        "listing again to confirm missing functions failed: {e}"
+                    );
+                    None
+                }
+            };
+            listed.insert(key.clone(), names);
+        }
+        match &listed[&key] {
+            Some(names) if names.contains(&t.name) => {
+                tracing::info!(function = %t.key, "missing from the first listing, listed by the second: not gone");
+                out.found.push(t.clone());
+            }
+            Some(_) => {
+                out.gone.insert(t.key.clone());
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// Every page of one listing: the scopes of a region (`scope: None`) or the functions of one

@@ -65,6 +65,16 @@ impl FetchError {
         matches!(self, FetchError::Status { status: 403, .. })
     }
 
+    /// For a checksum mismatch, the SHA-256 of what was received. Two tries that receive the
+    /// same wrong bytes show a systematic mismatch (the cloud's checksum does not describe
+    /// what it serves), which no further try will fix: the sweep gives up on the second.
+    pub fn mismatched_sha256(&self) -> Option<&str> {
+        match self {
+            FetchError::Mismatch { sha256, .. } => Some(sha256),
+            _ => None,
+        }
+    }
+
     /// Trying again (with a fresh URL) may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -63,7 +63,11 @@ pub fn reconcile(
 /// holds both locks (a `Sweeper`).
 pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconciled, RecoveryError> {
     let journal = archive.journal();
-    let contents = journal.read_all()?;
+    let mut contents = journal.read_all()?;
+    if merge_latest_aliases(archive, db, &contents)? > 0 {
+        // The merge superseded lines: read what the journal says now.
+        contents = journal.read_all()?;
+    }
     let mut out = Reconciled {
         problems: contents.problems,
         ..Reconciled::default()
@@ -107,6 +111,7 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
                 version_no,
                 time,
             } => saw(key, *version_no, time),
+            Event::Merged { .. } => {}
         }
     }
     let mut journaled: HashSet<(String, i64)> = HashSet::new();
@@ -183,6 +188,223 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
     Ok(out)
 }
 
+/// One version of a history being merged, with where it came from.
+struct Candidate {
+    key: String,
+    version_no: i64,
+    in_db: bool,
+    cloud_checksum: String,
+    sha256: String,
+    crc64: u64,
+    size: u64,
+    first_seen: String,
+    last_seen: String,
+}
+
+/// Merges what an older fnvault recorded under a function's latest alias (`name@$LATEST` on
+/// SCF, `name@LATEST` on FC: the same code as `name`, now one canonical key) into one history
+/// under the canonical key. Returns how many functions were merged; a no-op once done.
+///
+/// Per function: every version of the canonical key and of its alias keys, from the database
+/// and the journal (a version the journal marks pruned is left out, as prune would have), is
+/// ordered by first sighting (then key, then old number) and numbered 1..N. Duplicates are kept
+/// (two keys that archived one package each have their row: nothing is dropped). The journal
+/// gets a `merged` line in the canonical key's file followed by the whole merged history
+/// (versions, with `seen` lines for their last sighting), fsynced, **before** the database is
+/// changed in one transaction. A kill between the two is finished by the next writer: the
+/// journal's merged history (the lines the `merged` line supersedes are no longer read) is
+/// then the one adopted. `reindex` reads the same lines, so it rebuilds the merged history.
+fn merge_latest_aliases(
+    archive: &Archive,
+    db: &mut Db,
+    contents: &crate::archive::journal::Contents,
+) -> Result<usize, RecoveryError> {
+    use crate::cloud::{Target, latest_alias};
+    use std::collections::{BTreeMap, BTreeSet};
+    let is_alias = |t: &Target| t.qualifier.as_deref() == Some(latest_alias(t.cloud));
+    let canonical_of = |t: &Target| {
+        Target::new(
+            t.cloud,
+            &t.account,
+            &t.region,
+            &t.namespace,
+            &t.name,
+            t.qualifier.as_deref(),
+        )
+    };
+    let journal = archive.journal();
+    let mut groups: BTreeMap<String, (Target, BTreeSet<String>)> = BTreeMap::new();
+    let mut note = |t: &Target| {
+        if is_alias(t) {
+            let c = canonical_of(t);
+            groups
+                .entry(c.key.clone())
+                .or_insert_with(|| (c, BTreeSet::new()))
+                .1
+                .insert(t.key.clone());
+        }
+    };
+    for e in &contents.events {
+        if let Event::Version(v) = e {
+            note(&v.target);
+        }
+    }
+    for f in db.functions()? {
+        note(&f.target);
+    }
+    let merged = groups.len();
+    if merged == 0 {
+        return Ok(0);
+    }
+    let rows = db.versions_with_functions()?;
+    for (key, (canonical, aliases)) in groups {
+        // A kill after the journal's merge and before the database's: the journal's merged
+        // history (all that `read_all` still gives for this key) is the one to record.
+        let journaled = contents.events.iter().any(|e| {
+            matches!(e, Event::Merged { key: k, from } if *k == key
+                && aliases.iter().all(|a| from.contains(a)))
+        });
+        let belongs = |k: &str| k == key || (!journaled && aliases.contains(k));
+        let mut pruned: HashSet<(String, i64)> = HashSet::new();
+        let mut seen: HashMap<(String, i64), String> = HashMap::new();
+        let mut saw = |k: &str, no: i64, time: &str| {
+            let slot = seen.entry((k.to_string(), no)).or_default();
+            if time > slot.as_str() {
+                *slot = time.to_string();
+            }
+        };
+        let mut candidates: BTreeMap<(String, i64), Candidate> = BTreeMap::new();
+        for e in &contents.events {
+            match e {
+                Event::Version(v) if belongs(&v.target.key) => {
+                    if let Some(t) = &v.previous_last_seen {
+                        saw(&v.target.key, v.version_no - 1, t);
+                    }
+                    candidates
+                        .entry((v.target.key.clone(), v.version_no))
+                        .or_insert_with(|| Candidate {
+                            key: v.target.key.clone(),
+                            version_no: v.version_no,
+                            in_db: false,
+                            cloud_checksum: v.cloud_checksum.clone(),
+                            sha256: v.sha256.clone(),
+                            crc64: v.crc64,
+                            size: v.size,
+                            first_seen: v.first_seen.clone(),
+                            last_seen: v.first_seen.clone(),
+                        });
+                }
+                Event::Seen {
+                    key: k,
+                    version_no,
+                    time,
+                } if belongs(k) => saw(k, *version_no, time),
+                Event::Pruned {
+                    key: k, version_no, ..
+                } if belongs(k) => {
+                    pruned.insert((k.clone(), *version_no));
+                }
+                _ => {}
+            }
+        }
+        // The database wins a disagreement, as in `reconcile` (unless the journal already
+        // holds the merged history: then the database's rows are the unmerged ones).
+        for (f, v) in rows
+            .iter()
+            .filter(|(f, _)| !journaled && belongs(&f.target.key))
+        {
+            let crc64 = v.crc64.parse::<u64>().map_err(|_| DbError::Other {
+                path: db.path().to_path_buf(),
+                message: format!(
+                    "{}@{}: crc64 `{}` is not a decimal u64",
+                    f.target.key, v.version_no, v.crc64
+                ),
+            })?;
+            candidates.insert(
+                (f.target.key.clone(), v.version_no),
+                Candidate {
+                    key: f.target.key.clone(),
+                    version_no: v.version_no,
+                    in_db: true,
+                    cloud_checksum: v.cloud_checksum.clone(),
+                    sha256: v.sha256.clone(),
+                    crc64,
+                    size: v.size.max(0) as u64,
+                    first_seen: v.first_seen.clone(),
+                    last_seen: v.last_seen.clone(),
+                },
+            );
+        }
+        let mut history: Vec<Candidate> = candidates
+            .into_iter()
+            .filter(|(id, _)| !pruned.contains(id))
+            .map(|(id, mut c)| {
+                if let Some(t) = seen.get(&id)
+                    && *t > c.last_seen
+                {
+                    c.last_seen = t.clone();
+                }
+                c
+            })
+            .collect();
+        history.sort_by(|a, b| {
+            (&a.first_seen, &a.key, a.version_no).cmp(&(&b.first_seen, &b.key, b.version_no))
+        });
+
+        let mut merged_rows = Vec::with_capacity(history.len());
+        let mut restated = Vec::with_capacity(history.len());
+        for (i, c) in history.iter().enumerate() {
+            // Already journaled: its numbers are 1..N in this order already.
+            let version_no = if journaled {
+                c.version_no
+            } else {
+                i as i64 + 1
+            };
+            merged_rows.push(crate::db::MergedVersion {
+                version_no,
+                was: c.in_db.then(|| (c.key.clone(), c.version_no)),
+                cloud_checksum: c.cloud_checksum.clone(),
+                sha256: c.sha256.clone(),
+                crc64: c.crc64,
+                size: c.size,
+                first_seen: c.first_seen.clone(),
+                last_seen: c.last_seen.clone(),
+            });
+            restated.push(crate::archive::journal::MergedRecord {
+                record: VersionRecord {
+                    target: canonical.clone(),
+                    version_no,
+                    cloud_checksum: c.cloud_checksum.clone(),
+                    sha256: c.sha256.clone(),
+                    crc64: c.crc64,
+                    size: c.size,
+                    first_seen: c.first_seen.clone(),
+                    previous_last_seen: None,
+                },
+                last_seen: c.last_seen.clone(),
+            });
+        }
+        let aliases: Vec<String> = aliases.into_iter().collect();
+        if !journaled {
+            // Journal first, in one line: the database follows the journal, never the reverse.
+            journal.append_merged(&canonical, &aliases, &restated)?;
+        }
+        db.replace_merged_history(
+            &canonical,
+            &aliases,
+            &merged_rows,
+            &crate::time::now_rfc3339(),
+        )?;
+        tracing::warn!(
+            function = %key,
+            from = %aliases.join(", "),
+            versions = merged_rows.len(),
+            "merged the history recorded under the cloud's latest alias into the function's key"
+        );
+    }
+    Ok(merged)
+}
+
 /// Reads the manifest of every referenced blob that has none yet. A blob that cannot be read
 /// is skipped (and counted); it never fails the caller. Returns (read, skipped).
 pub fn fill_manifests(archive: &Archive, db: &mut Db) -> Result<(usize, usize), DbError> {
@@ -245,6 +467,13 @@ pub fn reindex(
                 }
             },
             Ok(None) => None,
+            // Another schema version is not damage: replacing it would lose sweep statistics
+            // and failure streaks for nothing (`sync` upgrades an older one).
+            Err(e @ DbError::SchemaMismatch { .. }) if !force => {
+                return Err(RecoveryError::Refused(format!(
+                    "{e}\n  `fnvault reindex --force` replaces it anyway (the old file is kept beside it)"
+                )));
+            }
             Err(e) => {
                 tracing::warn!("the database cannot be used: {e}");
                 None

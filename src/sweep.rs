@@ -87,7 +87,7 @@ impl SweepReport {
         format!(
             "sweep {}: {} checked, {} changed, {} unchanged, {} failed, {} downloaded in {:.1}s{interrupted}",
             self.sweep_id,
-            c.checked - self.interrupted() as u64,
+            c.checked,
             c.changed,
             c.unchanged,
             c.failed,
@@ -294,17 +294,7 @@ impl Sweeper {
                 .await;
         results.extend(listing_failures);
 
-        let mut counts = SweepCounts::default();
-        for r in &results {
-            counts.checked += 1;
-            counts.bytes += r.bytes;
-            match r.outcome {
-                Outcome::New { .. } | Outcome::Changed { .. } => counts.changed += 1,
-                Outcome::Unchanged => counts.unchanged += 1,
-                Outcome::Failed { .. } => counts.failed += 1,
-                Outcome::Interrupted => {}
-            }
-        }
+        let counts = count(&results);
         let outcome = if shutdown.is_stopping() {
             "interrupted"
         } else if counts.failed == 0 {
@@ -407,6 +397,8 @@ impl Sweeper {
             .ok_or_else(|| self.clients.why_not(&target.account))?;
         let attempts = self.retry.attempts;
         let mut attempt = 0;
+        // The SHA-256 of the last download that did not match the cloud's checksum.
+        let mut last_mismatch: Option<String> = None;
         // Each try asks for a fresh address: presigned URLs expire, and a failed download may
         // have been served by a bad node.
         let (downloaded, cloud_checksum) = loop {
@@ -471,8 +463,26 @@ impl Sweeper {
                 observer.download_ended(target);
                 result
             };
+            let same_wrong_bytes = match &result {
+                Err(e) => {
+                    let got = e.mismatched_sha256().map(str::to_string);
+                    let again = got.is_some() && got == last_mismatch;
+                    last_mismatch = got;
+                    again
+                }
+                Ok(_) => false,
+            };
             match result {
                 Ok(d) => break (d, cloud_checksum),
+                Err(e) if same_wrong_bytes => {
+                    return Err(with_attempts(
+                        format!(
+                            "{e}; the same bytes arrived twice, so the cloud's checksum does not \
+                             describe the package it serves (not retried further)"
+                        ),
+                        attempt,
+                    ));
+                }
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     if !self
                         .backoff(target, attempt, None, &e.to_string(), shutdown)
@@ -489,9 +499,7 @@ impl Sweeper {
         let size = downloaded.size;
         let crc64 = downloaded.crc64;
 
-        // The number this version gets if it is new: one writer per archive and database
-        // (the locks) and one task per function, so nothing else can take it meanwhile.
-        let version_no = latest.as_ref().map_or(1, |l| l.version_no + 1);
+        let db_latest_no = latest.as_ref().map(|l| l.version_no);
         let is_restore = latest
             .as_ref()
             .is_some_and(|l| l.cloud_checksum == cloud_checksum && l.sha256 == sha256);
@@ -499,7 +507,7 @@ impl Sweeper {
         let archive = self.archive.clone();
         let record = (!is_restore).then(|| VersionRecord {
             target: target.clone(),
-            version_no,
+            version_no: 0, // numbered below, from the journal and the database together
             cloud_checksum: cloud_checksum.clone(),
             sha256: sha256.clone(),
             crc64,
@@ -512,14 +520,38 @@ impl Sweeper {
             let stored = archive.store(downloaded.tmp, &sha)?;
             // Blob durable → journal line durable → database row: a row never lacks its line,
             // and a line without a row is adopted by the next writer (`recovery::reconcile`).
-            if let Some(record) = record {
+            let mut version_no = 0;
+            if let Some(mut record) = record {
+                version_no = next_version_no(&archive, &record.target.key, db_latest_no)?;
+                record.version_no = version_no;
                 archive.journal().append(&Event::Version(record))?;
             }
-            Ok::<_, ArchiveError>(stored)
+            Ok::<_, ArchiveError>((stored, version_no))
         })
-        .await
-        .map_err(|e| format!("storing the blob: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .await;
+        // Whatever failed once the journal append may have been attempted, the next sweep
+        // adopts what the journal holds before numbering (and numbers from the journal anyway).
+        let (stored, version_no) = match stored {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                self.journal_ahead
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e.to_string());
+            }
+            Err(e) => {
+                self.journal_ahead
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(format!("storing the blob: {e}"));
+            }
+        };
+        if let Stored::ReplacedCorrupt { quarantined } = &stored {
+            tracing::warn!(
+                function = %target.key,
+                sha256 = %sha256,
+                quarantined = %quarantined.display(),
+                "the archived blob of this package was corrupt: moved aside and replaced by the verified download"
+            );
+        }
 
         // The blob is durable; only now may a row point at it.
         if let Some(latest) = &latest
@@ -654,11 +686,32 @@ impl Sweeper {
     }
 }
 
+/// The one allocator of version numbers: one more than the highest number the function has in
+/// the journal or the database, whichever is higher. The journal counts because an append
+/// that reported an error may have reached the file (its line is adopted later); the database
+/// counts for archives older than the journal. Called by the only writer (the locks), from the
+/// function's only task, between storing the blob and appending its line, so nothing else can
+/// take the number meanwhile. A number is given again only when its line never reached the
+/// file (a torn tail is cut before the next append), so nothing holds it.
+pub fn next_version_no(
+    archive: &Archive,
+    key: &str,
+    db_latest: Option<i64>,
+) -> Result<i64, ArchiveError> {
+    let journaled = archive.journal().max_version_no(key)?;
+    Ok(journaled.max(db_latest).unwrap_or(0) + 1)
+}
+
 /// What every writer does once it holds the locks, before anything else: adopt versions the
 /// journal has and the database lacks (a kill between the two, or a lost database: this is an
 /// automatic reindex), journal versions the database has and the journal lacks (archives older
 /// than the journal), read missing manifests, and say how many blobs nothing references.
-pub fn catch_up(archive: &Archive, db: &mut Db, lock: &LockGuard) -> Result<(), SetupError> {
+/// Returns what `reconcile` did (its journal problems: `prune` refuses to delete while any).
+pub fn catch_up(
+    archive: &Archive,
+    db: &mut Db,
+    lock: &LockGuard,
+) -> Result<crate::recovery::Reconciled, SetupError> {
     let r = crate::recovery::reconcile(archive, db, lock)?;
     if r.adopted > 0 {
         tracing::warn!(
@@ -689,7 +742,7 @@ pub fn catch_up(archive: &Archive, db: &mut Db, lock: &LockGuard) -> Result<(), 
             "blobs no version references (an interrupted store, or pruned history); a sweep that archives the same package adopts one, `fnvault prune` removes them"
         );
     }
-    Ok(())
+    Ok(r)
 }
 
 impl Sweeper {
@@ -727,6 +780,23 @@ pub fn backoff_delay(retry: &RetrySettings, attempt: u32, asked: Option<Duration
         Some(a) => delay.max(a),
         None => delay,
     }
+}
+
+/// The sweep's figures, as its `sweeps` row, the summary line and the metrics give them. A
+/// function shutdown kept from being checked is in none of them (it was not checked).
+fn count(results: &[FunctionResult]) -> SweepCounts {
+    let mut counts = SweepCounts::default();
+    for r in results {
+        counts.bytes += r.bytes;
+        match r.outcome {
+            Outcome::New { .. } | Outcome::Changed { .. } => counts.changed += 1,
+            Outcome::Unchanged => counts.unchanged += 1,
+            Outcome::Failed { .. } => counts.failed += 1,
+            Outcome::Interrupted => continue,
+        }
+        counts.checked += 1;
+    }
+    counts
 }
 
 fn with_attempts(error: String, attempt: u32) -> String {

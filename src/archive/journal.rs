@@ -54,8 +54,13 @@ pub struct Sighting {
 /// version's `last_seen` exact in a rebuild without a journal line per function per sweep.
 const SIGHTINGS: &str = "sightings.json";
 
+/// The prefix of `sightings.json`'s temp files; a kill can leave one, which the lock holder
+/// removes ([`super::Archive::clean_tmp`]).
+pub(super) const SIGHTINGS_TEMP_PREFIX: &str = ".sightings-";
+
+// No `deny_unknown_fields` here or on `Line`: a file written by a newer fnvault (a field
+// added) must stay readable by this one, or a rollback would see its versions as unreadable.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SightingLine {
     key: String,
     version_no: i64,
@@ -78,6 +83,15 @@ pub enum Event {
         version_no: i64,
         time: String,
     },
+    /// The histories an older fnvault kept under `from` (the same function named with its
+    /// cloud's latest alias, `…@$LATEST` / `…@LATEST`) and under `key` itself were merged into
+    /// one: the lines of `key`'s file that follow restate the whole merged history, so every
+    /// earlier line of `key`'s file and every line of the `from` keys is superseded (readers
+    /// drop them: [`Journal::read_all`]).
+    Merged {
+        key: String,
+        from: Vec<String>,
+    },
 }
 
 /// Everything the journal holds, and what could not be read.
@@ -93,7 +107,7 @@ pub struct Contents {
 // One line is built per write and read; boxing the big variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "event", rename_all = "lowercase")]
 enum Line {
     Version {
         key: String,
@@ -122,6 +136,36 @@ enum Line {
         version_no: i64,
         time: String,
     },
+    /// One line, so a kill leaves either all of a merge or (a torn tail) none of it.
+    Merged {
+        key: String,
+        cloud: String,
+        account: String,
+        region: String,
+        namespace: String,
+        name: String,
+        qualifier: Option<String>,
+        from: Vec<String>,
+        versions: Vec<MergedLineVersion>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct MergedLineVersion {
+    version_no: i64,
+    cloud_checksum: String,
+    sha256: String,
+    crc64: String,
+    size: u64,
+    first_seen: String,
+    last_seen: String,
+}
+
+/// One version of a merged history, for [`Journal::append_merged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedRecord {
+    pub record: VersionRecord,
+    pub last_seen: String,
 }
 
 /// The journal folder of one archive.
@@ -143,9 +187,53 @@ impl Journal {
 
     /// Appends one event and fsyncs it (and the folder, for a new file) before returning.
     pub fn append(&self, event: &Event) -> Result<(), ArchiveError> {
-        let (key, line) = to_line(event);
+        let Some((key, line)) = to_line(event) else {
+            return Err(ArchiveError::io(
+                &self.dir,
+                io::Error::other("a merge is written with its versions (append_merged)"),
+            ));
+        };
+        self.append_line(key, &line)
+    }
+
+    /// Appends, in one line to `target`'s file, the merge of the histories kept under `from`
+    /// (its latest-alias keys) and `target.key` into `versions` (numbered 1..N, in order):
+    /// readers then see `Event::Merged` followed by those versions (and `seen` events for
+    /// their last sightings) instead of everything the merge supersedes.
+    pub fn append_merged(
+        &self,
+        target: &Target,
+        from: &[String],
+        versions: &[MergedRecord],
+    ) -> Result<(), ArchiveError> {
+        let line = Line::Merged {
+            key: target.key.clone(),
+            cloud: target.cloud.as_str().to_string(),
+            account: target.account.clone(),
+            region: target.region.clone(),
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+            qualifier: target.qualifier.clone(),
+            from: from.to_vec(),
+            versions: versions
+                .iter()
+                .map(|m| MergedLineVersion {
+                    version_no: m.record.version_no,
+                    cloud_checksum: m.record.cloud_checksum.clone(),
+                    sha256: m.record.sha256.clone(),
+                    crc64: m.record.crc64.to_string(),
+                    size: m.record.size,
+                    first_seen: m.record.first_seen.clone(),
+                    last_seen: m.last_seen.clone(),
+                })
+                .collect(),
+        };
+        self.append_line(&target.key, &line)
+    }
+
+    fn append_line(&self, key: &str, line: &Line) -> Result<(), ArchiveError> {
         let path = self.file_for(key);
-        let mut text = serde_json::to_string(&line)
+        let mut text = serde_json::to_string(line)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         text.push('\n');
         let existed = path.is_file();
@@ -156,9 +244,12 @@ impl Journal {
             .open(&path)
             .map_err(|e| ArchiveError::io(&path, e))?;
         set_private(&path)?;
-        // A kill mid-append can leave a torn last line; never glue a new line onto it.
-        if existed && !ends_with_newline(&mut file).map_err(|e| ArchiveError::io(&path, e))? {
-            text.insert(0, '\n');
+        // A kill or power cut mid-append can leave a torn last line (or a tail of NUL bytes).
+        // It was never acknowledged (nothing is recorded before the fsync returns), so the
+        // writer, who holds the archive's lock, cuts it off before appending: gluing a new line
+        // onto it, or starting a new line after it, would make it a permanent bad line.
+        if existed {
+            drop_torn_tail(&mut file).map_err(|e| ArchiveError::io(&path, e))?;
         }
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_data())
@@ -167,6 +258,28 @@ impl Journal {
             super::sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// The highest version number any readable `version` line of `key`'s file gives it
+    /// (`None` for no line, or no file). The journal is the authority for numbering: a line
+    /// whose append reported an error may still be in the file, and its number is taken.
+    pub fn max_version_no(&self, key: &str) -> Result<Option<i64>, ArchiveError> {
+        let path = self.file_for(key);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ArchiveError::io(&path, e)),
+        };
+        let text = String::from_utf8_lossy(&text);
+        Ok(text
+            .lines()
+            .filter_map(|raw| parse_line(raw, &path, self).ok())
+            .flatten()
+            .filter_map(|e| match e {
+                Event::Version(v) if v.target.key == key => Some(v.version_no),
+                _ => None,
+            })
+            .max())
     }
 
     /// Replaces `meta/sightings.json` (temp file, fsync, rename, fsync the folder).
@@ -183,7 +296,7 @@ impl Journal {
         let text = serde_json::to_vec_pretty(&lines)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(".sightings-")
+            .prefix(SIGHTINGS_TEMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(|e| ArchiveError::io(&self.dir, e))?;
         tmp.write_all(&text)
@@ -231,19 +344,29 @@ impl Journal {
             }
         }
         paths.sort();
+        // Keys whose lines a `merged` line (in another file) supersedes.
+        let mut superseded: std::collections::HashSet<String> = std::collections::HashSet::new();
         for path in paths {
             contents.files += 1;
             let text = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
             let text = String::from_utf8_lossy(&text);
             let complete = text.ends_with('\n');
             let lines: Vec<&str> = text.lines().collect();
+            let mut events = Vec::new();
             for (i, raw) in lines.iter().enumerate() {
                 if raw.trim().is_empty() {
                     continue;
                 }
                 let torn_tail = i + 1 == lines.len() && !complete;
                 match parse_line(raw, &path, self) {
-                    Ok(event) => contents.events.push(event),
+                    Ok(parsed) => {
+                        if let Some(Event::Merged { from, .. }) = parsed.first() {
+                            // This line restates the whole history of its file's key.
+                            events.clear();
+                            superseded.extend(from.iter().cloned());
+                        }
+                        events.extend(parsed);
+                    }
                     Err(_) if torn_tail => {}
                     Err(why) => {
                         contents
@@ -252,13 +375,29 @@ impl Journal {
                     }
                 }
             }
+            contents.events.extend(events);
+        }
+        if !superseded.is_empty() {
+            contents
+                .events
+                .retain(|e| !superseded.contains(event_key(e)));
         }
         Ok(contents)
     }
 }
 
-fn to_line(event: &Event) -> (&str, Line) {
+/// The key an event is about (for a version, the key it was recorded under).
+pub fn event_key(event: &Event) -> &str {
     match event {
+        Event::Version(v) => &v.target.key,
+        Event::Seen { key, .. } | Event::Pruned { key, .. } | Event::Merged { key, .. } => key,
+    }
+}
+
+fn to_line(event: &Event) -> Option<(&str, Line)> {
+    Some(match event {
+        // Only `Journal::append_merged` writes a merge: it needs the versions.
+        Event::Merged { .. } => return None,
         Event::Version(v) => (
             &v.target.key,
             Line::Version {
@@ -302,11 +441,13 @@ fn to_line(event: &Event) -> (&str, Line) {
                 time: time.clone(),
             },
         ),
-    }
+    })
 }
 
-fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String> {
+/// One line's events: one, or for a merge its marker, versions and sightings.
+fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, String> {
     let line: Line = serde_json::from_str(raw).map_err(|e| format!("not a journal line: {e}"))?;
+    let mut extra = Vec::new();
     let event = match line {
         Line::Version {
             key,
@@ -325,7 +466,9 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
             previous_last_seen,
         } => {
             let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
-            let target = Target::new(
+            // As named: an older fnvault wrote the latest alias (`@$LATEST`, `@LATEST`) into
+            // keys; such lines are read as they are and merged by `recovery`.
+            let target = Target::as_named(
                 cloud,
                 &account,
                 &region,
@@ -377,27 +520,120 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Event, String
             version_no,
             time,
         },
+        Line::Merged {
+            key,
+            cloud,
+            account,
+            region,
+            namespace,
+            name,
+            qualifier,
+            from,
+            versions,
+        } => {
+            // Only the same function under its latest alias can be merged into `key`: a
+            // damaged or planted line must not hide any other function's history.
+            if let Some(bad) = from.iter().find(|f| {
+                *f == &key
+                    || !(f.strip_suffix("@$LATEST") == Some(key.as_str())
+                        || f.strip_suffix("@LATEST") == Some(key.as_str()))
+            }) {
+                return Err(format!(
+                    "`{bad}` is not `{key}` under a latest alias; it cannot be merged into it"
+                ));
+            }
+            let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
+            let target = Target::new(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            if target.key != key {
+                return Err(format!(
+                    "key `{key}` does not match its parts (`{}`)",
+                    target.key
+                ));
+            }
+            let mut previous: Option<String> = None;
+            for (i, v) in versions.into_iter().enumerate() {
+                if v.version_no != i as i64 + 1 {
+                    return Err(format!(
+                        "merged version {} is numbered {}",
+                        i + 1,
+                        v.version_no
+                    ));
+                }
+                if !super::is_sha256_hex(&v.sha256) {
+                    return Err(format!(
+                        "sha256 `{}` is not 64 lowercase hex digits",
+                        v.sha256
+                    ));
+                }
+                let crc64 = v
+                    .crc64
+                    .parse::<u64>()
+                    .map_err(|_| format!("crc64 `{}` is not a decimal u64", v.crc64))?;
+                extra.push(Event::Version(VersionRecord {
+                    target: target.clone(),
+                    version_no: v.version_no,
+                    cloud_checksum: v.cloud_checksum,
+                    sha256: v.sha256,
+                    crc64,
+                    size: v.size,
+                    first_seen: v.first_seen.clone(),
+                    previous_last_seen: previous.take(),
+                }));
+                if v.last_seen != v.first_seen {
+                    extra.push(Event::Seen {
+                        key: key.clone(),
+                        version_no: v.version_no,
+                        time: v.last_seen.clone(),
+                    });
+                }
+                previous = Some(v.last_seen);
+            }
+            Event::Merged { key, from }
+        }
     };
     // A line copied into another function's file would attach a version to the wrong key.
-    let key = match &event {
-        Event::Version(v) => &v.target.key,
-        Event::Seen { key, .. } | Event::Pruned { key, .. } => key,
-    };
+    let key = event_key(&event);
     if journal.file_for(key) != path {
         return Err(format!("key `{key}` belongs in another journal file"));
     }
-    Ok(event)
+    let mut events = vec![event];
+    events.extend(extra);
+    Ok(events)
 }
 
-fn ends_with_newline(file: &mut File) -> io::Result<bool> {
+/// Truncates `file` back to just after its last `\n` (to empty when it has none), and fsyncs
+/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. Reads
+/// backwards in blocks, so a long journal file costs one block in the usual case.
+fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
     let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(true);
-    }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
+    let mut end = len;
+    let mut block = [0u8; 4096];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(block.len() as u64);
+        let buf = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(buf)?;
+        if end == len && buf.last() == Some(&b'\n') {
+            return Ok(0);
+        }
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(len - keep)
 }
 
 #[cfg(unix)]
@@ -474,19 +710,163 @@ mod tests {
         assert_eq!(j.read_all().unwrap().files, 0);
     }
 
+    /// A torn tail (a kill mid-append) is skipped by readers and cut off by the next append,
+    /// so it never becomes a permanent bad line in the middle of the file.
     #[test]
-    fn a_torn_last_line_is_skipped_and_the_next_append_starts_a_new_line() {
+    fn a_torn_last_line_is_skipped_and_cut_off_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::new(dir.path().to_path_buf());
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"vers").unwrap();
-        assert_eq!(j.read_all().unwrap().events.len(), 1);
+        let c = j.read_all().unwrap();
+        assert_eq!((c.events.len(), c.problems.len()), (1, 0));
         j.append(&Event::Version(record(2))).unwrap();
         let c = j.read_all().unwrap();
         assert_eq!(c.events.len(), 2);
-        assert_eq!(c.problems.len(), 1, "the torn line is now in the middle");
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains("{\"event\":\"vers\n"), "{text}");
+    }
+
+    /// A power cut can leave the file longer than what was written, padded with NUL bytes.
+    #[test]
+    fn a_tail_of_nul_bytes_is_cut_off_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0u8; 5000]).unwrap();
+        assert!(j.read_all().unwrap().problems.is_empty());
+        j.append(&Event::Version(record(2))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.events.len(), 2);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(!fs::read(&path).unwrap().contains(&0u8));
+    }
+
+    /// A file holding nothing but a torn line is emptied, then appended to.
+    #[test]
+    fn a_file_that_is_all_torn_line_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        let path = j.file_for(&record(1).target.key);
+        fs::write(&path, b"{\"event\":\"version\",\"ke").unwrap();
+        j.append(&Event::Version(record(1))).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.events, vec![Event::Version(record(1))]);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    /// A `merged` line restates a function's history: it supersedes the earlier lines of its
+    /// own file and every line of the alias key it names, and nothing else.
+    #[test]
+    fn a_merged_line_supersedes_the_lines_it_merges_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        // FC `checkout@LATEST`: an older fnvault's key, read as it was written.
+        let mut alias = record(1);
+        alias.target = Target::as_named(
+            Cloud::Aliyun,
+            "ali",
+            "cn-shanghai",
+            "orders",
+            "checkout",
+            Some("LATEST"),
+        );
+        assert_eq!(alias.target.key, "ali/cn-shanghai/orders/checkout@LATEST");
+        j.append(&Event::Version(alias.clone())).unwrap();
+        let canonical = Target::new(
+            Cloud::Aliyun,
+            "ali",
+            "cn-shanghai",
+            "orders",
+            "checkout",
+            None,
+        );
+        let mut own = record(1);
+        own.target = canonical.clone();
+        own.sha256 = "b".repeat(64);
+        j.append(&Event::Version(own.clone())).unwrap();
+        let mut other = record(1);
+        other.target = Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "orders", "x", None);
+        j.append(&Event::Version(other.clone())).unwrap();
+        let merged: Vec<MergedRecord> = [alias.clone(), own.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.target = canonical.clone();
+                r.version_no = i as i64 + 1;
+                r.previous_last_seen = None;
+                MergedRecord {
+                    last_seen: "2026-02-01T00:00:00.000Z".into(),
+                    record: r,
+                }
+            })
+            .collect();
+        j.append_merged(&canonical, &[alias.target.key.clone()], &merged)
+            .unwrap();
+
+        let c = j.read_all().unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        // Files are read in the order of their names (hashes): compare sorted.
+        let mut versions: Vec<(String, i64, String)> = c
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Version(v) => Some((v.target.key.clone(), v.version_no, v.sha256.clone())),
+                _ => None,
+            })
+            .collect();
+        versions.sort();
+        assert_eq!(
+            versions,
+            vec![
+                (canonical.key.clone(), 1, alias.sha256.clone()),
+                (canonical.key.clone(), 2, own.sha256.clone()),
+                (other.target.key.clone(), 1, other.sha256.clone()),
+            ]
+        );
+        assert_eq!(j.max_version_no(&canonical.key).unwrap(), Some(2));
+
+        // A merge line that names another function as its alias is refused, hiding nothing.
+        let path = j.file_for(&canonical.key);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("checkout@LATEST\"]", "x\"]");
+        fs::write(&path, text).unwrap();
+        let c = j.read_all().unwrap();
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert!(
+            c.problems[0].contains("cannot be merged"),
+            "{:?}",
+            c.problems
+        );
+        assert!(
+            c.events
+                .iter()
+                .any(|e| matches!(e, Event::Version(v) if v.target.key == other.target.key))
+        );
+    }
+
+    /// A newer fnvault may add fields; an older one must still read the line.
+    #[test]
+    fn a_line_with_a_field_this_version_does_not_know_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let text = fs::read_to_string(&path).unwrap().replace(
+            "{\"event\":\"version\",",
+            "{\"event\":\"version\",\"added_later\":[1],",
+        );
+        fs::write(&path, text).unwrap();
+        let c = j.read_all().unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.events, vec![Event::Version(record(1))]);
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub(super) enum AuditCommand {
         /// A JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Delete even while some journal line cannot be read (such a line may be the only
+        /// description of a blob: a newer fnvault's, or a damaged one).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -170,7 +174,11 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
         } => super::restore::restore(&config, &function, &to, at.as_deref(), force),
         AuditCommand::Export { to, at } => super::restore::export(&config, &to, at.as_deref()),
         AuditCommand::Reindex { force } => super::prune::reindex(&config, force),
-        AuditCommand::Prune { dry_run, json } => super::prune::prune(&config, dry_run, json),
+        AuditCommand::Prune {
+            dry_run,
+            json,
+            force,
+        } => super::prune::prune(&config, dry_run, json, force),
     })
 }
 

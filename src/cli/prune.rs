@@ -125,17 +125,43 @@ fn describe(policy: &RetentionPolicy) -> String {
     parts.join(" and ")
 }
 
-pub(super) fn prune(config: &Config, dry_run: bool, json: bool) -> Result<ExitCode, Fatal> {
+pub(super) fn prune(
+    config: &Config,
+    dry_run: bool,
+    json: bool,
+    force: bool,
+) -> Result<ExitCode, Fatal> {
     // A dry run changes nothing, so it reads like the other audit commands, lock-free.
-    let (db, archive, lock) = if dry_run {
+    let (db, archive, lock, problems) = if dry_run {
         let ro = super::read_only::open_read_only(config)?;
-        (ro.db, ro.archive, None)
+        let problems = ro
+            .archive
+            .journal()
+            .read_all()
+            .map_err(anyhow::Error::from)?
+            .problems;
+        (ro.db, ro.archive, None, problems)
     } else {
         let (archive, lock) = lock(config)?;
         let mut db = Db::open(&config.database_path).map_err(anyhow::Error::from)?;
-        crate::sweep::catch_up(&archive, &mut db, &lock).map_err(anyhow::Error::from)?;
-        (db, archive, Some(lock))
+        let reconciled =
+            crate::sweep::catch_up(&archive, &mut db, &lock).map_err(anyhow::Error::from)?;
+        (db, archive, Some(lock), reconciled.problems)
     };
+    // A journal line that cannot be read (written by a newer fnvault, damaged, or disagreeing
+    // with the database) may be the only description of a blob: deleting what no readable line
+    // or row references could delete the only copy of a version.
+    if !problems.is_empty() && !force {
+        for p in &problems {
+            eprintln!("problem: {}", super::output::shown(&p.to_string()));
+        }
+        return Err(Fatal::Failed(anyhow!(
+            "refusing to prune: {} journal problem(s) (listed above); a blob described only by \
+             such a line would be deleted. Repair or remove those lines (`fnvault verify` lists \
+             them), or run `fnvault prune --force` to delete anyway",
+            problems.len()
+        )));
+    }
     let mut db = db;
     let functions = db.functions().map_err(anyhow::Error::from)?;
     let versions = db.all_versions().map_err(anyhow::Error::from)?;

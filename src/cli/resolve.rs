@@ -40,8 +40,25 @@ fn candidates<'a>(functions: &'a [FunctionRow], arg: &str) -> Vec<&'a FunctionRo
     if let Some(exact) = functions.iter().find(|f| f.target.key == arg) {
         return vec![exact];
     }
+    // `name@$LATEST` (SCF) and `name@LATEST` (FC) are `name`: keys are canonical without the
+    // latest alias, but people still type it.
+    for alias in ["@$LATEST", "@LATEST"] {
+        if let Some(bare) = arg.strip_suffix(alias) {
+            let found = candidates(functions, bare);
+            let found: Vec<&FunctionRow> = found
+                .into_iter()
+                .filter(|f| {
+                    f.target.qualifier.is_none()
+                        && alias[1..] == *crate::cloud::latest_alias(f.target.cloud)
+                })
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+    }
     // Whole path parts first: `ali-demo` is the account `ali-demo`, not also the start of
-    // `ali-demo-fc-sig`; `default/order-api` also names `…/default/order-api@$LATEST`.
+    // `ali-demo-fc-sig`; `default/order-api` also names `…/default/order-api@prod`.
     let tail = format!("/{arg}");
     let head = format!("{arg}/");
     let by_parts: Vec<&FunctionRow> = functions
@@ -135,7 +152,7 @@ mod tests {
 
     fn fleet() -> Vec<FunctionRow> {
         vec![
-            row(1, "default", "order-api", Some("$LATEST")),
+            row(1, "default", "order-api", None),
             row(2, "default", "order-api", Some("1")),
             row(3, "batch", "report", None),
             row(4, "batch", "report-v2", None),
@@ -147,18 +164,24 @@ mod tests {
         let f = fleet();
         assert_eq!(function(&f, "tc/ap-guangzhou/batch/report").unwrap().id, 3);
         assert_eq!(function(&f, "report-v2").unwrap().id, 4);
+        // The latest alias names the unqualified function: one function, one key.
         assert_eq!(
-            function(&f, "tc/ap-guangzhou/default/order-api@$")
+            function(&f, "tc/ap-guangzhou/default/order-api@$LATEST")
                 .unwrap()
                 .id,
             1
+        );
+        assert_eq!(function(&f, "order-api@$LATEST").unwrap().id, 1);
+        assert!(
+            function(&f, "order-api@LATEST").is_err(),
+            "FC's alias is not SCF's"
         );
     }
 
     #[test]
     fn path_parts_win_over_text_prefixes_and_qualifiers_may_be_left_out() {
         let fs = vec![
-            row(1, "default", "order-api", Some("$LATEST")),
+            row(1, "default", "order-api", Some("prod")),
             row(2, "batch", "report", None),
         ];
         assert_eq!(function(&fs, "default/order-api").unwrap().id, 1);
@@ -180,7 +203,7 @@ mod tests {
         let e = function(&fleet(), "order-api").unwrap_err().to_string();
         assert!(e.contains("ambiguous"), "{e}");
         assert!(
-            e.contains("order-api@$LATEST") && e.contains("order-api@1"),
+            e.contains("default/order-api\n") && e.contains("order-api@1"),
             "{e}"
         );
     }

@@ -219,7 +219,8 @@ fn journal_problems(
             } => {
                 pruned.insert((key, version_no));
             }
-            Event::Seen { .. } => {}
+            // A merge restates the history after it; the lines it supersedes are dropped.
+            Event::Seen { .. } | Event::Merged { .. } => {}
         }
     }
     let mut in_db = std::collections::HashSet::new();

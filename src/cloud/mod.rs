@@ -58,8 +58,44 @@ pub struct Target {
     pub qualifier: Option<String>,
 }
 
+/// The qualifier that names what no qualifier names: SCF's `$LATEST`, FC's `LATEST`.
+pub fn latest_alias(cloud: Cloud) -> &'static str {
+    match cloud {
+        Cloud::Tencent => "$LATEST",
+        Cloud::Aliyun => "LATEST",
+    }
+}
+
+/// A qualifier in canonical form: the cloud's latest alias is no qualifier, so `name` and
+/// `name@$LATEST` (SCF), `name` and `name@LATEST` (FC) are one function with one history.
+pub fn canonical_qualifier(cloud: Cloud, qualifier: Option<&str>) -> Option<&str> {
+    qualifier.filter(|q| *q != latest_alias(cloud))
+}
+
 impl Target {
+    /// The target with its canonical key; the cloud's latest alias as qualifier means no
+    /// qualifier ([`canonical_qualifier`]).
     pub fn new(
+        cloud: Cloud,
+        account: &str,
+        region: &str,
+        namespace: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Target {
+        Target::as_named(
+            cloud,
+            account,
+            region,
+            namespace,
+            name,
+            canonical_qualifier(cloud, qualifier),
+        )
+    }
+
+    /// The target exactly as named, latest alias included: only for reading what an older
+    /// fnvault recorded under such a key (`recovery` merges it into the canonical one).
+    pub fn as_named(
         cloud: Cloud,
         account: &str,
         region: &str,

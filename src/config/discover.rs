@@ -199,6 +199,8 @@ pub(super) fn validate(
         exclude: d.exclude.clone().unwrap_or_default(),
         include_set,
         exclude_set,
-        qualifier: d.qualifier.clone(),
+        // Canonical, like the targets it builds and covers (`$LATEST`/`LATEST` is none).
+        qualifier: crate::cloud::canonical_qualifier(cloud, d.qualifier.as_deref())
+            .map(str::to_string),
     })
 }

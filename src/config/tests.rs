@@ -61,10 +61,34 @@ fn canonical_keys_name_account_region_namespace_name_and_qualifier() {
     assert_eq!(
         keys,
         [
-            "tc-prod/ap-guangzhou/default/order-api@$LATEST",
+            "tc-prod/ap-guangzhou/default/order-api",
             "ali-prod/cn-shanghai/orders/checkout"
         ]
     );
+    // The latest alias is no qualifier: `$LATEST` above is dropped from the key.
+    assert_eq!(c.functions[0].qualifier, None);
+}
+
+/// `name` and `name@$LATEST` (SCF), `name` and `name@LATEST` (FC) are one function: listing
+/// both is listing it twice.
+#[test]
+fn a_function_and_its_latest_alias_are_one_function_listed_twice() {
+    for (extra, key) in [
+        (
+            "[[functions]]\naccount = \"tc-prod\"\nregion = \"ap-guangzhou\"\nname = \"order-api\"\n",
+            "tc-prod/ap-guangzhou/default/order-api",
+        ),
+        (
+            "[[functions]]\naccount = \"ali-prod\"\nregion = \"cn-shanghai\"\nservice = \"orders\"\nname = \"checkout\"\nqualifier = \"LATEST\"\n",
+            "ali-prod/cn-shanghai/orders/checkout",
+        ),
+    ] {
+        let e = parse(&format!("{BASE}\n{extra}")).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("function `{key}` is listed twice")),
+            "{e}"
+        );
+    }
 }
 
 #[test]

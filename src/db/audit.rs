@@ -108,7 +108,9 @@ impl Db {
             let cloud = Cloud::parse(&cloud).unwrap_or(Cloud::Tencent);
             out.push(FunctionRow {
                 id,
-                target: Target::new(
+                // As stored: an older fnvault's latest-alias key stays what it is until
+                // `recovery` merges it.
+                target: Target::as_named(
                     cloud,
                     &account,
                     &region,

@@ -50,7 +50,15 @@ impl Db {
             };
             out.push(KnownFunction {
                 id,
-                target: Target::new(cloud, &account, &region, &ns, &name, qualifier.as_deref()),
+                // As stored (see `FunctionRow`): a latest-alias key until it is merged.
+                target: Target::as_named(
+                    cloud,
+                    &account,
+                    &region,
+                    &ns,
+                    &name,
+                    qualifier.as_deref(),
+                ),
                 gone_since,
             });
         }

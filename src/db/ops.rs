@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(h.failing_since.as_deref(), Some("t1"));
         assert_eq!(h.last_error.as_deref(), Some("boom again"));
 
-        db.record_new_version(id, &version('a', 5), None, "t3")
+        db.record_journaled_version(id, 1, &version('a', 5), None, "t3")
             .unwrap();
         let h = &db.function_health(&[target("f")]).unwrap()[0];
         assert_eq!((h.consecutive_failures, h.failing_since.clone()), (0, None));
@@ -241,11 +241,11 @@ mod tests {
         let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
         let f = db.upsert_function(&target("f"), "t0").unwrap();
         let g = db.upsert_function(&target("g"), "t0").unwrap();
-        db.record_new_version(f, &version('a', 100), None, "t1")
+        db.record_journaled_version(f, 1, &version('a', 100), None, "t1")
             .unwrap();
-        db.record_new_version(g, &version('a', 100), None, "t1")
+        db.record_journaled_version(g, 1, &version('a', 100), None, "t1")
             .unwrap();
-        db.record_new_version(g, &version('b', 7), None, "t2")
+        db.record_journaled_version(g, 2, &version('b', 7), None, "t2")
             .unwrap();
         let t = db.archive_totals().unwrap();
         assert_eq!(

@@ -98,6 +98,10 @@ pub enum Fault {
     HugeBody,
     /// Listing only: one listed name is `../evil`.
     BadName,
+    /// Listing only: the namespace/service answers "not found" (SCF
+    /// `ResourceNotFound.Namespace`, FC 404 `ServiceNotFound`), as a transient gateway answer
+    /// or a wrong region endpoint would.
+    ScopeNotFound,
     /// Download only: a redirect to `file:///etc/passwd`.
     RedirectScheme,
     /// Download only: a redirect to itself, forever.
@@ -155,6 +159,9 @@ struct Inner {
     page_limit: Option<usize>,
     /// Faults of listing calls, with how many more calls they hit.
     listing_faults: HashMap<ListScope, (Fault, u32)>,
+    /// A function deleted once this many more SCF `ListFunctions` pages have been served: a
+    /// deletion in the middle of an offset-paged listing.
+    remove_after_pages: Option<(SimFunction, u32)>,
     /// Session/security tokens that arrived with verified API requests.
     tokens_seen: Vec<String>,
 }
@@ -225,6 +232,11 @@ async fn api_fault(fault: Option<Fault>, scf: bool) -> Option<Response> {
             "FailedOperation.FunctionStatusError",
             "the function is being updated",
         )),
+        Fault::ScopeNotFound if scf => Some(scf_error(
+            "ResourceNotFound.Namespace",
+            "namespace does not exist",
+        )),
+        Fault::ScopeNotFound => Some(fc_error(404, "ServiceNotFound", "service not found")),
         _ => None,
     }
 }
@@ -349,6 +361,12 @@ impl Simulator {
     /// Arrival times of the verified API requests so far.
     pub fn api_request_times(&self) -> Vec<std::time::Instant> {
         self.shared.lock().api_times.clone()
+    }
+
+    /// Deletes `f` right after the next `pages` SCF `ListFunctions` pages are served, so a
+    /// listing paging by offset at that moment skips the function after it.
+    pub fn remove_after_listing_pages(&self, f: &SimFunction, pages: u32) {
+        self.shared.lock().remove_after_pages = Some((f.clone(), pages.max(1)));
     }
 
     /// Serves at most `n` items per listing page.
@@ -989,6 +1007,17 @@ async fn scf_list(
         return resp;
     }
     let mut page: Vec<String> = all.iter().skip(offset).take(limit).cloned().collect();
+    if action == "ListFunctions" {
+        let mut inner = shared.lock();
+        if let Some((f, left)) = inner.remove_after_pages.as_mut() {
+            *left -= 1;
+            if *left == 0 {
+                let f = f.clone();
+                inner.functions.remove(&f);
+                inner.remove_after_pages = None;
+            }
+        }
+    }
     if fault == Some(Fault::BadName)
         && let Some(first) = page.first_mut()
     {

@@ -56,19 +56,61 @@ impl Sweeper {
             return Ok((targets, Vec::new()));
         }
 
+        // Gone means gone: a known function the listing missed is marked gone only when a
+        // second listing of its scope misses it too (offset paging shifts when something is
+        // deleted mid-listing; a scope's NotFound may be transient).
         let rules = Arc::clone(&self.discover);
+        let known = self.db(|db| db.known_functions()).await?;
+        let listed: HashSet<&str> = listing.targets.iter().map(|t| t.key.as_str()).collect();
+        let missing: Vec<Target> = known
+            .iter()
+            .filter(|k| k.gone_since.is_none())
+            .map(|k| &k.target)
+            .filter(|t| {
+                !explicit_keys.contains(&t.key)
+                    && !listed.contains(t.key.as_str())
+                    && rules.iter().any(|r| r.covers(t))
+                    && listing.proves_gone(t)
+            })
+            .cloned()
+            .collect();
+        let confirmation = if missing.is_empty() {
+            crate::discover::Confirmation::default()
+        } else {
+            crate::discover::confirm_missing(
+                &self.discover,
+                &self.clients,
+                &self.retry,
+                shutdown,
+                &missing,
+            )
+            .await
+        };
+        let mut listing = listing;
+        for t in &confirmation.found {
+            if self.only.as_ref().is_none_or(|o| o.matches(t)) {
+                targets.push(t.clone());
+            }
+        }
+        listing.targets.extend(confirmation.found);
+        // `Listing::proves_gone` looks keys up in sorted order.
+        listing.targets.sort_by(|a, b| a.key.cmp(&b.key));
+        let confirmed_gone = confirmation.gone;
+
         let failed = self
             .db(move |db| {
                 let now = crate::time::now_rfc3339();
                 let mut failed: Vec<(String, String)> = Vec::new();
                 let mut used = vec![false; listing.failures.len()];
-                for known in db.known_functions()? {
+                let listed: HashSet<&str> =
+                    listing.targets.iter().map(|t| t.key.as_str()).collect();
+                for known in known {
                     let t = &known.target;
                     // Explicit functions are checked directly; rules speak only for the rest.
                     if explicit_keys.contains(&t.key) || !rules.iter().any(|r| r.covers(t)) {
                         continue;
                     }
-                    if listing.targets.iter().any(|x| x.key == t.key) {
+                    if listed.contains(t.key.as_str()) {
                         if known.gone_since.is_some() && db.clear_gone(known.id)? {
                             tracing::info!(function = %t.key, "listed again: no longer gone");
                         }
@@ -82,7 +124,10 @@ impl Sweeper {
                         let error = format!("listing {} failed: {}", f.key(), f.error);
                         db.record_failure(known.id, &error, &now)?;
                         failed.push((t.key.clone(), error));
-                    } else if listing.proves_gone(t) && db.mark_gone(known.id, &now)? {
+                    } else if listing.proves_gone(t)
+                        && confirmed_gone.contains(&t.key)
+                        && db.mark_gone(known.id, &now)?
+                    {
                         tracing::warn!(
                             function = %t.key,
                             "no longer listed by the cloud: marked gone, its archive is kept"

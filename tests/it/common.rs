@@ -214,9 +214,11 @@ pub struct Fleet {
     pub refund: SimFunction,
 }
 
-pub const ORDER_API: &str = "tc/ap-guangzhou/default/order-api@$LATEST";
+/// Configured with `qualifier = "$LATEST"`, which canonical keys leave out.
+pub const ORDER_API: &str = "tc/ap-guangzhou/default/order-api";
 pub const REPORT: &str = "tc/ap-shanghai/batch/report-job";
-pub const CHECKOUT: &str = "ali/cn-shanghai/orders/checkout@LATEST";
+/// Configured with `qualifier = "LATEST"`, which canonical keys leave out.
+pub const CHECKOUT: &str = "ali/cn-shanghai/orders/checkout";
 pub const REFUND: &str = "ali-fc/cn-hangzhou/payments/refund";
 
 impl Fleet {

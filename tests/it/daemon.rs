@@ -89,6 +89,15 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
         "a temp file was left behind"
     );
     assert_eq!(sweep_outcomes(&env), ["interrupted"]);
+    // The interrupted function was not checked: the sweep's row must not count it.
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let counts: (i64, i64, i64) = db
+        .query_row("SELECT checked, changed, failed FROM sweeps", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(counts, (3, 3, 0));
+    assert!(stderr.contains("3 checked"), "{stderr}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
     assert_eq!(
         env.files_in("archive/blobs").len(),
@@ -170,6 +179,81 @@ async fn the_daemon_sweeps_on_its_schedule_until_stopped() {
     assert_eq!(env.entry(REPORT).await["versions"], 2);
     assert_eq!(env.entry(ORDER_API).await["versions"], 1);
     assert!(stderr.contains("daemon started"), "{stderr}");
+}
+
+/// A journal append can report an error after its line reached the file (a failed fsync).
+/// The running daemon must not give the function's next version that number again: numbers
+/// come from the journal and the database together, so the line is adopted later as what it
+/// is, and nothing is lost or shadowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_number_in_the_journal_is_never_used_again_by_a_running_daemon() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(&env, &config, "[schedule]\ncron = \"* * * * * *\"\n");
+    let child = spawn(&env, &["daemon"]);
+    // The database may not exist yet, or be mid-migration: that is "not yet".
+    let first_sweep_done = || {
+        rusqlite::Connection::open_with_flags(
+            env.path("fnvault.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| {
+            db.query_row(
+                "SELECT COUNT(*) FROM sweeps WHERE outcome = 'ok'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|n| n > 0)
+    };
+    wait_until("the first sweep", first_sweep_done).await;
+
+    // What a failed append that still wrote its line leaves: a v2 line (and its blob), no row.
+    let journaled = package("checkout journaled", 5_000);
+    let blob = env.blob(&sha256_hex(&journaled));
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, &journaled).unwrap();
+    let file = env.path(&format!(
+        "archive/meta/{}.jsonl",
+        sha256_hex(CHECKOUT.as_bytes())
+    ));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    line["version_no"] = 2.into();
+    line["sha256"] = sha256_hex(&journaled).into();
+    line["cloud_checksum"] = "journaled".into();
+    line["size"] = journaled.len().into();
+    std::fs::write(&file, format!("{text}{line}\n")).unwrap();
+
+    let v3 = package("checkout v3", 6_000);
+    env.sim.deploy(&fleet.checkout, v3.clone());
+    wait_until("the redeploy to be downloaded", || {
+        env.sim.downloads_of(&fleet.checkout) >= 2
+    })
+    .await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    // The next writer adopts the journaled v2; the daemon's package is v3.
+    env.sync_ok().await;
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    let got: Vec<(i64, String)> = h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{h}");
+    assert_eq!(got[1], (2, sha256_hex(&journaled)));
+    assert_eq!(got[2], (3, sha256_hex(&v3)));
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]

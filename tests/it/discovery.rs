@@ -173,6 +173,78 @@ async fn a_function_deleted_in_the_cloud_is_marked_gone_and_keeps_its_archive() 
     assert_eq!(entry["versions"], 1, "{entry}");
 }
 
+/// SCF pages by offset: a function deleted between two pages shifts the rest by one, so the
+/// first listing skips a live function. It must not be marked gone (a second listing finds
+/// it, and it is swept); the deleted one is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_in_the_middle_of_offset_paging_marks_no_live_function_gone() {
+    let env = Env::new().await;
+    env.sim.set_page_limit(1);
+    let first = deploy_scf(&env, "ap-guangzhou", "default", "order-a");
+    let live = deploy_scf(&env, "ap-guangzhou", "default", "order-b");
+    deploy_scf(&env, "ap-guangzhou", "default", "order-c");
+    env.write_config(&discover_tc(&["ap-guangzhou"], ""));
+    assert_eq!(env.fnvault(&["sync"]).await.code, 0);
+
+    // order-a goes after the first page: the second page (offset 1) now starts at order-c.
+    env.sim.remove_after_listing_pages(&first, 1);
+    env.sim
+        .deploy(&live, package("ap-guangzhou/default/order-b v2", 3_100));
+    let run = env.fnvault(&["sync"]).await;
+
+    // order-a was listed, then deleted before its check: that check fails (NotFound).
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("failed: tc/ap-guangzhou/default/order-a"),
+        "{}",
+        run.stdout
+    );
+    let b = env.entry("tc/ap-guangzhou/default/order-b").await;
+    assert!(
+        b["gone_since"].is_null(),
+        "a live function was marked gone: {b}"
+    );
+    assert_eq!(b["versions"], 2, "the live function was swept: {b}");
+    assert!(env.entry("tc/ap-guangzhou/default/order-c").await["gone_since"].is_null());
+
+    // The next sweep's listings (both) miss order-a: now it is gone, and nothing fails.
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let a = env.entry("tc/ap-guangzhou/default/order-a").await;
+    assert!(a["gone_since"].is_string(), "the deleted one is gone: {a}");
+    assert!(env.entry("tc/ap-guangzhou/default/order-b").await["gone_since"].is_null());
+}
+
+/// A named namespace answering NotFound once (a transient gateway answer) marks nothing gone:
+/// the second listing lists it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_not_found_scope_marks_nothing_gone_unless_a_second_listing_confirms_it() {
+    let env = Env::new().await;
+    let f = deploy_scf(&env, "ap-guangzhou", "orders", "order-a");
+    env.write_config(&discover_tc(&["ap-guangzhou"], "namespaces = [\"orders\"]"));
+    assert_eq!(env.fnvault(&["sync"]).await.code, 0);
+    let key = "tc/ap-guangzhou/orders/order-a";
+
+    env.sim.set_listing_fault(
+        ListScope::ScfFunctions {
+            region: "ap-guangzhou".into(),
+            namespace: "orders".into(),
+        },
+        Fault::ScopeNotFound,
+        1,
+    );
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.entry(key).await["gone_since"].is_null());
+
+    // Really deleted (the namespace with it): both listings say so.
+    env.sim.remove(&f);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.entry(key).await["gone_since"].is_string());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listing_error_fails_only_its_scope_and_marks_nothing_gone() {
     let env = Env::new().await;

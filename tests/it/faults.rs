@@ -72,6 +72,27 @@ async fn a_corrupted_download_is_retried_to_success() {
     retried_to_success(|f| &f.refund, REFUND, Fault::CorruptDownload, 1).await;
 }
 
+/// The same wrong bytes twice is a systematic mismatch (the cloud's checksum does not
+/// describe its package): give up after the second download, not after `retry.attempts`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_wrong_package_twice_is_a_permanent_failure_not_retried_further() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.refund, Fault::CorruptDownload);
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("same bytes arrived twice"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.sim.downloads_of(&fleet.refund), 2);
+    assert_eq!(env.entry(REFUND).await["versions"], 0);
+    assert!(env.files_in("archive/tmp").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_download_url_is_replaced_by_a_fresh_one() {
     let env = Env::new().await;

@@ -90,6 +90,34 @@ async fn reindex_refuses_to_replace_a_healthy_database_unless_forced_and_keeps_t
     assert!(kept, "the replaced database is kept");
 }
 
+/// A database of another schema version (a binary upgraded before its first `sync`) is not
+/// damaged: `reindex` must not replace it, and lose its statistics, without `--force`.
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_refuses_a_healthy_database_of_another_schema_version_unless_forced() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    sql(&env, "PRAGMA user_version = 1");
+
+    let refused = env.fnvault(&["reindex"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("schema version 1"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let sweeps: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sweeps", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sweeps, 3, "the database was left as it was");
+    drop(conn);
+
+    let forced = env.fnvault(&["reindex", "--force"]).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(forced.stderr.contains("moved to"), "{}", forced.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reindex_replaces_a_corrupt_database() {
     let env = Env::new().await;
@@ -144,7 +172,7 @@ async fn a_version_journaled_but_not_recorded_is_adopted_by_the_next_sweep() {
     sql(
         &env,
         "DELETE FROM versions WHERE version_no = 2 AND function_id =
-           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout@LATEST')",
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout')",
     );
     let downloads = env.sim.stats().downloads;
 
@@ -226,6 +254,50 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
     assert_eq!(pruned["removed_blobs"].as_array().unwrap().len(), 1);
     assert!(!orphan.exists());
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+/// The journal file of `key`, as the archive names it.
+fn journal_file(env: &Env, key: &str) -> std::path::PathBuf {
+    env.path(&format!(
+        "archive/meta/{}.jsonl",
+        sha256_hex(key.as_bytes())
+    ))
+}
+
+/// A journal line this fnvault cannot read (a newer kind of event, here) may be the only
+/// description of a blob: `prune` must not delete what it cannot account for.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let orphan = plant_blob(&env, &package("described by a newer line", 4_000));
+    let file = journal_file(&env, CHECKOUT);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{}\"}}\n",
+        orphan.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&file, text).unwrap();
+
+    let dry = env.fnvault(&["prune", "--dry-run"]).await;
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    let run = env.fnvault(&["prune"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to prune"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("version_from_the_future"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        orphan.is_file(),
+        "prune deleted a blob a journal line describes"
+    );
+
+    let forced = env.json(&["prune", "--force", "--json"], 0).await;
+    assert_eq!(forced["removed_blobs"].as_array().unwrap().len(), 1);
+    assert!(!orphan.exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -466,7 +538,7 @@ async fn verify_reports_where_the_journal_and_the_database_disagree() {
     sql(
         &env,
         "DELETE FROM versions WHERE version_no = 3 AND function_id =
-           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout@LATEST')",
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout')",
     );
     let journal_of_refund = env
         .files_in("archive/meta")
@@ -487,5 +559,180 @@ async fn verify_reports_where_the_journal_and_the_database_disagree() {
     assert!(what.contains(&format!("{CHECKOUT}@3").as_str()), "{v}");
     // The next sync mends both, and verify agrees.
     env.sync_ok().await;
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+/// An archive an older fnvault kept under both `checkout` and `checkout@LATEST` (FC's latest
+/// alias, the same code): two histories of one function. Builds the alias history by hand,
+/// as that fnvault would have left it (rows, journal lines, blobs), beside the canonical one
+/// a sync made. Returns the merged history expected: (sha256, first_seen) in time order.
+async fn archive_with_a_latest_alias_history(env: &Env) -> Vec<(String, String)> {
+    let fleet = Fleet::deploy(env);
+    env.sync_ok().await;
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2", 91_000));
+    env.sync_ok().await;
+    let canonical: Vec<(String, String)> =
+        env.json(&["history", CHECKOUT, "--json"], 0).await["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["sha256"].as_str().unwrap().to_string(),
+                    v["first_seen"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    let alias_key = format!("{CHECKOUT}@LATEST");
+    let old = package("checkout from 2001", 4_000);
+    plant_blob(env, &old);
+    let alias_versions = [
+        (sha256_hex(&old), "2001-01-01T00:00:00.000Z".to_string()),
+        (
+            canonical[0].0.clone(),
+            "2002-01-01T00:00:00.000Z".to_string(),
+        ),
+    ];
+    let sizes = [old.len(), 90_000];
+    sql(
+        env,
+        &format!(
+            "INSERT INTO functions (key, cloud, account, region, namespace, name, qualifier, first_seen)
+             VALUES ('{alias_key}', 'aliyun', 'ali', 'cn-shanghai', 'orders', 'checkout', 'LATEST',
+                     '2001-01-01T00:00:00.000Z');"
+        ),
+    );
+    let template: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(journal_file(env, CHECKOUT))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for (i, (sha, first_seen)) in alias_versions.iter().enumerate() {
+        let no = i + 1;
+        sql(
+            env,
+            &format!(
+                "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256, crc64, size,
+                                       first_seen, last_seen)
+                 SELECT id, {no}, 'legacy', '{sha}', '0', {}, '{first_seen}', '{first_seen}'
+                 FROM functions WHERE key = '{alias_key}';",
+                sizes[i]
+            ),
+        );
+        let mut line = template.clone();
+        line["key"] = alias_key.clone().into();
+        line["qualifier"] = "LATEST".into();
+        line["version_no"] = no.into();
+        line["sha256"] = sha.clone().into();
+        line["cloud_checksum"] = "legacy".into();
+        line["crc64"] = "0".into();
+        line["size"] = sizes[i].into();
+        line["first_seen"] = first_seen.clone().into();
+        lines.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(journal_file(env, &alias_key), lines).unwrap();
+    let mut expected: Vec<(String, String)> = alias_versions.to_vec();
+    expected.extend(canonical);
+    expected
+}
+
+fn shas_and_times(h: &serde_json::Value) -> Vec<(String, String)> {
+    h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["sha256"].as_str().unwrap().to_string(),
+                v["first_seen"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `name@LATEST` and `name` are one function: the next writer merges the two histories into
+/// the canonical key, in time order, nothing lost; `reindex` rebuilds the merged history.
+#[tokio::test(flavor = "multi_thread")]
+async fn histories_under_a_function_and_its_latest_alias_are_merged_into_one() {
+    let env = Env::new().await;
+    let expected = archive_with_a_latest_alias_history(&env).await;
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("merged the history"), "{}", run.stderr);
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(shas_and_times(&h), expected);
+    let numbers: Vec<i64> = h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    let keys: Vec<String> = env
+        .list()
+        .await
+        .iter()
+        .map(|e| e["function"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!keys.iter().any(|k| k.ends_with("@LATEST")), "{keys:?}");
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    // Nothing downloaded again: the merged latest is what the cloud serves.
+    let downloads = env.sim.stats().downloads;
+    env.sync_ok().await;
+    assert_eq!(env.sim.stats().downloads, downloads);
+
+    remove_database(&env);
+    let rebuilt = env.fnvault(&["reindex"]).await;
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert_eq!(
+        shas_and_times(&env.json(&["history", CHECKOUT, "--json"], 0).await),
+        expected
+    );
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+/// The same archive whose database was lost before the upgrade: the journal alone is merged.
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_merges_latest_alias_histories_from_the_journal_alone() {
+    let env = Env::new().await;
+    let expected = archive_with_a_latest_alias_history(&env).await;
+    remove_database(&env);
+
+    let run = env.fnvault(&["reindex"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(shas_and_times(&h), expected);
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+
+/// A kill after the merge reached the journal and before the database's transaction: the
+/// next writer records the journal's merged history (the database's rows are the unmerged
+/// ones, not a second truth).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_journaled_but_not_recorded_is_finished_by_the_next_writer() {
+    let env = Env::new().await;
+    let expected = archive_with_a_latest_alias_history(&env).await;
+    let unmerged = env.path("unmerged.db");
+    std::fs::copy(env.path("fnvault.db"), &unmerged).unwrap();
+    env.sync_ok().await;
+    // Back to the database as it was before the merge; the journal keeps its merge line.
+    remove_database(&env);
+    std::fs::copy(&unmerged, env.path("fnvault.db")).unwrap();
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("merged the history"), "{}", run.stderr);
+
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(shas_and_times(&h), expected);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }

@@ -261,9 +261,9 @@ def expect(cond, msg):
 
 
 KEYS = {
-    "scf-order": "tc/ap-guangzhou/default/order-api@$LATEST",
+    "scf-order": "tc/ap-guangzhou/default/order-api",
     "scf-report": "tc/ap-shanghai/batch/report-job",
-    "fc-checkout": "ali/cn-shanghai/orders/checkout@LATEST",
+    "fc-checkout": "ali/cn-shanghai/orders/checkout",
     "fc-refund": "alifc/cn-hangzhou/payments/refund",
 }
 SCHEME_OF_AK = {ALI_ACS3[0]: "ACS3-HMAC-SHA256", ALI_FC[0]: "FC", ALI_STS[0]: "ACS3-HMAC-SHA256",
@@ -429,7 +429,7 @@ qualifier = "LATEST"
         "tc/ap-guangzhou/default/no-such-function": "ResourceNotFound.Function",
         "ali/cn-shanghai/orders/no_such_function": "FunctionNotFound",
         "tcbad/ap-guangzhou/default/order-api": "AuthFailure.SignatureFailure",
-        "alibad/cn-shanghai/orders/checkout@LATEST": "SignatureNotMatch",
+        "alibad/cn-shanghai/orders/checkout": "SignatureNotMatch",
     }
     for key, code in want.items():
         o = listing.get(key)
@@ -504,7 +504,7 @@ name = "refund"
                "temporary key %s: %s" % (ak, mine[0]))
     listing = w.list_json(cfg)
     check_function(listing, "tcsts/ap-shanghai/batch/report-job", w.fns["scf-report"]["_data"], 1)
-    check_function(listing, "alists/cn-shanghai/orders/checkout@LATEST", w.fns["fc-checkout"]["_data"], 1)
+    check_function(listing, "alists/cn-shanghai/orders/checkout", w.fns["fc-checkout"]["_data"], 1)
     check_function(listing, "alistsfc/cn-hangzhou/payments/refund", w.fns["fc-refund"]["_data"], 1)
 
 
