@@ -1,0 +1,958 @@
+//! Systematic fault injection: the real binary runs `sync`, `prune`, `reindex` and `restore`
+//! under `strace -f -e inject=SYSCALL:error=ERRNO:when=N`, for every file-system call the
+//! archive and the database make (write, pwrite64, fsync, fdatasync, rename, renameat2,
+//! openat, mkdir, unlink) with ENOSPC, EIO and EDQUOT, N spread over the calls a clean run
+//! makes. After each injected run the archive must hold what it promised: the run exits 0, 1
+//! or 2 (never a panic or a signal), a failure names the errno, no row points at a missing or
+//! wrong blob, a clean rerun exits 0, `verify` exits 0, every version that existed before is
+//! still there with its blob, nothing partial is under `blobs/` or `tmp/`, and `reindex` into a
+//! fresh database reproduces the same history.
+//!
+//! strace comes from the distribution (`apt-get install strace`). Without it these tests print
+//! a loud "skipped" line and pass, so a newcomer's `cargo test` works; with
+//! `FNVAULT_REQUIRE_STRACE=1` (CI sets it) a missing or unusable strace fails them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use fnvault::sim::SimFunction;
+
+use crate::common::*;
+
+/// Every syscall through which the archive, the journal and SQLite reach the disk.
+const SYSCALLS: &[&str] = &[
+    "write",
+    "pwrite64",
+    "fsync",
+    "fdatasync",
+    "rename",
+    "renameat2",
+    "openat",
+    "mkdir",
+    "unlink",
+];
+
+/// The errno, how the C library spells it and Rust's `os error N`.
+struct Errno {
+    name: &'static str,
+    text: &'static str,
+    os_error: &'static str,
+}
+
+/// SQLite does not pass the errno on: any failed write, fsync or open of the database shows
+/// as one of these (with the database's path, which fnvault adds).
+const SQLITE_IO: &[&str] = &[
+    "disk I/O error",
+    "database or disk is full",
+    "unable to open database file",
+];
+
+const ERRNOS: &[Errno] = &[
+    Errno {
+        name: "ENOSPC",
+        text: "No space left on device",
+        os_error: "os error 28",
+    },
+    Errno {
+        name: "EIO",
+        text: "Input/output error",
+        os_error: "os error 5",
+    },
+    Errno {
+        name: "EDQUOT",
+        text: "Disk quota exceeded",
+        os_error: "os error 122",
+    },
+];
+
+/// Where strace is, or `None` after a loud notice; panics when CI requires it.
+fn strace() -> Option<PathBuf> {
+    let required = std::env::var("FNVAULT_REQUIRE_STRACE").is_ok_and(|v| v == "1");
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("strace"))
+            .find(|p| p.is_file())
+    });
+    // ptrace can be forbidden (containers without CAP_SYS_PTRACE): try it once.
+    let usable = found.filter(|p| {
+        std::process::Command::new(p)
+            .args(["-f", "-qq", "-o", "/dev/null", "--", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if usable.is_none() {
+        assert!(
+            !required,
+            "FNVAULT_REQUIRE_STRACE=1 but strace is not installed or cannot trace here \
+             (apt-get install strace; ptrace must be allowed)"
+        );
+        eprintln!(
+            "\n*** fault injection skipped: strace not installed (or ptrace not allowed); \
+             apt-get install strace, and set FNVAULT_REQUIRE_STRACE=1 to make this an error ***\n"
+        );
+    }
+    usable
+}
+
+/// Copies `from` (a test folder: config, keys, archive, database) into a new temp folder.
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().expect("temp dir");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to.path())
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "cp -a {} failed", from.display());
+    to
+}
+
+/// A run's exit status (`None`: killed by a signal), stdout, and both streams together.
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    text: String,
+}
+
+/// How long one run may take before it counts as hung and is killed (with its process group,
+/// so strace's tracee goes too). A clean run takes about a second, even under strace.
+const HUNG: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn run(dir: &Path, config: &str, args: &[&str], strace: Option<(&Path, &[String])>) -> Out {
+    let bin = env!("CARGO_BIN_EXE_fnvault");
+    let mut cmd = match strace {
+        Some((strace, opts)) => {
+            let mut c = tokio::process::Command::new(strace);
+            c.args(opts).arg("--").arg(bin);
+            c
+        }
+        None => tokio::process::Command::new(bin),
+    };
+    let child = cmd
+        .arg("--config")
+        .arg(dir.join(config))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("FNVAULT_CONFIG")
+        .env_remove("FNVAULT_LOG_FORMAT")
+        .env("FNVAULT_NO_PROGRESS", "true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fnvault runs");
+    let pgid = child.id().expect("a running child") as i32;
+    match tokio::time::timeout(HUNG, child.wait_with_output()).await {
+        Ok(out) => {
+            let out = out.expect("wait works");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            Out {
+                code: out.status.code(),
+                text: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+                stdout,
+            }
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's process group; no memory is involved.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            Out {
+                code: None,
+                stdout: String::new(),
+                text: format!("hung for {HUNG:?}, killed"),
+            }
+        }
+    }
+}
+
+/// One version row: function key, number, SHA-256, size, first seen.
+type Row = (String, i64, String, i64, String);
+
+/// Every version row of the database at `db`, read directly (the history the archive holds).
+fn rows(db: &Path) -> Result<BTreeSet<Row>, String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("{}: {e}", db.display()))?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'versions'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    if tables == 0 {
+        return Ok(BTreeSet::new());
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.key, v.version_no, v.sha256, v.size, v.first_seen \
+             FROM versions v JOIN functions f ON f.id = v.function_id",
+        )
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .and_then(|rows| rows.collect::<Result<BTreeSet<Row>, _>>())
+    .map_err(|e| format!("{}: {e}", db.display()))
+}
+
+/// Every row's blob is present and hashes to the row (invariant 1), and nothing under `blobs/`
+/// is partial: each file there hashes to its own name.
+fn blobs_sound(dir: &Path, rows: &BTreeSet<Row>) -> Result<(), String> {
+    for (key, no, sha, size, _) in rows {
+        let blob = dir.join(format!("archive/blobs/{}/{sha}", &sha[..2]));
+        let bytes = std::fs::read(&blob)
+            .map_err(|e| format!("row {key}@{no}: blob {}: {e}", blob.display()))?;
+        if sha256_hex(&bytes) != *sha || bytes.len() as i64 != *size {
+            return Err(format!("row {key}@{no}: blob {} is wrong", blob.display()));
+        }
+    }
+    let mut files = Vec::new();
+    walk(&dir.join("archive/blobs"), &mut files);
+    for f in files {
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        if sha256_hex(&bytes) != name {
+            return Err(format!(
+                "partial or wrong file under blobs/: {}",
+                f.display()
+            ));
+        }
+    }
+    let mut tmp = Vec::new();
+    walk(&dir.join("archive/tmp"), &mut tmp);
+    if !tmp.is_empty() {
+        return Err(format!("left in tmp/ after a clean rerun: {tmp:?}"));
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// `list --json` reduced to what a rebuild must reproduce.
+fn list_shape(text: &str) -> Result<BTreeSet<String>, String> {
+    let v: Vec<serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("list --json: {e}: {text}"))?;
+    Ok(v.iter()
+        .map(|e| {
+            format!(
+                "{} v{} {} {} {}",
+                e["function"],
+                e["versions"],
+                e["latest_version"],
+                e["latest_sha256"],
+                e["latest_size"]
+            )
+        })
+        .collect())
+}
+
+/// What a family of injected runs works on, and what must hold after each.
+struct Family {
+    name: &'static str,
+    /// The command under injection.
+    args: Vec<String>,
+    /// A folder with config, keys, archive and database in the state before the command.
+    template: Env,
+    /// Version rows before the command.
+    before: BTreeSet<Row>,
+    /// Version rows that must exist after a clean rerun (all of `before` unless pruning).
+    kept: BTreeSet<Row>,
+    /// Version rows that may exist after a clean rerun beyond `kept` (new ones for `sync`).
+    expected_latest: BTreeMap<String, String>,
+    /// For `prune`: the rerun must leave exactly `kept`.
+    exact: bool,
+    /// For `restore`: the file written and its expected SHA-256.
+    restore: Option<(String, String)>,
+}
+
+/// What happened in one injected run.
+struct Verdict {
+    syscall: &'static str,
+    errno: &'static str,
+    when: u32,
+    code: Option<i32>,
+    /// Injected calls on the archive's or the database's files (fds or paths under the test
+    /// folder).
+    disk_hits: u32,
+    /// The first injected call on them, as strace printed it (for the notes).
+    first_hit: String,
+    /// Injected calls on anything else: the async runtime's eventfd, stdout/stderr pipes,
+    /// sockets, /proc. Not a disk fault (an eventfd write never fails with ENOSPC); such a run
+    /// may hang or panic, and only the archive's invariants are checked after it.
+    other_hits: Vec<String>,
+    /// The output named the errno on a line that names a path.
+    named: bool,
+    /// The output named the errno without a path, or not at all.
+    unnamed: Option<String>,
+    violations: Vec<String>,
+}
+
+/// Whether a line of `strace -y` output (after the pid) is a call on the test folder's files.
+fn on_disk(rest: &str, syscall: &str, root: &str) -> bool {
+    let args = rest.split_once('(').map_or("", |(_, a)| a);
+    if ["write", "pwrite64", "fsync", "fdatasync"].contains(&syscall) {
+        // `write(5</tmp/x/archive/tmp/.tmpAb>, "…", 10)`: the fd's path.
+        return args
+            .split_once('<')
+            .and_then(|(_, p)| p.split_once('>'))
+            .is_some_and(|(p, _)| p.starts_with(root));
+    }
+    // Path arguments are the quoted strings; a relative one is relative to the test folder.
+    args.split('"')
+        .skip(1)
+        .step_by(2)
+        .any(|p| p.starts_with(root) || !p.starts_with('/'))
+}
+
+/// Splits `strace -f -o` lines into (pid, call), joining `<... resumed>` halves.
+fn calls(trace: &str) -> Vec<(String, String)> {
+    let mut pending: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+            pending.insert(pid.to_string(), head.to_string());
+        } else if rest.starts_with("<... ") {
+            let tail = rest.split_once("resumed>").map_or("", |(_, t)| t);
+            let head = pending.remove(pid).unwrap_or_default();
+            out.push((pid.to_string(), format!("{head}{tail}")));
+        } else {
+            out.push((pid.to_string(), rest.to_string()));
+        }
+    }
+    out
+}
+
+fn syscall_of(call: &str) -> Option<&'static str> {
+    SYSCALLS
+        .iter()
+        .find(|s| call.strip_prefix(**s).is_some_and(|r| r.starts_with('(')))
+        .copied()
+}
+
+impl Family {
+    /// The command's arguments, `@DIR@` replaced by the run's folder.
+    fn args_in(&self, dir: &Path) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| a.replace("@DIR@", &dir.display().to_string()))
+            .collect()
+    }
+
+    /// A clean run of the command under strace. strace counts `when=N` per syscall and per
+    /// thread, so this returns, per syscall, the invocation numbers (within their thread) of
+    /// the calls that touched the archive or the database, and the calls seen in all.
+    async fn count_calls(&self, strace: &Path) -> BTreeMap<&'static str, (BTreeSet<u32>, u32)> {
+        let dir = copy_dir(self.template.dir.path());
+        let trace = dir.path().join("trace.txt");
+        let opts: Vec<String> = vec![
+            "-f".into(),
+            "--seccomp-bpf".into(),
+            "-qq".into(),
+            "-y".into(),
+            "-o".into(),
+            trace.display().to_string(),
+            "-e".into(),
+            format!("trace={}", SYSCALLS.join(",")),
+        ];
+        let args = self.args_in(dir.path());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(dir.path(), "config.toml", &args, Some((strace, &opts))).await;
+        assert_eq!(
+            out.code,
+            Some(0),
+            "{}: clean run failed: {}",
+            self.name,
+            out.text
+        );
+        let text = std::fs::read_to_string(&trace).expect("strace output");
+        let root = dir.path().display().to_string();
+        let mut per_thread: BTreeMap<(String, &'static str), u32> = BTreeMap::new();
+        // Per syscall and invocation number: calls on disk, calls on anything else.
+        let mut by_n: BTreeMap<(&'static str, u32), (u32, u32)> = BTreeMap::new();
+        let mut found: BTreeMap<&'static str, (BTreeSet<u32>, u32)> = SYSCALLS
+            .iter()
+            .map(|s| (*s, (BTreeSet::new(), 0)))
+            .collect();
+        for (pid, call) in calls(&text) {
+            let Some(sc) = syscall_of(&call) else {
+                continue;
+            };
+            let n = per_thread.entry((pid, sc)).or_default();
+            *n += 1;
+            found.entry(sc).or_default().1 += 1;
+            let e = by_n.entry((sc, *n)).or_default();
+            if on_disk(&call, sc, &root) {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+        // An N whose calls were all on disk in the clean run is preferred: the same N in
+        // another thread would hit the runtime's eventfd or a pipe instead (no disk fault).
+        for sc in SYSCALLS {
+            let disk: Vec<(u32, bool)> = by_n
+                .range((*sc, 0)..=(*sc, u32::MAX))
+                .filter(|(_, (d, _))| *d > 0)
+                .map(|((_, n), (_, o))| (*n, *o == 0))
+                .collect();
+            let clean: BTreeSet<u32> = disk.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+            let entry = found.entry(sc).or_default();
+            entry.0 = if clean.is_empty() {
+                disk.iter().map(|(n, _)| *n).collect()
+            } else {
+                clean
+            };
+        }
+        found
+    }
+
+    async fn inject(
+        &self,
+        strace: &Path,
+        syscall: &'static str,
+        errno: &'static Errno,
+        when: u32,
+    ) -> Verdict {
+        let dir = copy_dir(self.template.dir.path());
+        let d = dir.path();
+        let trace = d.join("trace.txt");
+        let opts: Vec<String> = vec![
+            "-f".into(),
+            "--seccomp-bpf".into(),
+            "-qq".into(),
+            "-y".into(),
+            "-o".into(),
+            trace.display().to_string(),
+            "-e".into(),
+            format!("trace={syscall}"),
+            "-e".into(),
+            format!("inject={syscall}:error={}:when={when}", errno.name),
+        ];
+        let args = self.args_in(d);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(d, "config.toml", &args, Some((strace, &opts))).await;
+        let root = d.display().to_string();
+        let (mut disk_hits, mut other_hits, mut first_hit) = (0, Vec::new(), String::new());
+        for (_, call) in calls(&std::fs::read_to_string(&trace).unwrap_or_default()) {
+            if call.ends_with("(INJECTED)") {
+                if on_disk(&call, syscall, &root) {
+                    if disk_hits == 0 {
+                        first_hit = call.replace(&root, "DIR").chars().take(160).collect();
+                    }
+                    disk_hits += 1;
+                } else {
+                    other_hits.push(call.chars().take(120).collect());
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&trace);
+        let mut v = Verdict {
+            syscall,
+            errno: errno.name,
+            when,
+            code: out.code,
+            disk_hits,
+            first_hit,
+            other_hits,
+            named: false,
+            unnamed: None,
+            violations: Vec::new(),
+        };
+        let excused = !v.other_hits.is_empty();
+        match out.code {
+            Some(0) => {}
+            Some(1 | 2) => {
+                // The failure names the errno, and its error (the line, or the `error:` line
+                // its `caused by:` lines belong to) names a path.
+                let lines: Vec<&str> = out.text.lines().collect();
+                let at = lines.iter().position(|l| {
+                    l.contains(errno.text)
+                        || l.contains(errno.os_error)
+                        || SQLITE_IO.iter().any(|t| l.contains(t))
+                });
+                match at {
+                    Some(i) => {
+                        let mut head = i;
+                        while head > 0 && lines[head].trim_start().starts_with("caused by") {
+                            head -= 1;
+                        }
+                        if lines[head..=i].iter().any(|l| l.contains('/')) {
+                            v.named = true;
+                        } else {
+                            v.unnamed = Some(lines[head..=i].join(" | "));
+                        }
+                    }
+                    None => v.unnamed = Some(lines.join(" | ")),
+                }
+            }
+            _ if excused => {}
+            other => v.violations.push(format!(
+                "exit {other:?} (a panic, a signal or a hang): {}",
+                out.text
+            )),
+        }
+        let mut fail = |what: String| v.violations.push(what);
+
+        // Right after the fault, before anything cleans up: no row without its blob.
+        match rows(&d.join("fnvault.db")) {
+            Ok(r) => {
+                if let Err(e) = blobs_rows_only(d, &r) {
+                    fail(format!("right after the fault: {e}"));
+                }
+                if self.exact && !r.is_subset(&self.before) {
+                    fail(format!("{} invented rows", self.name));
+                }
+            }
+            // A reindex that failed may leave no database at all; anything else must open.
+            Err(e) if self.name != "reindex" => fail(format!("database after the fault: {e}")),
+            Err(_) => {}
+        }
+
+        // A clean rerun finishes the job (a reindex that succeeded is not run twice: a second
+        // one rightly refuses the healthy database it built).
+        if !(self.name == "reindex" && out.code == Some(0)) {
+            let rerun = run(d, "config.toml", &args_for_rerun(self, &args), None).await;
+            // A reindex that failed after its complete database was in place (the folder's
+            // fsync) rightly refuses to replace it again.
+            let complete = self.name == "reindex"
+                && rerun.code == Some(2)
+                && rerun.text.contains("is a healthy database")
+                && rows(&d.join("fnvault.db")).is_ok_and(|r| r == self.kept);
+            if rerun.code != Some(0) && !complete {
+                fail(format!(
+                    "clean rerun exited {:?}: {}",
+                    rerun.code, rerun.text
+                ));
+            }
+        }
+        if let Some((target, sha)) = &self.restore {
+            match std::fs::read(d.join(target)) {
+                Ok(bytes) if sha256_hex(&bytes) == *sha => {}
+                Ok(_) => fail(format!("{target} does not hash to the version")),
+                Err(e) => fail(format!("{target}: {e}")),
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(d)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .starts_with(".fnvault-restore")
+                        })
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !leftovers.is_empty() {
+                fail(format!("restore left temp files: {leftovers:?}"));
+            }
+        }
+        let verify = run(d, "config.toml", &["verify"], None).await;
+        if verify.code != Some(0) {
+            fail(format!("verify exited {:?}: {}", verify.code, verify.text));
+        }
+        let after = match rows(&d.join("fnvault.db")) {
+            Ok(r) => r,
+            Err(e) => {
+                fail(format!("database after the rerun: {e}"));
+                return v;
+            }
+        };
+        if let Err(e) = blobs_sound(d, &after) {
+            fail(e);
+        }
+        let lost: Vec<_> = self.kept.difference(&after).collect();
+        if !lost.is_empty() {
+            fail(format!("versions lost: {lost:?}"));
+        }
+        if self.exact && after != self.kept {
+            fail(format!("after prune: {after:?}, expected {:?}", self.kept));
+        }
+        for (key, sha) in &self.expected_latest {
+            let latest = after.iter().filter(|r| &r.0 == key).max_by_key(|r| r.1);
+            if latest.map(|r| &r.2) != Some(sha) {
+                fail(format!(
+                    "{key}: latest is {latest:?}, the cloud serves {sha}"
+                ));
+            }
+        }
+
+        // A rebuild from blobs/ and meta/ alone reproduces the same history.
+        let config = std::fs::read_to_string(d.join("config.toml")).expect("config");
+        std::fs::write(
+            d.join("fresh.toml"),
+            config.replace("path = \"fnvault.db\"", "path = \"fresh.db\""),
+        )
+        .expect("fresh config");
+        let reindex = run(d, "fresh.toml", &["reindex"], None).await;
+        if reindex.code != Some(0) {
+            fail(format!(
+                "reindex into a fresh database exited {:?}: {}",
+                reindex.code, reindex.text
+            ));
+        }
+        match rows(&d.join("fresh.db")) {
+            Ok(rebuilt) if rebuilt == after => {}
+            Ok(rebuilt) => fail(format!(
+                "reindex differs: only in the database {:?}, only in the rebuild {:?}",
+                after.difference(&rebuilt).collect::<Vec<_>>(),
+                rebuilt.difference(&after).collect::<Vec<_>>()
+            )),
+            Err(e) => fail(format!("rebuilt database: {e}")),
+        }
+        let (l1, l2) = (
+            run(d, "config.toml", &["list", "--json"], None).await,
+            run(d, "fresh.toml", &["list", "--json"], None).await,
+        );
+        match (list_shape(&l1.stdout), list_shape(&l2.stdout)) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(a), Ok(b)) => fail(format!("list --json differs after reindex: {a:?} vs {b:?}")),
+            (Err(e), _) | (_, Err(e)) => fail(e),
+        }
+        v
+    }
+}
+
+/// Only the first half of [`blobs_sound`]: right after a fault, partial files may still sit in
+/// `tmp/` (the next lock holder removes them), but no row may point at a missing blob.
+fn blobs_rows_only(dir: &Path, rows: &BTreeSet<Row>) -> Result<(), String> {
+    for (key, no, sha, size, _) in rows {
+        let blob = dir.join(format!("archive/blobs/{}/{sha}", &sha[..2]));
+        let bytes = std::fs::read(&blob)
+            .map_err(|e| format!("row {key}@{no}: blob {}: {e}", blob.display()))?;
+        if sha256_hex(&bytes) != *sha || bytes.len() as i64 != *size {
+            return Err(format!("row {key}@{no}: blob {} is wrong", blob.display()));
+        }
+    }
+    Ok(())
+}
+
+fn args_for_rerun<'a>(fam: &Family, args: &[&'a str]) -> Vec<&'a str> {
+    match fam.name {
+        // The target exists after a restore that succeeded: write it again over itself.
+        "restore" => args.iter().copied().chain(["--force"]).collect(),
+        _ => args.to_vec(),
+    }
+}
+
+/// `k` of `candidates`, spread evenly from the first to the last.
+fn spread(candidates: &BTreeSet<u32>, k: usize) -> Vec<u32> {
+    let all: Vec<u32> = candidates.iter().copied().collect();
+    if all.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    let k = k.min(all.len());
+    let mut out: Vec<u32> = (0..k)
+        .map(|i| {
+            all[if k == 1 {
+                0
+            } else {
+                i * (all.len() - 1) / (k - 1)
+            }]
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Counts per syscall × errno of one family's runs, for the summary table.
+#[derive(Default)]
+struct Tally {
+    runs: u32,
+    failed: u32,
+    named: u32,
+    unnamed: u32,
+    absorbed: u32,
+    runtime: u32,
+    violations: u32,
+}
+
+/// Runs up to `k` injections per syscall (errnos rotating, so each syscall meets all three
+/// when `k >= 3`), `parallel` at a time, prints the table and fails on any violation.
+async fn run_family(family: Family, k: usize, parallel: usize) {
+    let Some(strace) = strace() else {
+        return;
+    };
+    let counts = family.count_calls(&strace).await;
+    let mut plan = Vec::new();
+    for (si, sc) in SYSCALLS.iter().enumerate() {
+        for (i, when) in spread(&counts[sc].0, k).into_iter().enumerate() {
+            plan.push((*sc, &ERRNOS[(si + i) % ERRNOS.len()], when));
+        }
+    }
+    let family = Arc::new(family);
+    let strace = Arc::new(strace);
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let verdicts = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (syscall, errno, when) in plan {
+        let (family, strace, permits, verdicts) = (
+            family.clone(),
+            strace.clone(),
+            permits.clone(),
+            verdicts.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits.acquire().await.expect("semaphore open");
+            let v = family.inject(&strace, syscall, errno, when).await;
+            verdicts.lock().expect("no panic holding it").push(v);
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("an injected run panicked");
+    }
+    let verdicts = std::mem::take(&mut *verdicts.lock().expect("no panic holding it"));
+
+    let mut table: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    for v in &verdicts {
+        let t = table.entry((v.syscall, v.errno)).or_default();
+        let what = format!(
+            "{} {}:{}:when={} (exit {:?}, {} disk hit(s))",
+            family.name, v.syscall, v.errno, v.when, v.code, v.disk_hits
+        );
+        if v.disk_hits > 0 && v.other_hits.is_empty() {
+            t.runs += 1;
+            t.failed += u32::from(v.code != Some(0));
+            t.absorbed += u32::from(v.code == Some(0));
+            if v.code == Some(0) {
+                notes.push(format!("{what}: absorbed: {}", v.first_hit));
+            }
+            t.named += u32::from(v.named);
+            t.unnamed += u32::from(v.unnamed.is_some());
+        } else {
+            t.runtime += 1;
+            notes.push(format!("{what}: also hit {:?}", v.other_hits));
+        }
+        if let Some(line) = &v.unnamed {
+            notes.push(format!("{what}: errno and path not both named: {line}"));
+        }
+        t.violations += v.violations.len() as u32;
+        for p in &v.violations {
+            problems.push(format!("{what}: {p}"));
+        }
+    }
+    let mut report = format!(
+        "fault injection, `fnvault {}`: {} injected runs; calls in a clean run (on the archive \
+         or database / all): {}\n\
+         {:<10} {:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
+        family.args.join(" "),
+        verdicts.len(),
+        counts
+            .iter()
+            .map(|(s, (disk, all))| format!("{s} {}/{all}", disk.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "syscall",
+        "errno",
+        "runs",
+        "failed",
+        "named",
+        "unnamed",
+        "absorbed",
+        "runtime",
+        "violations"
+    );
+    for ((sc, errno), t) in &table {
+        report.push_str(&format!(
+            "{sc:<10} {errno:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
+            t.runs, t.failed, t.named, t.unnamed, t.absorbed, t.runtime, t.violations
+        ));
+    }
+    report.push_str(&format!(
+        "(runs: the fault hit only the archive's or the database's files; failed: exit 1 or 2; \
+         named: the errno and a path on one line; absorbed: exit 0; runtime: the fault also hit \
+         the async runtime's eventfd, a pipe or a socket, so only the invariants were checked)\n\
+         invariant violations: {}\n",
+        problems.len()
+    ));
+    eprintln!("{report}");
+    let file =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fault-injection-{}.txt", family.name));
+    let _ = std::fs::write(
+        &file,
+        format!(
+            "{report}\n{}\n\n{}\n",
+            problems.join("\n"),
+            notes.join("\n")
+        ),
+    );
+    assert!(
+        problems.is_empty(),
+        "{} invariant violation(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The SHA-256 of each function's current package, keyed like `list`.
+fn latest_of(rows: &BTreeSet<Row>) -> BTreeSet<Row> {
+    let mut latest: BTreeMap<&str, &Row> = BTreeMap::new();
+    for r in rows {
+        let e = latest.entry(&r.0).or_insert(r);
+        if r.1 > e.1 {
+            *e = r;
+        }
+    }
+    latest.into_values().cloned().collect()
+}
+
+/// The fleet archived at v1, then order-api and checkout redeployed and a fifth function
+/// added: the injected sweep downloads three packages (one into a new journal file), finds two
+/// unchanged, and records it all.
+async fn sync_family() -> Family {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let before = rows(&env.path("fnvault.db")).expect("baseline database");
+    let extra = SimFunction::scf("ap-guangzhou", "default", "new-fn", None);
+    let v2 = package("order-api v2", 71_000);
+    let checkout = package("checkout v2", 60_000);
+    let new = package("new-fn v1", 9_000);
+    env.sim.deploy(&fleet.order_api, v2.clone());
+    env.sim.deploy(&fleet.checkout, checkout.clone());
+    env.sim.deploy(&extra, new.clone());
+    let config = std::fs::read_to_string(env.path("config.toml")).expect("config");
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}{}", scf("ap-guangzhou", "default", "new-fn", None)),
+    )
+    .expect("config");
+    let mut expected_latest: BTreeMap<String, String> =
+        latest_of(&before).into_iter().map(|r| (r.0, r.2)).collect();
+    expected_latest.insert(ORDER_API.into(), sha256_hex(&v2));
+    expected_latest.insert(CHECKOUT.into(), sha256_hex(&checkout));
+    expected_latest.insert("tc/ap-guangzhou/default/new-fn".into(), sha256_hex(&new));
+    Family {
+        name: "sync",
+        args: vec!["sync".into()],
+        kept: before.clone(),
+        before,
+        expected_latest,
+        exact: false,
+        restore: None,
+        template: env,
+    }
+}
+
+/// Three sweeps: order-api at v3, report at v2, checkout and refund at v1.
+async fn history() -> Env {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    env.sim
+        .deploy(&fleet.order_api, package("order-api v2", 72_000));
+    env.sim.deploy(&fleet.report, package("report v2", 22_000));
+    env.sync_ok().await;
+    env.sim
+        .deploy(&fleet.order_api, package("order-api v3", 73_000));
+    env.sync_ok().await;
+    env
+}
+
+async fn prune_family() -> Family {
+    let env = history().await;
+    let before = rows(&env.path("fnvault.db")).expect("baseline database");
+    let config = std::fs::read_to_string(env.path("config.toml")).expect("config");
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}\n[retention]\nkeep_last = 1\n"),
+    )
+    .expect("config");
+    Family {
+        name: "prune",
+        args: vec!["prune".into()],
+        kept: latest_of(&before),
+        before,
+        expected_latest: BTreeMap::new(),
+        exact: true,
+        restore: None,
+        template: env,
+    }
+}
+
+async fn reindex_family() -> Family {
+    let env = history().await;
+    let before = rows(&env.path("fnvault.db")).expect("baseline database");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(env.path(&format!("fnvault.db{suffix}")));
+    }
+    Family {
+        name: "reindex",
+        args: vec!["reindex".into()],
+        kept: before.clone(),
+        before,
+        expected_latest: BTreeMap::new(),
+        exact: true,
+        restore: None,
+        template: env,
+    }
+}
+
+async fn restore_family() -> Family {
+    let env = history().await;
+    let before = rows(&env.path("fnvault.db")).expect("baseline database");
+    let v1 = before
+        .iter()
+        .find(|r| r.0 == ORDER_API && r.1 == 1)
+        .expect("order-api v1")
+        .2
+        .clone();
+    Family {
+        name: "restore",
+        args: ["restore", "order-api@1", "--to", "@DIR@/restored.zip"]
+            .map(String::from)
+            .to_vec(),
+        kept: before.clone(),
+        before,
+        expected_latest: BTreeMap::new(),
+        exact: true,
+        restore: Some(("restored.zip".into(), v1)),
+        template: env,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_disk_faults_during_sync_lose_nothing_and_leave_nothing_partial() {
+    run_family(sync_family().await, 9, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_disk_faults_during_prune_lose_nothing_it_keeps() {
+    run_family(prune_family().await, 6, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_disk_faults_during_reindex_still_rebuild_every_version() {
+    run_family(reindex_family().await, 6, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_disk_faults_during_restore_leave_no_partial_file() {
+    run_family(restore_family().await, 3, 2).await;
+}
