@@ -42,10 +42,13 @@ struct Errno {
 
 /// SQLite does not pass the errno on: any failed write, fsync or open of the database shows
 /// as one of these (with the database's path, which fnvault adds).
+/// (A read-write open that fails makes SQLite fall back to read-only, so the first write then
+/// says "readonly".)
 const SQLITE_IO: &[&str] = &[
     "disk I/O error",
     "database or disk is full",
     "unable to open database file",
+    "attempt to write a readonly database",
 ];
 
 const ERRNOS: &[Errno] = &[
@@ -172,10 +175,30 @@ async fn run(dir: &Path, config: &str, args: &[&str], strace: Option<(&Path, &[S
 type Row = (String, i64, String, i64, String);
 
 /// Every version row of the database at `db`, read directly (the history the archive holds).
+/// No file: no rows. A database a failed run left with a hot journal or WAL is read from a
+/// copy, since recovering it needs a write the harness must not make in the real one.
 fn rows(db: &Path) -> Result<BTreeSet<Row>, String> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("{}: {e}", db.display()))?;
+    if !db.exists() {
+        return Ok(BTreeSet::new());
+    }
+    read_rows(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).or_else(|_| {
+        let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let copy = scratch.path().join("copy.db");
+        for suffix in ["", "-wal", "-journal"] {
+            let from = PathBuf::from(format!("{}{suffix}", db.display()));
+            if from.exists() {
+                std::fs::copy(&from, format!("{}{suffix}", copy.display()))
+                    .map_err(|e| format!("{}: {e}", from.display()))?;
+            }
+        }
+        read_rows(&copy, rusqlite::OpenFlags::default())
+            .map_err(|e| format!("{} (read from a copy): {e}", db.display()))
+    })
+}
+
+fn read_rows(db: &Path, flags: rusqlite::OpenFlags) -> Result<BTreeSet<Row>, String> {
+    let conn = rusqlite::Connection::open_with_flags(db, flags)
+        .map_err(|e| format!("{}: {e}", db.display()))?;
     let tables: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'versions'",
@@ -283,11 +306,16 @@ struct Family {
     exact: bool,
     /// For `restore`: the file written and its expected SHA-256.
     restore: Option<(String, String)>,
+    /// The journal files the command appends to, relative to the folder. `write` is also
+    /// injected with `-P` on them alone: unpinned, the Nth `write` of a thread is as often the
+    /// runtime's eventfd as a file.
+    journals: Vec<String>,
 }
 
 /// What happened in one injected run.
 struct Verdict {
-    syscall: &'static str,
+    /// The syscall, or `write(journal)` for `write` pinned to the journal files.
+    label: &'static str,
     errno: &'static str,
     when: u32,
     code: Option<i32>,
@@ -365,7 +393,10 @@ impl Family {
     /// A clean run of the command under strace. strace counts `when=N` per syscall and per
     /// thread, so this returns, per syscall, the invocation numbers (within their thread) of
     /// the calls that touched the archive or the database, and the calls seen in all.
-    async fn count_calls(&self, strace: &Path) -> BTreeMap<&'static str, (BTreeSet<u32>, u32)> {
+    async fn count_calls(
+        &self,
+        strace: &Path,
+    ) -> (BTreeMap<&'static str, (BTreeSet<u32>, u32)>, BTreeSet<u32>) {
         let dir = copy_dir(self.template.dir.path());
         let trace = dir.path().join("trace.txt");
         let opts: Vec<String> = vec![
@@ -397,10 +428,22 @@ impl Family {
             .iter()
             .map(|s| (*s, (BTreeSet::new(), 0)))
             .collect();
+        let mut journal_writes: BTreeMap<String, u32> = BTreeMap::new();
+        let mut journal_ns = BTreeSet::new();
+        let journals: Vec<String> = self
+            .journals
+            .iter()
+            .map(|j| format!("<{root}/{j}>"))
+            .collect();
         for (pid, call) in calls(&text) {
             let Some(sc) = syscall_of(&call) else {
                 continue;
             };
+            if sc == "write" && journals.iter().any(|j| call.contains(j.as_str())) {
+                let n = journal_writes.entry(pid.clone()).or_default();
+                *n += 1;
+                journal_ns.insert(*n);
+            }
             let n = per_thread.entry((pid, sc)).or_default();
             *n += 1;
             found.entry(sc).or_default().1 += 1;
@@ -427,7 +470,7 @@ impl Family {
                 clean
             };
         }
-        found
+        (found, journal_ns)
     }
 
     async fn inject(
@@ -436,11 +479,18 @@ impl Family {
         syscall: &'static str,
         errno: &'static Errno,
         when: u32,
+        pinned: bool,
     ) -> Verdict {
         let dir = copy_dir(self.template.dir.path());
         let d = dir.path();
         let trace = d.join("trace.txt");
-        let opts: Vec<String> = vec![
+        let mut opts: Vec<String> = Vec::new();
+        if pinned {
+            for j in &self.journals {
+                opts.extend(["-P".to_string(), d.join(j).display().to_string()]);
+            }
+        }
+        opts.extend([
             "-f".into(),
             "--seccomp-bpf".into(),
             "-qq".into(),
@@ -451,7 +501,7 @@ impl Family {
             format!("trace={syscall}"),
             "-e".into(),
             format!("inject={syscall}:error={}:when={when}", errno.name),
-        ];
+        ]);
         let args = self.args_in(d);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run(d, "config.toml", &args, Some((strace, &opts))).await;
@@ -471,7 +521,7 @@ impl Family {
         }
         let _ = std::fs::remove_file(&trace);
         let mut v = Verdict {
-            syscall,
+            label: if pinned { "write(journal)" } else { syscall },
             errno: errno.name,
             when,
             code: out.code,
@@ -508,6 +558,13 @@ impl Family {
                     }
                     None => v.unnamed = Some(lines.join(" | ")),
                 }
+                if let Some(what) = &v.unnamed
+                    && !excused
+                {
+                    v.violations.push(format!(
+                        "the error does not name the errno and a path: {what}"
+                    ));
+                }
             }
             _ if excused => {}
             other => v.violations.push(format!(
@@ -515,21 +572,24 @@ impl Family {
                 out.text
             )),
         }
-        let mut fail = |what: String| v.violations.push(what);
+        let mut fail: Vec<String> = Vec::new();
 
         // Right after the fault, before anything cleans up: no row without its blob.
         match rows(&d.join("fnvault.db")) {
             Ok(r) => {
                 if let Err(e) = blobs_rows_only(d, &r) {
-                    fail(format!("right after the fault: {e}"));
+                    fail.push(format!("right after the fault: {e}"));
                 }
                 if self.exact && !r.is_subset(&self.before) {
-                    fail(format!("{} invented rows", self.name));
+                    fail.push(format!("{} invented rows", self.name));
                 }
             }
-            // A reindex that failed may leave no database at all; anything else must open.
-            Err(e) if self.name != "reindex" => fail(format!("database after the fault: {e}")),
-            Err(_) => {}
+            Err(e) => fail.push(format!("database after the fault: {e}")),
+        }
+
+        // A run that said it succeeded did all of its work: nothing it reported is missing.
+        if out.code == Some(0) {
+            self.check_done(d, &mut fail, "exit 0, but");
         }
 
         // A clean rerun finishes the job (a reindex that succeeded is not run twice: a second
@@ -543,17 +603,102 @@ impl Family {
                 && rerun.text.contains("is a healthy database")
                 && rows(&d.join("fnvault.db")).is_ok_and(|r| r == self.kept);
             if rerun.code != Some(0) && !complete {
-                fail(format!(
+                fail.push(format!(
                     "clean rerun exited {:?}: {}",
                     rerun.code, rerun.text
                 ));
             }
         }
+        self.check_done(d, &mut fail, "after a clean rerun:");
+        let verify = run(d, "config.toml", &["verify"], None).await;
+        if verify.code != Some(0) {
+            fail.push(format!("verify exited {:?}: {}", verify.code, verify.text));
+        }
+        let after = match rows(&d.join("fnvault.db")) {
+            Ok(r) => r,
+            Err(e) => {
+                fail.push(format!("database after the rerun: {e}"));
+                v.violations = fail;
+                return v;
+            }
+        };
+        if let Err(e) = blobs_sound(d, &after) {
+            fail.push(e);
+        }
+        let lost: Vec<_> = self.kept.difference(&after).collect();
+        if !lost.is_empty() {
+            fail.push(format!("versions lost: {lost:?}"));
+        }
+
+        // A rebuild from blobs/ and meta/ alone reproduces the same history.
+        let config = std::fs::read_to_string(d.join("config.toml")).expect("config");
+        std::fs::write(
+            d.join("fresh.toml"),
+            config.replace("path = \"fnvault.db\"", "path = \"fresh.db\""),
+        )
+        .expect("fresh config");
+        let reindex = run(d, "fresh.toml", &["reindex"], None).await;
+        if reindex.code != Some(0) {
+            fail.push(format!(
+                "reindex into a fresh database exited {:?}: {}",
+                reindex.code, reindex.text
+            ));
+        }
+        match rows(&d.join("fresh.db")) {
+            Ok(rebuilt) if rebuilt == after => {}
+            Ok(rebuilt) => fail.push(format!(
+                "reindex differs: only in the database {:?}, only in the rebuild {:?}",
+                after.difference(&rebuilt).collect::<Vec<_>>(),
+                rebuilt.difference(&after).collect::<Vec<_>>()
+            )),
+            Err(e) => fail.push(format!("rebuilt database: {e}")),
+        }
+        let (l1, l2) = (
+            run(d, "config.toml", &["list", "--json"], None).await,
+            run(d, "fresh.toml", &["list", "--json"], None).await,
+        );
+        match (list_shape(&l1.stdout), list_shape(&l2.stdout)) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(a), Ok(b)) => {
+                fail.push(format!("list --json differs after reindex: {a:?} vs {b:?}"))
+            }
+            (Err(e), _) | (_, Err(e)) => fail.push(e),
+        }
+        v.violations = fail;
+        v
+    }
+
+    /// What the command promised: `sync` recorded each function's current package, `prune`
+    /// and `reindex` left exactly the rows expected, `restore` wrote the version and nothing
+    /// beside it.
+    fn check_done(&self, d: &Path, fail: &mut Vec<String>, when: &str) {
+        let rows = match rows(&d.join("fnvault.db")) {
+            Ok(r) => r,
+            Err(e) => {
+                fail.push(format!("{when} {e}"));
+                return;
+            }
+        };
+        for (key, sha) in &self.expected_latest {
+            let latest = rows.iter().filter(|r| &r.0 == key).max_by_key(|r| r.1);
+            if latest.map(|r| &r.2) != Some(sha) {
+                fail.push(format!(
+                    "{when} {key}: the latest row is {latest:?}, the cloud serves {sha}"
+                ));
+            }
+        }
+        if self.exact && rows != self.kept {
+            fail.push(format!(
+                "{when} rows missing {:?}, rows extra {:?}",
+                self.kept.difference(&rows).collect::<Vec<_>>(),
+                rows.difference(&self.kept).collect::<Vec<_>>()
+            ));
+        }
         if let Some((target, sha)) = &self.restore {
             match std::fs::read(d.join(target)) {
                 Ok(bytes) if sha256_hex(&bytes) == *sha => {}
-                Ok(_) => fail(format!("{target} does not hash to the version")),
-                Err(e) => fail(format!("{target}: {e}")),
+                Ok(_) => fail.push(format!("{when} {target} does not hash to the version")),
+                Err(e) => fail.push(format!("{when} {target}: {e}")),
             }
             let leftovers: Vec<_> = std::fs::read_dir(d)
                 .map(|rd| {
@@ -568,72 +713,9 @@ impl Family {
                 })
                 .unwrap_or_default();
             if !leftovers.is_empty() {
-                fail(format!("restore left temp files: {leftovers:?}"));
+                fail.push(format!("{when} restore left temp files: {leftovers:?}"));
             }
         }
-        let verify = run(d, "config.toml", &["verify"], None).await;
-        if verify.code != Some(0) {
-            fail(format!("verify exited {:?}: {}", verify.code, verify.text));
-        }
-        let after = match rows(&d.join("fnvault.db")) {
-            Ok(r) => r,
-            Err(e) => {
-                fail(format!("database after the rerun: {e}"));
-                return v;
-            }
-        };
-        if let Err(e) = blobs_sound(d, &after) {
-            fail(e);
-        }
-        let lost: Vec<_> = self.kept.difference(&after).collect();
-        if !lost.is_empty() {
-            fail(format!("versions lost: {lost:?}"));
-        }
-        if self.exact && after != self.kept {
-            fail(format!("after prune: {after:?}, expected {:?}", self.kept));
-        }
-        for (key, sha) in &self.expected_latest {
-            let latest = after.iter().filter(|r| &r.0 == key).max_by_key(|r| r.1);
-            if latest.map(|r| &r.2) != Some(sha) {
-                fail(format!(
-                    "{key}: latest is {latest:?}, the cloud serves {sha}"
-                ));
-            }
-        }
-
-        // A rebuild from blobs/ and meta/ alone reproduces the same history.
-        let config = std::fs::read_to_string(d.join("config.toml")).expect("config");
-        std::fs::write(
-            d.join("fresh.toml"),
-            config.replace("path = \"fnvault.db\"", "path = \"fresh.db\""),
-        )
-        .expect("fresh config");
-        let reindex = run(d, "fresh.toml", &["reindex"], None).await;
-        if reindex.code != Some(0) {
-            fail(format!(
-                "reindex into a fresh database exited {:?}: {}",
-                reindex.code, reindex.text
-            ));
-        }
-        match rows(&d.join("fresh.db")) {
-            Ok(rebuilt) if rebuilt == after => {}
-            Ok(rebuilt) => fail(format!(
-                "reindex differs: only in the database {:?}, only in the rebuild {:?}",
-                after.difference(&rebuilt).collect::<Vec<_>>(),
-                rebuilt.difference(&after).collect::<Vec<_>>()
-            )),
-            Err(e) => fail(format!("rebuilt database: {e}")),
-        }
-        let (l1, l2) = (
-            run(d, "config.toml", &["list", "--json"], None).await,
-            run(d, "fresh.toml", &["list", "--json"], None).await,
-        );
-        match (list_shape(&l1.stdout), list_shape(&l2.stdout)) {
-            (Ok(a), Ok(b)) if a == b => {}
-            (Ok(a), Ok(b)) => fail(format!("list --json differs after reindex: {a:?} vs {b:?}")),
-            (Err(e), _) | (_, Err(e)) => fail(e),
-        }
-        v
     }
 }
 
@@ -697,19 +779,22 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
     let Some(strace) = strace() else {
         return;
     };
-    let counts = family.count_calls(&strace).await;
+    let (counts, journal_ns) = family.count_calls(&strace).await;
     let mut plan = Vec::new();
     for (si, sc) in SYSCALLS.iter().enumerate() {
         for (i, when) in spread(&counts[sc].0, k).into_iter().enumerate() {
-            plan.push((*sc, &ERRNOS[(si + i) % ERRNOS.len()], when));
+            plan.push((*sc, &ERRNOS[(si + i) % ERRNOS.len()], when, false));
         }
+    }
+    for (i, when) in spread(&journal_ns, k).into_iter().enumerate() {
+        plan.push(("write", &ERRNOS[i % ERRNOS.len()], when, true));
     }
     let family = Arc::new(family);
     let strace = Arc::new(strace);
     let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
     let verdicts = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
-    for (syscall, errno, when) in plan {
+    for (syscall, errno, when, pinned) in plan {
         let (family, strace, permits, verdicts) = (
             family.clone(),
             strace.clone(),
@@ -718,7 +803,7 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
         );
         tasks.spawn(async move {
             let _permit = permits.acquire().await.expect("semaphore open");
-            let v = family.inject(&strace, syscall, errno, when).await;
+            let v = family.inject(&strace, syscall, errno, when, pinned).await;
             verdicts.lock().expect("no panic holding it").push(v);
         });
     }
@@ -728,13 +813,14 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
     let verdicts = std::mem::take(&mut *verdicts.lock().expect("no panic holding it"));
 
     let mut table: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
+    let mut missed = 0;
     let mut problems = Vec::new();
     let mut notes = Vec::new();
     for v in &verdicts {
-        let t = table.entry((v.syscall, v.errno)).or_default();
+        let t = table.entry((v.label, v.errno)).or_default();
         let what = format!(
             "{} {}:{}:when={} (exit {:?}, {} disk hit(s))",
-            family.name, v.syscall, v.errno, v.when, v.code, v.disk_hits
+            family.name, v.label, v.errno, v.when, v.code, v.disk_hits
         );
         if v.disk_hits > 0 && v.other_hits.is_empty() {
             t.runs += 1;
@@ -745,6 +831,9 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
             }
             t.named += u32::from(v.named);
             t.unnamed += u32::from(v.unnamed.is_some());
+        } else if v.disk_hits == 0 && v.other_hits.is_empty() {
+            // This thread layout never reached call N: nothing was injected.
+            missed += 1;
         } else {
             t.runtime += 1;
             notes.push(format!("{what}: also hit {:?}", v.other_hits));
@@ -758,16 +847,18 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
         }
     }
     let mut report = format!(
-        "fault injection, `fnvault {}`: {} injected runs; calls in a clean run (on the archive \
-         or database / all): {}\n\
-         {:<10} {:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
+        "fault injection, `fnvault {}`: {} injected runs ({} where call N never came); calls in \
+         a clean run (on the archive or database / all): {}, write(journal) {}\n\
+         {:<14} {:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
         family.args.join(" "),
         verdicts.len(),
+        missed,
         counts
             .iter()
             .map(|(s, (disk, all))| format!("{s} {}/{all}", disk.len()))
             .collect::<Vec<_>>()
             .join(", "),
+        journal_ns.len(),
         "syscall",
         "errno",
         "runs",
@@ -780,7 +871,7 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
     );
     for ((sc, errno), t) in &table {
         report.push_str(&format!(
-            "{sc:<10} {errno:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
+            "{sc:<14} {errno:<7} {:>5} {:>7} {:>6} {:>8} {:>9} {:>8} {:>10}\n",
             t.runs, t.failed, t.named, t.unnamed, t.absorbed, t.runtime, t.violations
         ));
     }
@@ -856,6 +947,54 @@ async fn sync_family() -> Family {
         expected_latest,
         exact: false,
         restore: None,
+        journals: journals(&env, &["tc/ap-guangzhou/default/new-fn"]),
+        template: env,
+    }
+}
+
+/// The journal files under `meta/`, and those the given functions will get.
+fn journals(env: &Env, new_keys: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(env.path("archive/meta"))
+        .expect("meta/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl"))
+        .map(|n| format!("archive/meta/{n}"))
+        .collect();
+    out.extend(
+        new_keys
+            .iter()
+            .map(|k| format!("archive/meta/{}.jsonl", sha256_hex(k.as_bytes()))),
+    );
+    out
+}
+
+/// No archive and no database yet: the injected sweep creates the folders, the shards, the
+/// database and its schema, and archives the four functions.
+async fn first_sync_family() -> Family {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    let expected_latest = [
+        (ORDER_API, package("order-api v1", 70_000)),
+        (REPORT, package("report v1", 20_000)),
+        (CHECKOUT, package("checkout v1", 90_000)),
+        (REFUND, package("refund v1", 5_000)),
+    ]
+    .into_iter()
+    .map(|(key, bytes)| (key.to_string(), sha256_hex(&bytes)))
+    .collect();
+    Family {
+        name: "first-sync",
+        args: vec!["sync".into()],
+        before: BTreeSet::new(),
+        kept: BTreeSet::new(),
+        expected_latest,
+        exact: false,
+        restore: None,
+        journals: [ORDER_API, REPORT, CHECKOUT, REFUND]
+            .iter()
+            .map(|k| format!("archive/meta/{}.jsonl", sha256_hex(k.as_bytes())))
+            .collect(),
         template: env,
     }
 }
@@ -892,6 +1031,7 @@ async fn prune_family() -> Family {
         expected_latest: BTreeMap::new(),
         exact: true,
         restore: None,
+        journals: journals(&env, &[]),
         template: env,
     }
 }
@@ -910,6 +1050,7 @@ async fn reindex_family() -> Family {
         expected_latest: BTreeMap::new(),
         exact: true,
         restore: None,
+        journals: journals(&env, &[]),
         template: env,
     }
 }
@@ -933,26 +1074,32 @@ async fn restore_family() -> Family {
         expected_latest: BTreeMap::new(),
         exact: true,
         restore: Some(("restored.zip".into(), v1)),
+        journals: Vec::new(),
         template: env,
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn injected_disk_faults_during_a_first_sync_leave_an_archive_the_rerun_completes() {
+    run_family(first_sync_family().await, 12, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn injected_disk_faults_during_sync_lose_nothing_and_leave_nothing_partial() {
-    run_family(sync_family().await, 9, 2).await;
+    run_family(sync_family().await, 15, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_disk_faults_during_prune_lose_nothing_it_keeps() {
-    run_family(prune_family().await, 6, 2).await;
+    run_family(prune_family().await, 10, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_disk_faults_during_reindex_still_rebuild_every_version() {
-    run_family(reindex_family().await, 6, 2).await;
+    run_family(reindex_family().await, 10, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_disk_faults_during_restore_leave_no_partial_file() {
-    run_family(restore_family().await, 3, 2).await;
+    run_family(restore_family().await, 6, 2).await;
 }
