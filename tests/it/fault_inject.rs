@@ -1103,3 +1103,237 @@ async fn injected_disk_faults_during_reindex_still_rebuild_every_version() {
 async fn injected_disk_faults_during_restore_leave_no_partial_file() {
     run_family(restore_family().await, 6, 2).await;
 }
+
+/// A small tmpfs, unmounted (lazily) when dropped. `None` when this machine does not let the
+/// tests mount one (not root, or no CAP_SYS_ADMIN in a container).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "\n*** full-disk test skipped: cannot mount a tmpfs here (needs root); the strace \
+                 matrix still injects ENOSPC into every write of the archive and the database ***\n"
+            );
+        }
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Fills what is left with a file (`filler`), so the next allocation fails with ENOSPC.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// After a full disk is freed: a rerun of `sync` exits 0, `verify` exits 0, every version in
+/// `kept` is there, each function's latest is what the cloud serves, nothing partial is left,
+/// and `reindex` into a fresh database gives the same rows.
+async fn assert_recovers(
+    env: &Env,
+    db: &str,
+    kept: &BTreeSet<Row>,
+    expected_latest: &BTreeMap<String, String>,
+) {
+    let d = env.dir.path();
+    let rerun = run(d, "config.toml", &["sync"], None).await;
+    assert_eq!(rerun.code, Some(0), "rerun: {}", rerun.text);
+    let verify = run(d, "config.toml", &["verify"], None).await;
+    assert_eq!(verify.code, Some(0), "verify: {}", verify.text);
+    let after = rows(&d.join(db)).expect("database");
+    let lost: Vec<_> = kept.difference(&after).collect();
+    assert!(lost.is_empty(), "versions lost: {lost:?}");
+    for (key, sha) in expected_latest {
+        let latest = after.iter().filter(|r| &r.0 == key).max_by_key(|r| r.1);
+        assert_eq!(latest.map(|r| &r.2), Some(sha), "{key}");
+    }
+    let archive_root = std::fs::read_to_string(d.join("config.toml"))
+        .expect("config")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("dir = \"")
+                .map(|r| r.trim_end_matches('"').to_string())
+        })
+        .expect("archive.dir");
+    let mut files = Vec::new();
+    walk(&d.join(&archive_root).join("blobs"), &mut files);
+    for f in files {
+        let bytes = std::fs::read(&f).expect("blob");
+        assert_eq!(
+            sha256_hex(&bytes),
+            f.file_name().unwrap_or_default().to_string_lossy(),
+            "partial blob {}",
+            f.display()
+        );
+    }
+    let config = std::fs::read_to_string(d.join("config.toml")).expect("config");
+    std::fs::write(
+        d.join("fresh.toml"),
+        config.replace(&format!("path = \"{db}\""), "path = \"fresh.db\""),
+    )
+    .expect("fresh config");
+    let reindex = run(d, "fresh.toml", &["reindex"], None).await;
+    assert_eq!(reindex.code, Some(0), "reindex: {}", reindex.text);
+    assert_eq!(rows(&d.join("fresh.db")).expect("rebuilt"), after);
+}
+
+/// The fleet archived at v1, then order-api and checkout redeployed; returns what must hold.
+async fn redeploy_two(
+    env: &Env,
+    fleet: &Fleet,
+    db: &str,
+) -> (BTreeSet<Row>, BTreeMap<String, String>) {
+    let before = rows(&env.path(db)).expect("baseline");
+    let mut latest: BTreeMap<String, String> =
+        latest_of(&before).into_iter().map(|r| (r.0, r.2)).collect();
+    let v2 = package("order-api v2", 71_000);
+    let checkout = package("checkout v2", 93_000);
+    env.sim.deploy(&fleet.order_api, v2.clone());
+    env.sim.deploy(&fleet.checkout, checkout.clone());
+    latest.insert(ORDER_API.into(), sha256_hex(&v2));
+    latest.insert(CHECKOUT.into(), sha256_hex(&checkout));
+    (before, latest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_the_database_fails_clearly_and_loses_nothing() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let Some(disk) = Tmpfs::mount(&env.path("dbdisk"), "4m") else {
+        return;
+    };
+    let config = std::fs::read_to_string(env.path("config.toml")).expect("config");
+    std::fs::write(
+        env.path("config.toml"),
+        config.replace("path = \"fnvault.db\"", "path = \"dbdisk/fnvault.db\""),
+    )
+    .expect("config");
+    env.sync_ok().await;
+    let (before, latest) = redeploy_two(&env, &fleet, "dbdisk/fnvault.db").await;
+    let filler = disk.fill();
+
+    let full = run(env.dir.path(), "config.toml", &["sync"], None).await;
+
+    assert!(
+        matches!(full.code, Some(1 | 2)),
+        "{:?}: {}",
+        full.code,
+        full.text
+    );
+    assert!(
+        full.text.contains("database or disk is full") && full.text.contains("dbdisk/fnvault.db"),
+        "the error names neither the database nor the full disk: {}",
+        full.text
+    );
+    let now = rows(&env.path("dbdisk/fnvault.db")).expect("database still opens");
+    blobs_rows_only(env.dir.path(), &now).expect("no row without its blob");
+    assert!(before.is_subset(&now), "a full disk lost history");
+    std::fs::remove_file(filler).expect("free the disk");
+    assert_recovers(&env, "dbdisk/fnvault.db", &before, &latest).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_under_the_archive_fails_the_download_and_leaves_nothing_partial() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let Some(disk) = Tmpfs::mount(&env.path("archdisk"), "4m") else {
+        return;
+    };
+    let config = std::fs::read_to_string(env.path("config.toml")).expect("config");
+    std::fs::write(
+        env.path("config.toml"),
+        config.replace("dir = \"archive\"", "dir = \"archdisk/archive\""),
+    )
+    .expect("config");
+    env.sync_ok().await;
+    let (before, latest) = redeploy_two(&env, &fleet, "fnvault.db").await;
+    let filler = disk.fill();
+
+    let full = run(env.dir.path(), "config.toml", &["sync"], None).await;
+
+    assert_eq!(full.code, Some(1), "{}", full.text);
+    let line = full
+        .text
+        .lines()
+        .find(|l| l.contains("No space left on device"))
+        .unwrap_or_else(|| panic!("ENOSPC is not named: {}", full.text));
+    assert!(line.contains("archdisk/archive/"), "no path named: {line}");
+    let now = rows(&env.path("fnvault.db")).expect("database");
+    assert_eq!(
+        now, before,
+        "nothing recorded for a download that could not be written"
+    );
+    let mut tmp = Vec::new();
+    walk(&env.path("archdisk/archive/tmp"), &mut tmp);
+    assert!(tmp.is_empty(), "partial downloads left behind: {tmp:?}");
+    std::fs::remove_file(filler).expect("free the disk");
+    assert_recovers(&env, "fnvault.db", &before, &latest).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_database_file_is_refused_by_every_command_with_a_pointer_to_reindex() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    let before = rows(&env.path("fnvault.db")).expect("database");
+    // Damage the middle of the file (a bad sector): the header still says SQLite.
+    let db = env.path("fnvault.db");
+    let mut bytes = std::fs::read(&db).expect("database bytes");
+    let len = bytes.len();
+    for b in &mut bytes[len / 4..] {
+        *b = 0x5a;
+    }
+    std::fs::write(&db, &bytes).expect("damage");
+    let _ = std::fs::remove_file(env.path("fnvault.db-wal"));
+    let _ = std::fs::remove_file(env.path("fnvault.db-shm"));
+
+    for args in [
+        &["sync"][..],
+        &["list"],
+        &["history", "order-api"],
+        &["verify"],
+        &["prune"],
+        &["status"],
+    ] {
+        let run = env.fnvault(args).await;
+        assert!(
+            matches!(run.code, 1 | 2),
+            "{args:?} exited {}: {}",
+            run.code,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("fnvault reindex") && run.stderr.contains("fnvault.db"),
+            "{args:?} does not name the database and point at reindex: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(env.fnvault(&["reindex"]).await.code, 0);
+    assert_eq!(rows(&db).expect("rebuilt"), before);
+}
