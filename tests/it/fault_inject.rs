@@ -70,7 +70,7 @@ const ERRNOS: &[Errno] = &[
 ];
 
 /// Where strace is, or `None` after a loud notice; panics when CI requires it.
-fn strace() -> Option<PathBuf> {
+pub(crate) fn strace() -> Option<PathBuf> {
     let required = std::env::var("FNVAULT_REQUIRE_STRACE").is_ok_and(|v| v == "1");
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
