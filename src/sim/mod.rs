@@ -3,7 +3,8 @@
 //!
 //! Owns: nothing of the real product; it is a test double that behaves like the clouds where
 //! fnvault can tell. Every API request's signature is checked with the server-side verifiers of
-//! `cloud::*::sign` (which reproduce the official SDK vectors), so a signing bug fails loudly.
+//! `verify_tc` and `verify_fc`, which share their canonicalisation with `cloud::*::sign` (which
+//! reproduces the official SDK vectors), so a signing bug fails loudly.
 //! Download URLs carry an HMAC "presignature" with `+`, `/` and `=` in it that must arrive
 //! byte for byte, as COS and OSS require. Faults can be injected per function.
 
@@ -23,7 +24,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::cloud::aliyun::sign as fc_sign;
-use crate::cloud::tencent::sign as tc_sign;
+
+pub mod verify_fc;
+pub mod verify_tc;
 
 /// A function deployed in the simulator, as tests refer to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -495,7 +498,7 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let now = crate::time::unix_now();
     let verified = {
         let inner = shared.lock();
-        tc_sign::verify(&headers, &body, now, |id| {
+        verify_tc::verify(&headers, &body, now, |id| {
             inner.tencent_keys.get(id).map(|(k, _)| k.clone())
         })
         .map(|v| {
@@ -604,7 +607,7 @@ async fn fc_get_function_code(
     let now = crate::time::unix_now();
     let verified = {
         let inner = shared.lock();
-        fc_sign::verify(
+        verify_fc::verify(
             method.as_str(),
             uri.path(),
             uri.query(),
@@ -1014,7 +1017,7 @@ fn fc_verify(
 ) -> Result<(), Box<Response>> {
     let now = crate::time::unix_now();
     let inner = shared.lock();
-    let verified = fc_sign::verify(
+    let verified = verify_fc::verify(
         method.as_str(),
         uri.path(),
         uri.query(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self-test of sim.py, using only the official SDK clients as the other side.
 
-1. Replays every signature vector in shared/vectors through the verifiers
+1. Replays every signature vector in tests/vectors through the verifiers
    (each must be accepted; a one-character tamper must be rejected).
 2. Starts sim.py and calls it with tencentcloud's ScfClient, fc2.Client and the
    Tea client (alibabacloud_fc_open20210406): their requests must be accepted,
@@ -54,7 +54,7 @@ from alibabacloud_fc_open20210406 import models as fc_models  # noqa: E402
 from alibabacloud_tea_util import models as util_models  # noqa: E402
 
 VECTORS = os.environ.get("FNVAULT_VECTORS_DIR") or os.path.normpath(
-    os.path.join(HERE, "..", "..", "..", "shared", "vectors"))
+    os.path.join(HERE, "..", "vectors"))
 
 RESULTS = []
 
