@@ -1302,11 +1302,20 @@ async fn a_corrupt_database_file_is_refused_by_every_command_with_a_pointer_to_r
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
     let before = rows(&env.path("fnvault.db")).expect("database");
-    // Damage the middle of the file (a bad sector): the header still says SQLite.
+    // Everything in the file itself first (else the rows sit in the WAL, and without it the
+    // file is merely empty, which a sync rightly rebuilds from the journal).
     let db = env.path("fnvault.db");
+    rusqlite::Connection::open(&db)
+        .and_then(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .expect("checkpoint");
+    // Damage every page after the first (bad sectors): the header and schema still read.
     let mut bytes = std::fs::read(&db).expect("database bytes");
-    let len = bytes.len();
-    for b in &mut bytes[len / 4..] {
+    assert!(bytes.len() > 8192, "a database of several pages");
+    for b in &mut bytes[4096..] {
         *b = 0x5a;
     }
     std::fs::write(&db, &bytes).expect("damage");
