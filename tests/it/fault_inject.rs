@@ -324,6 +324,8 @@ struct Verdict {
     disk_hits: u32,
     /// The first injected call on them, as strace printed it (for the notes).
     first_hit: String,
+    /// The run's warnings and errors (for the notes on absorbed faults).
+    warnings: String,
     /// Injected calls on anything else: the async runtime's eventfd, stdout/stderr pipes,
     /// sockets, /proc. Not a disk fault (an eventfd write never fails with ENOSPC); such a run
     /// may hang or panic, and only the archive's invariants are checked after it.
@@ -527,6 +529,13 @@ impl Family {
             code: out.code,
             disk_hits,
             first_hit,
+            warnings: out
+                .text
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("error"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+                .replace(&root, "DIR"),
             other_hits,
             named: false,
             unnamed: None,
@@ -827,7 +836,10 @@ async fn run_family(family: Family, k: usize, parallel: usize) {
             t.failed += u32::from(v.code != Some(0));
             t.absorbed += u32::from(v.code == Some(0));
             if v.code == Some(0) {
-                notes.push(format!("{what}: absorbed: {}", v.first_hit));
+                notes.push(format!(
+                    "{what}: absorbed: {}\n    its warnings: {}",
+                    v.first_hit, v.warnings
+                ));
             }
             t.named += u32::from(v.named);
             t.unnamed += u32::from(v.unnamed.is_some());
