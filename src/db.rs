@@ -56,6 +56,17 @@ pub enum DbError {
         #[source]
         source: rusqlite::Error,
     },
+    /// SQLite found the file damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`): whatever command
+    /// met it, the way out is the same.
+    #[error(
+        "database {path}: {source}\n  (the file is damaged: `fnvault reindex` rebuilds it from \
+         the archive, keeping the damaged file beside it)"
+    )]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("database {path}: migrating the schema failed: {source}")]
     Migration {
         path: PathBuf,
@@ -485,9 +496,11 @@ pub fn empty_summary(t: &Target) -> FunctionSummary {
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> DbError {
-    DbError::Sqlite {
-        path: path.to_path_buf(),
-        source,
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    let path = path.to_path_buf();
+    match source.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => DbError::Damaged { path, source },
+        _ => DbError::Sqlite { path, source },
     }
 }
 

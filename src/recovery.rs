@@ -489,16 +489,34 @@ pub fn reindex(
                 db_path.display()
             )));
         }
-        moved_aside = Some(move_aside(db_path)?);
     } else {
         // A -wal left behind by a deleted database would be replayed into the new one.
         move_sidecars_aside(db_path)?;
     }
-    let mut db = Db::open(db_path)?;
+    // The new database is built beside the target and renamed into place only when complete:
+    // a rebuild that fails half-way (a full disk, an I/O error, a kill) must not leave a
+    // partial database that the next `reindex` calls healthy and the next `sync` trusts.
+    let building = with_suffix(db_path, ".reindexing");
+    remove_database_files(&building)?;
+    let mut db = Db::open(&building)?;
     let reconciled = reconcile(archive, &mut db, lock)?;
     let (manifests, _) = fill_manifests(archive, &mut db)?;
     let functions = db.functions()?.len();
     let unreferenced = unreferenced_blobs(archive, &db)?.len();
+    // The renamed file must hold every row by itself: fold the WAL in (fsynced, as
+    // synchronous=FULL) before closing, which then removes the empty WAL.
+    db.checkpoint_into_file()?;
+    drop(db);
+    if db_path.exists() {
+        moved_aside = Some(move_aside(db_path)?);
+    }
+    std::fs::rename(&building, db_path).map_err(|e| ArchiveError::Io {
+        path: building.clone(),
+        source: e,
+    })?;
+    if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::archive::sync_dir(parent)?;
+    }
     Ok(Reindexed {
         moved_aside,
         functions,
@@ -512,6 +530,25 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Removes a database file and its sidecars (a rebuild a kill interrupted).
+fn remove_database_files(path: &Path) -> Result<(), RecoveryError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = with_suffix(path, suffix);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ArchiveError::Io {
+                    path: file,
+                    source: e,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn move_aside(db_path: &Path) -> Result<PathBuf, RecoveryError> {

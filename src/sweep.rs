@@ -170,7 +170,11 @@ impl Sweeper {
         if removed > 0 {
             tracing::warn!(removed, "removed temp files left by an interrupted run");
         }
-        let mut db = Db::open(&config.database_path).map_err(SetupError::DbUnusable)?;
+        let mut db = Db::open(&config.database_path).map_err(|e| match e {
+            // Already says so.
+            DbError::Damaged { .. } => SetupError::Db(e),
+            e => SetupError::DbUnusable(e),
+        })?;
         let interrupted = db.mark_unfinished_sweeps_interrupted(&crate::time::now_rfc3339())?;
         if interrupted > 0 {
             tracing::warn!(

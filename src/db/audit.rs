@@ -363,6 +363,23 @@ impl Db {
         }
     }
 
+    /// Folds the WAL into the database file and empties it, so the file alone holds every
+    /// committed row (`reindex` builds a database beside the target and renames the file in).
+    pub fn checkpoint_into_file(&self) -> Result<(), DbError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.e(e))?;
+        if busy == 0 {
+            Ok(())
+        } else {
+            Err(DbError::Other {
+                path: self.path.clone(),
+                message: "the write-ahead log could not be folded into the file (busy)".into(),
+            })
+        }
+    }
+
     // --- manifests ---------------------------------------------------------------------------
 
     /// Blobs referenced by a version whose package has not been read yet.

@@ -247,17 +247,29 @@ async fn diff_content_prints_a_unified_diff_of_one_file() {
     assert!(gone.stdout.contains("+++ /dev/null"), "{}", gone.stdout);
 }
 
+/// Waits until the RFC 3339 clock reads later than `t`, and returns that reading.
+async fn after_clock_passes(t: &str) -> String {
+    loop {
+        let now = fnvault::time::now_rfc3339();
+        if now.as_str() > t {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn at_gives_the_version_live_at_a_moment() {
     let env = Env::new().await;
     env.write_config(&scf("ap-guangzhou", "default", "api", Some("$LATEST")));
+    // Timestamps have millisecond resolution: each moment is taken once the clock has visibly
+    // moved past the previous one (a guessed sleep could be too short on a coarse clock).
     let before = fnvault::time::now_rfc3339();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    after_clock_passes(&before).await;
     env.sim.deploy(&api(), v1());
     env.sync_ok().await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let between = fnvault::time::now_rfc3339();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = after_clock_passes(&fnvault::time::now_rfc3339()).await;
+    after_clock_passes(&between).await;
     env.sim.deploy(&api(), v2());
     env.sync_ok().await;
 

@@ -74,11 +74,13 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     with_extra(&env, &config, "[sync]\nshutdown_grace = \"200ms\"\n");
 
     let child = spawn(&env, &["sync"]);
-    wait_until("the slow download to start", || {
-        env.sim.downloads_of(&fleet.checkout) > 0
+    // Stop once its bytes are landing in tmp/ (an observed moment, not a guessed delay).
+    wait_until("the slow download's temp file to fill", || {
+        env.files_in("archive/tmp")
+            .iter()
+            .any(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&child, "TERM");
     let (code, stderr) = finish(child).await;
 
@@ -329,6 +331,32 @@ fn assert_consistent(env: &Env) -> usize {
     hashes.len()
 }
 
+/// Rows in the `sweeps` table (0 while the schema does not exist yet).
+fn sweep_rows(env: &Env) -> usize {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        env.path("fnvault.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row("SELECT COUNT(*) FROM sweeps", [], |r| r.get::<_, i64>(0))
+        .map_or(0, |n| n as usize)
+}
+
+/// The moment a kill lands, chosen by what the run has visibly done (never by a fixed delay,
+/// which a slow start-up would make land before anything happened).
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// Its sweep row is written.
+    SweepRow,
+    /// A download is being written to `tmp/`.
+    TempFile,
+    /// One more blob landed in `blobs/` than before the run (its row may not be there yet).
+    NewBlob,
+    /// The slow download has started, every other package is archived or on its way.
+    SlowDownload,
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
     let env = Env::new().await;
@@ -350,13 +378,32 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
         "{config}\n[sync]\nconcurrency = 4\ndownloads = 2\n"
     ));
 
-    for round in 1..=10u64 {
+    let moments = [
+        KillAt::SweepRow,
+        KillAt::TempFile,
+        KillAt::NewBlob,
+        KillAt::SlowDownload,
+    ];
+    let mut killed_after_sweep_row = 0;
+    for round in 1..=12u64 {
         for (i, f) in functions.iter().enumerate().skip(1).step_by(3) {
             live[i] = package(&format!("{f:?} r{round}"), 1_500_000);
             env.sim.deploy(f, live[i].clone());
         }
+        let at = moments[round as usize % moments.len()];
+        let (rows_before, blobs_before) = (sweep_rows(&env), env.files_in("archive/blobs").len());
+        let slow_before = env.sim.downloads_of(&functions[0]);
         let child = spawn(&env, &["sync"]);
-        tokio::time::sleep(Duration::from_millis(20 + (round * 53) % 400)).await;
+        wait_until(&format!("round {round}: {at:?}"), || match at {
+            KillAt::SweepRow => sweep_rows(&env) > rows_before,
+            KillAt::TempFile => !env.files_in("archive/tmp").is_empty(),
+            KillAt::NewBlob => env.files_in("archive/blobs").len() > blobs_before,
+            KillAt::SlowDownload => env.sim.downloads_of(&functions[0]) > slow_before,
+        })
+        .await;
+        if sweep_rows(&env) > rows_before {
+            killed_after_sweep_row += 1;
+        }
         signal(&child, "KILL");
         let _ = finish(child).await;
         // Even before anything cleans up, no row points at a missing or wrong blob.
@@ -374,14 +421,12 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
     assert!(assert_consistent(&env) >= 12);
     let outcomes = sweep_outcomes(&env);
     assert!(outcomes.iter().all(|o| o != "unfinished"), "{outcomes:?}");
-    // A kill can land before a run has written its sweep row; every row written by a killed
-    // run must be marked interrupted, and only the last sweep finished normally.
+    // Every row written by a killed run is marked interrupted, only the last sweep finished
+    // normally, and the SweepRow rounds guarantee kills that landed after a row existed.
     let (last, killed) = outcomes.split_last().expect("sweeps recorded");
     assert_eq!(last, "ok", "{outcomes:?}");
-    assert!(
-        !killed.is_empty(),
-        "no kill landed during a sweep: {outcomes:?}"
-    );
+    assert!(killed_after_sweep_row >= 3, "{killed_after_sweep_row}");
+    assert!(killed.len() >= killed_after_sweep_row, "{outcomes:?}");
     assert!(killed.iter().all(|o| o == "interrupted"), "{outcomes:?}");
     for (i, entry) in env.list().await.iter().enumerate() {
         assert_eq!(
@@ -391,6 +436,72 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
         );
         assert!(entry["last_error"].is_null(), "{entry}");
     }
+
+    // The archive is whole by its own account: verify finds nothing missing, corrupt or
+    // unjournaled (a torn journal line from a kill must not linger). A blob a kill left between
+    // its rename and its journal line, whose package was replaced before any sweep archived it
+    // again, is unreferenced, as documented: `prune` removes exactly those, then verify is clean.
+    let first = env.fnvault(&["verify", "--json"]).await;
+    assert!(matches!(first.code, 0 | 1), "{}", first.stderr);
+    let report: serde_json::Value = serde_json::from_str(&first.stdout).expect("verify JSON");
+    let report = if report["ok"] == true {
+        report
+    } else {
+        for problem in ["missing", "corrupt", "journal"] {
+            assert_eq!(report[problem], serde_json::json!([]), "{report}");
+        }
+        let unreferenced: std::collections::BTreeSet<String> = report["unreferenced"]
+            .as_array()
+            .expect("unreferenced")
+            .iter()
+            .map(|u| u["path"].as_str().expect("path").to_string())
+            .collect();
+        let pruned = env.json(&["prune", "--json"], 0).await;
+        let removed: std::collections::BTreeSet<String> = pruned["removed_blobs"]
+            .as_array()
+            .expect("removed_blobs")
+            .iter()
+            .map(|p| p.as_str().expect("path").to_string())
+            .collect();
+        assert_eq!(removed, unreferenced, "{pruned}");
+        env.json(&["verify", "--json"], 0).await
+    };
+    assert_eq!(report["ok"], true, "{report}");
+    // ...and a database rebuilt from blobs/ and meta/ alone holds exactly the same history.
+    let histories = |config: std::path::PathBuf| async move {
+        let mut out = Vec::new();
+        for i in 0..12 {
+            let name = format!("big-{i:02}");
+            let run = run_fnvault(&config, &["history", &name, "--json"]).await;
+            assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+            let h: serde_json::Value = serde_json::from_str(&run.stdout).expect("history JSON");
+            let versions: Vec<_> = h["versions"]
+                .as_array()
+                .expect("versions")
+                .iter()
+                .map(|v| {
+                    (
+                        v["version"].clone(),
+                        v["sha256"].clone(),
+                        v["size"].clone(),
+                        v["first_seen"].clone(),
+                    )
+                })
+                .collect();
+            out.push((name, versions));
+        }
+        out
+    };
+    let original = histories(env.path("config.toml")).await;
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("fresh.toml"),
+        config.replace("path = \"fnvault.db\"", "path = \"fresh.db\""),
+    )
+    .unwrap();
+    let reindex = run_fnvault(&env.path("fresh.toml"), &["reindex"]).await;
+    assert_eq!(reindex.code, 0, "{}\n{}", reindex.stdout, reindex.stderr);
+    assert_eq!(histories(env.path("fresh.toml")).await, original);
 }
 
 /// The sd_notify messages a daemon sends, read from a socket of the test's own.

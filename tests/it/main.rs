@@ -8,6 +8,7 @@ mod config_errors;
 mod credentials;
 mod daemon;
 mod discovery;
+mod fault_inject;
 mod faults;
 mod hostile;
 mod metrics;

@@ -67,6 +67,17 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     find(samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in the scrape"))
 }
 
+/// The failure streak the database recorded for one function.
+fn recorded_streak(env: &Env, key: &str) -> i64 {
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    db.query_row(
+        "SELECT consecutive_failures FROM functions WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 async fn scrape(port: u16) -> Option<String> {
     let r = http_client()
         .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -96,11 +107,33 @@ async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() 
     .unwrap();
 
     let daemon = spawn_fnvault(&env, &["daemon"]);
-    let text = eventually("two finished sweeps in the metrics", async || {
-        let text = scrape(port).await?;
-        let s = parse(&text);
-        (find(&s, "fnvault_sweeps_total", &[("outcome", "failed")])? >= 2.0).then_some(text)
-    })
+    // A snapshot between sweeps: no sweep running, and the next scrape shows the same sweep
+    // count and the same checks (a scrape taken mid-sweep would see half a sweep's counters).
+    // Every counter is then an exact function of the number of sweeps, so double counting
+    // fails the assertions below.
+    let text = eventually(
+        "two finished sweeps in the metrics, between sweeps",
+        async || {
+            let text = scrape(port).await?;
+            let again = scrape(port).await?;
+            let (a, b) = (parse(&text), parse(&again));
+            let settled = |s: &[Sample]| {
+                let checks: f64 = s
+                    .iter()
+                    .filter(|x| x.name == "fnvault_function_checks_total")
+                    .map(|x| x.value)
+                    .sum();
+                (
+                    find(s, "fnvault_sweep_running", &[]),
+                    find(s, "fnvault_sweeps_total", &[("outcome", "failed")]),
+                    checks,
+                )
+            };
+            let (running, sweeps, checks) = settled(&a);
+            (running == Some(0.0) && sweeps? >= 2.0 && settled(&b) == (running, sweeps, checks))
+                .then_some(text)
+        },
+    )
     .await;
     let (code, stderr) = terminate(daemon).await;
     assert_eq!(code, 0, "{stderr}");
@@ -124,29 +157,48 @@ async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() 
         ),
         1.0
     );
-    assert!(
+    let sweeps = value(&s, "fnvault_sweeps_total", &[("outcome", "failed")]);
+    // Every sweep after the first found order-api and report (SCF) and checkout unchanged.
+    assert_eq!(
         value(
             &s,
             "fnvault_function_checks_total",
             &[("cloud", "tencent"), ("outcome", "unchanged")]
-        ) >= 2.0
+        ),
+        2.0 * (sweeps - 1.0)
     );
-    let failed_checks = value(
-        &s,
-        "fnvault_function_checks_total",
-        &[("cloud", "aliyun"), ("outcome", "failed")],
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_checks_total",
+            &[("cloud", "aliyun"), ("outcome", "unchanged")]
+        ),
+        sweeps - 1.0
     );
-    assert!(failed_checks >= 2.0);
-    // One not-found answer per failed check (not retried); a scrape may land between a
-    // sweep's API call and the end of that function.
-    let not_found = value(
-        &s,
-        "fnvault_api_requests_total",
-        &[("cloud", "aliyun"), ("outcome", "not_found")],
+    // refund failed once per sweep, on one not-found answer (not retried).
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_function_checks_total",
+            &[("cloud", "aliyun"), ("outcome", "failed")],
+        ),
+        sweeps
     );
-    assert!(
-        (failed_checks..=failed_checks + 1.0).contains(&not_found),
-        "{not_found} not-found answers for {failed_checks} failed checks"
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_api_requests_total",
+            &[("cloud", "aliyun"), ("outcome", "not_found")],
+        ),
+        sweeps
+    );
+    assert_eq!(
+        value(
+            &s,
+            "fnvault_api_requests_total",
+            &[("cloud", "tencent"), ("outcome", "ok")],
+        ),
+        2.0 * sweeps
     );
     assert!(
         !s.iter().any(|x| x.name == "fnvault_sweeps_total"
@@ -162,7 +214,10 @@ async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() 
         value(&s, "fnvault_download_bytes_total", &[("cloud", "aliyun")]),
         90_000.0
     );
-    assert!(value(&s, "fnvault_sweep_duration_seconds_count", &[]) >= 2.0);
+    assert_eq!(
+        value(&s, "fnvault_sweep_duration_seconds_count", &[]),
+        sweeps
+    );
     assert_eq!(
         value(&s, "fnvault_last_success_timestamp_seconds", &[]),
         0.0,
@@ -189,10 +244,7 @@ async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() 
         "fnvault_function_consecutive_failures",
         &[("function", REFUND)],
     );
-    assert!(
-        (failed_checks - 1.0..=failed_checks + 1.0).contains(&streak),
-        "{streak}"
-    );
+    assert_eq!(streak, sweeps, "one failure per sweep, in a row");
     assert_eq!(
         value(
             &s,
@@ -231,13 +283,16 @@ async fn metrics_count_sweeps_checks_bytes_and_failures_and_survive_a_restart() 
         &[("function", ORDER_API)],
     );
     assert!(restored > 1.0e9, "last success lost by the restart");
-    assert!(
-        value(
-            &after,
-            "fnvault_function_consecutive_failures",
-            &[("function", REFUND)]
-        ) >= streak
+    // No sweep ran since: the gauge is the database's streak exactly (the first daemon may have
+    // checked refund again after the snapshot, before SIGTERM stopped it).
+    let restored_streak = value(
+        &after,
+        "fnvault_function_consecutive_failures",
+        &[("function", REFUND)],
     );
+    let recorded = recorded_streak(&env, REFUND) as f64;
+    assert!(recorded >= sweeps, "{recorded}");
+    assert_eq!(restored_streak, recorded);
     assert_eq!(
         value(
             &after,
