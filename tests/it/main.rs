@@ -9,6 +9,7 @@ mod credentials;
 mod daemon;
 mod discovery;
 mod faults;
+mod fc3;
 mod hostile;
 mod metrics;
 mod notify;
