@@ -179,6 +179,14 @@ async fn an_unknown_fc3_function_fails_with_the_clouds_code_and_request_id() {
         msg.contains("FunctionNotFound") && msg.contains("404") && msg.contains("request id 1-"),
         "{entry}"
     );
+    // `status` reports it like any failing function (and so exits 1, as a health check).
+    let run = env.fnvault(&["status", "--json"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let failing = status["failing"].as_array().expect("failing");
+    assert_eq!(failing.len(), 1, "{status}");
+    assert_eq!(failing[0]["function"], "ali/cn-hangzhou/no_such_fn");
+    assert_eq!(failing[0]["cloud"], "aliyun");
 }
 
 #[tokio::test(flavor = "multi_thread")]
