@@ -45,7 +45,7 @@ struct Cli {
     )]
     config: PathBuf,
 
-    /// More log output (-v debug, -vv trace). `RUST_LOG` overrides.
+    /// More log output (-v debug, -vv trace; for `demo`, -v info). `RUST_LOG` overrides.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
@@ -140,10 +140,12 @@ Examples:
         json: bool,
     },
     /// See fnvault work with no cloud account: start the built-in simulator, sweep it,
-    /// redeploy a function, sweep again, and show what was archived.
+    /// redeploy a function, sweep again, and show what was archived. Its log lines (one per
+    /// archived package and sweep) only appear with -v; warnings always do.
     #[command(after_help = "\
 Examples:
   fnvault demo
+  fnvault -v demo          # also the INFO log lines on stderr
   fnvault demo --dir /tmp/fnvault-demo && fnvault -c /tmp/fnvault-demo/config.toml status")]
     Demo {
         /// Where to put the demo's config, archive and database (default: a new temp folder,
@@ -246,7 +248,9 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose, cli.quiet, cli.log_format);
+    // The demo tells its own story on stdout; its INFO lines would only repeat it.
+    let quiet_default = matches!(cli.command, Command::Demo { .. });
+    init_logging(cli.verbose, cli.quiet, quiet_default, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -304,12 +308,15 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
-    let default = match (quiet, verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+/// `quiet_default`: a command whose stdout already says what happened (`demo`) logs only
+/// warnings unless asked; each `-v` then adds one level (info, debug, trace).
+fn init_logging(verbose: u8, quiet: bool, quiet_default: bool, format: LogFormat) {
+    const LEVELS: [&str; 4] = ["warn", "info", "debug", "trace"];
+    let default = if quiet {
+        "warn"
+    } else {
+        let step = usize::from(verbose) + usize::from(!quiet_default);
+        LEVELS[step.min(LEVELS.len() - 1)]
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("fnvault={default},warn")));

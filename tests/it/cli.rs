@@ -233,3 +233,59 @@ async fn the_man_page_renders_with_groff() {
         assert!(text.contains("fnvault config check"), "{text}");
     }
 }
+
+/// `demo` is for a person: its numbered story and the final table on stdout, and on stderr
+/// none of the INFO lines that repeat them, unless `-v` asks for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_tells_its_story_and_logs_only_with_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet_dir = dir.path().join("plain");
+    let r = run(&["demo", "--dir", quiet_dir.to_str().unwrap()]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let steps = [
+        "1. first sweep",
+        "2. second sweep",
+        "3. order-api is redeployed",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = r.stdout[at..].find(step);
+        assert!(
+            found.is_some(),
+            "{step:?} missing or out of order:\n{}",
+            r.stdout
+        );
+        at += found.unwrap_or(0);
+    }
+    assert!(
+        r.stdout[at..].contains("FUNCTION"),
+        "no final table:\n{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("sweep 3: 4 checked, 1 changed, 3 unchanged, 0 failed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.stderr, "", "demo logged without -v");
+
+    let verbose_dir = dir.path().join("verbose");
+    let v = run(&["-v", "demo", "--dir", verbose_dir.to_str().unwrap()]).await;
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    let archived = v
+        .stderr
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("archived"))
+        .count();
+    assert_eq!(
+        archived, 5,
+        "one INFO line per archived package:\n{}",
+        v.stderr
+    );
+    assert!(
+        !v.stderr.contains("DEBUG"),
+        "-v is INFO for demo:\n{}",
+        v.stderr
+    );
+}

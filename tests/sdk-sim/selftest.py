@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self-test of sim.py, using only the official SDK clients as the other side.
 
-1. Replays every signature vector in shared/vectors through the verifiers
+1. Replays every signature vector in tests/vectors through the verifiers
    (each must be accepted; a one-character tamper must be rejected).
 2. Starts sim.py and calls it with tencentcloud's ScfClient, fc2.Client and the
    Tea client (alibabacloud_fc_open20210406) and the FC 3.0 client
@@ -57,7 +57,7 @@ from alibabacloud_fc20230330.client import Client as Fc3Client  # noqa: E402
 from alibabacloud_fc20230330 import models as fc3_models  # noqa: E402
 
 VECTORS = os.environ.get("FNVAULT_VECTORS_DIR") or os.path.normpath(
-    os.path.join(HERE, "..", "..", "..", "shared", "vectors"))
+    os.path.join(HERE, "..", "vectors"))
 
 RESULTS = []
 

@@ -235,10 +235,8 @@ pub(crate) mod tests {
     use http::{HeaderMap, HeaderName, HeaderValue};
     use serde_json::Value;
 
-    pub(crate) const VECTORS: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/aliyun-fc.json"
-    );
+    pub(crate) const VECTORS: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/aliyun-fc.json");
 
     pub(crate) fn vectors_file() -> Value {
         let text = std::fs::read_to_string(VECTORS)

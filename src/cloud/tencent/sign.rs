@@ -3,7 +3,7 @@
 //! server-side check is `sim::verify_tc`, which shares `compute` with the signer.
 //!
 //! Only `content-type` and `host` are signed, over `POST /` with an empty query: that is what the
-//! SDK sends and what the vectors in `shared/vectors/tencent-tc3.json` were produced with.
+//! SDK sends and what the vectors in `tests/vectors/tencent-tc3.json` were produced with.
 
 use std::fmt;
 
@@ -205,7 +205,7 @@ pub(crate) mod tests {
 
     pub(crate) const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/tencent-tc3.json"
+        "/tests/vectors/tencent-tc3.json"
     );
 
     pub(crate) fn vectors_file() -> Value {
