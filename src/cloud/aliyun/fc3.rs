@@ -29,8 +29,8 @@ pub struct Client {
 }
 
 /// One request as the SDK would send it, signed: the path and query for the URL, and the
-/// headers in the SDK's order, `authorization` last.
-#[derive(Debug, Clone)]
+/// headers in the SDK's order, `authorization` last. No `Debug`: the headers hold the
+/// signature and any security token.
 pub(crate) struct Prepared {
     /// The path exactly as sent and signed: every parameter percent-encoded as one segment.
     pub path: String,
