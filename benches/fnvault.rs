@@ -233,6 +233,12 @@ requests_per_second = 0
                     "[[functions]]\naccount = \"ali\"\nregion = \"cn-shanghai\"\nservice = \"{service}\"\nname = \"{name}\"\n"
                 );
             }
+            SimFunction::Fc3 { name, .. } => {
+                let _ = write!(
+                    c,
+                    "[[functions]]\naccount = \"ali\"\nregion = \"cn-shanghai\"\nname = \"{name}\"\n"
+                );
+            }
         }
     }
     for (name, key) in [("tc.key", TC_KEY), ("ali.key", ALI_KEY)] {
@@ -596,6 +602,14 @@ async fn audit_queries(scale: &Scale, work: &Path, table: &mut Table) {
                 name,
                 None,
             ),
+            SimFunction::Fc3 { name, .. } => fnvault::cloud::Target::new(
+                fnvault::cloud::Cloud::Aliyun,
+                "ali",
+                "cn-shanghai",
+                fnvault::cloud::NO_SCOPE,
+                name,
+                None,
+            ),
         })
         .collect();
     // A fresh connection each time, as each command has: no cache carried between runs.
@@ -708,6 +722,15 @@ fn fill_audit_db(path: &Path, functions: &[SimFunction], per: usize) -> String {
                     "ali",
                     "cn-shanghai",
                     service.as_str(),
+                    name.as_str(),
+                    qualifier.as_str(),
+                ),
+                SimFunction::Fc3 { name, qualifier } => (
+                    format!("ali/cn-shanghai/{name}"),
+                    "aliyun",
+                    "ali",
+                    "cn-shanghai",
+                    fnvault::cloud::NO_SCOPE,
                     name.as_str(),
                     qualifier.as_str(),
                 ),

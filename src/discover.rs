@@ -1,7 +1,8 @@
 //! Discovery: list the functions `[[discover]]` blocks ask for, at the start of every sweep.
 //!
-//! Owns: walking SCF `ListNamespaces` → `ListFunctions` and FC `ListServices` →
-//! `ListFunctions`, page by page, paced by the account's limiter ([`cloud::Client::pace`]) and
+//! Owns: walking SCF `ListNamespaces` → `ListFunctions`, FC 2.0 `ListServices` →
+//! `ListFunctions` and FC 3.0 `ListFunctions` (one listing per region, scope
+//! [`cloud::NO_SCOPE`]), page by page, paced by the account's limiter ([`cloud::Client::pace`]) and
 //! retried like the sweep's API calls; validating every listed name like a config name (a name
 //! from a cloud never becomes a path, and one that could is an error naming the scope); and
 //! reporting which scopes could not be listed, so the caller fails only their functions and
@@ -31,10 +32,14 @@ pub struct ScopeFailure {
 }
 
 impl ScopeFailure {
-    /// `tc/ap-guangzhou/*` (the namespaces) or `tc/ap-guangzhou/default/*` (one namespace).
+    /// `tc/ap-guangzhou/*` (the namespaces), `tc/ap-guangzhou/default/*` (one namespace) or
+    /// `ali/cn-hangzhou/* (FC 3.0)` (the region's FC 3.0 functions).
     pub fn key(&self) -> String {
         match &self.scope {
             None => format!("{}/{}/*", self.account, self.region),
+            // Distinct from the services listing above: both can fail in one sweep, and
+            // failures are kept once per key.
+            Some(s) if s.is_empty() => format!("{}/{}/* (FC 3.0)", self.account, self.region),
             Some(s) => format!("{}/{}/{s}/*", self.account, self.region),
         }
     }
@@ -321,7 +326,12 @@ async fn page_with_retries(
             Ok(page) => return Ok(page),
             // A namespace/service named in the config that no longer exists has no functions:
             // they are gone, which is what the caller concludes from an empty listing.
-            Err(e) if scope.is_some() && e.kind == cloud::ErrorKind::NotFound => {
+            // Not for FC 3.0's region-wide listing: a 404 there means a wrong endpoint or
+            // API, never "no functions", and would otherwise mark every function gone.
+            Err(e)
+                if scope.is_some_and(|s| s != cloud::NO_SCOPE)
+                    && e.kind == cloud::ErrorKind::NotFound =>
+            {
                 tracing::warn!(region, scope, "listed scope does not exist: {e}");
                 return Ok(cloud::Page {
                     names: Vec::new(),

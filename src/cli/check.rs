@@ -1,5 +1,6 @@
 //! `fnvault check`: the config is valid, every credential resolves, and every account's keys
-//! work — proved with one read-only API call per account, nothing written anywhere.
+//! work — proved with one read-only API call per account and API generation (FC 2.0 and FC 3.0
+//! are separate APIs), nothing written anywhere.
 
 use std::process::ExitCode;
 
@@ -34,36 +35,50 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let region = probe_region(config, &account.name, account.cloud());
         let client =
             cloud::Client::new(http.clone(), account, credentials, config.http.api_timeout);
-        let action = client.scopes_action();
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            client.pace().await;
-            match client.list_scopes(&region, &Cursor::Start, 1).await {
-                Err(e) if e.is_retryable() && attempt < config.retry.attempts => {
-                    let delay = crate::sweep::backoff_delay(&config.retry, attempt, e.retry_after);
-                    tracing::info!(account = %account.name, "retrying {action}: {e}");
-                    tokio::time::sleep(delay).await;
+        // One read-only call per API generation the account is used with (FC 2.0 and 3.0
+        // are separate APIs; either may be refused while the other works).
+        let fc3 = account.cloud() == Cloud::Aliyun && uses_fc3(config, &account.name);
+        let fc2 = account.cloud() != Cloud::Aliyun || uses_fc2(config, &account.name) || !fc3;
+        let probes = [
+            fc2.then(|| (client.scopes_action(), None)),
+            fc3.then_some(("ListFunctions (FC 3.0)", Some(cloud::NO_SCOPE))),
+        ];
+        for (action, scope) in probes.into_iter().flatten() {
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                client.pace().await;
+                let answer = match scope {
+                    None => client.list_scopes(&region, &Cursor::Start, 1).await,
+                    Some(s) => client.list_functions(&region, s, &Cursor::Start, 1).await,
+                };
+                match answer {
+                    Err(e) if e.is_retryable() && attempt < config.retry.attempts => {
+                        let delay =
+                            crate::sweep::backoff_delay(&config.retry, attempt, e.retry_after);
+                        tracing::info!(account = %account.name, "retrying {action}: {e}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    other => break other,
                 }
-                other => break other,
-            }
-        };
-        match result {
-            Ok(page) => println!(
-                "account {}: OK ({} {action} in {region}{})",
-                account.name,
-                account.cloud().display_name(),
-                page.request_id
-                    .map(|id| format!(", request id {id}"))
-                    .unwrap_or_default()
-            ),
-            Err(e) => {
-                all_ok = false;
-                println!(
-                    "account {}: FAILED: {}",
+            };
+            match result {
+                Ok(page) => println!(
+                    "account {}: OK ({} {action} in {region}{})",
                     account.name,
-                    super::output::shown(&e.to_string())
-                );
+                    account.cloud().display_name(),
+                    page.request_id
+                        .map(|id| format!(", request id {id}"))
+                        .unwrap_or_default()
+                ),
+                Err(e) => {
+                    all_ok = false;
+                    println!(
+                        "account {}: FAILED: {}",
+                        account.name,
+                        super::output::shown(&e.to_string())
+                    );
+                }
             }
         }
     }
@@ -72,6 +87,30 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Whether the account has FC 3.0 functions or an `fc_version = "3.0"` rule.
+fn uses_fc3(config: &Config, account: &str) -> bool {
+    config
+        .functions
+        .iter()
+        .any(|f| f.account == account && f.is_fc3())
+        || config
+            .discover
+            .iter()
+            .any(|d| d.account == account && d.fc3)
+}
+
+/// Whether the account has FC 2.0 functions or FC 2.0 rules.
+fn uses_fc2(config: &Config, account: &str) -> bool {
+    config
+        .functions
+        .iter()
+        .any(|f| f.account == account && !f.is_fc3())
+        || config
+            .discover
+            .iter()
+            .any(|d| d.account == account && !d.fc3)
 }
 
 /// The first region the config uses with this account (the call must go somewhere; FC's
@@ -102,12 +141,21 @@ pub fn describe_rule(d: &Discover) -> String {
         None => "*".to_string(),
         Some(s) => s.join(","),
     };
-    let mut line = format!(
-        "discover[{}]: {}/{{{}}}/{{{scopes}}}/*",
-        d.index,
-        d.account,
-        d.regions.join(",")
-    );
+    let mut line = if d.fc3 {
+        format!(
+            "discover[{}]: {}/{{{}}}/* (FC 3.0)",
+            d.index,
+            d.account,
+            d.regions.join(",")
+        )
+    } else {
+        format!(
+            "discover[{}]: {}/{{{}}}/{{{scopes}}}/*",
+            d.index,
+            d.account,
+            d.regions.join(",")
+        )
+    };
     if !d.include.is_empty() {
         line.push_str(&format!(" include {}", d.include.join(",")));
     }

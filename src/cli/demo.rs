@@ -56,10 +56,13 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let report_job = SimFunction::scf("ap-shanghai", "batch", "report-job", None);
     let checkout = SimFunction::fc("orders", "checkout", Some("LATEST"));
     let refund = SimFunction::fc("payments", "refund", None);
+    // An FC 3.0 function (API 2023-03-30): no service, its own API, ACS3 always.
+    let resize = SimFunction::fc3("image-resize", None);
     sim.deploy(&order_api, package("order-api", 1, 300_000)?);
     sim.deploy(&report_job, package("report-job", 1, 120_000)?);
     sim.deploy(&checkout, package("checkout", 1, 450_000)?);
     sim.deploy(&refund, package("refund", 1, 80_000)?);
+    sim.deploy(&resize, package("image-resize", 1, 150_000)?);
 
     let config_path = dir.join("config.toml");
     let config_text = demo_config(&sim.endpoint());
@@ -69,7 +72,7 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "fnvault demo: simulator of SCF, FC, COS and OSS on {} (it checks every signature)",
+        "fnvault demo: simulator of SCF, FC 2.0, FC 3.0, COS and OSS on {} (it checks every signature)",
         sim.endpoint()
     )?;
     writeln!(out, "config:   {}", config_path.display())?;
@@ -266,6 +269,12 @@ account = "ali-demo-fc-sig"
 region = "cn-hangzhou"
 service = "payments"
 name = "refund"
+
+# No `service`: an FC 3.0 function.
+[[functions]]
+account = "ali-demo"
+region = "cn-hangzhou"
+name = "image-resize"
 "#
     )
 }

@@ -161,7 +161,8 @@ fn component(name: &str) -> String {
     }
 }
 
-/// `<account>/<region>/<namespace>/<name>[@qualifier].zip` (`.bin` for a non-zip package).
+/// `<account>/<region>/<namespace>/<name>[@qualifier].zip` (`.bin` for a non-zip package);
+/// `<account>/<region>/<name>…` for an FC 3.0 function, as its key.
 fn export_path(f: &FunctionRow, is_zip: bool) -> PathBuf {
     let t = &f.target;
     let mut file = t.name.clone();
@@ -170,13 +171,15 @@ fn export_path(f: &FunctionRow, is_zip: bool) -> PathBuf {
         file.push_str(q);
     }
     file.push_str(if is_zip { ".zip" } else { ".bin" });
+    // An FC 3.0 function has no service, so no folder for one.
     [
-        component(&t.account),
-        component(&t.region),
-        component(&t.namespace),
-        component(&file),
+        Some(component(&t.account)),
+        Some(component(&t.region)),
+        (!t.is_fc3()).then(|| component(&t.namespace)),
+        Some(component(&file)),
     ]
     .iter()
+    .flatten()
     .collect()
 }
 

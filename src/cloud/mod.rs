@@ -44,15 +44,20 @@ impl Cloud {
     }
 }
 
+/// The `namespace` of an FC 3.0 function. FC 3.0 (API 2023-03-30) has no services, so its
+/// functions have no scope and their key has one part less.
+pub const NO_SCOPE: &str = "";
+
 /// One function to archive, identified everywhere by its canonical key
-/// `<account>/<region>/<namespace or service>/<name>[@<qualifier>]`.
+/// `<account>/<region>/<namespace or service>/<name>[@<qualifier>]`, or for an FC 3.0 function
+/// (empty `namespace`, [`NO_SCOPE`]) `<account>/<region>/<name>[@<qualifier>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub key: String,
     pub cloud: Cloud,
     pub account: String,
     pub region: String,
-    /// SCF namespace or FC service.
+    /// SCF namespace or FC 2.0 service; empty ([`NO_SCOPE`]) for an FC 3.0 function.
     pub namespace: String,
     pub name: String,
     pub qualifier: Option<String>,
@@ -103,7 +108,11 @@ impl Target {
         name: &str,
         qualifier: Option<&str>,
     ) -> Target {
-        let mut key = format!("{account}/{region}/{namespace}/{name}");
+        let mut key = if namespace.is_empty() {
+            format!("{account}/{region}/{name}")
+        } else {
+            format!("{account}/{region}/{namespace}/{name}")
+        };
         if let Some(q) = qualifier {
             key.push('@');
             key.push_str(q);
@@ -117,6 +126,14 @@ impl Target {
             name: name.to_string(),
             qualifier: qualifier.map(str::to_string),
         }
+    }
+}
+
+impl Target {
+    /// Whether this is an FC 3.0 function (an Alibaba function without a service), served by
+    /// API 2023-03-30 instead of 2021-04-06.
+    pub fn is_fc3(&self) -> bool {
+        self.cloud == Cloud::Aliyun && self.namespace.is_empty()
     }
 }
 
@@ -342,10 +359,15 @@ pub struct Client {
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
+/// One client per API generation: an Alibaba account serves FC 2.0 and FC 3.0 functions alike,
+/// each through its own API.
 #[derive(Debug, Clone)]
 enum Api {
     Tencent(tencent::Client),
-    Aliyun(aliyun::Client),
+    Aliyun {
+        fc2: aliyun::Client,
+        fc3: aliyun::fc3::Client,
+    },
 }
 
 impl Client {
@@ -366,14 +388,24 @@ impl Client {
             AccountKind::Aliyun {
                 account_id,
                 signature,
-            } => Api::Aliyun(aliyun::Client::new(
-                http,
-                &account.endpoint,
-                account_id,
-                *signature,
-                credentials,
-                api_timeout,
-            )),
+            } => Api::Aliyun {
+                fc2: aliyun::Client::new(
+                    http.clone(),
+                    &account.endpoint,
+                    account_id,
+                    *signature,
+                    credentials.clone(),
+                    api_timeout,
+                ),
+                // FC 3.0 has one signature, ACS3; `signature = "fc"` concerns 2.0 only.
+                fc3: aliyun::fc3::Client::new(
+                    http,
+                    &account.endpoint,
+                    account_id,
+                    credentials,
+                    api_timeout,
+                ),
+            },
         };
         Client {
             api,
@@ -408,8 +440,12 @@ impl Client {
                 )
                 .await
             }
-            Api::Aliyun(c) => {
-                c.get_function_code(
+            Api::Aliyun { fc3, .. } if target.is_fc3() => {
+                fc3.get_function_code(&target.region, &target.name, target.qualifier.as_deref())
+                    .await
+            }
+            Api::Aliyun { fc2, .. } => {
+                fc2.get_function_code(
                     &target.region,
                     &target.namespace,
                     &target.name,
@@ -458,7 +494,7 @@ impl Client {
     pub fn scopes_action(&self) -> &'static str {
         match self.api {
             Api::Tencent(_) => "ListNamespaces",
-            Api::Aliyun(_) => "ListServices",
+            Api::Aliyun { .. } => "ListServices",
         }
     }
 
@@ -471,11 +507,12 @@ impl Client {
     ) -> Result<Page, CloudError> {
         match &self.api {
             Api::Tencent(c) => c.list_namespaces(region, offset(cursor), limit).await,
-            Api::Aliyun(c) => c.list_services(region, token(cursor), limit).await,
+            Api::Aliyun { fc2, .. } => fc2.list_services(region, token(cursor), limit).await,
         }
     }
 
-    /// One page of the functions of one namespace/service in `region`. The caller paces.
+    /// One page of the functions of one namespace/service in `region`; for an Alibaba account,
+    /// [`NO_SCOPE`] lists its FC 3.0 functions (and only those). The caller paces.
     pub async fn list_functions(
         &self,
         region: &str,
@@ -485,7 +522,13 @@ impl Client {
     ) -> Result<Page, CloudError> {
         match &self.api {
             Api::Tencent(c) => c.list_functions(region, scope, offset(cursor), limit).await,
-            Api::Aliyun(c) => c.list_functions(region, scope, token(cursor), limit).await,
+            Api::Aliyun { fc3, .. } if scope == NO_SCOPE => {
+                fc3.list_functions(region, token(cursor), None, limit).await
+            }
+            Api::Aliyun { fc2, .. } => {
+                fc2.list_functions(region, scope, token(cursor), limit)
+                    .await
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ pub(super) struct RawDiscover {
     include: Option<Vec<String>>,
     exclude: Option<Vec<String>>,
     qualifier: Option<String>,
+    fc_version: Option<String>,
 }
 
 /// One validated `[[discover]]` block.
@@ -37,8 +38,11 @@ pub struct Discover {
     pub cloud: Cloud,
     pub regions: Vec<String>,
     /// SCF namespaces or FC services to list; `None` means all of them (`["*"]`), found with
-    /// `ListNamespaces` / `ListServices`.
+    /// `ListNamespaces` / `ListServices`. An FC 3.0 rule has the one scope
+    /// [`crate::cloud::NO_SCOPE`]: its functions are listed per region.
     pub scopes: Option<Vec<String>>,
+    /// `fc_version = "3.0"`: the rule lists FC 3.0 functions (API 2023-03-30), and only those.
+    pub fc3: bool,
     /// Globs on the function name, as written (for `check` and messages).
     pub include: Vec<String>,
     pub exclude: Vec<String>,
@@ -64,7 +68,10 @@ impl Discover {
 
     /// Whether `t` is a function this rule would archive if the cloud listed it.
     pub fn covers(&self, t: &Target) -> bool {
+        // An FC 2.0 rule listing every service must not claim FC 3.0 functions (they have no
+        // service, and its listing never shows them), nor an FC 3.0 rule the 2.0 ones.
         t.account == self.account
+            && t.is_fc3() == self.fc3
             && self.regions.contains(&t.region)
             && self.lists_scope(&t.namespace)
             && t.qualifier == self.qualifier
@@ -112,6 +119,30 @@ pub(super) fn validate(
         regions.push(r.clone());
     }
 
+    let fc3 = match (cloud, d.fc_version.as_deref()) {
+        (_, None) => false,
+        (Cloud::Tencent, Some(_)) => {
+            return Err(err(
+                "fc_version",
+                "`fc_version` is for aliyun accounts (SCF has one API)".to_string(),
+            ));
+        }
+        (Cloud::Aliyun, Some("2.0")) => false,
+        (Cloud::Aliyun, Some("3.0")) => true,
+        (Cloud::Aliyun, Some(other)) => {
+            return Err(err(
+                "fc_version",
+                format!("unknown FC version `{other}` (expected \"2.0\" or \"3.0\")"),
+            ));
+        }
+    };
+    if fc3 && d.services.is_some() {
+        return Err(err(
+            "services",
+            "FC 3.0 has no services: remove `services` or set fc_version = \"2.0\"".to_string(),
+        ));
+    }
+
     let (scope_key, given, other_key, other) = match cloud {
         Cloud::Tencent => ("namespaces", &d.namespaces, "services", &d.services),
         Cloud::Aliyun => ("services", &d.services, "namespaces", &d.namespaces),
@@ -126,6 +157,7 @@ pub(super) fn validate(
         ));
     }
     let scopes = match given {
+        None if fc3 => Some(vec![crate::cloud::NO_SCOPE.to_string()]),
         None => None,
         Some(list) if list.iter().any(|s| s == "*") => {
             if list.len() != 1 {
@@ -195,6 +227,7 @@ pub(super) fn validate(
         cloud,
         regions,
         scopes,
+        fc3,
         include: d.include.clone().unwrap_or_default(),
         exclude: d.exclude.clone().unwrap_or_default(),
         include_set,

@@ -388,3 +388,62 @@ fn keep_last_zero_and_a_bad_keep_within_are_refused() {
     let e = parse(&format!("{BASE}\n[retention]\nkeep_within = \"a year\"\n")).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("retention.keep_within"));
 }
+
+#[test]
+fn an_aliyun_function_without_service_is_fc3_keyed_without_one() {
+    let c = parse(&format!(
+        "{BASE}\n[[functions]]\naccount = \"ali-prod\"\nregion = \"cn-hangzhou\"\nname = \"resize\"\nqualifier = \"prod\"\n"
+    ))
+    .unwrap();
+    let t = &c.functions[2];
+    assert_eq!(t.key, "ali-prod/cn-hangzhou/resize@prod");
+    assert!(t.is_fc3());
+    assert!(!c.functions[1].is_fc3(), "with a service it stays FC 2.0");
+    let e = parse(&format!(
+        "{BASE}\n[[functions]]\naccount = \"ali-prod\"\nregion = \"cn-hangzhou\"\nname = \"a$b\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("functions[3].name"));
+    assert!(e.position.is_some(), "{e}");
+}
+
+#[test]
+fn an_fc3_discover_rule_covers_fc3_functions_only() {
+    let c = parse(&format!(
+        "{BASE}\n[[discover]]\naccount = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3.0\"\n\
+         [[discover]]\naccount = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nservices = [\"*\"]\n"
+    ))
+    .unwrap();
+    let (v3, v2) = (&c.discover[0], &c.discover[1]);
+    assert!(v3.fc3 && !v2.fc3, "fc_version defaults to 2.0");
+    let fc3 = v3.target("cn-hangzhou", crate::cloud::NO_SCOPE, "resize");
+    assert_eq!(fc3.key, "ali-prod/cn-hangzhou/resize");
+    let fc2 = v2.target("cn-hangzhou", "orders", "resize");
+    assert!(v3.covers(&fc3) && !v3.covers(&fc2));
+    assert!(v2.covers(&fc2) && !v2.covers(&fc3));
+}
+
+#[test]
+fn bad_fc_versions_name_their_key() {
+    for (block, key) in [
+        (
+            "account = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\nfc_version = \"3.0\"",
+            "discover[1].fc_version",
+        ),
+        (
+            "account = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3\"",
+            "discover[1].fc_version",
+        ),
+        (
+            "account = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3.0\"\nservices = [\"x\"]",
+            "discover[1].services",
+        ),
+    ] {
+        let e = discover_error(block);
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.position.is_some(), "{e}");
+    }
+    let e =
+        discover_error("account = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3\"");
+    assert!(e.message.contains("\"2.0\" or \"3.0\""), "{e}");
+}

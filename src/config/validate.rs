@@ -482,10 +482,17 @@ pub(super) fn validate_function(
                     "FC functions have a `service`, not a `namespace`".to_string(),
                 ));
             }
-            let service = f
-                .service
-                .clone()
-                .ok_or_else(|| err("name", "FC functions need `service`".to_string()))?;
+            // No `service`: an FC 3.0 function, which has none (API 2023-03-30).
+            let Some(service) = f.service.clone() else {
+                return Ok(Target::new(
+                    cloud,
+                    &account.name,
+                    &f.region,
+                    crate::cloud::NO_SCOPE,
+                    &checked_name(f, cloud).map_err(|m| err("name", m))?,
+                    checked_qualifier(f, cloud).map_err(|m| err("qualifier", m))?,
+                ));
+            };
             if !valid_fc_name(&service, 128) {
                 return Err(err(
                     "service",
@@ -498,37 +505,42 @@ pub(super) fn validate_function(
             service
         }
     };
+    Ok(Target::new(
+        cloud,
+        &account.name,
+        &f.region,
+        &namespace,
+        &checked_name(f, cloud).map_err(|m| err("name", m))?,
+        checked_qualifier(f, cloud).map_err(|m| err("qualifier", m))?,
+    ))
+}
+
+fn checked_name(f: &RawFunction, cloud: Cloud) -> Result<String, String> {
     let name_ok = match cloud {
         Cloud::Tencent => valid_scf_name(&f.name, 128),
         Cloud::Aliyun => valid_fc_name(&f.name, 64),
     };
     if !name_ok {
-        return Err(err(
-            "name",
-            format!(
-                "`{}` is not a valid {} function name",
-                f.name,
-                cloud.display_name()
-            ),
+        return Err(format!(
+            "`{}` is not a valid {} function name",
+            f.name,
+            cloud.display_name()
         ));
     }
+    Ok(f.name.clone())
+}
+
+fn checked_qualifier(f: &RawFunction, cloud: Cloud) -> Result<Option<&str>, String> {
     if let Some(q) = &f.qualifier {
         let ok = match cloud {
             Cloud::Tencent => q == "$LATEST" || valid_scf_name(q, 128),
             Cloud::Aliyun => valid_qualifier(q),
         };
         if !ok {
-            return Err(err("qualifier", format!("`{q}` is not a valid qualifier")));
+            return Err(format!("`{q}` is not a valid qualifier"));
         }
     }
-    Ok(Target::new(
-        cloud,
-        &account.name,
-        &f.region,
-        &namespace,
-        &f.name,
-        f.qualifier.as_deref(),
-    ))
+    Ok(f.qualifier.as_deref())
 }
 
 /// The clouds' naming rules, for names that come from a listing instead of the file: a

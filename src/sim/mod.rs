@@ -1,5 +1,5 @@
-//! The built-in simulator: a fake SCF API, FC API and COS/OSS download host on one 127.0.0.1
-//! listener, used by `fnvault demo` and by the tests.
+//! The built-in simulator: a fake SCF API, FC 2.0 and FC 3.0 API (`fc3`) and COS/OSS download
+//! host on one 127.0.0.1 listener, used by `fnvault demo` and by the tests.
 //!
 //! Owns: nothing of the real product; it is a test double that behaves like the clouds where
 //! fnvault can tell. Every API request's signature is checked with the server-side verifiers of
@@ -25,6 +25,7 @@ use sha2::Sha256;
 
 use crate::cloud::aliyun::sign as fc_sign;
 
+mod fc3;
 pub mod verify_fc;
 pub mod verify_tc;
 
@@ -44,6 +45,12 @@ pub enum SimFunction {
         /// Normalised: `LATEST` when none is given.
         qualifier: String,
     },
+    /// An FC 3.0 function (API 2023-03-30): no service.
+    Fc3 {
+        name: String,
+        /// Normalised: `LATEST` when none is given.
+        qualifier: String,
+    },
 }
 
 impl SimFunction {
@@ -59,6 +66,13 @@ impl SimFunction {
     pub fn fc(service: &str, name: &str, qualifier: Option<&str>) -> Self {
         SimFunction::Fc {
             service: service.into(),
+            name: name.into(),
+            qualifier: qualifier.unwrap_or("LATEST").into(),
+        }
+    }
+
+    pub fn fc3(name: &str, qualifier: Option<&str>) -> Self {
+        SimFunction::Fc3 {
             name: name.into(),
             qualifier: qualifier.unwrap_or("LATEST").into(),
         }
@@ -169,10 +183,19 @@ struct Inner {
 /// One listing call of the simulator, for fault injection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListScope {
-    ScfNamespaces { region: String },
-    ScfFunctions { region: String, namespace: String },
+    ScfNamespaces {
+        region: String,
+    },
+    ScfFunctions {
+        region: String,
+        namespace: String,
+    },
     FcServices,
-    FcFunctions { service: String },
+    FcFunctions {
+        service: String,
+    },
+    /// FC 3.0 `ListFunctions` (all of a region's functions).
+    Fc3Functions,
 }
 
 struct Shared {
@@ -274,6 +297,11 @@ impl Simulator {
             .route(
                 "/2021-04-06/services/{service}/functions",
                 get(fc_list_functions),
+            )
+            .route("/2023-03-30/functions", get(fc3::list_functions))
+            .route(
+                "/2023-03-30/functions/{function}/code",
+                get(fc3::get_function_code),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -421,7 +449,7 @@ impl Simulator {
                 let sign = presign(&self.shared.url_key, &path, expires);
                 format!("http://{}{path}?sign={sign}&t={expires}", self.addr)
             }
-            SimFunction::Fc { .. } => {
+            SimFunction::Fc { .. } | SimFunction::Fc3 { .. } => {
                 let path = format!("/oss/{id}");
                 let sign = url_encode(&presign(&self.shared.url_key, &path, expires));
                 format!(
@@ -1059,6 +1087,20 @@ fn fc_verify(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(), Box<Response>> {
+    verify_request(shared, method, uri, headers, body, fc_error).map(|_| ())
+}
+
+/// Checks an FC (2.0 or 3.0) request's signature, security token and account, answering a
+/// refusal with `error` (each generation has its own envelope); counts and records the
+/// request when it passes.
+fn verify_request(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    error: fn(u16, &str, &str) -> Response,
+) -> Result<verify_fc::Verified, Box<Response>> {
     let now = crate::time::unix_now();
     let inner = shared.lock();
     let verified = verify_fc::verify(
@@ -1083,14 +1125,14 @@ fn fc_verify(
         Err(e) => {
             shared.lock().stats.rejected_requests += 1;
             tracing::debug!("sim: FC signature rejected: {e}");
-            return Err(Box::new(fc_error(e.status, e.code, &e.message)));
+            return Err(Box::new(error(e.status, e.code, &e.message)));
         }
     };
     if let Some(token) = expected_token
         && verified.security_token.as_deref() != Some(token.as_str())
     {
         shared.lock().stats.rejected_requests += 1;
-        return Err(Box::new(fc_error(
+        return Err(Box::new(error(
             403,
             "InvalidSecurityToken",
             "security token missing or invalid",
@@ -1100,7 +1142,7 @@ fn fc_verify(
         && expected != given
     {
         shared.lock().stats.rejected_requests += 1;
-        return Err(Box::new(fc_error(
+        return Err(Box::new(error(
             403,
             "AccessDenied",
             "x-fc-account-id does not own this endpoint",
@@ -1109,10 +1151,10 @@ fn fc_verify(
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
     inner.api_times.push(std::time::Instant::now());
-    if let Some(token) = verified.security_token {
-        inner.tokens_seen.push(token);
+    if let Some(token) = &verified.security_token {
+        inner.tokens_seen.push(token.clone());
     }
-    Ok(())
+    Ok(verified)
 }
 
 async fn fc_list_services(

@@ -262,9 +262,15 @@ async fn demo_tells_its_story_and_logs_only_with_v() {
         "no final table:\n{}",
         r.stdout
     );
+    // Five functions: two SCF, two FC 2.0 and one FC 3.0 (no service in its key).
     assert!(
         r.stdout
-            .contains("sweep 3: 4 checked, 1 changed, 3 unchanged, 0 failed"),
+            .contains("sweep 3: 5 checked, 1 changed, 4 unchanged, 0 failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("ali-demo/cn-hangzhou/image-resize"),
         "{}",
         r.stdout
     );
@@ -279,7 +285,7 @@ async fn demo_tells_its_story_and_logs_only_with_v() {
         .filter(|l| l.contains("INFO") && l.contains("archived"))
         .count();
     assert_eq!(
-        archived, 5,
+        archived, 6,
         "one INFO line per archived package:\n{}",
         v.stderr
     );

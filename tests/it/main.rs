@@ -10,6 +10,7 @@ mod daemon;
 mod discovery;
 mod fault_inject;
 mod faults;
+mod fc3;
 mod hostile;
 mod metrics;
 mod notify;

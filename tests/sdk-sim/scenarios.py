@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives the fnvault release binary against sim.py (scenarios a-f of README.md).
+"""Drives the fnvault release binary against sim.py (scenarios a-g of README.md).
 
 Called by run.sh, which starts the sim and owns its lifetime. This script only
 rewrites the sim's state file, writes fnvault configs, runs the binary and
@@ -66,6 +66,17 @@ class World:
                             "service": "orders", "name": "checkout", "qualifier": "LATEST"},
             "fc-refund": {"cloud": "aliyun", "account_id": OTHER_ACCOUNT_ID, "region": "cn-hangzhou",
                           "service": "payments", "name": "refund"},
+            # FC 3.0 (API 2023-03-30): no service. Only scenario g's config names them.
+            "fc3-resize": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                           "name": "resize"},
+            "fc3-thumbs": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                           "name": "thumbs", "qualifier": "prod"},
+            "fc3-img-a": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                          "name": "img-a"},
+            "fc3-img-b": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                          "name": "img-b"},
+            "fc3-other": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                          "name": "other"},
         }
         for fid in self.fns:
             self.deploy(fid, write=False)
@@ -115,6 +126,7 @@ class World:
                      "security_token": ALI_STS_FC[2]},
                 ],
                 "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun"],
+                "functions_v3": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun3"],
             },
         }
         tmp = self.state_path + ".tmp"
@@ -508,6 +520,115 @@ name = "refund"
     check_function(listing, "alistsfc/cn-hangzhou/payments/refund", w.fns["fc-refund"]["_data"], 1)
 
 
+FC3_KEYS = {
+    "fc3-resize": "ali/cn-hangzhou/resize",
+    "fc3-thumbs": "alists/cn-hangzhou/thumbs@prod",
+    "fc3-img-a": "ali/cn-hangzhou/img-a",
+    "fc3-img-b": "ali/cn-hangzhou/img-b",
+}
+
+
+def scenario_g(w):
+    """FC 3.0: explicit functions (permanent and STS keys) and an fc_version = "3.0" rule.
+
+    Its own folder, archive and database, so the counts of a-f stay as they are. The
+    sim's 3.0 ListFunctions shows the FC 2.0 functions too (as service$function) unless
+    fnvault asks for fcVersion=v3.
+    """
+    d = os.path.join(w.fv_dir, "fc3")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "ali.key"), "w") as f:
+        f.write(ALI_ACS3[1] + "\n")
+
+    def config(name, extra=""):
+        path = os.path.join(d, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f'''# written by tests/sdk-sim/scenarios.py (scenario g, FC 3.0)
+[archive]
+dir = "archive"
+
+[database]
+path = "fnvault.db"
+
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_ACS3[0]}"
+access_key_secret_file = "ali.key"
+
+[[accounts]]
+name = "alists"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_STS[0]}"
+access_key_secret = "{ALI_STS[1]}"
+security_token = "{ALI_STS[2]}"
+
+# No `service`: FC 3.0 functions.
+[[functions]]
+account = "ali"
+region = "cn-hangzhou"
+name = "resize"
+
+[[functions]]
+account = "alists"
+region = "cn-hangzhou"
+name = "thumbs"
+qualifier = "prod"
+
+[[discover]]
+account = "ali"
+regions = ["cn-hangzhou"]
+fc_version = "3.0"
+include = ["img-*"]
+{extra}''')
+        return path
+
+    cfg = config("fnvault-g.toml")
+    n0 = len(w.log_entries())
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    api = check_requests(w.log_entries(), n0)
+    fc3 = [e for e in api if e.get("api") == "2023-03-30"]
+    expect(len(fc3) == len(api), "%d request(s) did not go to the 3.0 API" % (len(api) - len(fc3)))
+    expect(all(e["scheme"] == "ACS3-HMAC-SHA256" for e in fc3), "a 3.0 request not signed with ACS3")
+    actions = {e["action"] for e in fc3}
+    expect(actions == {"GetFunctionCode", "ListFunctions"}, "3.0 actions seen: %s" % sorted(actions))
+    expect(any(e.get("sts") for e in fc3), "no 3.0 request with the STS key")
+    listing = w.list_json(cfg)
+    expect(sorted(k for k in listing if k) == sorted(FC3_KEYS.values()),
+           "keys %s, expected exactly %s (FC 2.0 functions must not be listed through 3.0)"
+           % (sorted(k for k in listing if k), sorted(FC3_KEYS.values())))
+    for fid, key in FC3_KEYS.items():
+        check_function(listing, key, w.fns[fid]["_data"], 1)
+    expect(w.stats()["downloads"] - d0 == 4, "sim served %d downloads, expected 4"
+           % (w.stats()["downloads"] - d0))
+
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "second sync exited %d: %s" % (r.code, r.tail()))
+    expect(w.stats()["downloads"] == d0, "second sync downloaded %d package(s)" % (w.stats()["downloads"] - d0))
+
+    new = w.deploy("fc3-thumbs")
+    r = w.run(cfg, "sync")
+    expect(r.code == 0, "sync after a redeploy exited %d: %s" % (r.code, r.tail()))
+    expect(w.stats()["downloads"] == d0 + 1, "a 3.0 redeploy downloaded %d package(s), expected 1"
+           % (w.stats()["downloads"] - d0))
+    check_function(w.list_json(cfg), FC3_KEYS["fc3-thumbs"], new, 2)
+
+    cfg2 = config("fnvault-g2.toml", '\n[[functions]]\naccount = "ali"\nregion = "cn-hangzhou"\nname = "nope"\n')
+    r = w.run(cfg2, "sync")
+    expect(r.code == 1, "sync with an unknown 3.0 function exited %d: %s" % (r.code, r.tail()))
+    err = (w.list_json(cfg2).get("ali/cn-hangzhou/nope") or {}).get("last_error") or ""
+    expect("FunctionNotFound" in err and "404" in err and "request id 1-" in err,
+           "last_error of the unknown 3.0 function: %r" % err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
@@ -526,6 +647,7 @@ def main():
         ("d-corrupt-download-rejected", lambda: scenario_d(w, cfg)),
         ("e-unknown-function-and-bad-key", lambda: scenario_e(w)),
         ("f-temporary-credentials", lambda: scenario_f(w)),
+        ("g-fc3-functions-and-discovery", lambda: scenario_g(w)),
     ]
     for name, fn in scenarios:
         try:

@@ -4,7 +4,8 @@
 1. Replays every signature vector in tests/vectors through the verifiers
    (each must be accepted; a one-character tamper must be rejected).
 2. Starts sim.py and calls it with tencentcloud's ScfClient, fc2.Client and the
-   Tea client (alibabacloud_fc_open20210406): their requests must be accepted,
+   Tea client (alibabacloud_fc_open20210406) and the FC 3.0 client
+   (alibabacloud_fc20230330): their requests must be accepted,
    and wrong keys, tampered or replayed requests must be rejected with the
    right cloud error code.
 3. Checks the download URLs: served exactly as given, refused when re-encoded
@@ -52,6 +53,8 @@ from alibabacloud_tea_openapi import models as open_api_models  # noqa: E402
 from alibabacloud_fc_open20210406.client import Client as TeaFcClient  # noqa: E402
 from alibabacloud_fc_open20210406 import models as fc_models  # noqa: E402
 from alibabacloud_tea_util import models as util_models  # noqa: E402
+from alibabacloud_fc20230330.client import Client as Fc3Client  # noqa: E402
+from alibabacloud_fc20230330 import models as fc3_models  # noqa: E402
 
 VECTORS = os.environ.get("FNVAULT_VECTORS_DIR") or os.path.normpath(
     os.path.join(HERE, "..", "vectors"))
@@ -239,6 +242,7 @@ class LiveSim:
             "scf-a": b"PK\x03\x04 scf package a " + os.urandom(200),
             "fc-a": b"PK\x03\x04 fc package a " + os.urandom(300),
             "fc-b": b"PK\x03\x04 fc package b " + os.urandom(50),
+            "fc3-a": b"PK\x03\x04 fc3 package a " + os.urandom(120),
         }
         self.state = {
             "tencent": {
@@ -257,6 +261,10 @@ class LiveSim:
                      "qualifier": "LATEST", "package_b64": base64.b64encode(self.packages["fc-a"]).decode()},
                     {"account_id": ACCOUNT, "region": "cn-shanghai", "service": "orders", "name": "refund",
                      "package_b64": base64.b64encode(self.packages["fc-b"]).decode()},
+                ],
+                "functions_v3": [
+                    {"account_id": ACCOUNT, "region": "cn-hangzhou", "name": "resize",
+                     "package_b64": base64.b64encode(self.packages["fc3-a"]).decode()},
                 ],
             },
         }
@@ -363,6 +371,12 @@ def tea_code(client, service, fn, qualifier=None):
     req = fc_models.GetFunctionCodeRequest(qualifier=qualifier)
     hdrs = fc_models.GetFunctionCodeHeaders(x_fc_account_id=ACCOUNT)
     return client.get_function_code_with_options(service, fn, req, hdrs, util_models.RuntimeOptions()).body
+
+
+def fc3_client(port, ak, secret, token=None):
+    cfg = open_api_models.Config(access_key_id=ak, access_key_secret=secret, security_token=token,
+                                 endpoint="127.0.0.1:%d" % port, protocol="http", region_id="cn-hangzhou")
+    return Fc3Client(cfg)
 
 
 def tea_error(fn):
@@ -616,6 +630,33 @@ def _live_tests(live, port, cap):
         st, _, data = replay(port, p, headers=list(p.headers.items()) + [("x-acs-extra", "1")])
         check("tea-unsigned-acs-header-refused", st == 403, (st, data[:200]))
     run_case("tea", tea_ok)
+
+    # --- Aliyun FC 3.0, official 2023-03-30 client
+    def fc3_ok():
+        c = fc3_client(port, ALI_AK, ALI_SECRET)
+        body = c.get_function_code_with_options("resize", fc3_models.GetFunctionCodeRequest(), {},
+                                                util_models.RuntimeOptions()).body
+        check("fc3-sdk-accepted", body.checksum == str(sim.crc64(P["fc3-a"])), body.to_map())
+        st, _, data = get_url(body.url)
+        check("fc3-download", st == 200 and data == P["fc3-a"], st)
+        ts = fc3_client(port, ALI_STS_AK, ALI_STS_SECRET, ALI_STS_TOKEN)
+        body = ts.get_function_code_with_options("resize", fc3_models.GetFunctionCodeRequest(), {},
+                                                 util_models.RuntimeOptions()).body
+        check("fc3-sts-accepted", body.checksum == str(sim.crc64(P["fc3-a"])), body.to_map())
+        out = c.list_functions_with_options(fc3_models.ListFunctionsRequest(fc_version="v3", limit=10), {},
+                                            util_models.RuntimeOptions()).body
+        check("fc3-list-v3", [f.function_name for f in out.functions] == ["resize"], out.to_map())
+        out = c.list_functions_with_options(fc3_models.ListFunctionsRequest(limit=10), {},
+                                            util_models.RuntimeOptions()).body
+        check("fc3-list-both", sorted(f.function_name for f in out.functions)
+              == ["orders$checkout", "orders$refund", "resize"], out.to_map())
+        err = tea_error(lambda: c.get_function_code_with_options(
+            "gone", fc3_models.GetFunctionCodeRequest(), {}, util_models.RuntimeOptions()))
+        check("fc3-unknown-function", err and err[0] == 404 and "FunctionNotFound" in err[2], err)
+        err = tea_error(lambda: fc3_client(port, ALI_AK, "wrong").get_function_code_with_options(
+            "resize", fc3_models.GetFunctionCodeRequest(), {}, util_models.RuntimeOptions()))
+        check("fc3-wrong-secret", err and err[0] == 403 and "SignatureNotMatch" in err[2], err)
+    run_case("fc3", fc3_ok)
 
     # --- request log
     def log_checks():

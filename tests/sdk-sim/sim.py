@@ -2,7 +2,8 @@
 """SDK-verified cloud simulator for fnvault.
 
 Serves a fake Tencent Cloud SCF API (GetFunctionAddress), a fake Alibaba Cloud
-FC 2.0 API (GetFunctionCode, 2021-04-06) and fake COS/OSS download endpoints.
+FC 2.0 API (GetFunctionCode, 2021-04-06), a fake FC 3.0 API (GetFunctionCode and
+ListFunctions, 2023-03-30) and fake COS/OSS download endpoints.
 Every API request's signature is recomputed with the clouds' official Python
 SDK code (tencentcloud-sdk-python-common, alibabacloud-tea-openapi,
 aliyun-fc2), never with a signer of our own, so that a mistake shared by
@@ -49,10 +50,23 @@ from darabonba.request import DaraRequest
 import fc2.auth as fc2_auth_mod
 from fc2.auth import Auth as Fc2Auth
 
+# FC 3.0: the official 2023-03-30 client signs through tea-openapi's generic client,
+# whose do_request computes Authorization with Utils.get_authorization: the function
+# verify_acs3 calls. Refuse to run if the pinned SDK no longer works that way, since the
+# 3.0 checks below would then not be the 3.0 SDK's own code.
+import inspect
+import alibabacloud_fc20230330.client as fc3_client_mod
+import alibabacloud_tea_openapi.client as tea_openapi_client_mod
+if not issubclass(fc3_client_mod.Client, tea_openapi_client_mod.Client):  # pragma: no cover
+    raise SystemExit("alibabacloud_fc20230330.Client is not a tea-openapi client any more")
+if "get_authorization" not in inspect.getsource(tea_openapi_client_mod.Client.do_request):  # pragma: no cover
+    raise SystemExit("tea-openapi's do_request no longer signs with Utils.get_authorization")
+
 SCF_VERSION = "2018-04-16"
 SCF_SKEW = 300            # seconds, X-TC-Timestamp
 FC_SKEW = 15 * 60         # seconds, Date / x-acs-date
 FC_API_VERSION = "2021-04-06"
+FC3_API_VERSION = "2023-03-30"
 ACS3 = "ACS3-HMAC-SHA256"
 
 # OSS/FC CRC-64 (CRC-64/XZ) exactly as the OSS Python SDK spells it with crcmod.
@@ -343,7 +357,7 @@ class NonceCache:
 
 
 def verify_acs3(method, raw_target, headers, body, lookup_secret, now, nonces=None,
-                expected_hosts=None):
+                expected_hosts=None, api_version=FC_API_VERSION, action=None):
     """Verify an ACS3-HMAC-SHA256 request with alibabacloud_tea_openapi's signer.
 
     lookup_secret(access_key_id) -> dict(secret=..., token=...) or None.
@@ -455,12 +469,15 @@ def verify_acs3(method, raw_target, headers, body, lookup_secret, now, nonces=No
         return v(False, "InvalidSecurityToken", "x-acs-security-token sent for a permanent access key",
                  access_key_id=ak, diag=diag)
 
-    for name, want in (("x-acs-version", FC_API_VERSION), ("x-acs-action", "GetFunctionCode")):
+    # `action=None` (FC 2.0): only GetFunctionCode paths are checked, as before; FC 3.0
+    # names the action of every path it serves.
+    want_action = action or "GetFunctionCode"
+    for name, want in (("x-acs-version", api_version), ("x-acs-action", want_action)):
         got = headers.get(name)
         if got is None:
             return v(False, "MissingRequiredHeader", "%s is required" % name, status=400,
                      access_key_id=ak, diag=diag)
-        if got != want and pathname.endswith("/code"):
+        if got != want and (action is not None or pathname.endswith("/code")):
             return v(False, "InvalidArgument", "%s is %r, expected %r" % (name, got, want), status=400,
                      access_key_id=ak, diag=diag)
     if nonces is not None:
@@ -637,6 +654,8 @@ def load_state(path):
         section.setdefault("credentials", [])
         for fn in section.setdefault("functions", []):
             fn["_package"] = _package_bytes(fn, base)
+    for fn in state["aliyun"].setdefault("functions_v3", []):
+        fn["_package"] = _package_bytes(fn, base)
     return state
 
 
@@ -781,6 +800,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._download("cos")
             if path.startswith("/oss/"):
                 return self._download("oss")
+            if path.startswith("/%s/" % FC3_API_VERSION) or path == "/%s" % FC3_API_VERSION:
+                return self._fc3(method, body)
             if path.startswith("/20"):
                 return self._fc(method, body)
             return self._send(404, {"error": "no such route in sdk-sim: %s %s" % (method, path)})
@@ -956,6 +977,125 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, {"checksum": str(crc64(pkg)), "url": url},
                           extra={"X-Fc-Request-Id": request_id})
 
+    # -- Aliyun FC 3.0 (2023-03-30)
+    def _fc3(self, method, body):
+        """GetFunctionCode and ListFunctions as the FC 3.0 service answers them.
+
+        ACS3 only, verified by verify_acs3 (the 3.0 SDK's signer) with this API version
+        and the path's action. The request must carry exactly the headers the 3.0 SDK
+        sends: x-acs-credentials-provider (static_ak / static_sts), no x-fc-account-id.
+        Errors in the 3.0 envelope {Code, Message, RequestId}, request id in the body only.
+        FC 3.0 functions live in state["aliyun"]["functions_v3"]; ListFunctions shows them
+        for fcVersion=v3, the 2.0 functions as service$function for v2, and both without it.
+        """
+        sim = self.sim
+        sim.bump("api_requests")
+        request_id = "1-%s-%s" % (secrets.token_hex(4), secrets.token_hex(12))
+        headers = self._headers()
+        split = urlsplit(self.path)
+        decoded = unquote(split.path)
+        q = dict(parse_qsl(split.query, keep_blank_values=True))
+        m = re.fullmatch(r"/2023-03-30/functions/([^/]+)/code", decoded)
+        action = "GetFunctionCode" if m else ("ListFunctions" if decoded == "/2023-03-30/functions" else None)
+        auth = headers.get("authorization") or ""
+        entry = {"kind": "api", "cloud": "aliyun", "api": FC3_API_VERSION, "action": action,
+                 "scheme": ACS3 if auth.startswith(ACS3 + " ") else None,
+                 "function": ("%s@%s" % (m.group(1), q.get("qualifier"))) if m else None,
+                 "verified": False, "code": None}
+
+        def fail(status, code, message, verdict=None):
+            sim.bump("api_rejected")
+            entry["code"] = code
+            sys.stderr.write("sim: REJECT fc3 %s %s: %d %s: %s\n" % (method, split.path, status, code, message))
+            if verdict is not None and verdict.diag:
+                sys.stderr.write(_diag_text(verdict) + "\n")
+            sim.log(entry)
+            return self._send(status, {"Code": code, "Message": message, "RequestId": request_id})
+
+        try:
+            state = load_state(sim.state_path)
+        except Exception as e:
+            return fail(500, "InternalServerError", "sim state unreadable: %s" % e)
+        if method != "GET" or action is None:
+            return fail(404, "PathNotFound", "%s %s is not served by the sim" % (method, split.path))
+        if entry["scheme"] != ACS3:
+            return fail(403, "AccessDenied", "FC 3.0 takes only ACS3-HMAC-SHA256: %r" % auth[:40])
+        creds = {c["access_key_id"]: c for c in state["aliyun"]["credentials"]}
+
+        def lookup(ak):
+            c = creds.get(ak)
+            return None if c is None else {"secret": c["access_key_secret"], "token": c.get("security_token")}
+
+        now = sim.now(state)
+        verdict = verify_acs3(method, self.path, headers, body, lookup, now, nonces=sim.nonces,
+                              expected_hosts=sim.expected_hosts(), api_version=FC3_API_VERSION,
+                              action=action)
+        entry["access_key_id"] = verdict.access_key_id
+        entry["sts"] = verdict.sts
+        if not verdict.ok:
+            return fail(verdict.status, verdict.code, verdict.message, verdict)
+        want_provider = "static_sts" if verdict.sts else "static_ak"
+        if headers.get("x-acs-credentials-provider") != want_provider:
+            return fail(400, "InvalidArgument", "x-acs-credentials-provider %r; the 3.0 SDK sends %r"
+                        % (headers.get("x-acs-credentials-provider"), want_provider), verdict)
+        if headers.get("x-fc-account-id") is not None:
+            return fail(400, "InvalidArgument", "x-fc-account-id is a 2.0 header; the 3.0 SDK sends none",
+                        verdict)
+        entry["verified"] = True
+        cred = creds[verdict.access_key_id]
+        v3 = [f for f in state["aliyun"].get("functions_v3", [])
+              if not (cred.get("account_id") and f.get("account_id") and f["account_id"] != cred["account_id"])]
+
+        if action == "ListFunctions":
+            try:
+                limit = int(q.get("limit", "20"))
+            except ValueError:
+                return fail(400, "InvalidArgument", "limit %r is not a number" % q.get("limit"))
+            if not 1 <= limit <= 100:
+                return fail(400, "InvalidArgument", "limit must be 1 to 100")
+            version = q.get("fcVersion")
+            if version not in (None, "v2", "v3"):
+                return fail(400, "InvalidArgument", "fcVersion must be v2 or v3")
+            names = set()
+            if version in (None, "v3"):
+                names.update(f["name"] for f in v3)
+            if version in (None, "v2"):
+                names.update("%s$%s" % (f["service"], f["name"]) for f in state["aliyun"]["functions"])
+            names = sorted(n for n in names if n.startswith(q.get("prefix", "")))
+            start = 0
+            if "nextToken" in q:
+                try:
+                    first = base64.b64decode(q["nextToken"], validate=True).decode("utf-8")
+                except Exception:
+                    return fail(400, "InvalidArgument", "nextToken is not valid")
+                start = next((i for i, n in enumerate(names) if n >= first), len(names))
+            page = names[start:start + limit]
+            out = {"functions": [{"functionName": n, "description": ""} for n in page]}
+            if start + limit < len(names):
+                out["nextToken"] = base64.b64encode(names[start + limit].encode()).decode()
+            sim.log(entry)
+            return self._send(200, out)
+
+        fname = m.group(1)
+        qual_eff = q.get("qualifier") or "LATEST"
+        same_name = [f for f in v3 if f["name"] == fname]
+        if not same_name:
+            return fail(404, "FunctionNotFound", "function not found")
+        match = [f for f in same_name if f.get("qualifier", "LATEST") == qual_eff]
+        if not match:
+            code = "VersionNotFound" if qual_eff.isdigit() else "AliasNotFound"
+            return fail(404, code, "%s %s not found for %s" % (code[:-8].lower(), qual_eff, fname))
+        fn = match[0]
+        if fn.get("error"):
+            return fail(int(fn.get("error_status", 500)), fn["error"], "configured error for this function")
+        pkg = fn["_package"]
+        ttl = int(state.get("url_ttl", 600))
+        expires = int(now) + (-60 if state.get("expired_urls") else ttl)
+        url = sim.signer.oss_url(self._base_url(), "fc3-code-%s" % fn.get("region", "cn-hangzhou"),
+                                 fn.get("account_id") or "0", _sha256_hex(pkg), fname, expires)
+        sim.log(entry)
+        return self._send(200, {"checksum": str(crc64(pkg)), "url": url})
+
     # -- downloads
     def _download(self, store):
         sim = self.sim
@@ -985,7 +1125,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             sha = unquote(raw_path.split("/")[3]).split("/")[1]
             cloud = "aliyun"
-        fn = next((f for f in state[cloud]["functions"] if _sha256_hex(f["_package"]) == sha), None)
+        fns = state[cloud]["functions"] + (state["aliyun"]["functions_v3"] if cloud == "aliyun" else [])
+        fn = next((f for f in fns if _sha256_hex(f["_package"]) == sha), None)
         if fn is None:
             entry["status"] = 404
             sim.log(entry)

@@ -1,10 +1,12 @@
 //! Alibaba Cloud Function Compute 2.0 (API 2021-04-06): `GetFunctionCode`, signed with
 //! ACS3-HMAC-SHA256 (the default, as the official SDK for this API version) or the classic FC
-//! scheme (`signature = "fc"`).
+//! scheme (`signature = "fc"`). FC 3.0 (API 2023-03-30) has its own client in [`fc3`]; the
+//! answer parsers here (`code_location`, `page`, `parse_error`, `classify`) serve both.
 //!
 //! Owns: building, signing and sending FC API requests and turning answers into a
 //! [`CodeLocation`] or a typed [`CloudError`]. See `shared/api/aliyun-fc.md`.
 
+pub mod fc3;
 pub mod sign;
 
 use std::time::Duration;
@@ -65,32 +67,7 @@ impl Client {
         let (status, request_id, body) =
             self.call("GetFunctionCode", region, &path, &query).await?;
 
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            CloudError::invalid_response(
-                Cloud::Aliyun,
-                status,
-                request_id.clone(),
-                format!("GetFunctionCode answered malformed JSON: {e}"),
-            )
-        })?;
-        let url = value.get("url").and_then(|v| v.as_str());
-        let checksum = value.get("checksum").and_then(parse_checksum);
-        let (Some(url), Some(checksum)) = (url, checksum) else {
-            return Err(CloudError::invalid_response(
-                Cloud::Aliyun,
-                status,
-                request_id,
-                "GetFunctionCode answered without a url or a decimal CRC-64 checksum",
-            ));
-        };
-        super::tencent::check_download_url(url).map_err(|m| {
-            CloudError::invalid_response(Cloud::Aliyun, status, request_id.clone(), m)
-        })?;
-        Ok(CodeLocation {
-            url: SecretUrl::new(url),
-            checksum: Checksum::Crc64(checksum),
-            request_id,
-        })
+        code_location(status, request_id, &body)
     }
 
     /// `ListServices` (one page): service names and the next page's token.
@@ -152,37 +129,7 @@ impl Client {
             query.push(("nextToken", t));
         }
         let (status, rid, body) = self.call(action, region, path, &query).await?;
-        let bad = |m: String| CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), m);
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| bad(format!("{action} answered malformed JSON: {e}")))?;
-        let items = value
-            .get(array)
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| bad(format!("{action} answered without a `{array}` array")))?;
-        let mut names = Vec::with_capacity(items.len());
-        for item in items {
-            let name = item.get(field).and_then(|v| v.as_str()).ok_or_else(|| {
-                bad(format!(
-                    "{action} answered an entry whose `{field}` is not a string"
-                ))
-            })?;
-            names.push(name.to_string());
-        }
-        let next = match value.get("nextToken") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(t)) if t.is_empty() => None,
-            Some(serde_json::Value::String(t)) => Some(super::Cursor::Token(t.clone())),
-            Some(_) => {
-                return Err(bad(format!(
-                    "{action} answered a `nextToken` that is not a string"
-                )));
-            }
-        };
-        Ok(super::Page {
-            names,
-            next,
-            request_id: rid,
-        })
+        page(action, status, rid, &body, array, field)
     }
 
     /// Signs and sends one GET; returns status, request id and body of a 2xx answer.
@@ -317,6 +264,83 @@ impl Client {
     }
 }
 
+/// A `GetFunctionCode` answer (the same `{checksum, url}` in FC 2.0 and 3.0) as a
+/// [`CodeLocation`]; anything else is an invalid response naming the call.
+pub(crate) fn code_location(
+    status: u16,
+    request_id: Option<String>,
+    body: &[u8],
+) -> Result<CodeLocation, CloudError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            request_id.clone(),
+            format!("GetFunctionCode answered malformed JSON: {e}"),
+        )
+    })?;
+    let url = value.get("url").and_then(|v| v.as_str());
+    let checksum = value.get("checksum").and_then(parse_checksum);
+    let (Some(url), Some(checksum)) = (url, checksum) else {
+        return Err(CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            request_id,
+            "GetFunctionCode answered without a url or a decimal CRC-64 checksum",
+        ));
+    };
+    super::tencent::check_download_url(url)
+        .map_err(|m| CloudError::invalid_response(Cloud::Aliyun, status, request_id.clone(), m))?;
+    Ok(CodeLocation {
+        url: SecretUrl::new(url),
+        checksum: Checksum::Crc64(checksum),
+        request_id,
+    })
+}
+
+/// One page of an FC listing (2.0 and 3.0 share the shape): the `field` of every entry of
+/// `array`, and `nextToken` (absent or empty on the last page).
+pub(crate) fn page(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+    array: &str,
+    field: &str,
+) -> Result<super::Page, CloudError> {
+    let bad = |m: String| CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), m);
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("{action} answered malformed JSON: {e}")))?;
+    let items = value
+        .get(array)
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| bad(format!("{action} answered without a `{array}` array")))?;
+    let mut names = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item.get(field).and_then(|v| v.as_str()).ok_or_else(|| {
+            bad(format!(
+                "{action} answered an entry whose `{field}` is not a string"
+            ))
+        })?;
+        names.push(name.to_string());
+    }
+    let next = match value.get("nextToken") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(t)) if t.is_empty() => None,
+        Some(serde_json::Value::String(t)) => Some(super::Cursor::Token(t.clone())),
+        Some(_) => {
+            return Err(bad(format!(
+                "{action} answered a `nextToken` that is not a string"
+            )));
+        }
+    };
+    Ok(super::Page {
+        names,
+        next,
+        request_id: rid,
+    })
+}
+
 /// FC sends the checksum as a decimal string (it may exceed i64) and sometimes as a number.
 fn parse_checksum(v: &serde_json::Value) -> Option<u64> {
     match v {
@@ -328,7 +352,7 @@ fn parse_checksum(v: &serde_json::Value) -> Option<u64> {
 
 /// Error bodies spell their keys `ErrorCode`, `errorCode` or `Code` depending on the layer
 /// that answered; accept all, case-insensitively.
-fn parse_error(body: &[u8]) -> (Option<String>, Option<String>) {
+pub(crate) fn parse_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
     else {
         return (None, None);
