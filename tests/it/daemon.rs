@@ -74,12 +74,18 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     with_extra(&env, &config, "[sync]\nshutdown_grace = \"200ms\"\n");
 
     let child = spawn(&env, &["sync"]);
-    // Stop once its bytes are landing in tmp/ (an observed moment, not a guessed delay).
-    wait_until("the slow download's temp file to fill", || {
-        env.files_in("archive/tmp")
-            .iter()
-            .any(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
-    })
+    // Stop once the three quick functions are archived and the slow one's bytes are landing in
+    // tmp/ (observed moments, not a guessed delay): what the counts below expect is then settled.
+    wait_until(
+        "the three quick packages and the slow download's temp file",
+        || {
+            env.files_in("archive/blobs").len() == 3
+                && env
+                    .files_in("archive/tmp")
+                    .iter()
+                    .any(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+        },
+    )
     .await;
     signal(&child, "TERM");
     let (code, stderr) = finish(child).await;
