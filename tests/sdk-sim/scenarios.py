@@ -537,7 +537,8 @@ def scenario_g(w):
     """
     d = os.path.join(w.fv_dir, "fc3")
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "ali.key"), "w") as f:
+    # 0600 like the other key files: fnvault refuses a key file others can read.
+    with open(os.open(os.path.join(d, "ali.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(ALI_ACS3[1] + "\n")
 
     def config(name, extra=""):
