@@ -8,7 +8,10 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-VENV="$ROOT/target/sdk-sim-venv"
+# Everything built or made here lives in cargo's target folder, wherever CARGO_TARGET_DIR puts it.
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$TARGET"
+VENV="$TARGET/sdk-sim-venv"
 MODE=scenarios
 KEEP=0
 BUILD=1
@@ -40,7 +43,7 @@ if [[ "$MODE" == selftest ]]; then
 fi
 
 # --- fnvault release binary
-BIN="$ROOT/target/release/fnvault"
+BIN="$TARGET/release/fnvault"
 if [[ "$BUILD" == 1 ]] && ! (cd "$ROOT" && cargo build --release --quiet); then
   echo "FAIL build: cargo build --release failed"
   echo "0 passed, 1 failed"
@@ -53,7 +56,7 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 # --- simulator on a free port
-WORK="$(mktemp -d "$ROOT/target/sdk-sim-run.XXXXXX")"
+WORK="$(mktemp -d "$TARGET/sdk-sim-run.XXXXXX")"
 echo '{}' > "$WORK/state.json"
 SIM_PID=""
 cleanup() {
