@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cloud::Cloud;
+use crate::model::Cloud;
 
 use super::*;
 
@@ -416,7 +416,7 @@ fn an_fc3_discover_rule_covers_fc3_functions_only() {
     .unwrap();
     let (v3, v2) = (&c.discover[0], &c.discover[1]);
     assert!(v3.fc3 && !v2.fc3, "fc_version defaults to 2.0");
-    let fc3 = v3.target("cn-hangzhou", crate::cloud::NO_SCOPE, "resize");
+    let fc3 = v3.target("cn-hangzhou", crate::model::NO_SCOPE, "resize");
     assert_eq!(fc3.key, "ali-prod/cn-hangzhou/resize");
     let fc2 = v2.target("cn-hangzhou", "orders", "resize");
     assert!(v3.covers(&fc3) && !v3.covers(&fc2));
