@@ -14,8 +14,10 @@
 //!   Appended after the version's `version` line (or, for a version archived before
 //!   configurations were read, when its first configuration is attached to it).
 //!
-//! Lines of a kind this fnvault does not know (written by a newer one) are skipped, not
-//! reported: a rollback must not turn a newer archive's journal into problem lines.
+//! A line of a kind this fnvault does not know (written by a newer one) is reported as a
+//! problem, never skipped silently: it may be the only description of a blob, and `prune`
+//! refuses to delete while any is reported. (So an fnvault older than `config` lines reports
+//! them, and its `prune` refuses without `--force`: README, "Upgrading".)
 //!
 //! With `blobs/` this is everything `fnvault reindex` needs; only per-sweep statistics and the
 //! last check's status are lost with the database. The line format is private to this file
@@ -179,9 +181,6 @@ enum Line {
         cloud_modified: Option<String>,
     },
 }
-
-/// The event kinds this fnvault reads; a line of any other kind is a newer fnvault's.
-const KNOWN_KINDS: [&str; 5] = ["version", "seen", "pruned", "merged", "config"];
 
 /// A version's configuration inside a `merged` line (which supersedes the `config` lines of
 /// the histories it merges, so it restates them).
@@ -512,16 +511,7 @@ fn to_line(event: &Event) -> Option<(&str, Line)> {
 
 /// One line's events: one, or for a merge its marker, versions and sightings.
 fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| format!("not a journal line: {e}"))?;
-    if let Some(kind) = value.get("event").and_then(|k| k.as_str())
-        && !KNOWN_KINDS.contains(&kind)
-    {
-        // A newer fnvault's kind: skipped, so this one can still read (and roll back to) it.
-        return Ok(Vec::new());
-    }
-    let line: Line =
-        serde_json::from_value(value).map_err(|e| format!("not a journal line: {e}"))?;
+    let line: Line = serde_json::from_str(raw).map_err(|e| format!("not a journal line: {e}"))?;
     let mut extra = Vec::new();
     let event = match line {
         Line::Version {

@@ -211,7 +211,7 @@ impl Sweeper {
                 }
                 Err(e) => {
                     return Err(with_attempts(
-                        format!("reading the configuration: {e}"),
+                        format!("{e} (reading the configuration)"),
                         attempt,
                     ));
                 }
@@ -226,7 +226,7 @@ impl Sweeper {
         };
         crate::capture::canonical(answer, protect)
             .map(|s| Step::Done(Some(s)))
-            .map_err(|e| format!("reading the configuration: {e}"))
+            .map_err(|e| format!("{} configuration: {e}", target.cloud.display_name()))
     }
 
     /// Stages resolve, compare and fetch+verify of the package. Each try asks for a fresh
