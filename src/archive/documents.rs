@@ -6,7 +6,7 @@
 //! `capture.key`, mode 0600; it is made once and never replaced, because every hash in every
 //! configuration document depends on it: a new key would show every secret as changed.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 
 use sha2::{Digest, Sha256};
@@ -64,20 +64,27 @@ impl Archive {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(ArchiveError::io(&path, e)),
         }
+        // Made whole in `tmp/` and linked in under its name only once durable: a crash or a
+        // full disk never leaves a short key file that would refuse every later start.
         let key: [u8; KEY_LEN] = rand::random();
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(&key)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o600))
+                .map_err(|e| ArchiveError::io(tmp.path(), e))?;
         }
-        let mut file = options
-            .open(&path)
-            .map_err(|e| ArchiveError::io(&path, e))?;
-        file.write_all(&key)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| ArchiveError::io(&path, e))?;
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => {}
+            // Made meanwhile (by nothing else while the lock is held, but never replaced).
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                return self.capture_key(_lock);
+            }
+            Err(e) => return Err(ArchiveError::io(&path, e.error)),
+        }
         sync_dir(&self.root)?;
         Ok(key)
     }

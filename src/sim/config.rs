@@ -164,15 +164,15 @@ fn fc_function(
     service: &str,
     function: &str,
     uri: &Uri,
-) -> Result<SimConfig, Response> {
+) -> Result<SimConfig, Box<Response>> {
     let f = SimFunction::fc(service, function, qualifier_of(uri).as_deref());
     let inner = shared.lock();
     if !inner.functions.contains_key(&f) {
-        return Err(fc_error(
+        return Err(Box::new(fc_error(
             404,
             "FunctionNotFound",
             &format!("function {function} not found"),
-        ));
+        )));
     }
     Ok(inner.configs.get(&f).cloned().unwrap_or_default())
 }
@@ -191,7 +191,7 @@ pub(super) async fn fc_get_function(
     }
     let c = match fc_function(&shared, &service, &function, &uri) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     fc_json(
         StatusCode::OK,
@@ -219,7 +219,7 @@ pub(super) async fn fc_list_triggers(
         return *resp;
     }
     if let Err(resp) = fc_function(&shared, &service, &function, &uri) {
-        return resp;
+        return *resp;
     }
     fc_json(
         StatusCode::OK,
