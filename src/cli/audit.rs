@@ -109,6 +109,10 @@ pub(super) enum AuditCommand {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        /// The whole function: --to is then a folder (new or empty) that gets the package
+        /// and function.json, the version's configuration document (see README).
+        #[arg(long)]
+        with_config: bool,
     },
     /// Write the package of every function (latest, or live at --at) into a readable tree
     /// DIR/<account>/<region>/<namespace or service>/<name>[@qualifier].zip, plus
@@ -122,6 +126,10 @@ pub(super) enum AuditCommand {
         /// The versions live at this time instead of the latest.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Also write each version's configuration document beside its package, as
+        /// <name>[@qualifier].function.json.
+        #[arg(long)]
+        with_config: bool,
     },
     /// Rebuild the database from the archive alone (its journal and blobs). Refuses to
     /// replace a healthy database unless --force; a replaced one is kept beside it.
@@ -172,8 +180,19 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             to,
             at,
             force,
-        } => super::restore::restore(&config, &function, &to, at.as_deref(), force),
-        AuditCommand::Export { to, at } => super::restore::export(&config, &to, at.as_deref()),
+            with_config,
+        } => {
+            if with_config {
+                super::restore::restore_whole(&config, &function, &to, at.as_deref())
+            } else {
+                super::restore::restore(&config, &function, &to, at.as_deref(), force)
+            }
+        }
+        AuditCommand::Export {
+            to,
+            at,
+            with_config,
+        } => super::restore::export(&config, &to, at.as_deref(), with_config),
         AuditCommand::Reindex { force } => super::prune::reindex(&config, force),
         AuditCommand::Prune {
             dry_run,

@@ -329,3 +329,72 @@ async fn prune_keeps_the_configurations_of_kept_versions() {
         "{show}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_and_export_with_config_write_the_package_and_function_json_verified() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_config(&fleet.checkout, with_env(512, SECRET));
+    env.sync_ok().await;
+    let show = env.json(&["show", CHECKOUT, "--json"], 0).await;
+
+    let out = env.path("restored");
+    let run = env
+        .fnvault(&[
+            "restore",
+            CHECKOUT,
+            "--to",
+            out.to_str().unwrap(),
+            "--with-config",
+        ])
+        .await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let package = std::fs::read(out.join("checkout.bin")).unwrap();
+    assert_eq!(sha256_hex(&package), show["sha256"]);
+    let document = std::fs::read(out.join("function.json")).unwrap();
+    assert_eq!(sha256_hex(&document), show["config_sha256"]);
+    let doc: serde_json::Value = serde_json::from_slice(&document).unwrap();
+    assert_eq!(doc["function"]["memorySize"], 512, "{doc}");
+    assert_eq!(doc["service"]["serviceName"], "orders", "{doc}");
+    assert!(!String::from_utf8_lossy(&document).contains("Zq8"));
+
+    // A damaged document is refused on the way out, and nothing is left behind.
+    let blob = env.blob(show["config_sha256"].as_str().unwrap());
+    make_writable(&blob);
+    std::fs::write(&blob, b"{\"fnvault\":{}}\n").unwrap();
+    let again = env.path("again");
+    let run = env
+        .fnvault(&[
+            "restore",
+            CHECKOUT,
+            "--to",
+            again.to_str().unwrap(),
+            "--with-config",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(&again).unwrap().count(), 0);
+
+    let tree = env.path("tree");
+    let run = env
+        .fnvault(&["export", "--to", tree.to_str().unwrap(), "--with-config"])
+        .await;
+    assert_eq!(
+        run.code, 1,
+        "the damaged document fails the export: {}",
+        run.stderr
+    );
+    let order = tree.join("tc/ap-guangzhou/default/order-api.function.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(order).unwrap()).unwrap();
+    assert_eq!(doc["function"]["FunctionName"], "order-api", "{doc}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("manifest.json")).unwrap()).unwrap();
+    let entries = manifest["packages"].as_array().unwrap();
+    let order = entries.iter().find(|e| e["function"] == ORDER_API).unwrap();
+    assert_eq!(
+        order["configuration"]["path"],
+        "tc/ap-guangzhou/default/order-api.function.json"
+    );
+}
