@@ -447,3 +447,21 @@ fn bad_fc_versions_name_their_key() {
         discover_error("account = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3\"");
     assert!(e.message.contains("\"2.0\" or \"3.0\""), "{e}");
 }
+
+#[test]
+fn capture_secrets_default_to_hash_and_other_modes_are_checked_with_their_line() {
+    assert_eq!(parse(BASE).unwrap().capture.secrets, SecretsMode::Hash);
+    let plain = parse(&format!("{BASE}\n[capture]\nsecrets = \"plain\"\n")).unwrap();
+    assert_eq!(plain.capture.secrets, SecretsMode::Plain);
+    for (value, says) in [
+        ("\"hush\"", "is not one of"),
+        ("\"encrypt\"", "not built yet"),
+    ] {
+        let src = format!("{BASE}\n[capture]\nsecrets = {value}\n");
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("capture.secrets"), "{e}");
+        let line = src.lines().position(|l| l.starts_with("secrets")).unwrap() + 1;
+        assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+}
