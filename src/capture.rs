@@ -33,6 +33,11 @@ pub enum ConfigAnswer {
         function: Value,
         triggers: Vec<Value>,
     },
+    /// FC 3.0 `GetFunction` and every page of `ListTriggers`.
+    Fc3 {
+        function: Value,
+        triggers: Vec<Value>,
+    },
 }
 
 impl fmt::Debug for ConfigAnswer {
@@ -40,6 +45,7 @@ impl fmt::Debug for ConfigAnswer {
         match self {
             ConfigAnswer::Scf { .. } => f.write_str("ConfigAnswer::Scf(..)"),
             ConfigAnswer::Fc2 { .. } => f.write_str("ConfigAnswer::Fc2(..)"),
+            ConfigAnswer::Fc3 { .. } => f.write_str("ConfigAnswer::Fc3(..)"),
         }
     }
 }
@@ -102,6 +108,16 @@ const FC_FUNCTION_VOLATILE: &[&str] = &[
     "lastModifiedTime",
 ];
 const FC_TRIGGER_VOLATILE: &[&str] = &["createdTime", "lastModifiedTime"];
+/// FC 3.0 adds the function's lifecycle state (`shared/api/aliyun-fc-more.md` B.5).
+const FC3_FUNCTION_VOLATILE: &[&str] = &[
+    "state",
+    "stateReason",
+    "stateReasonCode",
+    "lastUpdateStatus",
+    "lastUpdateStatusReason",
+    "lastUpdateStatusReasonCode",
+    "lockInfo",
+];
 
 /// The canonical document of `answer`. `Err` names what was not as the API documents it.
 pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot, String> {
@@ -142,6 +158,25 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             }
             ("scf/2018-04-16", vec![("function", function)], modified)
         }
+        ConfigAnswer::Fc3 {
+            mut function,
+            mut triggers,
+        } => {
+            let f = object(&mut function, "GetFunction")?;
+            for k in FC3_FUNCTION_VOLATILE {
+                f.remove(*k);
+            }
+            let modified = fc_function(f, protect);
+            fc_triggers(&mut triggers, protect)?;
+            for t in triggers.iter_mut().filter_map(Value::as_object_mut) {
+                t.remove("status");
+            }
+            (
+                "fc/2023-03-30",
+                vec![("function", function), ("triggers", Value::Array(triggers))],
+                modified,
+            )
+        }
         ConfigAnswer::Fc2 {
             mut service,
             mut function,
@@ -152,37 +187,8 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
                 s.remove(*k);
             }
             let f = object(&mut function, "GetFunction")?;
-            let modified = f
-                .get("lastModifiedTime")
-                .and_then(Value::as_str)
-                .map(String::from);
-            for k in FC_FUNCTION_VOLATILE {
-                f.remove(*k);
-            }
-            if let Some(c) = f
-                .get_mut("customContainerConfig")
-                .and_then(Value::as_object_mut)
-            {
-                c.remove("accelerationInfo");
-            }
-            if let Some(env) = f
-                .get_mut("environmentVariables")
-                .and_then(Value::as_object_mut)
-            {
-                for v in env.values_mut() {
-                    protect_value(v, protect);
-                }
-            }
-            for t in triggers.iter_mut() {
-                let t = object(t, "ListTriggers entry")?;
-                for k in FC_TRIGGER_VOLATILE {
-                    t.remove(*k);
-                }
-                if let Some(c) = t.get_mut("triggerConfig") {
-                    protect_embedded_json(c, protect);
-                }
-            }
-            sort_by_name(&mut triggers, "triggerName");
+            let modified = fc_function(f, protect);
+            fc_triggers(&mut triggers, protect)?;
             (
                 "fc/2021-04-06",
                 vec![
@@ -211,6 +217,55 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
         sha256,
         cloud_modified,
     })
+}
+
+/// What FC 2.0 and 3.0 functions share: volatile fields out, environment values and the
+/// container registry password protected. Returns the cloud's modified time.
+fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> Option<String> {
+    let modified = f
+        .get("lastModifiedTime")
+        .and_then(Value::as_str)
+        .map(String::from);
+    for k in FC_FUNCTION_VOLATILE {
+        f.remove(*k);
+    }
+    if let Some(c) = f
+        .get_mut("customContainerConfig")
+        .and_then(Value::as_object_mut)
+    {
+        c.remove("accelerationInfo");
+        if let Some(p) = c
+            .get_mut("registryConfig")
+            .and_then(|r| r.get_mut("authConfig"))
+            .and_then(|a| a.get_mut("password"))
+        {
+            protect_value(p, protect);
+        }
+    }
+    if let Some(env) = f
+        .get_mut("environmentVariables")
+        .and_then(Value::as_object_mut)
+    {
+        for v in env.values_mut() {
+            protect_value(v, protect);
+        }
+    }
+    modified
+}
+
+/// FC triggers (2.0 and 3.0): volatile times out, `triggerConfig` protected, sorted by name.
+fn fc_triggers(triggers: &mut [Value], protect: Protect<'_>) -> Result<(), String> {
+    for t in triggers.iter_mut() {
+        let t = object(t, "ListTriggers entry")?;
+        for k in FC_TRIGGER_VOLATILE {
+            t.remove(*k);
+        }
+        if let Some(c) = t.get_mut("triggerConfig") {
+            protect_embedded_json(c, protect);
+        }
+    }
+    sort_by_name(triggers, "triggerName");
+    Ok(())
 }
 
 fn object<'a>(
@@ -549,6 +604,25 @@ mod tests {
         );
         assert!(!text.contains("codeChecksum"), "{text}");
         assert_eq!(s.cloud_modified.as_deref(), Some("2026-01-02T03:04:05Z"));
+    }
+
+    #[test]
+    fn fc3_drops_its_state_and_protects_the_registry_password() {
+        let answer = ConfigAnswer::Fc3 {
+            function: json!({"functionName": "f", "state": "Active", "lastUpdateStatus": "Successful",
+                "customContainerConfig": {"image": "registry/x:1",
+                    "registryConfig": {"authConfig": {"userName": "u", "password": "reg-pw-9"}}}}),
+            triggers: vec![json!({"triggerName": "h", "status": "Ready", "triggerConfig": "{}"})],
+        };
+        let s = canonical(answer, Protect::Hash(&KEY)).unwrap();
+        let text = String::from_utf8(s.bytes).unwrap();
+        for gone in ["reg-pw-9", "Active", "Successful", "Ready"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(
+            text.contains("registry/x:1") && text.contains("fc/2023-03-30"),
+            "{text}"
+        );
     }
 
     #[test]

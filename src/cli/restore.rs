@@ -162,7 +162,7 @@ pub(super) fn restore_whole(
     let is_zip = manifest_of(&ro, &v.sha256)
         .map(|p| p.is_zip)
         .unwrap_or(true);
-    let package = to.join(export_path(&f, is_zip).file_name().unwrap_or_default());
+    let package = to.join(export_path(f, is_zip).file_name().unwrap_or_default());
     let function_json = to.join("function.json");
     copy_verified(&ro, &v.sha256, &package, false).map_err(copy_error)?;
     if let Err(e) = copy_verified(&ro, &c.config_sha256, &function_json, false) {

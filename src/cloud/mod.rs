@@ -318,8 +318,8 @@ const MAX_TRIGGER_PAGES: usize = 100;
 impl Client {
     /// Reads the target's configuration: SCF `GetFunction` (one call; its triggers are part
     /// of it); FC 2.0 `GetService`, `GetFunction` and `ListTriggers` (three calls, more for
-    /// over 100 triggers). Paces every call itself. `None` for an FC 3.0 function, whose
-    /// configuration is not read yet (README, "Not done yet").
+    /// over 100 triggers); FC 3.0 `GetFunction` and `ListTriggers` (two). Paces every call
+    /// itself. `None` is kept for a kind of function whose configuration is not read.
     pub async fn read_config(
         &self,
         target: &Target,
@@ -334,7 +334,17 @@ impl Client {
                     .await?;
                 Ok(Some(ConfigAnswer::Scf { function }))
             }
-            Api::Aliyun { .. } if target.is_fc3() => Ok(None),
+            Api::Aliyun { fc3, .. } if target.is_fc3() => {
+                self.pace().await;
+                let function = fc3.get_function(&target.region, &target.name, q).await?;
+                let triggers = self
+                    .all_triggers(|token| async move {
+                        fc3.list_triggers(&target.region, &target.name, token.as_deref())
+                            .await
+                    })
+                    .await?;
+                Ok(Some(ConfigAnswer::Fc3 { function, triggers }))
+            }
             Api::Aliyun { fc2, .. } => {
                 self.pace().await;
                 let service = fc2
@@ -344,40 +354,17 @@ impl Client {
                 let function = fc2
                     .get_function(&target.region, &target.namespace, &target.name, q)
                     .await?;
-                let mut triggers = Vec::new();
-                let mut token: Option<String> = None;
-                for page in 0.. {
-                    if page == MAX_TRIGGER_PAGES {
-                        return Err(CloudError::invalid_response(
-                            Cloud::Aliyun,
-                            200,
-                            None,
-                            format!("ListTriggers gave more than {MAX_TRIGGER_PAGES} pages"),
-                        ));
-                    }
-                    self.pace().await;
-                    let (items, next) = fc2
-                        .list_triggers(
+                let triggers = self
+                    .all_triggers(|token| async move {
+                        fc2.list_triggers(
                             &target.region,
                             &target.namespace,
                             &target.name,
                             token.as_deref(),
                         )
-                        .await?;
-                    triggers.extend(items);
-                    match next {
-                        Some(n) if Some(&n) == token.as_ref() => {
-                            return Err(CloudError::invalid_response(
-                                Cloud::Aliyun,
-                                200,
-                                None,
-                                "ListTriggers answered the same nextToken twice",
-                            ));
-                        }
-                        Some(n) => token = Some(n),
-                        None => break,
-                    }
-                }
+                        .await
+                    })
+                    .await?;
                 Ok(Some(ConfigAnswer::Fc2 {
                     service,
                     function,
@@ -385,6 +372,45 @@ impl Client {
                 }))
             }
         }
+    }
+
+    /// Every page of a `ListTriggers`, each paced; a repeated token or more than
+    /// [`MAX_TRIGGER_PAGES`] pages is an error, not a hang.
+    async fn all_triggers<F, Fut>(&self, page: F) -> Result<Vec<serde_json::Value>, CloudError>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<(Vec<serde_json::Value>, Option<String>), CloudError>,
+            >,
+    {
+        let mut triggers = Vec::new();
+        let mut token: Option<String> = None;
+        for n in 0.. {
+            if n == MAX_TRIGGER_PAGES {
+                return Err(CloudError::invalid_response(
+                    Cloud::Aliyun,
+                    200,
+                    None,
+                    format!("ListTriggers gave more than {MAX_TRIGGER_PAGES} pages"),
+                ));
+            }
+            self.pace().await;
+            let (items, next) = page(token.clone()).await?;
+            triggers.extend(items);
+            match next {
+                Some(t) if Some(&t) == token.as_ref() => {
+                    return Err(CloudError::invalid_response(
+                        Cloud::Aliyun,
+                        200,
+                        None,
+                        "ListTriggers answered the same nextToken twice",
+                    ));
+                }
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(triggers)
     }
 }
 

@@ -319,6 +319,11 @@ impl Simulator {
                 "/2023-03-30/functions/{function}/code",
                 get(fc3::get_function_code),
             )
+            .route("/2023-03-30/functions/{function}", get(fc3::get_function))
+            .route(
+                "/2023-03-30/functions/{function}/triggers",
+                get(fc3::list_triggers),
+            )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
             .with_state(Arc::clone(&shared));

@@ -187,7 +187,7 @@ impl Sweeper {
 
     /// Stage resolve (configuration): the cloud's configuration calls, retried like the
     /// package's, made canonical and secret-safe at once. `None` when the cloud's
-    /// configuration is not read for this kind of function (FC 3.0, for now).
+    /// configuration is not read for this kind of function (none today; kept for new kinds).
     async fn resolve_config(
         &self,
         client: &cloud::Client,

@@ -115,26 +115,7 @@ impl Client {
         }
         let (status, rid, body) = self.call("ListTriggers", region, &path, &query).await?;
         let value = json_object("ListTriggers", status, rid.clone(), &body)?;
-        let bad = |m: &str| {
-            CloudError::invalid_response(
-                Cloud::Aliyun,
-                status,
-                rid.clone(),
-                format!("ListTriggers {m}"),
-            )
-        };
-        let triggers = match value.get("triggers") {
-            None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(serde_json::Value::Array(a)) => a.clone(),
-            Some(_) => return Err(bad("answered a `triggers` that is not an array")),
-        };
-        let next = match value.get("nextToken") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(t)) if t.is_empty() => None,
-            Some(serde_json::Value::String(t)) => Some(t.clone()),
-            Some(_) => return Err(bad("answered a `nextToken` that is not a string")),
-        };
-        Ok((triggers, next))
+        triggers_page(&value, status, rid)
     }
 
     /// `ListServices` (one page): service names and the next page's token.
@@ -363,6 +344,34 @@ pub(crate) fn code_location(
         checksum: Checksum::Crc64(checksum),
         request_id,
     })
+}
+
+/// A `ListTriggers` page (the same `{triggers, nextToken}` in 2.0 and 3.0).
+pub(crate) fn triggers_page(
+    value: &serde_json::Value,
+    status: u16,
+    rid: Option<String>,
+) -> Result<(Vec<serde_json::Value>, Option<String>), CloudError> {
+    let bad = |m: &str| {
+        CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            rid.clone(),
+            format!("ListTriggers {m}"),
+        )
+    };
+    let triggers = match value.get("triggers") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(_) => return Err(bad("answered a `triggers` that is not an array")),
+    };
+    let next = match value.get("nextToken") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(t)) if t.is_empty() => None,
+        Some(serde_json::Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err(bad("answered a `nextToken` that is not a string")),
+    };
+    Ok((triggers, next))
 }
 
 /// An answer that must be one JSON object; anything else is an invalid response naming the
