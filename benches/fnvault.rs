@@ -340,9 +340,12 @@ async fn unchanged_sweep(scale: &Scale, work: &Path, table: &mut Table) {
     let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
     let sim_cpu = self_cpu() - sim_cpu_before;
     let api = sim.stats().api_requests - api_before;
+    // Half SCF (GetFunction + GetFunctionAddress), half FC 2.0 (GetService, GetFunction,
+    // ListTriggers, GetFunctionCode) since configurations are read (issue 13): 3 on average.
     assert_eq!(
-        api as usize, scale.unchanged_functions,
-        "one API call per function"
+        api as usize,
+        scale.unchanged_functions * 3,
+        "API calls per function (BENCHMARKS.md, API calls per function per sweep)"
     );
     let rate = n / run.wall.as_secs_f64();
     table.row(

@@ -11,6 +11,7 @@
 //! - `meta/` holds the append-only [`journal`] that makes the archive self-describing: with
 //!   `blobs/` alone it rebuilds the database (`fnvault reindex`).
 
+pub mod documents;
 pub mod journal;
 
 use std::fs::{self, File, OpenOptions};

@@ -2,8 +2,8 @@
 //!
 //! Owns: turning a TOML file into a [`Config`] whose every value has been checked, with errors
 //! that name the file, line and key. Nothing else in fnvault reads the file or the environment
-//! for settings. Calls nothing else in the crate but [`crate::secret`] and [`crate::cloud`]'s
-//! plain data types.
+//! for settings. Calls nothing else in the crate but [`crate::secret`] and the leaf
+//! [`crate::model`] (`Cloud`, `Target`).
 //!
 //! The raw serde structs (`raw`) mirror the file one to one (`deny_unknown_fields`, so a misspelt
 //! key is an error, not a silently ignored setting); [`Config::parse`] then validates them
@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cloud::{Cloud, Target};
+use crate::model::{Cloud, Target};
 use crate::secret::Secret;
 
 mod credentials;
@@ -98,6 +98,34 @@ pub struct Config {
     pub discover: Vec<Discover>,
     /// Secrets written inline in the file (the key and its place), for the permission check.
     pub inline_secrets: Vec<InlineSecret>,
+    /// `[capture]`: how configuration snapshots keep secret values.
+    pub capture: CaptureSettings,
+}
+
+/// `[capture] secrets`: what a configuration snapshot keeps of a secret value (environment
+/// variable values, secret-bearing trigger settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecretsMode {
+    /// A keyed HMAC-SHA256 of the value, with the archive's own random key: changes show,
+    /// values are not stored.
+    #[default]
+    Hash,
+    /// The value as read, in clear.
+    Plain,
+}
+
+impl SecretsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretsMode::Hash => "hash",
+            SecretsMode::Plain => "plain",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSettings {
+    pub secrets: SecretsMode,
 }
 
 /// A secret written into the config file itself (`secret_key = "…"`).
@@ -519,12 +547,52 @@ impl Config {
             functions,
             metrics: parse_metrics(raw.metrics.as_ref(), &loc)?,
             notify: parse_notify(raw.notify.as_ref(), &loc, &resolve_path)?,
+            capture: parse_capture(raw.capture.as_ref(), &loc)?,
         })
     }
 
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.name == name)
     }
+}
+
+/// `[capture]`. `encrypt` (age recipients) is named in the issue but not built: it is refused
+/// with that said, rather than silently falling back to another mode.
+fn parse_capture(
+    raw: Option<&raw::RawCapture>,
+    loc: &Locator,
+) -> Result<CaptureSettings, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(CaptureSettings::default());
+    };
+    if raw.age_recipients.is_some() {
+        return Err(loc.err(
+            &["capture", "age_recipients"],
+            "encrypting secrets to age recipients is not built yet (see README, \"Not done yet\"); \
+             use secrets = \"hash\"",
+        ));
+    }
+    let secrets = match raw.secrets.as_deref() {
+        None | Some("hash") => SecretsMode::Hash,
+        Some("plain") => SecretsMode::Plain,
+        Some("encrypt") => {
+            return Err(loc.err(
+                &["capture", "secrets"],
+                "\"encrypt\" is not built yet (see README, \"Not done yet\"); use \"hash\" \
+                 (the default) or \"plain\"",
+            ));
+        }
+        Some(other) => {
+            return Err(loc.err(
+                &["capture", "secrets"],
+                format!(
+                    "`{}` is not one of \"hash\", \"plain\"",
+                    other.escape_default()
+                ),
+            ));
+        }
+    };
+    Ok(CaptureSettings { secrets })
 }
 
 /// A secret in a file other users can read is a secret shared with them: refuse, naming the

@@ -24,6 +24,8 @@ mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 mod merge;
 pub use merge::MergedVersion;
+mod whole;
+pub use whole::VersionConfig;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

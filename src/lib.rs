@@ -5,6 +5,7 @@
 //! module map and the invariants each module keeps.
 
 pub mod archive;
+pub mod capture;
 pub mod cli;
 pub mod cloud;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod fetch;
 pub mod http;
 pub mod manifest;
 pub mod metrics;
+pub mod model;
 pub mod notify;
 pub mod observe;
 pub mod recovery;

@@ -19,9 +19,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::archive::journal::{Event, VersionRecord};
+use crate::archive::journal::{ConfigRecord, Event, VersionRecord};
 use crate::archive::{Archive, ArchiveError, BlobFile, LockGuard};
-use crate::db::{Adopted, Db, DbError};
+use crate::db::{Adopted, Db, DbError, VersionConfig};
 use crate::manifest;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,8 @@ pub struct Reconciled {
     /// Versions the database had and the journal lacked (archives older than the journal),
     /// now journaled.
     pub journaled: usize,
+    /// Configurations the journal had and the database lacked, now attached.
+    pub adopted_configs: usize,
     /// `key@version` of adopted versions whose blob is missing (verify will report them).
     pub missing_blobs: Vec<String>,
     /// Journal lines that disagree with the database or could not be read.
@@ -79,6 +81,7 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
     let mut pruned = HashSet::new();
     let mut seen: HashMap<(String, i64), String> = HashMap::new();
     let mut versions: Vec<&VersionRecord> = Vec::new();
+    let mut configs: Vec<&ConfigRecord> = Vec::new();
     let mut saw = |key: &str, version_no: i64, time: &str| {
         let slot = seen.entry((key.to_string(), version_no)).or_default();
         if time > slot.as_str() {
@@ -112,6 +115,7 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
                 time,
             } => saw(key, *version_no, time),
             Event::Merged { .. } => {}
+            Event::Config(c) => configs.push(c),
         }
     }
     let mut journaled: HashSet<(String, i64)> = HashSet::new();
@@ -154,6 +158,47 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
             db.note_seen(&id.0, id.1, time)?;
         }
     }
+    // Configurations: the journal's are attached to versions that have none (a kill between
+    // the line and the row, or a rebuild); the database's win a disagreement, reported.
+    let in_db_configs = db.all_configs()?;
+    let now = crate::time::now_rfc3339();
+    let mut config_journaled: HashSet<(String, i64)> = HashSet::new();
+    for c in configs {
+        let id = (c.key.clone(), c.version_no);
+        config_journaled.insert(id.clone());
+        if pruned.contains(&id) {
+            continue;
+        }
+        match in_db_configs.get(&id) {
+            Some(have) if have.config_sha256 == c.config_sha256 => {}
+            Some(have) => out.problems.push(format!(
+                "{}@{}: the journal says configuration {}, the database {}; keeping the database's",
+                id.0, id.1, c.config_sha256, have.config_sha256
+            )),
+            None => {
+                if db.attach_config_by_key(&c.key, c.version_no, &version_config(c), &now)? {
+                    out.adopted_configs += 1;
+                    if !archive.contains(&c.config_sha256) {
+                        out.missing_blobs
+                            .push(format!("{}@{} (configuration)", id.0, id.1));
+                    }
+                }
+            }
+        }
+    }
+    for ((key, version_no), c) in &in_db_configs {
+        if config_journaled.contains(&(key.clone(), *version_no)) {
+            continue;
+        }
+        journal.append(&Event::Config(ConfigRecord {
+            key: key.clone(),
+            version_no: *version_no,
+            config_sha256: c.config_sha256.clone(),
+            code_changed: c.code_changed,
+            config_changed: c.config_changed,
+            cloud_modified: c.cloud_modified.clone(),
+        }))?;
+    }
     // Archives written before the journal existed: give every recorded version its line.
     for (f, v) in db.versions_with_functions()? {
         if journaled.contains(&(f.target.key.clone(), v.version_no)) {
@@ -188,6 +233,16 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
     Ok(out)
 }
 
+/// A journal `config` line as the database keeps it.
+pub(crate) fn version_config(c: &ConfigRecord) -> VersionConfig {
+    VersionConfig {
+        config_sha256: c.config_sha256.clone(),
+        code_changed: c.code_changed,
+        config_changed: c.config_changed,
+        cloud_modified: c.cloud_modified.clone(),
+    }
+}
+
 /// One version of a history being merged, with where it came from.
 struct Candidate {
     key: String,
@@ -199,6 +254,8 @@ struct Candidate {
     size: u64,
     first_seen: String,
     last_seen: String,
+    /// Its configuration, which the merged history carries along.
+    config: Option<VersionConfig>,
 }
 
 /// Merges what an older fnvault recorded under a function's latest alias (`name@$LATEST` on
@@ -257,6 +314,7 @@ fn merge_latest_aliases(
         return Ok(0);
     }
     let rows = db.versions_with_functions()?;
+    let db_configs = db.all_configs()?;
     for (key, (canonical, aliases)) in groups {
         // A kill after the journal's merge and before the database's: the journal's merged
         // history (all that `read_all` still gives for this key) is the one to record.
@@ -274,6 +332,14 @@ fn merge_latest_aliases(
             }
         };
         let mut candidates: BTreeMap<(String, i64), Candidate> = BTreeMap::new();
+        let mut journal_configs: HashMap<(String, i64), VersionConfig> = HashMap::new();
+        for e in &contents.events {
+            if let Event::Config(c) = e
+                && belongs(&c.key)
+            {
+                journal_configs.insert((c.key.clone(), c.version_no), version_config(c));
+            }
+        }
         for e in &contents.events {
             match e {
                 Event::Version(v) if belongs(&v.target.key) => {
@@ -292,6 +358,9 @@ fn merge_latest_aliases(
                             size: v.size,
                             first_seen: v.first_seen.clone(),
                             last_seen: v.first_seen.clone(),
+                            config: journal_configs
+                                .get(&(v.target.key.clone(), v.version_no))
+                                .cloned(),
                         });
                 }
                 Event::Seen {
@@ -332,6 +401,11 @@ fn merge_latest_aliases(
                     size: v.size.max(0) as u64,
                     first_seen: v.first_seen.clone(),
                     last_seen: v.last_seen.clone(),
+                    // The database's configuration wins, as its row does; else the journal's.
+                    config: db_configs
+                        .get(&(f.target.key.clone(), v.version_no))
+                        .or_else(|| journal_configs.get(&(f.target.key.clone(), v.version_no)))
+                        .cloned(),
                 },
             );
         }
@@ -382,6 +456,14 @@ fn merge_latest_aliases(
                     previous_last_seen: None,
                 },
                 last_seen: c.last_seen.clone(),
+                config: c.config.as_ref().map(|v| ConfigRecord {
+                    key: canonical.key.clone(),
+                    version_no,
+                    config_sha256: v.config_sha256.clone(),
+                    code_changed: v.code_changed,
+                    config_changed: v.config_changed,
+                    cloud_modified: v.cloud_modified.clone(),
+                }),
             });
         }
         let aliases: Vec<String> = aliases.into_iter().collect();
@@ -389,12 +471,15 @@ fn merge_latest_aliases(
             // Journal first, in one line: the database follows the journal, never the reverse.
             journal.append_merged(&canonical, &aliases, &restated)?;
         }
-        db.replace_merged_history(
-            &canonical,
-            &aliases,
-            &merged_rows,
-            &crate::time::now_rfc3339(),
-        )?;
+        let now = crate::time::now_rfc3339();
+        db.replace_merged_history(&canonical, &aliases, &merged_rows, &now)?;
+        // Rows moved in place keep their configuration (it hangs on the row's id); versions
+        // only the journal knew get theirs here.
+        for r in &restated {
+            if let Some(c) = &r.config {
+                db.attach_config_by_key(&canonical.key, c.version_no, &version_config(c), &now)?;
+            }
+        }
         tracing::warn!(
             function = %key,
             from = %aliases.join(", "),
@@ -427,7 +512,10 @@ pub fn fill_manifests(archive: &Archive, db: &mut Db) -> Result<(usize, usize), 
 
 /// Files under `blobs/` that no version row references (including stray, misnamed files).
 pub fn unreferenced_blobs(archive: &Archive, db: &Db) -> Result<Vec<BlobFile>, RecoveryError> {
-    let referenced: HashSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    let mut referenced: HashSet<String> =
+        db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    // Configuration documents are blobs too, referenced by their versions.
+    referenced.extend(db.config_hashes()?);
     Ok(archive
         .list_blobs()?
         .into_iter()

@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
-use crate::archive::journal::{Event, VersionRecord};
-use crate::archive::{Archive, ArchiveError, LockGuard, Stored};
+use crate::archive::journal::Event;
+use crate::archive::{Archive, ArchiveError, LockGuard};
 use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
-use crate::db::{Db, DbError, LatestVersion, NewVersion, SweepCounts, Writer};
-use crate::fetch;
+use crate::db::{Db, DbError, LatestVersion, SweepCounts, Writer};
 use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
 mod plan;
+mod stages;
 
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +153,10 @@ pub struct Sweeper {
     /// A version was journaled but its row could not be written: adopt it before the next
     /// sweep numbers that function's next version (or the number would be used twice).
     journal_ahead: Arc<std::sync::atomic::AtomicBool>,
+    /// `[capture] secrets`: how configuration snapshots keep secret values.
+    capture: crate::config::SecretsMode,
+    /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
+    capture_key: Arc<[u8; 32]>,
 }
 
 impl Sweeper {
@@ -183,6 +187,11 @@ impl Sweeper {
             );
         }
         catch_up(&archive, &mut db, &lock)?;
+        let capture = config.capture.secrets;
+        let capture_key = match capture {
+            crate::config::SecretsMode::Hash => archive.capture_key(&lock)?,
+            crate::config::SecretsMode::Plain => [0; 32],
+        };
         let http =
             crate::http::client(&config.http).map_err(|e| SetupError::Http(e.to_string()))?;
         let clients = cloud::Clients::new(&http, &config.accounts, &config.http)
@@ -200,6 +209,8 @@ impl Sweeper {
             observer: Arc::new(NoObserver),
             only: None,
             journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            capture,
+            capture_key: Arc::new(capture_key),
         };
         Ok((sweeper, lock))
     }
@@ -383,232 +394,6 @@ impl Sweeper {
             outcome,
             bytes,
         }
-    }
-
-    /// The pipeline for one function. `Err` is the one-line reason it failed.
-    async fn try_process(
-        &self,
-        target: &Target,
-        function_id: i64,
-        latest: Option<LatestVersion>,
-        sweep_id: i64,
-        shutdown: &Shutdown,
-        bytes: &mut u64,
-    ) -> Result<Outcome, String> {
-        let client = self
-            .clients
-            .get(&target.account)
-            .ok_or_else(|| self.clients.why_not(&target.account))?;
-        let attempts = self.retry.attempts;
-        let mut attempt = 0;
-        // The SHA-256 of the last download that did not match the cloud's checksum.
-        let mut last_mismatch: Option<String> = None;
-        // Each try asks for a fresh address: presigned URLs expire, and a failed download may
-        // have been served by a bad node.
-        let (downloaded, cloud_checksum) = loop {
-            attempt += 1;
-            client.pace().await;
-            let resolved = client.resolve(target).await;
-            self.observer
-                .api_call(target, resolved.as_ref().map(|_| ()));
-            let location = match resolved {
-                Ok(l) => l,
-                Err(e) if e.is_retryable() && attempt < attempts => {
-                    if !self
-                        .backoff(target, attempt, e.retry_after, &e.to_string(), shutdown)
-                        .await
-                    {
-                        return Ok(Outcome::Interrupted);
-                    }
-                    continue;
-                }
-                Err(e) => return Err(with_attempts(e.to_string(), attempt)),
-            };
-            let cloud_checksum = location.checksum.to_db_string();
-            if let Some(latest) = &latest
-                && latest.cloud_checksum == cloud_checksum
-                && self.archive.contains(&latest.sha256)
-            {
-                let version_id = latest.id;
-                let now = crate::time::now_rfc3339();
-                self.journal_first_sighting_of_the_day(target, latest, &now)
-                    .await;
-                self.db(move |db| db.record_unchanged(function_id, version_id, &now))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tracing::debug!(function = %target.key, "unchanged");
-                return Ok(Outcome::Unchanged);
-            }
-            let result = {
-                // After a stop, a download still waiting for its slot is new work: it never
-                // starts (review A2); only those already running get the grace period.
-                let _permit = tokio::select! {
-                    biased;
-                    _ = shutdown.stopped() => return Ok(Outcome::Interrupted),
-                    permit = self.downloads.acquire() => {
-                        permit.map_err(|_| "download slots closed".to_string())?
-                    }
-                };
-                let observer = &self.observer;
-                let progress = |p: fetch::Progress| match p {
-                    fetch::Progress::Started { expected } => {
-                        observer.download_started(target, expected)
-                    }
-                    fetch::Progress::Received(n) => observer.download_received(target, n),
-                };
-                let result = fetch::download_with_progress(
-                    &self.http,
-                    &location,
-                    &self.archive,
-                    self.max_package_size,
-                    &progress,
-                )
-                .await;
-                observer.download_ended(target);
-                result
-            };
-            let same_wrong_bytes = match &result {
-                Err(e) => {
-                    let got = e.mismatched_sha256().map(str::to_string);
-                    let again = got.is_some() && got == last_mismatch;
-                    last_mismatch = got;
-                    again
-                }
-                Ok(_) => false,
-            };
-            match result {
-                Ok(d) => break (d, cloud_checksum),
-                Err(e) if same_wrong_bytes => {
-                    return Err(with_attempts(
-                        format!(
-                            "{e}; the same bytes arrived twice, so the cloud's checksum does not \
-                             describe the package it serves (not retried further)"
-                        ),
-                        attempt,
-                    ));
-                }
-                Err(e) if e.is_retryable() && attempt < attempts => {
-                    if !self
-                        .backoff(target, attempt, None, &e.to_string(), shutdown)
-                        .await
-                    {
-                        return Ok(Outcome::Interrupted);
-                    }
-                }
-                Err(e) => return Err(with_attempts(e.to_string(), attempt)),
-            }
-        };
-        *bytes += downloaded.size;
-        let sha256 = downloaded.sha256_hex();
-        let size = downloaded.size;
-        let crc64 = downloaded.crc64;
-
-        let db_latest_no = latest.as_ref().map(|l| l.version_no);
-        let is_restore = latest
-            .as_ref()
-            .is_some_and(|l| l.cloud_checksum == cloud_checksum && l.sha256 == sha256);
-        let now = crate::time::now_rfc3339();
-        let archive = self.archive.clone();
-        let record = (!is_restore).then(|| VersionRecord {
-            target: target.clone(),
-            version_no: 0, // numbered below, from the journal and the database together
-            cloud_checksum: cloud_checksum.clone(),
-            sha256: sha256.clone(),
-            crc64,
-            size,
-            first_seen: now.clone(),
-            previous_last_seen: latest.as_ref().map(|l| l.last_seen.clone()),
-        });
-        let sha = sha256.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            let stored = archive.store(downloaded.tmp, &sha)?;
-            // Blob durable → journal line durable → database row: a row never lacks its line,
-            // and a line without a row is adopted by the next writer (`recovery::reconcile`).
-            let mut version_no = 0;
-            if let Some(mut record) = record {
-                version_no = next_version_no(&archive, &record.target.key, db_latest_no)?;
-                record.version_no = version_no;
-                archive.journal().append(&Event::Version(record))?;
-            }
-            Ok::<_, ArchiveError>((stored, version_no))
-        })
-        .await;
-        // Whatever failed once the journal append may have been attempted, the next sweep
-        // adopts what the journal holds before numbering (and numbers from the journal anyway).
-        let (stored, version_no) = match stored {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                self.journal_ahead
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                return Err(e.to_string());
-            }
-            Err(e) => {
-                self.journal_ahead
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                return Err(format!("storing the blob: {e}"));
-            }
-        };
-        if let Stored::ReplacedCorrupt { quarantined } = &stored {
-            tracing::warn!(
-                function = %target.key,
-                sha256 = %sha256,
-                quarantined = %quarantined.display(),
-                "the archived blob of this package was corrupt: moved aside and replaced by the verified download"
-            );
-        }
-
-        // The blob is durable; only now may a row point at it.
-        if let Some(latest) = &latest
-            && is_restore
-        {
-            // The latest version's blob had gone missing from the archive; it is back.
-            tracing::warn!(function = %target.key, sha256 = %sha256, "restored a missing blob");
-            let version_id = latest.id;
-            self.db(move |db| {
-                db.record_unchanged(function_id, version_id, &crate::time::now_rfc3339())
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            return Ok(Outcome::Unchanged);
-        }
-        let version = NewVersion {
-            cloud_checksum,
-            sha256: sha256.clone(),
-            crc64,
-            size,
-        };
-        if let Err(e) = self
-            .db(move |db| {
-                db.record_journaled_version(function_id, version_no, &version, Some(sweep_id), &now)
-            })
-            .await
-        {
-            self.journal_ahead
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            return Err(e.to_string());
-        }
-        self.read_manifest(target, &sha256).await;
-        tracing::info!(
-            function = %target.key,
-            version = version_no,
-            size,
-            sha256 = %sha256,
-            deduplicated = stored == Stored::AlreadyPresent,
-            "archived"
-        );
-        Ok(if latest.is_none() {
-            Outcome::New {
-                version_no,
-                size,
-                sha256,
-            }
-        } else {
-            Outcome::Changed {
-                version_no,
-                size,
-                sha256,
-            }
-        })
     }
 }
 

@@ -8,7 +8,16 @@
 //!   database row is written, so a row never exists without its line;
 //! - `seen`: a version was seen live at `time`. Written by the first sweep of each UTC day that
 //!   finds a version unchanged, so a rebuilt database knows `last_seen` to within a day;
-//! - `pruned`: `prune` removed that version; a rebuild does not bring it back.
+//! - `pruned`: `prune` removed that version; a rebuild does not bring it back;
+//! - `config`: the configuration document (a blob, by SHA-256) of one version, whether the
+//!   package and/or the configuration changed with it, and the cloud's own modified time.
+//!   Appended after the version's `version` line (or, for a version archived before
+//!   configurations were read, when its first configuration is attached to it).
+//!
+//! A line of a kind this fnvault does not know (written by a newer one) is reported as a
+//! problem, never skipped silently: it may be the only description of a blob, and `prune`
+//! refuses to delete while any is reported. (So an fnvault older than `config` lines reports
+//! them, and its `prune` refuses without `--force`: README, "Upgrading".)
 //!
 //! With `blobs/` this is everything `fnvault reindex` needs; only per-sweep statistics and the
 //! last check's status are lost with the database. The line format is private to this file
@@ -40,6 +49,19 @@ pub struct VersionRecord {
     /// When the version this one replaced (`version_no - 1`) was last seen live: the sweep
     /// that finds a change knows it exactly, so a rebuild does too.
     pub previous_last_seen: Option<String>,
+}
+
+/// The configuration of one version, as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRecord {
+    pub key: String,
+    pub version_no: i64,
+    /// SHA-256 of the canonical configuration document, a blob under `blobs/`.
+    pub config_sha256: String,
+    pub code_changed: bool,
+    pub config_changed: bool,
+    /// The cloud's last-modified time of the function, as the cloud wrote it.
+    pub cloud_modified: Option<String>,
 }
 
 /// The newest sighting of each function's current version, from `meta/sightings.json`.
@@ -92,6 +114,7 @@ pub enum Event {
         key: String,
         from: Vec<String>,
     },
+    Config(ConfigRecord),
 }
 
 /// Everything the journal holds, and what could not be read.
@@ -148,6 +171,26 @@ enum Line {
         from: Vec<String>,
         versions: Vec<MergedLineVersion>,
     },
+    Config {
+        key: String,
+        version_no: i64,
+        config_sha256: String,
+        code_changed: bool,
+        config_changed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cloud_modified: Option<String>,
+    },
+}
+
+/// A version's configuration inside a `merged` line (which supersedes the `config` lines of
+/// the histories it merges, so it restates them).
+#[derive(Serialize, Deserialize)]
+struct MergedLineConfig {
+    config_sha256: String,
+    code_changed: bool,
+    config_changed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cloud_modified: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,6 +202,8 @@ struct MergedLineVersion {
     size: u64,
     first_seen: String,
     last_seen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    config: Option<MergedLineConfig>,
 }
 
 /// One version of a merged history, for [`Journal::append_merged`].
@@ -166,6 +211,8 @@ struct MergedLineVersion {
 pub struct MergedRecord {
     pub record: VersionRecord,
     pub last_seen: String,
+    /// Its configuration (`key` and `version_no` are ignored: the merged ones count).
+    pub config: Option<ConfigRecord>,
 }
 
 /// The journal folder of one archive.
@@ -225,6 +272,12 @@ impl Journal {
                     size: m.record.size,
                     first_seen: m.record.first_seen.clone(),
                     last_seen: m.last_seen.clone(),
+                    config: m.config.as_ref().map(|c| MergedLineConfig {
+                        config_sha256: c.config_sha256.clone(),
+                        code_changed: c.code_changed,
+                        config_changed: c.config_changed,
+                        cloud_modified: c.cloud_modified.clone(),
+                    }),
                 })
                 .collect(),
         };
@@ -391,6 +444,7 @@ pub fn event_key(event: &Event) -> &str {
     match event {
         Event::Version(v) => &v.target.key,
         Event::Seen { key, .. } | Event::Pruned { key, .. } | Event::Merged { key, .. } => key,
+        Event::Config(c) => &c.key,
     }
 }
 
@@ -439,6 +493,17 @@ fn to_line(event: &Event) -> Option<(&str, Line)> {
                 key: key.clone(),
                 version_no: *version_no,
                 time: time.clone(),
+            },
+        ),
+        Event::Config(c) => (
+            &c.key,
+            Line::Config {
+                key: c.key.clone(),
+                version_no: c.version_no,
+                config_sha256: c.config_sha256.clone(),
+                code_changed: c.code_changed,
+                config_changed: c.config_changed,
+                cloud_modified: c.cloud_modified.clone(),
             },
         ),
     })
@@ -586,6 +651,22 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, S
                     first_seen: v.first_seen.clone(),
                     previous_last_seen: previous.take(),
                 }));
+                if let Some(c) = v.config {
+                    if !super::is_sha256_hex(&c.config_sha256) {
+                        return Err(format!(
+                            "config_sha256 `{}` is not 64 lowercase hex digits",
+                            c.config_sha256
+                        ));
+                    }
+                    extra.push(Event::Config(ConfigRecord {
+                        key: key.clone(),
+                        version_no: v.version_no,
+                        config_sha256: c.config_sha256,
+                        code_changed: c.code_changed,
+                        config_changed: c.config_changed,
+                        cloud_modified: c.cloud_modified,
+                    }));
+                }
                 if v.last_seen != v.first_seen {
                     extra.push(Event::Seen {
                         key: key.clone(),
@@ -596,6 +677,31 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, S
                 previous = Some(v.last_seen);
             }
             Event::Merged { key, from }
+        }
+        Line::Config {
+            key,
+            version_no,
+            config_sha256,
+            code_changed,
+            config_changed,
+            cloud_modified,
+        } => {
+            if !super::is_sha256_hex(&config_sha256) {
+                return Err(format!(
+                    "config_sha256 `{config_sha256}` is not 64 lowercase hex digits"
+                ));
+            }
+            if version_no < 1 {
+                return Err(format!("version_no {version_no} is not positive"));
+            }
+            Event::Config(ConfigRecord {
+                key,
+                version_no,
+                config_sha256,
+                code_changed,
+                config_changed,
+                cloud_modified,
+            })
         }
     };
     // A line copied into another function's file would attach a version to the wrong key.
@@ -803,6 +909,7 @@ mod tests {
                 r.previous_last_seen = None;
                 MergedRecord {
                     last_seen: "2026-02-01T00:00:00.000Z".into(),
+                    config: None,
                     record: r,
                 }
             })

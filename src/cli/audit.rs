@@ -11,6 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::Subcommand;
 
 use super::Fatal;
+use super::config_view;
 use super::read_only::{
     ReadOnly, manifest_of, open_read_only, pick_version, print_json, print_table, short,
     version_range,
@@ -108,6 +109,10 @@ pub(super) enum AuditCommand {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        /// The whole function: --to is then a folder (new or empty) that gets the package
+        /// and function.json, the version's configuration document (see README).
+        #[arg(long)]
+        with_config: bool,
     },
     /// Write the package of every function (latest, or live at --at) into a readable tree
     /// DIR/<account>/<region>/<namespace or service>/<name>[@qualifier].zip, plus
@@ -121,6 +126,10 @@ pub(super) enum AuditCommand {
         /// The versions live at this time instead of the latest.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Also write each version's configuration document beside its package, as
+        /// <name>[@qualifier].function.json.
+        #[arg(long)]
+        with_config: bool,
     },
     /// Rebuild the database from the archive alone (its journal and blobs). Refuses to
     /// replace a healthy database unless --force; a replaced one is kept beside it.
@@ -171,8 +180,19 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             to,
             at,
             force,
-        } => super::restore::restore(&config, &function, &to, at.as_deref(), force),
-        AuditCommand::Export { to, at } => super::restore::export(&config, &to, at.as_deref()),
+            with_config,
+        } => {
+            if with_config {
+                super::restore::restore_whole(&config, &function, &to, at.as_deref())
+            } else {
+                super::restore::restore(&config, &function, &to, at.as_deref(), force)
+            }
+        }
+        AuditCommand::Export {
+            to,
+            at,
+            with_config,
+        } => super::restore::export(&config, &to, at.as_deref(), with_config),
         AuditCommand::Reindex { force } => super::prune::reindex(&config, force),
         AuditCommand::Prune {
             dry_run,
@@ -211,11 +231,30 @@ fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fata
     let ro = open_read_only(config)?;
     let f = resolve::function(&ro.functions, function)?;
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
+    let configs = ro.db.configs_of(f.id).map_err(anyhow::Error::from)?;
+    // A version archived before configurations were read was made by a package change; its
+    // configuration is unknown, so it is not said to have changed.
+    let changed = |v: &VersionRow| match configs.get(&v.version_no) {
+        Some(c) => (c.code_changed, c.config_changed),
+        None => (true, false),
+    };
     if json {
         let mut m = function_json(f);
         m.insert(
             "versions".into(),
-            versions.iter().map(version_json).collect(),
+            versions
+                .iter()
+                .map(|v| {
+                    let mut j = version_json(v);
+                    let (code, conf) = changed(v);
+                    let c = configs.get(&v.version_no);
+                    j["code_changed"] = code.into();
+                    j["config_changed"] = conf.into();
+                    j["config_sha256"] = c.map(|c| c.config_sha256.clone()).into();
+                    j["cloud_modified"] = c.and_then(|c| c.cloud_modified.clone()).into();
+                    j
+                })
+                .collect(),
         );
         print_json(&serde_json::Value::Object(m))?;
     } else {
@@ -223,10 +262,13 @@ fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fata
         let rows: Vec<Vec<String>> = versions
             .iter()
             .map(|v| {
+                let (code, conf) = changed(v);
                 vec![
                     v.version_no.to_string(),
                     v.first_seen.clone(),
                     v.last_seen.clone(),
+                    config_view::yes_no(code).into(),
+                    config_view::yes_no(conf).into(),
                     human_bytes(v.size.max(0) as u64),
                     short(&v.sha256),
                     short(&v.cloud_checksum),
@@ -238,6 +280,8 @@ fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fata
                 "VERSION",
                 "FIRST SEEN",
                 "LAST SEEN",
+                "CODE",
+                "CONFIG",
                 "SIZE",
                 "SHA256",
                 "CLOUD CHECKSUM",
@@ -263,6 +307,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     let count = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.len();
     let blob = ro.archive.blob_path(&v.sha256);
     let package = manifest_of(&ro, &v.sha256);
+    let configuration = config_view::of(&ro, &v).map_err(Fatal::Failed)?;
     if json {
         let mut m = function_json(f);
         if let serde_json::Value::Object(vj) = version_json(&v) {
@@ -270,6 +315,24 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         }
         m.insert("versions".into(), count.into());
         m.insert("blob".into(), blob.display().to_string().into());
+        match &configuration {
+            Some(c) => {
+                m.insert("config_sha256".into(), c.row.config_sha256.clone().into());
+                m.insert("code_changed".into(), c.row.code_changed.into());
+                m.insert("config_changed".into(), c.row.config_changed.into());
+                m.insert("cloud_modified".into(), c.row.cloud_modified.clone().into());
+                m.insert(
+                    "configuration".into(),
+                    match &c.document {
+                        Ok(d) => d.clone(),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    },
+                );
+            }
+            None => {
+                m.insert("configuration".into(), serde_json::Value::Null);
+            }
+        }
         m.insert(
             "package".into(),
             match &package {
@@ -318,6 +381,30 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     for (k, val) in fields {
         // The package's error names a zip entry, from the package: escaped like table cells.
         println!("{:<15} {}", format!("{k}:"), super::output::shown(&val));
+    }
+    match &configuration {
+        None => println!(
+            "{:<15} none recorded (archived before configurations were read, or not read for this kind of function)",
+            "configuration:"
+        ),
+        Some(c) => {
+            println!(
+                "{:<15} {} (code changed: {}, configuration changed: {}; cloud modified: {})",
+                "configuration:",
+                c.row.config_sha256,
+                config_view::yes_no(c.row.code_changed),
+                config_view::yes_no(c.row.config_changed),
+                c.row.cloud_modified.as_deref().unwrap_or("not given")
+            );
+            match &c.document {
+                Ok(d) => {
+                    for line in config_view::lines(d) {
+                        println!("  {}", super::output::shown(&line));
+                    }
+                }
+                Err(e) => println!("  unreadable: {}", super::output::shown(e)),
+            }
+        }
     }
     if let Ok(p) = &package
         && p.is_zip
@@ -397,6 +484,84 @@ fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn changes_json(changes: &[crate::capture::Change]) -> serde_json::Value {
+    use crate::capture::Change;
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Added { path, value } => {
+                serde_json::json!({"change": "added", "path": path, "new": value})
+            }
+            Change::Removed { path, value } => {
+                serde_json::json!({"change": "removed", "path": path, "old": value})
+            }
+            Change::Changed { path, old, new } => {
+                serde_json::json!({"change": "changed", "path": path, "old": old, "new": new})
+            }
+        })
+        .collect()
+}
+
+/// The configuration part of `diff`. `alone`: the packages are the same, so this is all of
+/// it (in JSON, the file lists are empty).
+fn print_config_diff(
+    f: &FunctionRow,
+    from: i64,
+    to: i64,
+    changes: Option<&[crate::capture::Change]>,
+    json: bool,
+    alone: bool,
+) -> Result<ExitCode, Fatal> {
+    use crate::capture::Change;
+    if json {
+        print_json(&serde_json::json!({
+            "function": f.target.key,
+            "from": from,
+            "to": to,
+            "configuration": changes.map(changes_json),
+            "added": [], "removed": [], "changed": [],
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match changes {
+        None => println!(
+            "{} version {from} → {to}: configuration not recorded for both versions",
+            f.target.key
+        ),
+        Some(changes) => {
+            println!(
+                "{} version {from} → {to}: configuration: {} change(s)",
+                f.target.key,
+                changes.len()
+            );
+            let rows: Vec<Vec<String>> = changes
+                .iter()
+                .map(|c| match c {
+                    Change::Added { path, value } => {
+                        vec!["added".into(), path.clone(), value.clone()]
+                    }
+                    Change::Removed { path, value } => {
+                        vec!["removed".into(), path.clone(), value.clone()]
+                    }
+                    Change::Changed { path, old, new } => {
+                        vec!["changed".into(), path.clone(), format!("{old} → {new}")]
+                    }
+                })
+                .collect();
+            if !rows.is_empty() {
+                print_table(&["CHANGE", "FIELD", "VALUE"], &rows)?;
+            }
+        }
+    }
+    if alone {
+        println!(
+            "{} version {from} → {to}: the same package, no file changes",
+            f.target.key
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Largest file `diff --content` reads from a package.
 const CONTENT_LIMIT: u64 = 16 << 20;
 
@@ -423,6 +588,25 @@ fn diff(
     let (a, b) = (get(from)?, get(to)?);
     if let Some(path) = content {
         return diff_content(&ro, f, a, b, path);
+    }
+    // Configuration first, field by field (secrets only as "changed", never a value).
+    let (ca, cb) = (
+        config_view::of(&ro, a).map_err(Fatal::Failed)?,
+        config_view::of(&ro, b).map_err(Fatal::Failed)?,
+    );
+    let config_changes = match (&ca, &cb) {
+        (Some(x), Some(y)) => Some(crate::capture::diff(
+            config_view::document(x).map_err(Fatal::Failed)?,
+            config_view::document(y).map_err(Fatal::Failed)?,
+        )),
+        _ => None,
+    };
+    if a.sha256 == b.sha256 {
+        // The same package: only the configuration can differ.
+        return print_config_diff(f, from, to, config_changes.as_deref(), json, true);
+    }
+    if !json {
+        print_config_diff(f, from, to, config_changes.as_deref(), false, false)?;
     }
     let pa = manifest_of(&ro, &a.sha256)
         .with_context(|| format!("{}@{}", f.target.key, a.version_no))
@@ -467,6 +651,7 @@ fn diff(
             "function": f.target.key,
             "from": from,
             "to": to,
+            "configuration": config_changes.as_deref().map(changes_json),
             "added": added.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
             "removed": removed.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
             "changed": changed.iter().map(|(o, n)| serde_json::json!({

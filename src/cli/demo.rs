@@ -63,6 +63,11 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     sim.deploy(&checkout, package("checkout", 1, 450_000)?);
     sim.deploy(&refund, package("refund", 1, 80_000)?);
     sim.deploy(&resize, package("image-resize", 1, 150_000)?);
+    let mut checkout_config = sim.config(&checkout);
+    checkout_config
+        .env
+        .insert("PAYMENT_API_KEY".into(), "demo-key-1".into());
+    sim.set_config(&checkout, checkout_config);
 
     let config_path = dir.join("config.toml");
     let config_text = demo_config(&sim.endpoint());
@@ -101,6 +106,26 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 
     writeln!(
         out,
+        "\n4. checkout's memory and an environment variable change, its code does not: a new \
+         version with the same package, nothing downloaded"
+    )?;
+    let mut changed = sim.config(&checkout);
+    changed.memory_mb = 1024;
+    changed
+        .env
+        .insert("PAYMENT_API_KEY".into(), "demo-key-rotated".into());
+    sim.set_config(&checkout, changed);
+    let fourth = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
+    show(&mut out, &fourth)?;
+    writeln!(
+        out,
+        "   (fnvault --config {} diff ali-demo/cn-shanghai/orders/checkout 1 2 shows the memory \
+         and names the variable; its value is kept only as a keyed hash)",
+        config_path.display()
+    )?;
+
+    writeln!(
+        out,
         "\nWhat the archive holds (fnvault --config {} list):",
         config_path.display()
     )?;
@@ -116,7 +141,9 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         "Look around in {} (blobs/ is content-addressed by SHA-256).",
         dir.display()
     )?;
-    let ok = [&first, &second, &third].iter().all(|r| r.all_succeeded());
+    let ok = [&first, &second, &third, &fourth]
+        .iter()
+        .all(|r| r.all_succeeded());
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

@@ -6,6 +6,7 @@
 
 mod audit;
 mod check;
+mod config_view;
 mod demo;
 mod manpage;
 mod ops;

@@ -181,10 +181,16 @@ pub(super) fn prune(
         None => Vec::new(),
     };
     let doomed_ids: HashSet<i64> = doomed.iter().map(|d| d.version.id).collect();
+    // A kept version keeps its package and its configuration document.
+    let configs = db
+        .config_hash_by_version_id()
+        .map_err(anyhow::Error::from)?;
     let kept_shas: HashSet<&str> = versions
         .iter()
         .filter(|v| !doomed_ids.contains(&v.id))
-        .map(|v| v.sha256.as_str())
+        .flat_map(|v| {
+            std::iter::once(v.sha256.as_str()).chain(configs.get(&v.id).map(String::as_str))
+        })
         .collect();
     let blobs = archive.list_blobs().map_err(anyhow::Error::from)?;
     if versions.is_empty() && !blobs.is_empty() {

@@ -140,6 +140,68 @@ pub(super) fn restore(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `restore --with-config`: the package and `function.json` (the version's configuration
+/// document, byte for byte) into the new or empty folder `to`, each verified against its
+/// SHA-256 on the way out. A version without a configuration writes nothing.
+pub(super) fn restore_whole(
+    config: &Config,
+    spec: &str,
+    to: &Path,
+    at: Option<&str>,
+) -> Result<ExitCode, Fatal> {
+    let ro = open_read_only(config)?;
+    let (f, v) = pick_version(&ro, spec, at)?;
+    let Some(c) = ro.db.config_of_version(v.id).map_err(anyhow::Error::from)? else {
+        return Err(Fatal::Failed(anyhow!(
+            "{}@{} has no configuration recorded (archived before configurations were read,              or a kind of function whose configuration is not read yet); nothing was written.              `restore` without --with-config writes its package",
+            f.target.key,
+            v.version_no
+        )));
+    };
+    new_or_empty(to)?;
+    let is_zip = manifest_of(&ro, &v.sha256)
+        .map(|p| p.is_zip)
+        .unwrap_or(true);
+    let package = to.join(export_path(f, is_zip).file_name().unwrap_or_default());
+    let function_json = to.join("function.json");
+    copy_verified(&ro, &v.sha256, &package, false).map_err(copy_error)?;
+    if let Err(e) = copy_verified(&ro, &c.config_sha256, &function_json, false) {
+        // Both or neither: the package alone is not what was asked for.
+        let _ = fs::remove_file(&package);
+        return Err(copy_error(e));
+    }
+    eprintln!(
+        "restored {}@{} to {}: {} (sha256 {} verified) and function.json (sha256 {} verified)",
+        f.target.key,
+        v.version_no,
+        to.display(),
+        package.file_name().unwrap_or_default().to_string_lossy(),
+        v.sha256,
+        c.config_sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes sure `to` is a new (then created) or empty folder.
+fn new_or_empty(to: &Path) -> Result<(), Fatal> {
+    match fs::read_dir(to) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(anyhow!(
+                    "{} is not empty: this writes into a new or empty folder",
+                    to.display()
+                )
+                .into());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        }
+        Err(e) => return Err(anyhow!("{}: {e}", to.display()).into()),
+    }
+    Ok(())
+}
+
 /// One path component from a name that came from a config or a cloud: never `.`, `..`,
 /// empty, or containing a separator, NUL or a control character. Such bytes (and `%`) are
 /// percent-escaped, so distinct names stay distinct (a property test checks both).
@@ -183,24 +245,15 @@ fn export_path(f: &FunctionRow, is_zip: bool) -> PathBuf {
     .collect()
 }
 
-pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<ExitCode, Fatal> {
+pub(super) fn export(
+    config: &Config,
+    to: &Path,
+    at: Option<&str>,
+    with_config: bool,
+) -> Result<ExitCode, Fatal> {
     let at = at.map(resolve::time).transpose()?;
     let ro = open_read_only(config)?;
-    match fs::read_dir(to) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(anyhow!(
-                    "{} is not empty: export writes into a new or empty folder",
-                    to.display()
-                )
-                .into());
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-        }
-        Err(e) => return Err(anyhow!("{}: {e}", to.display()).into()),
-    }
+    new_or_empty(to)?;
     let mut packages = Vec::new();
     let mut skipped = Vec::new();
     let mut failed = 0;
@@ -257,6 +310,34 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
             ]);
             continue;
         }
+        // The configuration document beside the package, verified like it.
+        let mut configuration = serde_json::Value::Null;
+        if with_config
+            && let Some(c) = ro.db.config_of_version(v.id).map_err(anyhow::Error::from)?
+        {
+            let name = format!(
+                "{}.function.json",
+                rel.file_stem().unwrap_or_default().to_string_lossy()
+            );
+            let crel = rel.with_file_name(name);
+            match copy_verified(&ro, &c.config_sha256, &to.join(&crel), false) {
+                Ok(()) => {
+                    configuration = serde_json::json!({
+                        "path": crel.display().to_string(),
+                        "sha256": c.config_sha256,
+                    });
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!(
+                        "failed: {}@{} (configuration): {}",
+                        f.target.key,
+                        v.version_no,
+                        super::output::shown(&e.to_string())
+                    );
+                }
+            }
+        }
         let t = &f.target;
         rows.push(vec![
             t.key.clone(),
@@ -280,6 +361,7 @@ pub(super) fn export(config: &Config, to: &Path, at: Option<&str>) -> Result<Exi
             "cloud_checksum": v.cloud_checksum,
             "format": if is_zip { "zip" } else { "not-zip" },
             "path": rel.display().to_string(),
+            "configuration": configuration,
         }));
     }
     let manifest = serde_json::json!({

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::locate::{Locator, Seg, dotted};
 use super::raw::RawAccount;
 use super::{ConfigError, Credentials, profiles};
-use crate::cloud::Cloud;
+use crate::model::Cloud;
 use crate::secret::Secret;
 
 /// No keys configured: the cloud's standard environment variables (unless `profile` is set),

@@ -14,7 +14,7 @@ use super::{
     Account, ConfigError, Locator, Seg, valid_fc_name, valid_qualifier, valid_region,
     valid_scf_name,
 };
-use crate::cloud::{Cloud, Target};
+use crate::model::{Cloud, Target};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +39,7 @@ pub struct Discover {
     pub regions: Vec<String>,
     /// SCF namespaces or FC services to list; `None` means all of them (`["*"]`), found with
     /// `ListNamespaces` / `ListServices`. An FC 3.0 rule has the one scope
-    /// [`crate::cloud::NO_SCOPE`]: its functions are listed per region.
+    /// [`crate::model::NO_SCOPE`]: its functions are listed per region.
     pub scopes: Option<Vec<String>>,
     /// `fc_version = "3.0"`: the rule lists FC 3.0 functions (API 2023-03-30), and only those.
     pub fc3: bool,
@@ -157,7 +157,7 @@ pub(super) fn validate(
         ));
     }
     let scopes = match given {
-        None if fc3 => Some(vec![crate::cloud::NO_SCOPE.to_string()]),
+        None if fc3 => Some(vec![crate::model::NO_SCOPE.to_string()]),
         None => None,
         Some(list) if list.iter().any(|s| s == "*") => {
             if list.len() != 1 {
@@ -233,7 +233,7 @@ pub(super) fn validate(
         include_set,
         exclude_set,
         // Canonical, like the targets it builds and covers (`$LATEST`/`LATEST` is none).
-        qualifier: crate::cloud::canonical_qualifier(cloud, d.qualifier.as_deref())
+        qualifier: crate::model::canonical_qualifier(cloud, d.qualifier.as_deref())
             .map(str::to_string),
     })
 }

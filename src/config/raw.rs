@@ -28,6 +28,14 @@ pub(super) struct RawConfig {
     pub(super) discover: Vec<RawDiscover>,
     pub(super) metrics: Option<RawMetrics>,
     pub(super) notify: Option<RawNotify>,
+    pub(super) capture: Option<RawCapture>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCapture {
+    pub(super) secrets: Option<String>,
+    pub(super) age_recipients: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

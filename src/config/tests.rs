@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cloud::Cloud;
+use crate::model::Cloud;
 
 use super::*;
 
@@ -416,7 +416,7 @@ fn an_fc3_discover_rule_covers_fc3_functions_only() {
     .unwrap();
     let (v3, v2) = (&c.discover[0], &c.discover[1]);
     assert!(v3.fc3 && !v2.fc3, "fc_version defaults to 2.0");
-    let fc3 = v3.target("cn-hangzhou", crate::cloud::NO_SCOPE, "resize");
+    let fc3 = v3.target("cn-hangzhou", crate::model::NO_SCOPE, "resize");
     assert_eq!(fc3.key, "ali-prod/cn-hangzhou/resize");
     let fc2 = v2.target("cn-hangzhou", "orders", "resize");
     assert!(v3.covers(&fc3) && !v3.covers(&fc2));
@@ -446,4 +446,22 @@ fn bad_fc_versions_name_their_key() {
     let e =
         discover_error("account = \"ali-prod\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3\"");
     assert!(e.message.contains("\"2.0\" or \"3.0\""), "{e}");
+}
+
+#[test]
+fn capture_secrets_default_to_hash_and_other_modes_are_checked_with_their_line() {
+    assert_eq!(parse(BASE).unwrap().capture.secrets, SecretsMode::Hash);
+    let plain = parse(&format!("{BASE}\n[capture]\nsecrets = \"plain\"\n")).unwrap();
+    assert_eq!(plain.capture.secrets, SecretsMode::Plain);
+    for (value, says) in [
+        ("\"hush\"", "is not one of"),
+        ("\"encrypt\"", "not built yet"),
+    ] {
+        let src = format!("{BASE}\n[capture]\nsecrets = {value}\n");
+        let e = parse(&src).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("capture.secrets"), "{e}");
+        let line = src.lines().position(|l| l.starts_with("secrets")).unwrap() + 1;
+        assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
 }

@@ -12,7 +12,7 @@ use super::{
     Credentials, DEFAULT_REQUESTS_PER_SECOND, RetentionPolicy, ScheduleSettings,
     TENCENT_DEFAULT_ENDPOINT,
 };
-use crate::cloud::{Cloud, Target};
+use crate::model::{Cloud, Target};
 use crate::secret::Secret;
 
 pub(super) fn validate_account(
@@ -488,7 +488,7 @@ pub(super) fn validate_function(
                     cloud,
                     &account.name,
                     &f.region,
-                    crate::cloud::NO_SCOPE,
+                    crate::model::NO_SCOPE,
                     &checked_name(f, cloud).map_err(|m| err("name", m))?,
                     checked_qualifier(f, cloud).map_err(|m| err("qualifier", m))?,
                 ));

@@ -504,6 +504,18 @@ impl Db {
             if let Some(sha) = sha {
                 touched.insert(sha);
             }
+            // Its configuration document goes with it (ON DELETE CASCADE) and may be freed too.
+            let config: Option<String> = tx
+                .query_row(
+                    "SELECT config_sha256 FROM version_configs WHERE version_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| sqlite(&path, e))?;
+            if let Some(sha) = config {
+                touched.insert(sha);
+            }
             tx.execute("DELETE FROM versions WHERE id = ?1", [id])
                 .map_err(|e| sqlite(&path, e))?;
         }
@@ -511,7 +523,8 @@ impl Db {
         for sha in touched {
             let still: bool = tx
                 .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM versions WHERE sha256 = ?1)",
+                    "SELECT EXISTS (SELECT 1 FROM versions WHERE sha256 = ?1)
+                         OR EXISTS (SELECT 1 FROM version_configs WHERE config_sha256 = ?1)",
                     [&sha],
                     |r| r.get(0),
                 )

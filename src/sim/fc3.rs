@@ -221,3 +221,62 @@ pub(super) async fn list_functions(
     }
     json(&body)
 }
+
+/// FC 3.0 `GetFunction`: the configuration from the function's `SimConfig`, with the 3.0
+/// volatile fields (state, last update status, code checksum and size, times).
+pub(super) async fn get_function(
+    State(shared): State<Arc<Shared>>,
+    Path(function): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(resp) = verify(&shared, "GetFunction", &method, &uri, &headers, &body) {
+        return *resp;
+    }
+    let f = SimFunction::fc3(&function, query_value(&uri, "qualifier").as_deref());
+    let inner = shared.lock();
+    if !inner.functions.contains_key(&f) {
+        return error(404, "FunctionNotFound", "function not found");
+    }
+    let c = inner.configs.get(&f).cloned().unwrap_or_default();
+    drop(inner);
+    json(&serde_json::json!({
+        "functionName": function, "functionId": "fn3-0001",
+        "functionArn": format!("acs:fc:cn-hangzhou:1234567890:functions/{function}"),
+        "runtime": c.runtime.to_lowercase(), "handler": "index.handler",
+        "memorySize": c.memory_mb, "timeout": c.timeout_s, "environmentVariables": c.env,
+        "role": "", "internetAccess": true, "layers": [],
+        "state": "Active", "lastUpdateStatus": "Successful", "codeChecksum": "1", "codeSize": 1,
+        "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
+    }))
+}
+
+/// FC 3.0 `ListTriggers`: one HTTP trigger, one page.
+pub(super) async fn list_triggers(
+    State(shared): State<Arc<Shared>>,
+    Path(function): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(resp) = verify(&shared, "ListTriggers", &method, &uri, &headers, &body) {
+        return *resp;
+    }
+    // Triggers belong to the function, whatever qualifier it was deployed under.
+    let exists = shared
+        .lock()
+        .functions
+        .keys()
+        .any(|k| matches!(k, SimFunction::Fc3 { name, .. } if *name == function));
+    if !exists {
+        return error(404, "FunctionNotFound", "function not found");
+    }
+    json(&serde_json::json!({"triggers": [{
+        "triggerName": "http", "triggerType": "http", "qualifier": "LATEST", "status": "Ready",
+        "triggerConfig": "{\"authType\":\"anonymous\",\"methods\":[\"GET\"]}",
+        "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": "2026-01-01T00:00:00Z",
+    }]}))
+}

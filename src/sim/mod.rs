@@ -25,7 +25,9 @@ use sha2::Sha256;
 
 use crate::cloud::aliyun::sign as fc_sign;
 
+mod config;
 mod fc3;
+pub use config::SimConfig;
 pub mod verify_fc;
 pub mod verify_tc;
 
@@ -178,6 +180,8 @@ struct Inner {
     remove_after_pages: Option<(SimFunction, u32)>,
     /// Session/security tokens that arrived with verified API requests.
     tokens_seen: Vec<String>,
+    /// Configurations served by the configuration calls (`config.rs`); default when absent.
+    configs: HashMap<SimFunction, config::SimConfig>,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -295,6 +299,18 @@ impl Simulator {
             )
             .route("/2021-04-06/services", get(fc_list_services))
             .route(
+                "/2021-04-06/services/{service}",
+                get(config::fc_get_service),
+            )
+            .route(
+                "/2021-04-06/services/{service}/functions/{function}",
+                get(config::fc_get_function),
+            )
+            .route(
+                "/2021-04-06/services/{service}/functions/{function}/triggers",
+                get(config::fc_list_triggers),
+            )
+            .route(
                 "/2021-04-06/services/{service}/functions",
                 get(fc_list_functions),
             )
@@ -302,6 +318,11 @@ impl Simulator {
             .route(
                 "/2023-03-30/functions/{function}/code",
                 get(fc3::get_function_code),
+            )
+            .route("/2023-03-30/functions/{function}", get(fc3::get_function))
+            .route(
+                "/2023-03-30/functions/{function}/triggers",
+                get(fc3::list_triggers),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -599,6 +620,7 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     };
     match action {
         "GetFunctionAddress" => {}
+        "GetFunction" => return config::scf_get_function(&shared, region, &params),
         "ListNamespaces" | "ListFunctions" => {
             return scf_list(&shared, action, region, &params).await;
         }

@@ -117,6 +117,27 @@ signature = "fc"
         walk(&self.path(rel), &mut out);
         out
     }
+
+    /// The package blobs under `archive/blobs`: every blob but the configuration documents
+    /// (canonical JSON starting `{"fnvault":`), which sit in the same store since issue 13.
+    pub fn package_blobs(&self) -> Vec<PathBuf> {
+        self.files_in("archive/blobs")
+            .into_iter()
+            .filter(|p| !is_config_document(p))
+            .collect()
+    }
+
+    /// The configuration documents under `archive/blobs`.
+    pub fn config_blobs(&self) -> Vec<PathBuf> {
+        self.files_in("archive/blobs")
+            .into_iter()
+            .filter(|p| is_config_document(p))
+            .collect()
+    }
+}
+
+pub fn is_config_document(p: &Path) -> bool {
+    std::fs::read(p).is_ok_and(|b| b.starts_with(b"{\"fnvault\":"))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

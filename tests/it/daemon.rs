@@ -79,7 +79,7 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     wait_until(
         "the three quick packages and the slow download's temp file",
         || {
-            env.files_in("archive/blobs").len() == 3
+            env.package_blobs().len() == 3
                 && env
                     .files_in("archive/tmp")
                     .iter()
@@ -107,11 +107,7 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     assert_eq!(counts, (3, 3, 0));
     assert!(stderr.contains("3 checked"), "{stderr}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
-    assert_eq!(
-        env.files_in("archive/blobs").len(),
-        3,
-        "the finished ones are kept"
-    );
+    assert_eq!(env.package_blobs().len(), 3, "the finished ones are kept");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,8 +163,9 @@ async fn the_daemon_sweeps_on_its_schedule_until_stopped() {
     with_extra(&env, &config, "[schedule]\ncron = \"* * * * * *\"\n");
 
     let child = spawn(&env, &["daemon"]);
-    // Start-up sweep plus at least two ticks: four functions each.
-    wait_until("three sweeps", || env.sim.stats().api_requests >= 12).await;
+    // Start-up sweep plus at least two ticks: four functions each, 12 requests a sweep (SCF:
+    // configuration + address; FC 2.0: service, function, triggers + code).
+    wait_until("three sweeps", || env.sim.stats().api_requests >= 36).await;
     env.sim.deploy(&fleet.report, package("report v2", 21_000));
     wait_until("the redeploy to be archived", || {
         env.sim.downloads_of(&fleet.report) >= 2
@@ -397,13 +394,13 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
             env.sim.deploy(f, live[i].clone());
         }
         let at = moments[round as usize % moments.len()];
-        let (rows_before, blobs_before) = (sweep_rows(&env), env.files_in("archive/blobs").len());
+        let (rows_before, blobs_before) = (sweep_rows(&env), env.package_blobs().len());
         let slow_before = env.sim.downloads_of(&functions[0]);
         let child = spawn(&env, &["sync"]);
         wait_until(&format!("round {round}: {at:?}"), || match at {
             KillAt::SweepRow => sweep_rows(&env) > rows_before,
             KillAt::TempFile => !env.files_in("archive/tmp").is_empty(),
-            KillAt::NewBlob => env.files_in("archive/blobs").len() > blobs_before,
+            KillAt::NewBlob => env.package_blobs().len() > blobs_before,
             KillAt::SlowDownload => env.sim.downloads_of(&functions[0]) > slow_before,
         })
         .await;

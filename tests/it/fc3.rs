@@ -150,7 +150,7 @@ async fn a_corrupted_fc3_download_records_nothing_and_leaves_no_file() {
         "{resize}"
     );
     assert!(env.files_in("archive/tmp").is_empty(), "temp files left");
-    assert_eq!(env.files_in("archive/blobs").len(), 3, "the good ones only");
+    assert_eq!(env.package_blobs().len(), 3, "the good ones only");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,7 +32,7 @@ async fn failed_line(
 
 fn blobs_of_others_only(env: &Env) {
     // The other three functions of the fleet are archived; the hostile one is not.
-    assert_eq!(env.files_in("archive/blobs").len(), 3);
+    assert_eq!(env.package_blobs().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,3 +20,4 @@ mod recovery;
 mod secrets;
 mod status;
 mod sync;
+mod whole;

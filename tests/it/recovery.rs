@@ -312,7 +312,7 @@ async fn prune_refuses_to_empty_an_archive_whose_database_knows_nothing() {
 
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("refusing to delete"), "{}", run.stderr);
-    assert_eq!(env.files_in("archive/blobs").len(), 4);
+    assert_eq!(env.package_blobs().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -398,7 +398,7 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
     );
     assert!(stray.exists(), "prune deleted a file that is not a blob");
     std::fs::remove_file(&stray).unwrap();
-    assert_eq!(env.files_in("archive/blobs").len(), 2);
+    assert_eq!(env.package_blobs().len(), 2);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
     // A rebuild honours the prune instead of resurrecting rows without blobs.
     assert_eq!(env.fnvault(&["reindex", "--force"]).await.code, 0);
@@ -520,11 +520,7 @@ async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
 
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("fnvault reindex"), "{}", run.stderr);
-    assert_eq!(
-        env.files_in("archive/blobs").len(),
-        4,
-        "the archive is untouched"
-    );
+    assert_eq!(env.package_blobs().len(), 4, "the archive is untouched");
 }
 
 #[tokio::test(flavor = "multi_thread")]

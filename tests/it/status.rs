@@ -35,7 +35,8 @@ async fn status_shows_sweeps_failing_functions_and_totals() {
     );
     assert!(
         text.contains(
-            "Archive: 4 functions, 3 versions, 3 blobs (175.8 KiB); on disk: 3 blobs, 175.8 KiB"
+            // On disk also: the three archived functions' configuration documents.
+            "Archive: 4 functions, 3 versions, 3 blobs (175.8 KiB); on disk: 6 blobs, 177."
         ),
         "{text}"
     );
@@ -67,7 +68,14 @@ async fn status_json_has_sweeps_failing_stale_and_archive() {
     assert_eq!(v["archive"]["versions"], 4);
     assert_eq!(v["archive"]["blobs"], 4);
     assert_eq!(v["archive"]["bytes"], 185_000);
-    assert_eq!(v["archive"]["bytes_on_disk"], 185_000);
+    // On disk also: the four configuration documents (blobs in the same store).
+    let documents: u64 = env
+        .config_blobs()
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(env.config_blobs().len(), 4);
+    assert_eq!(v["archive"]["bytes_on_disk"], 185_000 + documents);
 }
 
 #[tokio::test(flavor = "multi_thread")]

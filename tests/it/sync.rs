@@ -32,7 +32,7 @@ async fn the_first_sweep_archives_every_function() {
         sha256_hex(&package("order-api v1", 70_000))
     );
     assert_eq!(order["latest_size"], 70_000);
-    assert_eq!(env.files_in("archive/blobs").len(), 4);
+    assert_eq!(env.package_blobs().len(), 4);
     assert!(env.files_in("archive/tmp").is_empty());
     assert_eq!(env.sim.stats().rejected_requests, 0);
 }
@@ -113,11 +113,7 @@ async fn a_corrupted_download_records_nothing_and_leaves_no_file() {
         env.files_in("archive/tmp").is_empty(),
         "temp files left behind"
     );
-    assert_eq!(
-        env.files_in("archive/blobs").len(),
-        2,
-        "only the good packages"
-    );
+    assert_eq!(env.package_blobs().len(), 2, "only the good packages");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -242,7 +238,7 @@ async fn identical_packages_of_different_functions_are_stored_once() {
     let run = env.fnvault(&["sync"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(env.files_in("archive/blobs").len(), 1);
+    assert_eq!(env.package_blobs().len(), 1);
     for e in env.list().await {
         assert_eq!(e["latest_sha256"], sha256_hex(&same), "{e}");
     }

@@ -177,6 +177,46 @@ impl Client {
         code_location(status, request_id, &body)
     }
 
+    /// `GetFunction`: the whole configuration of an FC 3.0 function (no services: role, VPC,
+    /// logging and storage are on the function). Holds clear secrets: it goes to `capture`.
+    pub async fn get_function(
+        &self,
+        region: &str,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<serde_json::Value, CloudError> {
+        let path = format!(
+            "/{API_VERSION}/functions/{}",
+            sign::percent_encode(function)
+        );
+        let query: Vec<(&'static str, String)> = qualifier
+            .map(|q| ("qualifier", q.to_string()))
+            .into_iter()
+            .collect();
+        let (status, rid, body) = self.call("GetFunction", region, &path, &query).await?;
+        super::json_object("GetFunction", status, rid, &body)
+    }
+
+    /// One page of `ListTriggers` (limit 100): the entries and the next token.
+    pub async fn list_triggers(
+        &self,
+        region: &str,
+        function: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), CloudError> {
+        let path = format!(
+            "/{API_VERSION}/functions/{}/triggers",
+            sign::percent_encode(function)
+        );
+        let mut query: Vec<(&'static str, String)> = vec![("limit", "100".to_string())];
+        if let Some(t) = token {
+            query.push(("nextToken", t.to_string()));
+        }
+        let (status, rid, body) = self.call("ListTriggers", region, &path, &query).await?;
+        let value = super::json_object("ListTriggers", status, rid.clone(), &body)?;
+        super::triggers_page(&value, status, rid)
+    }
+
     /// `ListFunctions` (one page) of the region's FC 3.0 functions whose name starts with
     /// `prefix` (all when `None`): names and the next token.
     pub async fn list_functions(

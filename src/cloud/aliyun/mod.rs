@@ -70,6 +70,54 @@ impl Client {
         code_location(status, request_id, &body)
     }
 
+    /// `GetService`: the service half of an FC 2.0 function's configuration (role, logging,
+    /// VPC, NAS). The caller paces.
+    pub async fn get_service(
+        &self,
+        region: &str,
+        service: &str,
+        qualifier: Option<&str>,
+    ) -> Result<serde_json::Value, CloudError> {
+        let path = format!("/{API_VERSION}/services/{service}");
+        let query: Vec<(&str, &str)> = qualifier.map(|q| ("qualifier", q)).into_iter().collect();
+        let (status, rid, body) = self.call("GetService", region, &path, &query).await?;
+        json_object("GetService", status, rid, &body)
+    }
+
+    /// `GetFunction`: the function half (runtime, handler, memory, environment, layers). Holds
+    /// clear secrets: it goes to `capture` and is never logged. The caller paces.
+    pub async fn get_function(
+        &self,
+        region: &str,
+        service: &str,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<serde_json::Value, CloudError> {
+        let path = format!("/{API_VERSION}/services/{service}/functions/{function}");
+        let query: Vec<(&str, &str)> = qualifier.map(|q| ("qualifier", q)).into_iter().collect();
+        let (status, rid, body) = self.call("GetFunction", region, &path, &query).await?;
+        json_object("GetFunction", status, rid, &body)
+    }
+
+    /// One page of `ListTriggers` (limit 100, the maximum): the entries and the next token.
+    /// The caller paces.
+    pub async fn list_triggers(
+        &self,
+        region: &str,
+        service: &str,
+        function: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), CloudError> {
+        let path = format!("/{API_VERSION}/services/{service}/functions/{function}/triggers");
+        let mut query: Vec<(&str, &str)> = vec![("limit", "100")];
+        if let Some(t) = token {
+            query.push(("nextToken", t));
+        }
+        let (status, rid, body) = self.call("ListTriggers", region, &path, &query).await?;
+        let value = json_object("ListTriggers", status, rid.clone(), &body)?;
+        triggers_page(&value, status, rid)
+    }
+
     /// `ListServices` (one page): service names and the next page's token.
     pub async fn list_services(
         &self,
@@ -296,6 +344,59 @@ pub(crate) fn code_location(
         checksum: Checksum::Crc64(checksum),
         request_id,
     })
+}
+
+/// A `ListTriggers` page (the same `{triggers, nextToken}` in 2.0 and 3.0).
+pub(crate) fn triggers_page(
+    value: &serde_json::Value,
+    status: u16,
+    rid: Option<String>,
+) -> Result<(Vec<serde_json::Value>, Option<String>), CloudError> {
+    let bad = |m: &str| {
+        CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            rid.clone(),
+            format!("ListTriggers {m}"),
+        )
+    };
+    let triggers = match value.get("triggers") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(_) => return Err(bad("answered a `triggers` that is not an array")),
+    };
+    let next = match value.get("nextToken") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(t)) if t.is_empty() => None,
+        Some(serde_json::Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err(bad("answered a `nextToken` that is not a string")),
+    };
+    Ok((triggers, next))
+}
+
+/// An answer that must be one JSON object; anything else is an invalid response naming the
+/// call (never quoting the body: it may hold secrets).
+pub(crate) fn json_object(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+) -> Result<serde_json::Value, CloudError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            rid,
+            format!("{action} answered JSON that is not an object"),
+        )),
+        Err(e) => Err(CloudError::invalid_response(
+            Cloud::Aliyun,
+            status,
+            rid,
+            format!("{action} answered malformed JSON: {e}"),
+        )),
+    }
 }
 
 /// One page of an FC listing (2.0 and 3.0 share the shape): the `field` of every entry of

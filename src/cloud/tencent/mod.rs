@@ -121,6 +121,25 @@ impl Client {
         })
     }
 
+    /// `GetFunction`: the function's whole configuration, triggers included (no `ShowCode`:
+    /// the code is archived as the package). The answer holds clear secrets (environment
+    /// variable values): it goes to `capture` and is never logged.
+    pub async fn get_function(
+        &self,
+        region: &str,
+        namespace: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<serde_json::Value, CloudError> {
+        let body = serde_json::to_vec(&GetFunctionAddressRequest {
+            function_name: name,
+            qualifier,
+            namespace,
+        })
+        .map_err(|e| CloudError::invalid_response(Cloud::Tencent, 0, None, e.to_string()))?;
+        self.call("GetFunction", region, body).await
+    }
+
     /// `ListNamespaces` (one page, ordered by name): the namespace names and `TotalCount`.
     pub async fn list_namespaces(
         &self,

@@ -1,0 +1,124 @@
+//! Small blobs written whole by fnvault itself (configuration documents), and the archive's
+//! own key for hashing secret values (`[capture] secrets = "hash"`).
+//!
+//! A document goes into `blobs/` exactly like a package: a temp file in `tmp/`, fsynced, then
+//! [`Archive::store`] (create-only rename, shard fsync). The key lives at the archive root,
+//! `capture.key`, mode 0600; it is made once and never replaced, because every hash in every
+//! configuration document depends on it: a new key would show every secret as changed.
+
+use std::fs;
+use std::io::{self, Write};
+
+use sha2::{Digest, Sha256};
+
+use super::{Archive, ArchiveError, LockGuard, Stored, sync_dir};
+
+/// The file name of the hashing key under the archive root.
+pub const CAPTURE_KEY: &str = "capture.key";
+const KEY_LEN: usize = 32;
+
+impl Archive {
+    /// Stores `bytes` as a blob named by their SHA-256; returns that name and what the store
+    /// found. The caller holds the lock (only a writer stores).
+    pub fn store_document(&self, bytes: &[u8]) -> Result<(String, Stored), ArchiveError> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes)
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        let stored = self.store(tmp, &sha)?;
+        Ok((sha, stored))
+    }
+
+    /// Reads a document blob, checking that it hashes to its name.
+    pub fn read_document(&self, sha256_hex: &str) -> Result<Vec<u8>, ArchiveError> {
+        let path = self.blob_path(sha256_hex);
+        let bytes = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+        if hex::encode(Sha256::digest(&bytes)) != sha256_hex {
+            return Err(ArchiveError::io(
+                &path,
+                io::Error::other("the document does not hash to its name (damaged blob)"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The archive's key for hashing secret values: read, or made (32 random bytes, 0600,
+    /// fsynced with its folder) when the archive has none yet. A key file of the wrong length
+    /// is an error, never replaced.
+    pub fn capture_key(&self, _lock: &LockGuard) -> Result<[u8; KEY_LEN], ArchiveError> {
+        let path = self.root.join(CAPTURE_KEY);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                return <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+                    ArchiveError::io(
+                        &path,
+                        io::Error::other(format!(
+                            "the secret-hashing key must be {KEY_LEN} bytes, this file has {}; \
+                             restore it from a backup of the archive (a new key would show \
+                             every secret as changed)",
+                            bytes.len()
+                        )),
+                    )
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::io(&path, e)),
+        }
+        // Made whole in `tmp/` and linked in under its name only once durable: a crash or a
+        // full disk never leaves a short key file that would refuse every later start.
+        let key: [u8; KEY_LEN] = rand::random();
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(&key)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o600))
+                .map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        }
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => {}
+            // Made meanwhile (by nothing else while the lock is held, but never replaced).
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                return self.capture_key(_lock);
+            }
+            Err(e) => return Err(ArchiveError::io(&path, e.error)),
+        }
+        sync_dir(&self.root)?;
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_content_addressed_and_the_key_is_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(&dir.path().join("a")).unwrap();
+        let lock = archive.lock().unwrap();
+        let (sha, stored) = archive.store_document(b"{\"a\":1}").unwrap();
+        assert_eq!(stored, Stored::New);
+        assert_eq!(archive.read_document(&sha).unwrap(), b"{\"a\":1}");
+        let (again, stored) = archive.store_document(b"{\"a\":1}").unwrap();
+        assert_eq!((again, stored), (sha, Stored::AlreadyPresent));
+
+        let k1 = archive.capture_key(&lock).unwrap();
+        let k2 = archive.capture_key(&lock).unwrap();
+        assert_eq!(k1, k2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("a").join(CAPTURE_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::write(dir.path().join("a").join(CAPTURE_KEY), b"short").unwrap();
+        let e = archive.capture_key(&lock).unwrap_err().to_string();
+        assert!(e.contains("32 bytes"), "{e}");
+    }
+}

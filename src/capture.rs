@@ -1,0 +1,639 @@
+//! Configuration snapshots: the cloud's answers about a function turned into one canonical
+//! JSON document, with secret values protected per `[capture] secrets`.
+//!
+//! Owns: which fields are volatile (left out: they change on every read or belong to the
+//! package), which are secret-bearing (environment variable values, trigger settings, registry
+//! passwords), the keyed hash that replaces a secret in `hash` mode, the canonical form (keys
+//! sorted at every depth, arrays in the cloud's order except triggers and environment
+//! variables, sorted by name so a reordering is not a change) and the field-by-field
+//! comparison `diff` prints. A leaf: it imports nothing from the crate but `model`, so `cloud`
+//! (which produces a [`ConfigAnswer`]) and `sweep` (which stores the document) both use it.
+//!
+//! The clear values exist only inside a [`ConfigAnswer`] and for the time [`canonical`] runs;
+//! neither prints its content (`Debug` says only which API answered).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The prefix of a protected value in `hash` mode: `hmac-sha256:<64 hex>`.
+pub const HASH_PREFIX: &str = "hmac-sha256:";
+
+/// What a cloud answered about one function's configuration, before anything is removed or
+/// protected. Holds clear secrets: its `Debug` prints no content.
+pub enum ConfigAnswer {
+    /// SCF `GetFunction` (its `Triggers` are part of the answer).
+    Scf { function: Value },
+    /// FC 2.0 `GetService`, `GetFunction` and every page of `ListTriggers`.
+    Fc2 {
+        service: Value,
+        function: Value,
+        triggers: Vec<Value>,
+    },
+    /// FC 3.0 `GetFunction` and every page of `ListTriggers`.
+    Fc3 {
+        function: Value,
+        triggers: Vec<Value>,
+    },
+}
+
+impl fmt::Debug for ConfigAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigAnswer::Scf { .. } => f.write_str("ConfigAnswer::Scf(..)"),
+            ConfigAnswer::Fc2 { .. } => f.write_str("ConfigAnswer::Fc2(..)"),
+            ConfigAnswer::Fc3 { .. } => f.write_str("ConfigAnswer::Fc3(..)"),
+        }
+    }
+}
+
+/// How secret values are kept (`[capture] secrets`).
+#[derive(Clone, Copy)]
+pub enum Protect<'a> {
+    /// Replaced by `hmac-sha256:` + HMAC-SHA256 under the archive's key.
+    Hash(&'a [u8; 32]),
+    /// Kept as read.
+    Plain,
+}
+
+impl Protect<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Protect::Hash(_) => "hash",
+            Protect::Plain => "plain",
+        }
+    }
+}
+
+/// A canonical configuration document, ready to store as a blob.
+pub struct Snapshot {
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`, lowercase hex: the blob's name.
+    pub sha256: String,
+    /// The cloud's own last-modified time of the function (SCF `ModTime`, FC
+    /// `lastModifiedTime`), as sent; kept beside the version, not in the document.
+    pub cloud_modified: Option<String>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot({})", self.sha256)
+    }
+}
+
+/// SCF `GetFunction` fields that change on every read or belong to the package.
+const SCF_VOLATILE: &[&str] = &[
+    "RequestId",
+    "Status",
+    "StatusDesc",
+    "StatusReasons",
+    "AvailableStatus",
+    "CodeResult",
+    "CodeError",
+    "ErrNo",
+    "CodeInfo",
+    "CodeSize",
+    "ModTime",
+    "AccessInfo",
+];
+const SCF_TRIGGER_VOLATILE: &[&str] = &["AvailableStatus", "BindStatus", "AddTime", "ModTime"];
+const FC_SERVICE_VOLATILE: &[&str] = &["createdTime", "lastModifiedTime"];
+const FC_FUNCTION_VOLATILE: &[&str] = &[
+    "codeChecksum",
+    "codeSize",
+    "createdTime",
+    "lastModifiedTime",
+];
+const FC_TRIGGER_VOLATILE: &[&str] = &["createdTime", "lastModifiedTime"];
+/// FC 3.0 adds the function's lifecycle state (`shared/api/aliyun-fc-more.md` B.5).
+const FC3_FUNCTION_VOLATILE: &[&str] = &[
+    "state",
+    "stateReason",
+    "stateReasonCode",
+    "lastUpdateStatus",
+    "lastUpdateStatusReason",
+    "lastUpdateStatusReasonCode",
+    "lockInfo",
+];
+
+/// The canonical document of `answer`. `Err` names what was not as the API documents it.
+pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot, String> {
+    let (api, mut parts, cloud_modified) = match answer {
+        ConfigAnswer::Scf { mut function } => {
+            let obj = object(&mut function, "GetFunction")?;
+            let modified = obj.get("ModTime").and_then(Value::as_str).map(String::from);
+            for k in SCF_VOLATILE {
+                obj.remove(*k);
+            }
+            if let Some(vars) = obj
+                .get_mut("Environment")
+                .and_then(|e| e.get_mut("Variables"))
+                .and_then(Value::as_array_mut)
+            {
+                for var in vars.iter_mut() {
+                    if let Some(v) = var.get_mut("Value") {
+                        protect_value(v, protect);
+                    }
+                }
+                sort_by_name(vars, "Key");
+            }
+            if let Some(triggers) = obj.get_mut("Triggers").and_then(Value::as_array_mut) {
+                for t in triggers.iter_mut() {
+                    if let Some(t) = t.as_object_mut() {
+                        for k in SCF_TRIGGER_VOLATILE {
+                            t.remove(*k);
+                        }
+                        if let Some(desc) = t.get_mut("TriggerDesc") {
+                            protect_embedded_json(desc, protect);
+                        }
+                        if let Some(arg) = t.get_mut("CustomArgument") {
+                            protect_value(arg, protect);
+                        }
+                    }
+                }
+                sort_by_name(triggers, "TriggerName");
+            }
+            ("scf/2018-04-16", vec![("function", function)], modified)
+        }
+        ConfigAnswer::Fc3 {
+            mut function,
+            mut triggers,
+        } => {
+            let f = object(&mut function, "GetFunction")?;
+            for k in FC3_FUNCTION_VOLATILE {
+                f.remove(*k);
+            }
+            let modified = fc_function(f, protect);
+            fc_triggers(&mut triggers, protect)?;
+            for t in triggers.iter_mut().filter_map(Value::as_object_mut) {
+                t.remove("status");
+            }
+            (
+                "fc/2023-03-30",
+                vec![("function", function), ("triggers", Value::Array(triggers))],
+                modified,
+            )
+        }
+        ConfigAnswer::Fc2 {
+            mut service,
+            mut function,
+            mut triggers,
+        } => {
+            let s = object(&mut service, "GetService")?;
+            for k in FC_SERVICE_VOLATILE {
+                s.remove(*k);
+            }
+            let f = object(&mut function, "GetFunction")?;
+            let modified = fc_function(f, protect);
+            fc_triggers(&mut triggers, protect)?;
+            (
+                "fc/2021-04-06",
+                vec![
+                    ("service", service),
+                    ("function", function),
+                    ("triggers", Value::Array(triggers)),
+                ],
+                modified,
+            )
+        }
+    };
+    let mut doc = serde_json::Map::new();
+    doc.insert(
+        "fnvault".into(),
+        serde_json::json!({ "api": api, "secrets": protect.name() }),
+    );
+    for (k, v) in parts.drain(..) {
+        doc.insert(k.into(), v);
+    }
+    let mut bytes = Vec::new();
+    write_canonical(&Value::Object(doc), &mut bytes);
+    bytes.push(b'\n');
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Ok(Snapshot {
+        bytes,
+        sha256,
+        cloud_modified,
+    })
+}
+
+/// What FC 2.0 and 3.0 functions share: volatile fields out, environment values and the
+/// container registry password protected. Returns the cloud's modified time.
+fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> Option<String> {
+    let modified = f
+        .get("lastModifiedTime")
+        .and_then(Value::as_str)
+        .map(String::from);
+    for k in FC_FUNCTION_VOLATILE {
+        f.remove(*k);
+    }
+    if let Some(c) = f
+        .get_mut("customContainerConfig")
+        .and_then(Value::as_object_mut)
+    {
+        c.remove("accelerationInfo");
+        if let Some(p) = c
+            .get_mut("registryConfig")
+            .and_then(|r| r.get_mut("authConfig"))
+            .and_then(|a| a.get_mut("password"))
+        {
+            protect_value(p, protect);
+        }
+    }
+    if let Some(env) = f
+        .get_mut("environmentVariables")
+        .and_then(Value::as_object_mut)
+    {
+        for v in env.values_mut() {
+            protect_value(v, protect);
+        }
+    }
+    modified
+}
+
+/// FC triggers (2.0 and 3.0): volatile times out, `triggerConfig` protected, sorted by name.
+fn fc_triggers(triggers: &mut [Value], protect: Protect<'_>) -> Result<(), String> {
+    for t in triggers.iter_mut() {
+        let t = object(t, "ListTriggers entry")?;
+        for k in FC_TRIGGER_VOLATILE {
+            t.remove(*k);
+        }
+        if let Some(c) = t.get_mut("triggerConfig") {
+            protect_embedded_json(c, protect);
+        }
+    }
+    sort_by_name(triggers, "triggerName");
+    Ok(())
+}
+
+fn object<'a>(
+    v: &'a mut Value,
+    what: &str,
+) -> Result<&'a mut serde_json::Map<String, Value>, String> {
+    v.as_object_mut()
+        .ok_or_else(|| format!("{what} answered something other than a JSON object"))
+}
+
+/// Sorts `items` by their `name` field: the cloud's order of triggers and environment
+/// variables carries no meaning, and a reordering must not read as a change.
+fn sort_by_name(items: &mut [Value], name: &str) {
+    items.sort_by(|a, b| {
+        let ka = a.get(name).and_then(Value::as_str).unwrap_or_default();
+        let kb = b.get(name).and_then(Value::as_str).unwrap_or_default();
+        ka.cmp(kb)
+    });
+}
+
+/// Replaces a secret value per `protect` (an empty string stays empty: nothing to hide, and
+/// "was set to empty" is worth seeing).
+fn protect_value(v: &mut Value, protect: Protect<'_>) {
+    let Protect::Hash(key) = protect else {
+        return;
+    };
+    let text = match &*v {
+        Value::String(s) if s.is_empty() => return,
+        Value::Null => return,
+        Value::String(s) => s.clone(),
+        other => {
+            let mut b = Vec::new();
+            write_canonical(other, &mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        }
+    };
+    *v = Value::String(keyed_hash(key, &text));
+}
+
+/// `hmac-sha256:<hex>` of `value` under the archive's key.
+pub fn keyed_hash(key: &[u8; 32], value: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(value.as_bytes());
+    format!("{HASH_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Whether a key inside a trigger's settings names a secret (passwords of event sources, auth
+/// configurations, tokens, timer payloads): `shared/api` lists these as the secret-bearing ones.
+fn is_secret_key(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n != "authtype"
+        && [
+            "pass",
+            "secret",
+            "token",
+            "auth",
+            "payload",
+            "credential",
+            "accesskey",
+        ]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// A trigger's settings, a JSON document inside a string: its secret-bearing keys are
+/// protected at any depth and the string is rewritten in canonical form. A string that is not
+/// JSON is protected whole. In `plain` mode the string stays exactly as read.
+fn protect_embedded_json(v: &mut Value, protect: Protect<'_>) {
+    if matches!(protect, Protect::Plain) {
+        return;
+    }
+    let Value::String(text) = v else {
+        protect_value(v, protect);
+        return;
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut inner) if inner.is_object() || inner.is_array() => {
+            protect_keys(&mut inner, protect);
+            let mut b = Vec::new();
+            write_canonical(&inner, &mut b);
+            *v = Value::String(String::from_utf8_lossy(&b).into_owned());
+        }
+        _ => protect_value(v, protect),
+    }
+}
+
+fn protect_keys(v: &mut Value, protect: Protect<'_>) {
+    match v {
+        Value::Object(m) => {
+            for (k, inner) in m.iter_mut() {
+                if is_secret_key(k) {
+                    protect_value(inner, protect);
+                } else {
+                    protect_keys(inner, protect);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|i| protect_keys(i, protect)),
+        _ => {}
+    }
+}
+
+/// JSON with every object's keys sorted (byte order) and no whitespace: the same document
+/// always gives the same bytes, whatever order the cloud sent.
+pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, &Value> = m.iter().collect();
+            out.push(b'{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+/// One difference between two configuration documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Added {
+        path: String,
+        value: String,
+    },
+    Removed {
+        path: String,
+        value: String,
+    },
+    Changed {
+        path: String,
+        old: String,
+        new: String,
+    },
+}
+
+/// The field-by-field differences from `old` to `new`, by path (`function.MemorySize`,
+/// `function.Environment.Variables[DB_URL].Value`, `function.environmentVariables.DB_URL`).
+/// Elements of arrays of objects with a name (`Key`, `TriggerName`, `triggerName`, `name`)
+/// are addressed by it, others by index. A protected value (a keyed hash) is never shown:
+/// only that it was added, removed or changed.
+pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
+    let mut a = BTreeMap::new();
+    let mut b = BTreeMap::new();
+    flatten("", old, &mut a);
+    flatten("", new, &mut b);
+    let mut out = Vec::new();
+    for (path, va) in &a {
+        match b.get(path) {
+            None => out.push(Change::Removed {
+                path: path.clone(),
+                value: shown(va),
+            }),
+            Some(vb) if vb != va => out.push(Change::Changed {
+                path: path.clone(),
+                old: shown(va),
+                new: shown(vb),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (path, vb) in &b {
+        if !a.contains_key(path) {
+            out.push(Change::Added {
+                path: path.clone(),
+                value: shown(vb),
+            });
+        }
+    }
+    out.sort_by(|x, y| change_path(x).cmp(change_path(y)));
+    out
+}
+
+fn change_path(c: &Change) -> &str {
+    match c {
+        Change::Added { path, .. }
+        | Change::Removed { path, .. }
+        | Change::Changed { path, .. } => path,
+    }
+}
+
+/// How a leaf is shown in a diff: a protected value as `(secret)`, never its hash.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) if is_protected(s) => "(secret)".into(),
+        other => {
+            let mut b = Vec::new();
+            write_canonical(other, &mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        }
+    }
+}
+
+/// Whether a string is a value protected in `hash` mode.
+pub fn is_protected(s: &str) -> bool {
+    s.strip_prefix(HASH_PREFIX)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+const NAME_FIELDS: &[&str] = &["Key", "TriggerName", "triggerName", "name", "LayerName"];
+
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, inner) in m {
+                flatten(&join(k), inner, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, inner) in a.iter().enumerate() {
+                let name = NAME_FIELDS
+                    .iter()
+                    .find_map(|f| inner.get(*f).and_then(Value::as_str));
+                let label = match name {
+                    Some(n) => format!("{prefix}[{n}]"),
+                    None => format!("{prefix}[{i}]"),
+                };
+                flatten(&label, inner, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const KEY: [u8; 32] = [7; 32];
+
+    fn scf(env_value: &str, memory: u64) -> ConfigAnswer {
+        ConfigAnswer::Scf {
+            function: json!({
+                "RequestId": "r-1", "Status": "Active", "ModTime": "2026-01-02 03:04:05",
+                "CodeSize": 1234, "MemorySize": memory, "Runtime": "Python3.9",
+                "Environment": {"Variables": [
+                    {"Key": "Z", "Value": "z"}, {"Key": "DB_URL", "Value": env_value}
+                ]},
+                "Triggers": [{"TriggerName": "t", "Type": "timer",
+                              "TriggerDesc": "{\"cron\":\"0 * * * *\",\"token\":\"tok-secret\"}",
+                              "CustomArgument": "arg-secret", "ModTime": "x"}]
+            }),
+        }
+    }
+
+    #[test]
+    fn a_document_is_canonical_without_volatile_fields_or_clear_secrets() {
+        let a = canonical(scf("pg://user:hunter2@db", 128), Protect::Hash(&KEY)).unwrap();
+        let text = String::from_utf8(a.bytes.clone()).unwrap();
+        for gone in [
+            "hunter2",
+            "tok-secret",
+            "arg-secret",
+            "RequestId",
+            "CodeSize",
+            "Active",
+        ] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(text.contains("\"cron\\\":\\\"0 * * * *\\\""), "{text}");
+        assert_eq!(a.cloud_modified.as_deref(), Some("2026-01-02 03:04:05"));
+        // The same configuration read again is the same document; a changed value is not.
+        let b = canonical(scf("pg://user:hunter2@db", 128), Protect::Hash(&KEY)).unwrap();
+        assert_eq!(a.sha256, b.sha256);
+        let c = canonical(scf("pg://user:other@db", 128), Protect::Hash(&KEY)).unwrap();
+        assert_ne!(a.sha256, c.sha256);
+        let old: Value = serde_json::from_slice(&a.bytes).unwrap();
+        let new: Value = serde_json::from_slice(&c.bytes).unwrap();
+        assert_eq!(
+            diff(&old, &new),
+            vec![Change::Changed {
+                path: "function.Environment.Variables[DB_URL].Value".into(),
+                old: "(secret)".into(),
+                new: "(secret)".into(),
+            }]
+        );
+        let d = canonical(scf("pg://user:hunter2@db", 256), Protect::Hash(&KEY)).unwrap();
+        let new: Value = serde_json::from_slice(&d.bytes).unwrap();
+        assert_eq!(
+            diff(&old, &new),
+            vec![Change::Changed {
+                path: "function.MemorySize".into(),
+                old: "128".into(),
+                new: "256".into(),
+            }]
+        );
+        // Plain keeps the value as read.
+        let p = canonical(scf("pg://user:hunter2@db", 128), Protect::Plain).unwrap();
+        assert!(String::from_utf8(p.bytes).unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn fc_trigger_settings_keep_their_shape_and_lose_their_passwords() {
+        let answer = ConfigAnswer::Fc2 {
+            service: json!({"serviceName": "s", "role": "acs:ram::1:role/r", "lastModifiedTime": "t"}),
+            function: json!({"functionName": "f", "memorySize": 512, "codeChecksum": "1",
+                             "lastModifiedTime": "2026-01-02T03:04:05Z",
+                             "environmentVariables": {"TOKEN": "s3cr3t"}}),
+            triggers: vec![json!({"triggerName": "mq", "triggerType": "eventbridge",
+                "triggerConfig": "{\"eventSourceConfig\":{\"eventSourceParameters\":{\"sourceRocketMQParameters\":{\"InstancePassword\":\"pw-123\",\"Topic\":\"t1\"}}}}"})],
+        };
+        let s = canonical(answer, Protect::Hash(&KEY)).unwrap();
+        let text = String::from_utf8(s.bytes).unwrap();
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("pw-123"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t1") && text.contains("\"memorySize\":512"),
+            "{text}"
+        );
+        assert!(!text.contains("codeChecksum"), "{text}");
+        assert_eq!(s.cloud_modified.as_deref(), Some("2026-01-02T03:04:05Z"));
+    }
+
+    #[test]
+    fn fc3_drops_its_state_and_protects_the_registry_password() {
+        let answer = ConfigAnswer::Fc3 {
+            function: json!({"functionName": "f", "state": "Active", "lastUpdateStatus": "Successful",
+                "customContainerConfig": {"image": "registry/x:1",
+                    "registryConfig": {"authConfig": {"userName": "u", "password": "reg-pw-9"}}}}),
+            triggers: vec![json!({"triggerName": "h", "status": "Ready", "triggerConfig": "{}"})],
+        };
+        let s = canonical(answer, Protect::Hash(&KEY)).unwrap();
+        let text = String::from_utf8(s.bytes).unwrap();
+        for gone in ["reg-pw-9", "Active", "Successful", "Ready"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(
+            text.contains("registry/x:1") && text.contains("fc/2023-03-30"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_non_object_answer_is_an_error_naming_the_call() {
+        let e = canonical(
+            ConfigAnswer::Scf {
+                function: json!([1]),
+            },
+            Protect::Plain,
+        )
+        .unwrap_err();
+        assert!(e.contains("GetFunction"), "{e}");
+    }
+}
