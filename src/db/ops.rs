@@ -7,7 +7,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, DbError, LatestVersion, sqlite};
-use crate::cloud::Target;
+use crate::cloud::{Cloud, Target};
 
 /// One row of `sweeps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +74,7 @@ const POINT_LOOKUPS: usize = 64;
 /// A function row a sweep wrote (see [`Db::functions_touched_since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TouchedFunction {
-    pub key: String,
-    pub cloud: String,
+    pub target: Target,
     pub gone_since: Option<String>,
     pub last_success: Option<String>,
     pub consecutive_failures: i64,
@@ -208,30 +207,55 @@ impl Db {
     }
 
     /// The functions whose status or `gone_since` a sweep that started at `since` wrote:
-    /// checked at or after it, or found gone at or after it. (key, cloud, gone_since,
-    /// last_success, consecutive_failures), for the metrics to follow what a sweep recorded
-    /// without re-reading every function.
+    /// checked at or after it, or found gone at or after it; for the metrics to follow what a
+    /// sweep recorded without re-reading every function at each scrape.
     pub fn functions_touched_since(&self, since: &str) -> Result<Vec<TouchedFunction>, DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, cloud, gone_since, last_success, consecutive_failures
+                "SELECT cloud, account, region, namespace, name, qualifier, gone_since,
+                        last_success, consecutive_failures
                  FROM functions WHERE last_checked >= ?1 OR gone_since >= ?1",
             )
             .map_err(|e| self.e(e))?;
         let rows = stmt
             .query_map([since], |r| {
-                Ok(TouchedFunction {
-                    key: r.get(0)?,
-                    cloud: r.get(1)?,
-                    gone_since: r.get(2)?,
-                    last_success: r.get(3)?,
-                    consecutive_failures: r.get(4)?,
-                })
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    TouchedFunction {
+                        // Replaced below; the row's own columns make the target.
+                        target: Target::as_named(Cloud::Tencent, "", "", "", "", None),
+                        gone_since: r.get(6)?,
+                        last_success: r.get(7)?,
+                        consecutive_failures: r.get(8)?,
+                    },
+                ))
             })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.e(e))?;
-        Ok(rows)
+        let mut out = Vec::new();
+        for row in rows {
+            let (cloud, account, region, namespace, name, qualifier, mut f) =
+                row.map_err(|e| self.e(e))?;
+            // The schema's CHECK allows only the two clouds.
+            let Some(cloud) = Cloud::parse(&cloud) else {
+                continue;
+            };
+            f.target = Target::as_named(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            out.push(f);
+        }
+        Ok(out)
     }
 
     /// Counts over every function ever archived (not only the configured ones): one row,
