@@ -770,6 +770,8 @@ fn daemon_until_ready(dir: &Path, cfg: &str) -> (Duration, std::process::Child) 
         .expect("socket timeout");
     let err = std::fs::File::create(dir.join("daemon-stderr.txt")).expect("stderr file");
     let started = Instant::now();
+    // Returned to the caller, which stops and waits for it (`stop_daemon`).
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_fnvault"))
         .args(["-c", cfg, "daemon"])
         .current_dir(dir)
