@@ -34,6 +34,11 @@ struct Scale {
     audit_functions: usize,
     audit_versions_per_function: usize,
     repeats: usize,
+    /// Fleet sizes of the discovered unchanged sweep (issue 16, part 2).
+    scale_steps: Vec<usize>,
+    /// Functions and versions per function of the large database (issue 16, part 3).
+    million_functions: usize,
+    million_per: usize,
 }
 
 impl Scale {
@@ -46,6 +51,9 @@ impl Scale {
             audit_functions: 10_000,
             audit_versions_per_function: 10,
             repeats: 5,
+            scale_steps: vec![10_000, 50_000, 100_000],
+            million_functions: 100_000,
+            million_per: 10,
         }
     }
 
@@ -58,6 +66,9 @@ impl Scale {
             audit_functions: 500,
             audit_versions_per_function: 10,
             repeats: 2,
+            scale_steps: vec![500, 1_000],
+            million_functions: 2_000,
+            million_per: 10,
         }
     }
 }
@@ -678,6 +689,367 @@ async fn audit_queries(scale: &Scale, work: &Path, table: &mut Table) {
     );
 }
 
+/// The config of a discovered fleet: `[[discover]]` rules for both accounts, rate limits off.
+fn discover_config(dir: &Path, endpoint: &str, extra: &str) -> String {
+    let path = config(dir, endpoint, &[], "");
+    let mut c = std::fs::read_to_string(&path).expect("config");
+    let _ = write!(
+        c,
+        "[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n\
+         [[discover]]\naccount = \"ali\"\nregions = [\"cn-shanghai\"]\n{extra}"
+    );
+    std::fs::write(&path, c).expect("config file");
+    path.to_string_lossy().into_owned()
+}
+
+/// Issue 16, part 2: the unchanged sweep of a discovered fleet of 10,000, 50,000 and 100,000
+/// functions (half SCF, half FC), rate limits off. One archive grows step by step: each step
+/// deploys the new functions, archives them (setup), then measures an unchanged sweep.
+async fn scale_sweeps(scale: &Scale, work: &Path, table: &mut Table) {
+    let dir = work.join("scale");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let sim = simulator().await;
+    let cfg = discover_config(&dir, &sim.endpoint(), "");
+    let mut deployed = 0;
+    let mut per_function = Vec::new();
+    for &n in &scale.scale_steps {
+        eprintln!("== discovered unchanged sweep: {n} functions");
+        let functions = fleet(n);
+        for (i, f) in functions.iter().enumerate().skip(deployed) {
+            sim.deploy(f, format!("package {i} of the scale fleet").into_bytes());
+        }
+        deployed = n;
+        let first = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+        eprintln!("   setup sweep: {:.1} s", first.wall.as_secs_f64());
+        let sim_cpu_before = self_cpu();
+        let api_before = sim.stats().api_requests;
+        let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+        let sim_cpu = self_cpu() - sim_cpu_before;
+        let api = sim.stats().api_requests - api_before;
+        let rate = n as f64 / run.wall.as_secs_f64();
+        let cpu_per_k = run.cpu.as_secs_f64() * 1000.0 / n as f64;
+        per_function.push(cpu_per_k);
+        let rss = run.max_rss_kib as f64 / 1024.0;
+        table.row(
+            format!("Unchanged sweep, {n} discovered functions"),
+            format!(
+                "{rate:.0} functions/s ({:.2} s), peak RSS {rss:.0} MiB",
+                run.wall.as_secs_f64()
+            ),
+            format!(
+                "CPU per 1,000: fnvault {cpu_per_k:.3} s, simulator {:.3} s; {:.2} API requests per function",
+                sim_cpu.as_secs_f64() * 1000.0 / n as f64,
+                api as f64 / n as f64
+            ),
+            if n >= 100_000 {
+                format!(
+                    "target < 10 s: {}; RSS < 256 MiB: {}",
+                    if run.wall.as_secs_f64() < 10.0 { "met" } else { "missed" },
+                    if rss < 256.0 { "met" } else { "missed" }
+                )
+            } else {
+                String::new()
+            },
+        );
+    }
+    if let (Some(first), Some(last)) = (per_function.first(), per_function.last()) {
+        table.row(
+            "  CPU per function, largest fleet / smallest",
+            format!("{:.2}×", last / first),
+            "target: flat (1.0×)",
+            if last / first < 1.25 { "met" } else { "missed" },
+        );
+    }
+}
+
+/// Runs `fnvault daemon` until it says READY=1 on its notify socket; returns the time from
+/// spawn to READY and the running child.
+fn daemon_until_ready(dir: &Path, cfg: &str) -> (Duration, std::process::Child) {
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(600)))
+        .expect("socket timeout");
+    let err = std::fs::File::create(dir.join("daemon-stderr.txt")).expect("stderr file");
+    let started = Instant::now();
+    // Returned to the caller, which stops and waits for it (`stop_daemon`).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_fnvault"))
+        .args(["-c", cfg, "daemon"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("daemon starts");
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .expect("the daemon says READY=1 within 10 minutes");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            return (started.elapsed(), child);
+        }
+    }
+}
+
+fn stop_daemon(mut child: std::process::Child) {
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("daemon exits");
+    assert!(status.success(), "the daemon exited {status}");
+}
+
+/// One `/metrics` GET on 127.0.0.1:`port`: its time and the body's size.
+fn scrape_once(port: u16) -> (Duration, usize) {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics listener");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).expect("response");
+    assert!(body.starts_with(b"HTTP/1.1 200"), "scrape failed");
+    (started.elapsed(), body.len())
+}
+
+/// Issue 16, part 3: a database of `million_functions` × `million_per` versions (discovered
+/// functions, a journal line per version, manifests read, a year of hourly sweeps), written
+/// directly; then each read command as a whole process, daemon start to READY and scrapes.
+async fn million(scale: &Scale, work: &Path, table: &mut Table) {
+    let (nf, per) = (scale.million_functions, scale.million_per);
+    eprintln!(
+        "== large database: {} versions over {nf} functions",
+        nf * per
+    );
+    let dir = work.join("million");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("port").port()
+    };
+    let cfg = discover_config(
+        &dir,
+        "http://127.0.0.1:9",
+        &format!(
+            "[schedule]\ncron = \"0 0 0 1 1 *\"\nrun_on_start = false\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let functions = fleet(nf);
+    let db_path = dir.join("fnvault.db");
+    drop(fnvault::db::Db::open(&db_path).expect("database with the current schema"));
+    let started = Instant::now();
+    let first_key = fill_audit_db(&db_path, &functions, per);
+    fill_year(&db_path);
+    // A healthy fleet: every function confirmed archived by the last sweep (else `status`
+    // lists all of them as stale, and that is what it would measure).
+    {
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let conn = rusqlite::Connection::open(&db_path).expect("open bench database");
+        conn.execute(
+            "UPDATE functions SET last_checked = ?1, last_success = ?1",
+            [&now],
+        )
+        .expect("healthy fleet");
+    }
+    write_journal(&dir.join("archive"), &db_path, &functions, per);
+    eprintln!("   written in {:.0} s", started.elapsed().as_secs_f64());
+
+    let time = |args: &[&str]| -> (Duration, u64) {
+        let runs: Vec<ProcRun> = (0..scale.repeats)
+            .map(|_| {
+                let r = run_fnvault(&dir, args);
+                assert!(r.code == 0 || r.code == 1, "fnvault {args:?} failed");
+                r
+            })
+            .collect();
+        let rss = runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0);
+        (median(runs.into_iter().map(|r| r.wall).collect()), rss)
+    };
+    let show_key = format!("{first_key}@3");
+    let recent = "2026-12-01T00:00:00Z";
+    let middle = "2026-06-15T00:00:00Z";
+    for (what, args, target) in [
+        (
+            "`history` (one function, full key)",
+            vec!["history", first_key.as_str()],
+            20.0,
+        ),
+        (
+            "`show` (latest, full key)",
+            vec!["show", first_key.as_str()],
+            20.0,
+        ),
+        ("`show KEY@3`", vec!["show", show_key.as_str()], 20.0),
+        ("`history` by bare name", vec!["history", "fn-00000"], 20.0),
+        ("`status`", vec!["status"], 100.0),
+        ("`list --json`", vec!["list", "--json"], 1000.0),
+        ("`at` (after the last deploy)", vec!["at", recent], 1000.0),
+        ("`at` (mid-history)", vec!["at", middle], 1000.0),
+    ] {
+        let mut full = vec!["-c", cfg.as_str()];
+        full.extend(args.iter().copied());
+        let (d, rss) = time(&full);
+        table.row(
+            format!("{what}, {} versions", nf * per),
+            format!("{:.0} ms (peak RSS {:.0} MiB)", ms(d), rss as f64 / 1024.0),
+            format!("target < {target:.0} ms"),
+            if ms(d) < target { "met" } else { "missed" },
+        );
+    }
+    let version = time(&["--version"]).0;
+    table.row(
+        "  bare process start (`--version`)",
+        format!("{:.1} ms", ms(version)),
+        "",
+        "",
+    );
+
+    let d = dir.clone();
+    let c = cfg.clone();
+    let (starts, scrapes) = tokio::task::spawn_blocking(move || {
+        let mut starts = Vec::new();
+        let mut scrapes = Vec::new();
+        let mut size = 0;
+        // Three starts, ten scrapes each (a start takes seconds; each is a whole daemon).
+        for _ in 0..3 {
+            let (ready, child) = daemon_until_ready(&d, &c);
+            starts.push(ready);
+            for _ in 0..10 {
+                let (t, n) = scrape_once(port);
+                scrapes.push(t);
+                size = n;
+            }
+            stop_daemon(child);
+        }
+        eprintln!("   /metrics body: {size} bytes");
+        (starts, scrapes)
+    })
+    .await
+    .expect("daemon runs");
+    let start = median(starts.clone());
+    table.row(
+        format!("Daemon start to READY, {} versions", nf * per),
+        format!(
+            "{:.0} ms (runs: {})",
+            ms(start),
+            starts
+                .iter()
+                .map(|d| format!("{:.0}", ms(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "target < 2,000 ms",
+        if ms(start) < 2000.0 { "met" } else { "missed" },
+    );
+    let scrape = median(scrapes.clone());
+    let worst = scrapes.iter().max().copied().unwrap_or_default();
+    table.row(
+        format!("`/metrics` scrape, {nf} function series"),
+        format!("median {:.1} ms, worst {:.1} ms", ms(scrape), ms(worst)),
+        "target < 50 ms",
+        if ms(scrape) < 50.0 { "met" } else { "missed" },
+    );
+}
+
+/// A year of hourly sweeps in `sweeps` (what `status` reads the newest of).
+fn fill_year(path: &Path) {
+    let mut conn = rusqlite::Connection::open(path).expect("open bench database");
+    let tx = conn.transaction().expect("transaction");
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO sweeps (started, finished, trigger, outcome, checked, unchanged)
+                 VALUES (?1, ?1, 'daemon', 'ok', 100000, 100000)",
+            )
+            .expect("prepare");
+        let start = chrono::DateTime::parse_from_rfc3339("2025-12-01T00:00:00Z").expect("time");
+        for h in 0..(365 * 24) {
+            let t = start + chrono::TimeDelta::hours(h);
+            stmt.execute([t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()])
+                .expect("insert sweep");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// The journal a real archive would have for the database `fill_audit_db` wrote (one version
+/// line per version), and every package's manifest row, so a writer's start finds the two in
+/// agreement and reads no blob. The two template functions' lines are written by the real
+/// `Journal::append`; the others are those lines with the name and hash changed.
+fn write_journal(archive: &Path, db_path: &Path, functions: &[SimFunction], per: usize) {
+    use fnvault::archive::journal::{Event, VersionRecord};
+    let archive = fnvault::archive::Archive::open(archive).expect("archive");
+    let journal = archive.journal();
+    let db = fnvault::db::Db::open(db_path).expect("database");
+    let rows = db.functions().expect("functions");
+    let by_key: std::collections::HashMap<&str, &fnvault::db::FunctionRow> =
+        rows.iter().map(|f| (f.target.key.as_str(), f)).collect();
+    let key_of = |f: &SimFunction| match f {
+        SimFunction::Scf {
+            region,
+            namespace,
+            name,
+            ..
+        } => format!("tc/{region}/{namespace}/{name}"),
+        SimFunction::Fc { service, name, .. } => format!("ali/cn-shanghai/{service}/{name}"),
+        SimFunction::Fc3 { name, .. } => format!("ali/cn-shanghai/{name}"),
+    };
+    let name_of = |f: &SimFunction| match f {
+        SimFunction::Scf { name, .. }
+        | SimFunction::Fc { name, .. }
+        | SimFunction::Fc3 { name, .. } => name.clone(),
+    };
+    // Templates: functions 0 (SCF) and 1 (FC), journaled for real.
+    let mut templates = Vec::new();
+    for (i, f) in functions.iter().enumerate().take(2) {
+        let row = by_key[key_of(f).as_str()];
+        for v in db.versions_of(row.id).expect("versions") {
+            journal
+                .append(&Event::Version(VersionRecord {
+                    target: row.target.clone(),
+                    version_no: v.version_no,
+                    cloud_checksum: v.cloud_checksum.clone(),
+                    sha256: v.sha256.clone(),
+                    crc64: v.crc64.parse().expect("crc64"),
+                    size: v.size as u64,
+                    first_seen: v.first_seen.clone(),
+                    previous_last_seen: None,
+                }))
+                .expect("journal line");
+        }
+        let text = std::fs::read_to_string(journal.file_for(&row.target.key)).expect("journal");
+        templates.push((name_of(f), i, text));
+    }
+    for (i, f) in functions.iter().enumerate().skip(2) {
+        let (name, t, text) = &templates[i % 2];
+        let mut out = text.replace(name.as_str(), &name_of(f));
+        for v in 0..per {
+            out = out.replace(&hex_of(&(t * per + v)), &hex_of(&(i * per + v)));
+        }
+        std::fs::write(journal.file_for(&key_of(f)), out).expect("journal file");
+    }
+    journal
+        .write_sightings(&db.latest_sightings().expect("sightings"))
+        .expect("sightings.json");
+    drop(db);
+    let conn = rusqlite::Connection::open(db_path).expect("open bench database");
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO packages (sha256, is_zip, error, entries)
+         SELECT DISTINCT sha256, 0, 'bench: not written', 0 FROM versions;",
+    )
+    .expect("manifests");
+}
+
 /// Writes `per` versions for each function, first seen a month apart, the way sweeps would
 /// have recorded them. Returns the first function's key.
 fn fill_audit_db(path: &Path, functions: &[SimFunction], per: usize) -> String {
@@ -841,6 +1213,12 @@ fn main() {
         }
         if wanted("audit") {
             audit_queries(&scale, work.path(), &mut table).await;
+        }
+        if wanted("scale") {
+            scale_sweeps(&scale, work.path(), &mut table).await;
+        }
+        if wanted("million") {
+            million(&scale, work.path(), &mut table).await;
         }
     });
 

@@ -19,7 +19,7 @@ use crate::cloud::Target;
 mod gone;
 pub use gone::KnownFunction;
 mod ops;
-pub use ops::{ArchiveTotals, FunctionHealth, SweepRow};
+pub use ops::{ArchiveTotals, FunctionHealth, SweepRow, TouchedFunction};
 mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 mod merge;
@@ -396,16 +396,16 @@ impl Db {
     /// A summary of each function in `keys` order; functions never swept get an empty summary.
     pub fn summaries(&self, targets: &[Target]) -> Result<Vec<FunctionSummary>, DbError> {
         // One pass over all functions rather than a lookup per target: with 10,000 functions
-        // this is the difference between ~15 ms and ~150 ms for `list`.
+        // this is the difference between ~15 ms and ~150 ms for `list`. The count and the
+        // latest version are kept on the function's row (migration 0006): no aggregation
+        // over the versions, one primary-key lookup per function.
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT f.key, f.last_checked, f.last_status, f.last_error, COALESCE(c.n, 0),
+                "SELECT f.key, f.last_checked, f.last_status, f.last_error, f.version_count,
                         l.version_no, l.sha256, l.size, f.gone_since
                  FROM functions f
-                 LEFT JOIN (SELECT function_id, COUNT(*) AS n, MAX(version_no) AS latest
-                            FROM versions GROUP BY function_id) c ON c.function_id = f.id
-                 LEFT JOIN versions l ON l.function_id = f.id AND l.version_no = c.latest",
+                 LEFT JOIN versions l ON l.id = f.latest_version_id",
             )
             .map_err(|e| sqlite(&self.path, e))?;
         type Row = (
@@ -894,6 +894,204 @@ mod tests {
             db.upsert_function(&fresh, "t4").unwrap(),
             got[1].0,
             "inserted once"
+        );
+    }
+
+    /// What `list`, `at` and the totals said before migration 0006, by aggregating every
+    /// version (the queries of schema 3, verbatim): the reference the kept counts must match.
+    fn aggregated(conn: &Connection, at: &[&str]) -> String {
+        let mut out = String::new();
+        let mut list = conn
+            .prepare(
+                "SELECT f.key, COALESCE(c.n, 0), l.version_no, l.sha256, l.size
+                 FROM functions f
+                 LEFT JOIN (SELECT function_id, COUNT(*) AS n, MAX(version_no) AS latest
+                            FROM versions GROUP BY function_id) c ON c.function_id = f.id
+                 LEFT JOIN versions l ON l.function_id = f.id AND l.version_no = c.latest
+                 ORDER BY f.key",
+            )
+            .unwrap();
+        let rows = list
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} n={} latest={:?} {:?} {:?}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?
+                ))
+            })
+            .unwrap();
+        for r in rows {
+            out.push_str(&r.unwrap());
+            out.push('\n');
+        }
+        for t in at {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT f.key, v.version_no FROM functions f
+                     JOIN versions v ON v.id = (
+                         SELECT id FROM versions WHERE function_id = f.id AND first_seen <= ?1
+                         ORDER BY version_no DESC LIMIT 1)
+                     ORDER BY f.key",
+                )
+                .unwrap();
+            let rows = stmt
+                .query_map([t], |r| {
+                    Ok(format!(
+                        "at {t}: {} v{}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?
+                    ))
+                })
+                .unwrap();
+            for r in rows {
+                out.push_str(&r.unwrap());
+                out.push('\n');
+            }
+        }
+        let totals: (i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM functions), (SELECT COUNT(*) FROM versions),
+                        COUNT(*), COALESCE(SUM(size), 0)
+                 FROM (SELECT sha256, MAX(size) AS size FROM versions GROUP BY sha256)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        out.push_str(&format!("totals {totals:?}\n"));
+        out
+    }
+
+    /// The same answers from the kept counts (`summaries`, `versions_at`, `archive_totals`).
+    fn kept(db: &Db, at: &[&str]) -> String {
+        let mut out = String::new();
+        let targets: Vec<Target> = db
+            .functions()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.target)
+            .collect();
+        for s in db.summaries(&targets).unwrap() {
+            out.push_str(&format!(
+                "{} n={} latest={:?} {:?} {:?}\n",
+                s.key, s.versions, s.latest_version, s.latest_sha256, s.latest_size
+            ));
+        }
+        let keys: std::collections::HashMap<i64, String> = db
+            .functions()
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.id, f.target.key))
+            .collect();
+        for t in at {
+            let mut rows: Vec<(String, i64)> = db
+                .versions_at(t)
+                .unwrap()
+                .into_values()
+                .map(|v| (keys[&v.function_id].clone(), v.version_no))
+                .collect();
+            rows.sort();
+            for (k, n) in rows {
+                out.push_str(&format!("at {t}: {k} v{n}\n"));
+            }
+        }
+        let t = db.archive_totals().unwrap();
+        out.push_str(&format!(
+            "totals {:?}\n",
+            (t.functions, t.versions, t.blobs, t.blob_bytes)
+        ));
+        out
+    }
+
+    const TIMES: [&str; 4] = ["t0", "t2", "t5", "t9"];
+
+    /// Issue 16: migration 0006 fills the kept counts from an existing database, and the
+    /// answers of `list`, `at` and the totals are those the aggregating queries gave; then
+    /// every kind of write keeps them equal.
+    #[test]
+    fn a_migrated_database_answers_list_and_at_as_before_and_writes_keep_the_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            // A database as fnvault left it before 0006: schema version 3.
+            let mut conn = Connection::open(&path).unwrap();
+            migrations().to_version(&mut conn, 3).unwrap();
+            let f = |key: &str| {
+                conn.execute(
+                    "INSERT INTO functions (key, cloud, account, region, namespace, name,
+                                            first_seen)
+                     VALUES (?1, 'tencent', 'tc', 'r', 'ns', ?2, 't0')",
+                    [format!("tc/r/ns/{key}"), key.to_string()],
+                )
+                .unwrap();
+                conn.last_insert_rowid()
+            };
+            let (a, b, c) = (f("a"), f("b"), f("never-archived"));
+            let _ = c;
+            let v = |fid: i64, no: i64, sha: char, size: i64, first: &str| {
+                conn.execute(
+                    "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256,
+                                           crc64, size, first_seen, last_seen)
+                     VALUES (?1, ?2, 'c', ?3, '0', ?4, ?5, ?5)",
+                    params![fid, no, sha.to_string().repeat(64), size, first],
+                )
+                .unwrap();
+            };
+            // Inserted out of order (as reindex may), a revert sharing a blob, a blob shared
+            // by two functions, and a gap left by prune.
+            v(a, 3, 'c', 30, "t5");
+            v(a, 1, 'a', 10, "t1");
+            v(a, 2, 'b', 20, "t3");
+            v(a, 5, 'a', 10, "t8");
+            v(b, 1, 'b', 20, "t2");
+        }
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            aggregated(&conn, &TIMES)
+        };
+        let mut db = Db::open(&path).unwrap();
+        assert_eq!(kept(&db, &TIMES), before, "the migration kept every answer");
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+
+        // A sweep's new version, reindex's adoption, prune's deletion, the merge's move.
+        let b = db.function_by_key("tc/r/ns/b").unwrap().unwrap().id;
+        db.record_journaled_version(b, 2, &version('d'), None, "t6")
+            .unwrap();
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+        let ids: Vec<i64> = db
+            .versions_of(db.function_by_key("tc/r/ns/a").unwrap().unwrap().id)
+            .unwrap()
+            .iter()
+            .filter(|v| v.version_no == 5 || v.version_no == 2)
+            .map(|v| v.id)
+            .collect();
+        db.delete_versions(&ids).unwrap();
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+        let c = db
+            .function_by_key("tc/r/ns/never-archived")
+            .unwrap()
+            .unwrap()
+            .id;
+        db.conn
+            .execute(
+                "UPDATE versions SET function_id = ?1, version_no = 9
+                 WHERE function_id = ?2 AND version_no = 1",
+                params![c, b],
+            )
+            .unwrap();
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+        db.conn
+            .execute("DELETE FROM versions WHERE function_id = ?1", [c])
+            .unwrap();
+        db.conn
+            .execute("DELETE FROM functions WHERE id = ?1", [c])
+            .unwrap();
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+        assert_eq!(
+            db.archive_totals().unwrap(),
+            db.archive_totals_counted().unwrap()
         );
     }
 

@@ -9,7 +9,7 @@
 //! never marks them gone. Calls `cloud` (listing), `config` (rules and name rules) and
 //! `sweep::backoff_delay`. No database: the sweep decides what is gone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::cloud::{self, Cursor, Target};
 use crate::config::{Discover, RetrySettings, valid_cloud_name};
@@ -203,7 +203,8 @@ pub async fn confirm_missing(
     missing: &[Target],
 ) -> Confirmation {
     let mut out = Confirmation::default();
-    let mut listed: HashMap<(String, String, String), Option<Vec<String>>> = HashMap::new();
+    // Each scope's names as a set: every missing function of a scope is looked up in it.
+    let mut listed: HashMap<(String, String, String), Option<HashSet<String>>> = HashMap::new();
     for t in missing {
         let Some(rule) = rules.iter().find(|r| r.covers(t)) else {
             continue;
@@ -218,7 +219,7 @@ pub async fn confirm_missing(
             }
             let r = list_all(client, rule, &t.region, Some(&t.namespace), retry, shutdown).await;
             let names = match r {
-                Ok(names) if !shutdown.is_stopping() => Some(names),
+                Ok(names) if !shutdown.is_stopping() => Some(names.into_iter().collect()),
                 Ok(_) => None,
                 Err(e) => {
                     tracing::warn!(
@@ -231,7 +232,7 @@ pub async fn confirm_missing(
             listed.insert(key.clone(), names);
         }
         match &listed[&key] {
-            Some(names) if names.contains(&t.name) => {
+            Some(names) if names.contains(t.name.as_str()) => {
                 tracing::info!(function = %t.key, "missing from the first listing, listed by the second: not gone");
                 out.found.push(t.clone());
             }
@@ -255,6 +256,9 @@ async fn list_all(
     shutdown: &Shutdown,
 ) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::new();
+    // Names already taken, as a set: one scope (SCF's `default`) may hold the whole fleet,
+    // and a scan per name was quadratic in it (review P2).
+    let mut taken: HashSet<String> = HashSet::new();
     let mut cursor = Cursor::Start;
     let mut seen_tokens: Vec<Cursor> = Vec::new();
     for _ in 0..MAX_PAGES {
@@ -281,7 +285,7 @@ async fn list_all(
                         .unwrap_or_default()
                 ));
             }
-            if !names.contains(name) {
+            if taken.insert(name.clone()) {
                 names.push(name.clone());
             }
         }

@@ -77,8 +77,12 @@ pub async fn plan(
     if !config.discover.is_empty() {
         let listing =
             crate::discover::list(&config.discover, &clients, &config.retry, shutdown).await;
+        // A set of the keys taken, not a scan of `targets` per listed function (review P2).
+        let mut taken: std::collections::HashSet<String> =
+            targets.iter().map(|t| t.key.clone()).collect();
         for t in listing.targets {
-            if !targets.iter().any(|x| x.key == t.key) && only.is_none_or(|o| o.matches(&t)) {
+            if !taken.contains(&t.key) && only.is_none_or(|o| o.matches(&t)) {
+                taken.insert(t.key.clone());
                 targets.push(t);
             }
         }

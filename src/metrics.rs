@@ -4,20 +4,23 @@
 //! the sweep through [`SweepObserver`] (counters and gauges are atomics, so the hooks return at
 //! once); the per-function and last-success gauges are loaded from the database at start so a
 //! restart does not make a stale function look fresh (or a healthy one look never backed up).
-//! The per-function gauges and the archive gauges are read again from the database at each
-//! scrape: the database is the truth (a listing failure records a failure no hook reports),
-//! and discovery adds and loses functions while the daemon runs. Which functions get a series
-//! is `crate::tracked`: explicit and discovered ones, except those gone from the cloud. Calls
-//! `db` (read-only), `tracked`, `observe`, `sweep` (types), `cloud` (types) and `time`.
+//! A scrape never reads the database (issue 16: at 100,000 functions it re-read every
+//! function): the daemon holds the database's lock, so only its own sweeps change what the
+//! gauges show. The hooks keep the per-function gauges as each function is recorded; once a
+//! sweep ends, one read brings in what no hook reports (a listing failure recorded against a
+//! function, a function found gone) from the rows that sweep wrote, and the archive totals
+//! from the one row migration 0006 keeps. Which functions get a series is `crate::tracked`:
+//! explicit and discovered ones, except those gone from the cloud. Calls `db` (read-only),
+//! `tracked`, `observe`, `sweep` (types), `cloud` (types) and `time`.
 //!
 //! Names follow the Prometheus conventions: `fnvault_` prefix, base units (`_seconds`,
 //! `_bytes`), `_total` on counters, and bounded labels (`cloud`, `outcome`, and the tracked
 //! function's canonical key — never a version or hash).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -78,20 +81,27 @@ pub struct Metrics {
     /// have per-function series (`crate::tracked`).
     explicit: Vec<Target>,
     rules: Vec<Discover>,
-    /// When the database gauges were last read. Held across a refresh, so only one runs at a
-    /// time: concurrent scrapes wait for it and then answer from what it read.
-    refreshed: tokio::sync::Mutex<Option<Instant>>,
-    /// A sweep finished since the last refresh: the next scrape reads the database again.
-    stale: AtomicBool,
-    /// Database refreshes done (a cost an exposed port could otherwise be used to multiply).
+    /// Keys of the explicit functions, for the per-sweep read.
+    explicit_keys: HashSet<String>,
+    /// Told when a sweep ends; `serve`'s reader then reads what it recorded.
+    swept: tokio::sync::Notify,
+    /// Held across a read of the database, so only one runs at a time: a scrape waits for a
+    /// read under way and then answers from what it read.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Sweeps finished whose rows have not been read yet; the next read covers all of them.
+    pending: std::sync::Mutex<Vec<i64>>,
+    /// The tracked functions found gone (they have no per-function series).
+    gone: std::sync::Mutex<HashSet<String>>,
+    /// Bumped after every change of a value; the encoded text is reused while it stands still.
+    changes: AtomicU64,
+    /// The last encoded text and the `changes` it was encoded at. At 100,000 functions the
+    /// text is about 20 MB and encoding it costs about 100 ms; between sweeps nothing changes.
+    encoded: std::sync::Mutex<Option<(u64, bytes::Bytes)>>,
+    /// Database reads done after sweeps (never per scrape).
     refreshes: AtomicU64,
     /// Scrapes being answered; beyond [`MAX_SCRAPES`] a scrape gets 503 at once.
     scrapes: Arc<tokio::sync::Semaphore>,
 }
-
-/// How long the database gauges are served from the last read (unless a sweep finished since):
-/// a scrape reads about one row per tracked function plus a `GROUP BY` over all versions.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Scrapes answered at once; more get `503 Service Unavailable`.
 pub const MAX_SCRAPES: usize = 4;
@@ -223,16 +233,21 @@ impl Metrics {
             archive_bytes,
             functions_gone,
             database,
+            explicit_keys: explicit.iter().map(|t| t.key.clone()).collect(),
             explicit,
             rules,
-            refreshed: tokio::sync::Mutex::new(None),
-            stale: AtomicBool::new(false),
+            swept: tokio::sync::Notify::new(),
+            refreshing: tokio::sync::Mutex::new(()),
+            pending: std::sync::Mutex::new(Vec::new()),
+            gone: std::sync::Mutex::new(HashSet::new()),
+            changes: AtomicU64::new(0),
+            encoded: std::sync::Mutex::new(None),
             refreshes: AtomicU64::new(0),
             scrapes: Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES)),
         }
     }
 
-    /// How many times the database gauges have been read since start (not `load`).
+    /// How many times the database was read after sweeps since start (not `load`).
     pub fn refreshes(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)
     }
@@ -246,7 +261,14 @@ impl Metrics {
             self.last_sweep.set(unix(last.finished.as_deref()));
         }
         self.load_functions(db)?;
-        self.load_archive(db)
+        let loaded = self.load_archive(db);
+        self.changed();
+        loaded
+    }
+
+    /// Marks the values changed: the next scrape encodes them again.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Every tracked function that is not gone gets its two series (0 = never succeeded);
@@ -267,18 +289,65 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(h.consecutive_failures);
         }
-        let mut gone = 0;
+        let mut gone = HashSet::new();
         for t in tracked.iter().filter(|t| t.is_gone()) {
-            gone += 1;
             let labels = FunctionLabels {
                 function: t.target.key.clone(),
                 cloud: t.target.cloud.as_str().to_string(),
             };
             self.function_last_success.remove(&labels);
             self.function_failures.remove(&labels);
+            gone.insert(t.target.key.clone());
         }
-        self.functions_gone.set(gone);
+        self.functions_gone.set(gone.len() as i64);
+        *lock(&self.gone) = gone;
         Ok(())
+    }
+
+    /// Brings in what the sweeps `ids` recorded: every function row they wrote (checked or
+    /// found gone since the first of them started) sets its series from the database, and
+    /// the archive totals come from their kept row. One pass over `functions`, once per sweep.
+    fn load_swept(&self, db: &Db, ids: &[i64]) -> Result<(), crate::db::DbError> {
+        let mut since: Option<String> = None;
+        for id in ids {
+            if let Some(s) = db.sweep(*id)? {
+                since = Some(match since {
+                    Some(t) if t <= s.started => t,
+                    _ => s.started,
+                });
+            }
+        }
+        if let Some(since) = since {
+            let mut gone = lock(&self.gone);
+            for f in db.functions_touched_since(&since)? {
+                let explicit = self.explicit_keys.contains(&f.target.key);
+                if !explicit && !self.rules.iter().any(|r| r.covers(&f.target)) {
+                    continue; // not tracked: no series
+                }
+                let labels = FunctionLabels {
+                    function: f.target.key.clone(),
+                    cloud: f.target.cloud.as_str().to_string(),
+                };
+                // An explicit function is checked whatever a listing says: never gone.
+                if f.gone_since.is_some() && !explicit {
+                    self.function_last_success.remove(&labels);
+                    self.function_failures.remove(&labels);
+                    gone.insert(f.target.key);
+                } else {
+                    self.function_last_success
+                        .get_or_create(&labels)
+                        .set(unix(f.last_success.as_deref()));
+                    self.function_failures
+                        .get_or_create(&labels)
+                        .set(f.consecutive_failures);
+                    gone.remove(&f.target.key);
+                }
+            }
+            self.functions_gone.set(gone.len() as i64);
+        }
+        let loaded = self.load_archive(db);
+        self.changed();
+        loaded
     }
 
     fn load_archive(&self, db: &Db) -> Result<(), crate::db::DbError> {
@@ -290,39 +359,69 @@ impl Metrics {
         Ok(())
     }
 
-    /// The OpenMetrics text of every metric. The per-function and archive gauges are read
-    /// from the database when the last read is older than [`REFRESH_EVERY`] or a sweep has
-    /// finished since; one read at a time. Counters and hooks' gauges are always live.
-    pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
+    /// Reads what the sweeps finished since the last read recorded (nothing when none did).
+    /// One read at a time; a caller arriving during one waits for it.
+    pub async fn refresh(self: &Arc<Self>) {
+        let _reading = self.refreshing.lock().await;
+        let ids = std::mem::take(&mut *lock(&self.pending));
+        if ids.is_empty() {
+            return;
+        }
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let me = Arc::clone(self);
+        let read = tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
+            Ok(Some(db)) => me.load_swept(&db, &ids),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await;
+        match read {
+            Ok(Ok(())) => {}
+            // The gauges keep what the hooks set; the next sweep's read tries again.
+            Ok(Err(e)) => tracing::warn!("metrics: reading the database failed: {e}"),
+            Err(e) => tracing::warn!("metrics: reading the database failed: {e}"),
+        }
+    }
+
+    /// The OpenMetrics text of every metric, from the values in memory. Only when a sweep
+    /// finished and its rows are not read yet (the read starts as it ends) does a scrape wait
+    /// for that read. The text is encoded again only when a value changed since the last one.
+    pub async fn encoded(self: &Arc<Self>) -> Result<bytes::Bytes, std::fmt::Error> {
+        self.refresh().await;
+        // Read before encoding: a change during the encoding bumps it past this, so the text
+        // is never reused for values it may not show.
+        let at = self.changes.load(Ordering::SeqCst);
+        if let Some((when, text)) = &*lock(&self.encoded)
+            && *when == at
         {
-            let mut last = self.refreshed.lock().await;
-            let fresh = last.is_some_and(|t| t.elapsed() < REFRESH_EVERY)
-                && !self.stale.load(Ordering::SeqCst);
-            if !fresh {
-                self.stale.store(false, Ordering::SeqCst);
-                self.refreshes.fetch_add(1, Ordering::Relaxed);
-                let me = Arc::clone(self);
-                let refreshed =
-                    tokio::task::spawn_blocking(move || match Db::open_read_only(&me.database) {
-                        Ok(Some(db)) => me.load_functions(&db).and_then(|()| me.load_archive(&db)),
-                        Ok(None) => Ok(()),
-                        Err(e) => Err(e),
-                    })
-                    .await;
-                match refreshed {
-                    Ok(Ok(())) => {}
-                    // A scrape still gets every metric; the gauges from the database keep their
-                    // last value (the hooks keep the per-function ones current meanwhile).
-                    Ok(Err(e)) => tracing::warn!("metrics: reading the database failed: {e}"),
-                    Err(e) => tracing::warn!("metrics: reading the database failed: {e}"),
-                }
-                *last = Some(Instant::now());
-            }
+            return Ok(text.clone());
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        let text = bytes::Bytes::from(out);
+        *lock(&self.encoded) = Some((at, text.clone()));
+        Ok(text)
     }
+
+    /// [`Metrics::encoded`] as a string.
+    pub async fn render(self: &Arc<Self>) -> Result<String, std::fmt::Error> {
+        let text = self.encoded().await?;
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+}
+
+/// Bumps `changes` when dropped, i.e. after the hook has set its values.
+struct Changed<'a>(&'a Metrics);
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        self.0.changed();
+    }
+}
+
+/// The guarded value even if a holder panicked (the sets stay usable: each update is whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// RFC 3339 text from the database as unix seconds; 0 for none (or unreadable).
@@ -344,10 +443,12 @@ fn cloud_of(t: &Target) -> CloudLabels {
 
 impl SweepObserver for Metrics {
     fn sweep_started(&self, _sweep_id: i64, _targets: &[Target]) {
+        let _changed = Changed(self);
         self.sweep_running.set(1);
     }
 
     fn api_call(&self, target: &Target, result: Result<(), &CloudError>) {
+        let _changed = Changed(self);
         let outcome = match result {
             Ok(()) => "ok",
             Err(e) => match e.kind {
@@ -366,16 +467,19 @@ impl SweepObserver for Metrics {
     }
 
     fn retry(&self, target: &Target) {
+        let _changed = Changed(self);
         self.retries.get_or_create(&cloud_of(target)).inc();
     }
 
     fn download_received(&self, target: &Target, bytes: u64) {
+        let _changed = Changed(self);
         self.download_bytes
             .get_or_create(&cloud_of(target))
             .inc_by(bytes);
     }
 
     fn function_finished(&self, target: &Target, result: &FunctionResult) {
+        let _changed = Changed(self);
         let outcome = match result.outcome {
             Outcome::New { .. } => "new",
             Outcome::Changed { .. } => "changed",
@@ -412,6 +516,7 @@ impl SweepObserver for Metrics {
     }
 
     fn sweep_finished(&self, report: &SweepReport) {
+        let _changed = Changed(self);
         let outcome = if report.interrupted() > 0 {
             "interrupted"
         } else if report.all_succeeded() {
@@ -426,13 +531,24 @@ impl SweepObserver for Metrics {
             .inc();
         self.sweep_duration.observe(report.duration.as_secs_f64());
         self.sweep_running.set(0);
-        // What the database says changed with this sweep: the next scrape reads it again.
-        self.stale.store(true, Ordering::SeqCst);
+        // What no hook saw (listing failures, gone functions) and the totals: read the rows
+        // this sweep wrote, now, off the sweep's path; a scrape meanwhile waits for it.
+        lock(&self.pending).push(report.sweep_id);
+        self.swept.notify_one();
         let now = now_unix();
         self.last_sweep.set(now);
         if outcome == "ok" {
             self.last_success_sweep.set(now);
         }
+    }
+}
+
+/// Ends the reader task with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -457,7 +573,7 @@ pub fn serve(
             )
                 .into_response();
         };
-        match m.render().await {
+        match m.encoded().await {
             Ok(body) => (
                 [(
                     header::CONTENT_TYPE,
@@ -470,10 +586,24 @@ pub fn serve(
         }
     }
 
+    // Reads what each sweep recorded as it ends, so a scrape finds it read already.
+    let reader = {
+        let metrics = Arc::clone(&metrics);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = metrics.swept.notified() => metrics.refresh().await,
+                    _ = shutdown.stopped() => break,
+                }
+            }
+        })
+    };
     let app = axum::Router::new()
         .route("/metrics", axum::routing::get(scrape))
         .with_state(metrics);
     tokio::spawn(async move {
+        let _reader = AbortOnDrop(reader);
         let stopped = async move { shutdown.stopped().await };
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
@@ -488,6 +618,7 @@ pub fn serve(
 mod tests {
     use super::*;
     use crate::cloud::Cloud;
+    use std::time::Duration;
 
     fn with_database() -> (tempfile::TempDir, Arc<Metrics>) {
         let dir = tempfile::tempdir().unwrap();
@@ -497,9 +628,19 @@ mod tests {
         (dir, m)
     }
 
-    /// Review X8/P4: every scrape re-read the database, any number at once.
+    fn report(sweep_id: i64) -> SweepReport {
+        SweepReport {
+            sweep_id,
+            results: Vec::new(),
+            counts: Default::default(),
+            duration: std::time::Duration::from_secs(1),
+        }
+    }
+
+    /// Review X8/P4, issue 16: every scrape re-read the database (at 100,000 functions, every
+    /// function). Now no scrape reads it; each finished sweep is read once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scrapes_share_one_database_read_until_it_ages_or_a_sweep_ends() {
+    async fn scrapes_never_read_the_database_and_a_finished_sweep_is_read_once() {
         let (_dir, m) = with_database();
         let scrapes: Vec<_> = (0..16)
             .map(|_| {
@@ -510,20 +651,180 @@ mod tests {
         for s in scrapes {
             assert!(s.await.unwrap().contains("fnvault_archive_versions 0"));
         }
-        assert_eq!(m.refreshes(), 1, "one read for 16 concurrent scrapes");
+        assert_eq!(m.refreshes(), 0, "no scrape reads the database");
+        m.sweep_finished(&report(1));
+        m.sweep_finished(&report(2));
         m.render().await.unwrap();
-        assert_eq!(m.refreshes(), 1, "answered from the last read");
-        m.sweep_finished(&SweepReport {
-            sweep_id: 1,
-            results: Vec::new(),
-            counts: Default::default(),
-            duration: Duration::from_secs(1),
-        });
+        assert_eq!(m.refreshes(), 1, "two finished sweeps, one read");
         m.render().await.unwrap();
-        assert_eq!(
-            m.refreshes(),
-            2,
-            "a finished sweep makes the next scrape read again"
+        assert_eq!(m.refreshes(), 1, "answered from memory");
+    }
+
+    /// The encoded text is reused only while no value changed: every hook's change shows in
+    /// the next scrape.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_after_any_change_shows_it() {
+        let (_dir, m) = with_database();
+        let t = Target::new(Cloud::Tencent, "tc", "ap-guangzhou", "default", "f", None);
+        let first = m.render().await.unwrap();
+        assert_eq!(m.render().await.unwrap(), first, "nothing changed");
+        m.retry(&t);
+        assert!(
+            m.render()
+                .await
+                .unwrap()
+                .contains("fnvault_retries_total{cloud=\"tencent\"} 1")
+        );
+        m.download_received(&t, 7);
+        assert!(
+            m.render()
+                .await
+                .unwrap()
+                .contains("fnvault_download_bytes_total{cloud=\"tencent\"} 7")
+        );
+        m.sweep_started(1, std::slice::from_ref(&t));
+        assert!(
+            m.render()
+                .await
+                .unwrap()
+                .contains("fnvault_sweep_running 1")
+        );
+    }
+
+    /// The lines of the series the database decides (per-function, gone, archive totals).
+    fn from_database(text: &str) -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                [
+                    "fnvault_function_last_success",
+                    "fnvault_function_consecutive_failures",
+                    "fnvault_functions_gone",
+                    "fnvault_archive_",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+            })
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Issue 16: what the hooks and the one read after a sweep keep in memory equals what a
+    /// fresh start would load from the database: new versions, a failure only a listing
+    /// recorded (no hook sees it), a function found gone, and the archive totals.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_sweep_the_gauges_equal_a_fresh_load_from_the_database() {
+        use crate::db::NewVersion;
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(
+            &config_path,
+            "[archive]\ndir = \"archive\"\n[database]\npath = \"db\"\n\
+             [[accounts]]\nname = \"tc\"\ncloud = \"tencent\"\n\
+             [[functions]]\naccount = \"tc\"\nregion = \"ap-shanghai\"\nname = \"e\"\n\
+             [[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n",
+        )
+        .unwrap();
+        let config = crate::config::Config::load_without_credentials(&config_path).unwrap();
+        let t = |region: &str, name: &str| {
+            Target::new(Cloud::Tencent, "tc", region, "default", name, None)
+        };
+        let (e, d1, d2, d3) = (
+            config.functions[0].clone(),
+            t("ap-guangzhou", "d1"),
+            t("ap-guangzhou", "d2"),
+            t("ap-guangzhou", "d3"),
+        );
+        let version = |c: char, size: u64| NewVersion {
+            cloud_checksum: c.to_string().repeat(64),
+            sha256: c.to_string().repeat(64),
+            crc64: 0,
+            size,
+        };
+        let mut db = Db::open(&config.database_path).unwrap();
+        let now = crate::time::now_rfc3339;
+        let mut ids = std::collections::HashMap::new();
+        for (i, f) in [&e, &d1, &d2, &d3].into_iter().enumerate() {
+            let id = db.upsert_function(f, &now()).unwrap();
+            db.record_journaled_version(
+                id,
+                1,
+                &version((b'a' + i as u8) as char, 10),
+                None,
+                &now(),
+            )
+            .unwrap();
+            ids.insert(f.key.clone(), id);
+        }
+        let m = Arc::new(Metrics::new(
+            config.database_path.clone(),
+            config.functions.clone(),
+            config.discover.clone(),
+        ));
+        m.load(&db).unwrap();
+
+        // One sweep: e unchanged, d1 changed (to a package e already has), d2's scope failed
+        // to list, d3 no longer listed.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let sweep = db.start_sweep("daemon", &now()).unwrap();
+        db.record_failure(
+            ids[&d2.key],
+            "listing tc/ap-guangzhou/* failed: boom",
+            &now(),
+        )
+        .unwrap();
+        db.mark_gone(ids[&d3.key], &now()).unwrap();
+        let latest = db.latest_version(ids[&e.key]).unwrap().unwrap();
+        db.record_unchanged(ids[&e.key], latest.id, &now()).unwrap();
+        db.record_journaled_version(ids[&d1.key], 2, &version('a', 10), Some(sweep), &now())
+            .unwrap();
+        db.finish_sweep(sweep, "failed", Default::default(), &now())
+            .unwrap();
+        for (f, outcome) in [
+            (&e, Outcome::Unchanged),
+            (
+                &d1,
+                Outcome::Changed {
+                    version_no: 2,
+                    size: 10,
+                    sha256: "a".repeat(64),
+                },
+            ),
+        ] {
+            m.function_finished(
+                f,
+                &FunctionResult {
+                    key: f.key.clone(),
+                    outcome,
+                    bytes: 10,
+                },
+            );
+        }
+        m.sweep_finished(&report(sweep));
+        let kept = m.render().await.unwrap();
+
+        let fresh = Arc::new(Metrics::new(
+            config.database_path.clone(),
+            config.functions.clone(),
+            config.discover.clone(),
+        ));
+        fresh.load(&db).unwrap();
+        let loaded = fresh.render().await.unwrap();
+        assert_eq!(from_database(&kept), from_database(&loaded));
+        // And the figures are the ones this sweep made.
+        for line in [
+            "fnvault_functions_gone 1",
+            "fnvault_archive_versions 5",
+            "fnvault_archive_blobs 4",
+            "fnvault_function_consecutive_failures{function=\"tc/ap-guangzhou/default/d2\",cloud=\"tencent\"} 1",
+        ] {
+            assert!(kept.contains(line), "missing `{line}` in\n{kept}");
+        }
+        assert!(
+            !kept.contains("default/d3\""),
+            "a gone function has no series:\n{kept}"
         );
     }
 

@@ -244,7 +244,10 @@ impl Worker {
                 _ => None,
             })
             .collect();
-        let failed_keys: Vec<String> = failed.iter().map(|(k, _)| k.to_string()).collect();
+        // Sets and maps keyed by function, not scans per function (review P2: a whole
+        // account failing made this quadratic).
+        let failed_keys: std::collections::HashSet<String> =
+            failed.iter().map(|(k, _)| k.to_string()).collect();
         let (explicit, rules) = (self.explicit.clone(), self.rules.clone());
         let database = self.database.clone();
         let sweep_id = report.sweep_id;
@@ -276,22 +279,23 @@ impl Worker {
                 (None, Vec::new())
             }
         };
+        let health: std::collections::HashMap<&str, &crate::db::FunctionHealth> =
+            health.iter().map(|h| (h.key.as_str(), h)).collect();
+        let explicit: std::collections::HashMap<&str, &Target> =
+            self.explicit.iter().map(|t| (t.key.as_str(), t)).collect();
         let failing: Vec<serde_json::Value> = failed
             .iter()
             .filter_map(|(key, error)| {
-                let h = health.iter().find(|h| h.key == *key);
+                let h = health.get(key).copied();
                 // Unknown streak (database unreadable): alert rather than stay silent.
                 let streak = h.map(|h| h.consecutive_failures);
                 if streak.is_some_and(|n| n < i64::from(self.settings.after_failures)) {
                     return None;
                 }
                 // The database unreadable, an explicit function's cloud is still known.
-                let cloud = h.map(|h| h.cloud.clone()).or_else(|| {
-                    self.explicit
-                        .iter()
-                        .find(|t| t.key == *key)
-                        .map(|t| t.cloud.as_str().to_string())
-                });
+                let cloud = h
+                    .map(|h| h.cloud.clone())
+                    .or_else(|| explicit.get(key).map(|t| t.cloud.as_str().to_string()));
                 Some(json!({
                     "function": key,
                     "cloud": cloud,

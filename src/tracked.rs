@@ -58,9 +58,12 @@ pub fn tracked(
     if rules.is_empty() {
         return Ok(out);
     }
+    // A set, not a scan of `explicit` per known function (review P2: known × explicit).
+    let explicit_keys: std::collections::HashSet<&str> =
+        explicit.iter().map(|t| t.key.as_str()).collect();
     for known in db.known_functions()? {
         if rules.iter().any(|r| r.covers(&known.target))
-            && !explicit.iter().any(|t| t.key == known.target.key)
+            && !explicit_keys.contains(known.target.key.as_str())
         {
             out.push(Tracked {
                 target: known.target,

@@ -229,7 +229,8 @@ fn function_json(f: &FunctionRow) -> serde_json::Map<String, serde_json::Value> 
 
 fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
-    let f = resolve::function(&ro.functions, function)?;
+    let f = resolve::function(&ro, function)?;
+    let f = &f;
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
     let configs = ro.db.configs_of(f.id).map_err(anyhow::Error::from)?;
     // A version archived before configurations were read was made by a package change; its
@@ -304,7 +305,8 @@ fn entry_json(e: &Entry) -> serde_json::Value {
 fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
     let (f, v) = pick_version(&ro, spec, None)?;
-    let count = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.len();
+    let f = &f;
+    let count = ro.db.version_count_of(f.id).map_err(anyhow::Error::from)?;
     let blob = ro.archive.blob_path(&v.sha256);
     let package = manifest_of(&ro, &v.sha256);
     let configuration = config_view::of(&ro, &v).map_err(Fatal::Failed)?;
@@ -431,7 +433,7 @@ fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
     let mut live = ro.db.versions_at(&t).map_err(anyhow::Error::from)?;
     let found: Vec<_> = ro
-        .functions
+        .functions()?
         .iter()
         .map(|f| (f, live.remove(&f.id)))
         .collect();
@@ -574,7 +576,8 @@ fn diff(
     json: bool,
 ) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
-    let f = resolve::function(&ro.functions, function)?;
+    let f = resolve::function(&ro, function)?;
+    let f = &f;
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
     let get = |n: i64| {
         versions.iter().find(|v| v.version_no == n).ok_or_else(|| {

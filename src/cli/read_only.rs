@@ -18,7 +18,41 @@ use crate::manifest::{self, Package};
 pub(super) struct ReadOnly {
     pub db: Db,
     pub archive: Archive,
-    pub functions: Vec<FunctionRow>,
+    /// Every function, read on first use: naming one function needs only the rows that can
+    /// match (`resolve::Known`), and `history`/`show` stay index lookups at 100,000 functions.
+    functions: std::cell::OnceCell<Vec<FunctionRow>>,
+}
+
+impl ReadOnly {
+    /// Every function the database knows, by key.
+    pub fn functions(&self) -> anyhow::Result<&[FunctionRow]> {
+        if let Some(f) = self.functions.get() {
+            return Ok(f);
+        }
+        let all = self.db.functions()?;
+        Ok(self.functions.get_or_init(|| all))
+    }
+}
+
+impl resolve::Known for ReadOnly {
+    fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>> {
+        Ok(self.db.function_by_key(key)?)
+    }
+
+    fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>> {
+        if let Some(all) = self.functions.get() {
+            return all.as_slice().containing(text);
+        }
+        Ok(self.db.functions_containing(text)?)
+    }
+
+    fn all_keys(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .functions()?
+            .iter()
+            .map(|f| f.target.key.clone())
+            .collect())
+    }
 }
 
 pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
@@ -31,21 +65,20 @@ pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
                 config.database_path.display()
             )
         })?;
-    let functions = db.functions().map_err(anyhow::Error::from)?;
     Ok(ReadOnly {
         db,
         archive: Archive::at(&config.archive.dir),
-        functions,
+        functions: std::cell::OnceCell::new(),
     })
 }
 
 /// The version `spec` (FUNCTION[@VERSION]) names, or the one live at `at`, or the latest.
-pub(super) fn pick_version<'a>(
-    ro: &'a ReadOnly,
+pub(super) fn pick_version(
+    ro: &ReadOnly,
     spec: &str,
     at: Option<&str>,
-) -> Result<(&'a FunctionRow, VersionRow), Fatal> {
-    let (f, number) = resolve::function_version(&ro.functions, spec)?;
+) -> Result<(FunctionRow, VersionRow), Fatal> {
+    let (f, number) = resolve::function_version(ro, spec)?;
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
     let chosen = match (number, at) {
         (Some(_), Some(_)) => {
@@ -70,7 +103,8 @@ pub(super) fn pick_version<'a>(
             .last()
             .ok_or_else(|| anyhow!("{} has no archived version", f.target.key))?,
     };
-    Ok((f, chosen.clone()))
+    let chosen = chosen.clone();
+    Ok((f, chosen))
 }
 
 pub(super) fn version_range(versions: &[VersionRow]) -> String {

@@ -6,23 +6,64 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::FunctionRow;
 
-/// The function `arg` names among `functions`: the exact key; else the only one whose key
-/// starts with `arg`, ends with `/arg`, or whose name is `arg`. An ambiguous or unknown name
-/// is an error listing the candidates (or the known functions).
-pub fn function<'a>(functions: &'a [FunctionRow], arg: &str) -> anyhow::Result<&'a FunctionRow> {
+/// Where FUNCTION arguments are looked up. The database answers `containing` with one pass
+/// over the key column, so naming one function among 100,000 reads only the few rows that
+/// can match; every key is read only to suggest close ones after a miss.
+pub trait Known {
+    /// The function whose key is exactly `key` (an exact key always wins, so most scripts,
+    /// which name functions in full, need this one lookup).
+    fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>>;
+    /// The functions whose key contains `text` (a superset of what any rule below matches).
+    fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>>;
+    /// Every key, for suggestions.
+    fn all_keys(&self) -> anyhow::Result<Vec<String>>;
+}
+
+impl Known for [FunctionRow] {
+    fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>> {
+        Ok(self.iter().find(|f| f.target.key == key).cloned())
+    }
+
+    fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>> {
+        Ok(self
+            .iter()
+            .filter(|f| f.target.key.contains(text))
+            .cloned()
+            .collect())
+    }
+
+    fn all_keys(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self.iter().map(|f| f.target.key.clone()).collect())
+    }
+}
+
+/// The part of `arg` every key it can name contains: what comes before its first `@` (an
+/// exact key, a prefix, trailing parts, a bare name, with or without a latest alias or a
+/// version after the `@`, all contain it).
+fn needle(arg: &str) -> &str {
+    arg.split('@').next().unwrap_or(arg)
+}
+
+/// The function `arg` names: the exact key; else the only one whose key starts with `arg`,
+/// ends with `/arg`, or whose name is `arg`. An ambiguous name is an error listing the
+/// candidates; an unknown one suggests the closest keys.
+pub fn function(known: &(impl Known + ?Sized), arg: &str) -> anyhow::Result<FunctionRow> {
+    if let Some(exact) = known.exact(arg)? {
+        return Ok(exact);
+    }
+    let rows = known.containing(needle(arg))?;
+    function_in(&rows, known, arg).cloned()
+}
+
+fn function_in<'a>(
+    functions: &'a [FunctionRow],
+    known: &(impl Known + ?Sized),
+    arg: &str,
+) -> anyhow::Result<&'a FunctionRow> {
     let matches = candidates(functions, arg);
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => {
-            let known: Vec<&str> = functions.iter().map(|f| f.target.key.as_str()).collect();
-            if known.is_empty() {
-                bail!("no function matches `{arg}`: nothing is archived yet");
-            }
-            bail!(
-                "no function matches `{arg}`; the archive knows:\n  {}",
-                known.join("\n  ")
-            )
-        }
+        [] => Err(unknown(known, arg)?),
         many => bail!(
             "`{arg}` is ambiguous; it matches:\n  {}\nname one by its full key",
             many.iter()
@@ -31,6 +72,91 @@ pub fn function<'a>(functions: &'a [FunctionRow], arg: &str) -> anyhow::Result<&
                 .join("\n  ")
         ),
     }
+}
+
+/// Most keys an unknown FUNCTION suggests.
+const SUGGESTIONS: usize = 5;
+
+/// The error for a FUNCTION nothing matches: the few closest keys, never the whole archive
+/// (100,000 lines help nobody).
+fn unknown(known: &(impl Known + ?Sized), arg: &str) -> anyhow::Result<anyhow::Error> {
+    let keys = known.all_keys()?;
+    if keys.is_empty() {
+        return Ok(anyhow!(
+            "no function matches `{arg}`: nothing is archived yet"
+        ));
+    }
+    let close = closest(&keys, arg, SUGGESTIONS);
+    let all = format!(
+        "`fnvault list` shows all {} function{}",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" }
+    );
+    Ok(if close.is_empty() {
+        anyhow!("no function matches `{arg}`, and no archived key is close to it ({all})")
+    } else {
+        anyhow!(
+            "no function matches `{arg}`; the closest archived:\n  {}\n({all})",
+            close.join("\n  ")
+        )
+    })
+}
+
+/// The keys closest to `arg` by edit distance, at most `n`, best first. A key is compared
+/// whole and by as many trailing `/` parts as `arg` has (so `oder-api` is one edit from the
+/// name of `tc/ap-guangzhou/default/order-api`), with and without its `@qualifier`. Only
+/// keys within about a third of `arg`'s length are offered: a far one is noise.
+fn closest(keys: &[String], arg: &str, n: usize) -> Vec<String> {
+    let parts = arg.split('/').count();
+    let limit = (arg.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &String)> = keys
+        .iter()
+        .filter_map(|key| {
+            let unqualified = key.split('@').next().unwrap_or(key);
+            [key.as_str(), unqualified]
+                .into_iter()
+                .flat_map(|k| [k, tail(k, parts)])
+                .map(|k| levenshtein(arg, k))
+                .min()
+                .filter(|d| *d <= limit)
+                .map(|d| (d, key))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(n).map(|(_, k)| k.clone()).collect()
+}
+
+/// The last `parts` `/`-separated parts of `key` (all of it when it has fewer).
+fn tail(key: &str, parts: usize) -> &str {
+    let mut cut = key.len();
+    for _ in 0..parts {
+        match key[..cut].rfind('/') {
+            Some(i) => cut = i,
+            None => return key,
+        }
+    }
+    &key[cut + 1..]
+}
+
+/// Edit distance (insertions, deletions, substitutions) between `a` and `b`, by characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn candidates<'a>(functions: &'a [FunctionRow], arg: &str) -> Vec<&'a FunctionRow> {
@@ -88,13 +214,15 @@ fn candidates<'a>(functions: &'a [FunctionRow], arg: &str) -> Vec<&'a FunctionRo
 /// `FUNCTION[@VERSION]`. Qualifiers also follow an `@` (and may be digits), so: the exact key
 /// wins; else a trailing `@<digits>` is a version when what precedes it names one function;
 /// if the whole text names a different function too, that is ambiguous.
-pub fn function_version<'a>(
-    functions: &'a [FunctionRow],
+pub fn function_version(
+    known: &(impl Known + ?Sized),
     arg: &str,
-) -> anyhow::Result<(&'a FunctionRow, Option<i64>)> {
-    if let Some(exact) = functions.iter().find(|f| f.target.key == arg) {
+) -> anyhow::Result<(FunctionRow, Option<i64>)> {
+    if let Some(exact) = known.exact(arg)? {
         return Ok((exact, None));
     }
+    let functions = known.containing(needle(arg))?;
+    let functions = functions.as_slice();
     if let Some((head, tail)) = arg.rsplit_once('@')
         && !head.is_empty()
         && !tail.is_empty()
@@ -114,9 +242,9 @@ pub fn function_version<'a>(
                 whole.target.key
             );
         }
-        return Ok((f, Some(version)));
+        return Ok(((*f).clone(), Some(version)));
     }
-    Ok((function(functions, arg)?, None))
+    Ok((function_in(functions, known, arg)?.clone(), None))
 }
 
 /// A moment: RFC 3339 (`2026-03-03T12:00:00+08:00`), or a date (`2026-03-03`), meaning the
@@ -162,18 +290,23 @@ mod tests {
     #[test]
     fn the_exact_key_a_prefix_and_a_bare_name_resolve_when_unique() {
         let f = fleet();
-        assert_eq!(function(&f, "tc/ap-guangzhou/batch/report").unwrap().id, 3);
-        assert_eq!(function(&f, "report-v2").unwrap().id, 4);
+        assert_eq!(
+            function(f.as_slice(), "tc/ap-guangzhou/batch/report")
+                .unwrap()
+                .id,
+            3
+        );
+        assert_eq!(function(f.as_slice(), "report-v2").unwrap().id, 4);
         // The latest alias names the unqualified function: one function, one key.
         assert_eq!(
-            function(&f, "tc/ap-guangzhou/default/order-api@$LATEST")
+            function(f.as_slice(), "tc/ap-guangzhou/default/order-api@$LATEST")
                 .unwrap()
                 .id,
             1
         );
-        assert_eq!(function(&f, "order-api@$LATEST").unwrap().id, 1);
+        assert_eq!(function(f.as_slice(), "order-api@$LATEST").unwrap().id, 1);
         assert!(
-            function(&f, "order-api@LATEST").is_err(),
+            function(f.as_slice(), "order-api@LATEST").is_err(),
             "FC's alias is not SCF's"
         );
     }
@@ -184,15 +317,15 @@ mod tests {
             row(1, "default", "order-api", Some("prod")),
             row(2, "batch", "report", None),
         ];
-        assert_eq!(function(&fs, "default/order-api").unwrap().id, 1);
+        assert_eq!(function(fs.as_slice(), "default/order-api").unwrap().id, 1);
         assert_eq!(
-            function(&fs, "tc/ap-guangzhou/default/order-api")
+            function(fs.as_slice(), "tc/ap-guangzhou/default/order-api")
                 .unwrap()
                 .id,
             1
         );
         assert_eq!(
-            function(&fs, "tc/ap-guangzhou/bat").unwrap().id,
+            function(fs.as_slice(), "tc/ap-guangzhou/bat").unwrap().id,
             2,
             "text prefix"
         );
@@ -200,7 +333,9 @@ mod tests {
 
     #[test]
     fn an_ambiguous_name_lists_the_candidates() {
-        let e = function(&fleet(), "order-api").unwrap_err().to_string();
+        let e = function(fleet().as_slice(), "order-api")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ambiguous"), "{e}");
         assert!(
             e.contains("default/order-api\n") && e.contains("order-api@1"),
@@ -208,32 +343,69 @@ mod tests {
         );
     }
 
+    /// Review P7: an unknown FUNCTION printed every known key (100,000 lines at scale); it
+    /// now suggests the few closest.
     #[test]
-    fn an_unknown_name_lists_what_is_known() {
-        let e = function(&fleet(), "nope").unwrap_err().to_string();
+    fn an_unknown_name_suggests_the_closest_keys_only() {
+        let e = function(fleet().as_slice(), "reprot-v2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no function matches `reprot-v2`"), "{e}");
+        assert!(e.contains("\n  tc/ap-guangzhou/batch/report-v2\n"), "{e}");
+        assert!(e.contains("all 4 functions"), "{e}");
+        assert!(!e.contains("order-api"), "a far key is not offered: {e}");
+
+        let e = function(fleet().as_slice(), "tc/ap-guangzhou/defualt/order-api")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\n  tc/ap-guangzhou/default/order-api"), "{e}");
+
+        let e = function(fleet().as_slice(), "zzzzzzzz")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no archived key is close"), "{e}");
+
+        let many: Vec<FunctionRow> = (0..2000)
+            .map(|i| row(i, "default", &format!("fn-{i:05}"), None))
+            .collect();
+        let e = function(many.as_slice(), "fn-0O123")
+            .unwrap_err()
+            .to_string();
+        let listed = e.lines().filter(|l| l.starts_with("  ")).count();
         assert!(
-            e.contains("no function matches `nope`") && e.contains("report-v2"),
-            "{e}"
+            (1..=SUGGESTIONS).contains(&listed),
+            "{listed} keys listed: {e}"
         );
+        assert!(e.contains("default/fn-00123"), "{e}");
+        assert!(e.contains("all 2000 functions"), "{e}");
+    }
+
+    #[test]
+    fn edit_distance_and_trailing_parts() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("名字", "名子"), 1);
+        assert_eq!(tail("a/b/c/d", 2), "c/d");
+        assert_eq!(tail("a/b", 5), "a/b");
     }
 
     #[test]
     fn a_trailing_number_is_a_version_unless_it_is_part_of_a_key() {
         let f = fleet();
         assert_eq!(
-            function_version(&f, "report-v2@3")
+            function_version(f.as_slice(), "report-v2@3")
                 .map(|(f, v)| (f.id, v))
                 .unwrap(),
             (4, Some(3))
         );
         assert_eq!(
-            function_version(&f, "tc/ap-guangzhou/default/order-api@1")
+            function_version(f.as_slice(), "tc/ap-guangzhou/default/order-api@1")
                 .map(|(f, v)| (f.id, v))
                 .unwrap(),
             (2, None)
         );
         assert_eq!(
-            function_version(&f, "tc/ap-guangzhou/default/order-api@1@7")
+            function_version(f.as_slice(), "tc/ap-guangzhou/default/order-api@1@7")
                 .map(|(f, v)| (f.id, v))
                 .unwrap(),
             (2, Some(7))

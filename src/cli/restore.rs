@@ -258,11 +258,15 @@ pub(super) fn export(
     let mut skipped = Vec::new();
     let mut failed = 0;
     let mut rows = Vec::new();
-    for f in &ro.functions {
-        let v: Option<VersionRow> = match &at {
-            Some(t) => ro.db.version_at(f.id, t).map_err(anyhow::Error::from)?,
-            None => ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.pop(),
-        };
+    // Every function's version in one statement each, not a query (and a whole history)
+    // per function (review P6).
+    let mut chosen = match &at {
+        Some(t) => ro.db.versions_at(t),
+        None => ro.db.latest_versions(),
+    }
+    .map_err(anyhow::Error::from)?;
+    for f in ro.functions()? {
+        let v: Option<VersionRow> = chosen.remove(&f.id);
         let Some(v) = v else {
             let reason = match &at {
                 Some(t) => format!("no version archived at {t}"),
@@ -271,9 +275,14 @@ pub(super) fn export(
             skipped.push(serde_json::json!({ "function": f.target.key, "reason": reason }));
             continue;
         };
-        let is_zip = manifest_of(&ro, &v.sha256)
-            .map(|p| p.is_zip)
-            .unwrap_or(true);
+        // Known from the database for every package a sweep has read; only a package never
+        // read (no row yet) is opened to find out.
+        let is_zip = match ro.db.is_zip(&v.sha256).map_err(anyhow::Error::from)? {
+            Some(z) => z,
+            None => manifest_of(&ro, &v.sha256)
+                .map(|p| p.is_zip)
+                .unwrap_or(true),
+        };
         let rel = export_path(f, is_zip);
         let dest = to.join(&rel);
         let result = dest

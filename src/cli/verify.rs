@@ -33,7 +33,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
     let percent = sample.map(parse_percent).transpose()?;
     let ro = open_read_only(config)?;
     let keys: BTreeMap<i64, String> = ro
-        .functions
+        .functions()?
         .iter()
         .map(|f| (f.id, f.target.key.clone()))
         .collect();

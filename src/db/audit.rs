@@ -73,15 +73,35 @@ fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
 impl Db {
     /// Every function the database knows, by key.
     pub fn functions(&self) -> Result<Vec<FunctionRow>, DbError> {
+        self.function_rows("", [])
+    }
+
+    /// The function whose canonical key is exactly `key` (an index lookup).
+    pub fn function_by_key(&self, key: &str) -> Result<Option<FunctionRow>, DbError> {
+        Ok(self.function_rows("WHERE key = ?1", [key])?.pop())
+    }
+
+    /// The functions whose key contains `text`, by key: a superset of what any partial name
+    /// can mean (a name, a prefix, trailing path parts are all parts of the key), so naming
+    /// a function reads these rows instead of every function. One pass over the key column.
+    pub fn functions_containing(&self, text: &str) -> Result<Vec<FunctionRow>, DbError> {
+        self.function_rows("WHERE instr(key, ?1) > 0", [text])
+    }
+
+    fn function_rows<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        params: P,
+    ) -> Result<Vec<FunctionRow>, DbError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(&format!(
                 "SELECT id, cloud, account, region, namespace, name, qualifier, first_seen
-                 FROM functions ORDER BY key",
-            )
+                 FROM functions {filter} ORDER BY key"
+            ))
             .map_err(|e| self.e(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 let cloud: String = r.get(1)?;
                 let account: String = r.get(2)?;
                 let region: String = r.get(3)?;
@@ -169,7 +189,9 @@ impl Db {
     }
 
     /// `version_at` for every function at once, keyed by function id: one statement, so `at`
-    /// over 10,000 functions is one pass and not 10,000 queries (each of which sorted).
+    /// over 10,000 functions is one pass and not 10,000 queries (each of which sorted). A
+    /// function whose latest version (`functions.latest_version_id`, migration 0006) was
+    /// already live at `at` is answered by that one row; only the others walk their history.
     pub fn versions_at(
         &self,
         at: &str,
@@ -178,9 +200,10 @@ impl Db {
             .conn
             .prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS} FROM functions f
-                 JOIN versions v ON v.id = (
+                 JOIN versions l ON l.id = f.latest_version_id
+                 JOIN versions v ON v.id = CASE WHEN l.first_seen <= ?1 THEN l.id ELSE (
                      SELECT id FROM versions WHERE function_id = f.id AND first_seen <= ?1
-                     ORDER BY version_no DESC LIMIT 1)"
+                     ORDER BY version_no DESC LIMIT 1) END"
             ))
             .map_err(|e| self.e(e))?;
         let rows = stmt
@@ -188,6 +211,32 @@ impl Db {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.e(e))?;
         Ok(rows.into_iter().map(|v| (v.function_id, v)).collect())
+    }
+
+    /// Every function's latest version, keyed by function id (one row each, by
+    /// `functions.latest_version_id`).
+    pub fn latest_versions(&self) -> Result<std::collections::HashMap<i64, VersionRow>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM functions f
+                 JOIN versions v ON v.id = f.latest_version_id"
+            ))
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map([], version_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.e(e))?;
+        Ok(rows.into_iter().map(|v| (v.function_id, v)).collect())
+    }
+
+    /// How many versions a function has (kept on its row).
+    pub fn version_count_of(&self, function_id: i64) -> Result<i64, DbError> {
+        self.conn
+            .prepare_cached("SELECT version_count FROM functions WHERE id = ?1")
+            .and_then(|mut s| s.query_row([function_id], |r| r.get(0)).optional())
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.e(e))
     }
 
     /// Records a new version under the number the journal already has for it (the sweep
@@ -322,9 +371,8 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT f.key, v.version_no, v.last_seen FROM versions v
-                 JOIN functions f ON f.id = v.function_id
-                 WHERE v.version_no = (SELECT MAX(version_no) FROM versions WHERE function_id = f.id)
+                "SELECT f.key, v.version_no, v.last_seen FROM functions f
+                 JOIN versions v ON v.id = f.latest_version_id
                  ORDER BY f.key",
             )
             .map_err(|e| self.e(e))?;
@@ -403,6 +451,18 @@ impl Db {
             })
             .optional()
             .map(|r| r.is_some())
+            .map_err(|e| self.e(e))
+    }
+
+    /// Whether blob `sha256`'s package was read as a zip; `None` when it has not been read.
+    /// (Without the file list `manifest` loads: `export` asks this once per function.)
+    pub fn is_zip(&self, sha256: &str) -> Result<Option<bool>, DbError> {
+        self.conn
+            .prepare_cached("SELECT is_zip FROM packages WHERE sha256 = ?1")
+            .and_then(|mut s| {
+                s.query_row([sha256], |r| Ok(r.get::<_, i64>(0)? == 1))
+                    .optional()
+            })
             .map_err(|e| self.e(e))
     }
 

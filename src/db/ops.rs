@@ -7,7 +7,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, DbError, LatestVersion, sqlite};
-use crate::cloud::Target;
+use crate::cloud::{Cloud, Target};
 
 /// One row of `sweeps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,18 @@ pub struct ArchiveTotals {
     pub blobs: i64,
     /// Sum of the sizes of the distinct packages.
     pub blob_bytes: i64,
+}
+
+/// Up to this many targets, `function_health` asks for each by key; beyond, it reads all rows.
+const POINT_LOOKUPS: usize = 64;
+
+/// A function row a sweep wrote (see [`Db::functions_touched_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TouchedFunction {
+    pub target: Target,
+    pub gone_since: Option<String>,
+    pub last_success: Option<String>,
+    pub consecutive_failures: i64,
 }
 
 const SWEEP_COLUMNS: &str =
@@ -127,39 +139,149 @@ impl Db {
     }
 
     /// The health of each of `targets`, in their order; a function never swept has no checks.
+    /// A few targets are point lookups; many (the metrics' start, `status`) are one pass over
+    /// `functions` instead of one query each.
     pub fn function_health(&self, targets: &[Target]) -> Result<Vec<FunctionHealth>, DbError> {
+        const COLUMNS: &str = "last_checked, last_success, last_status, last_error,
+                               consecutive_failures, failing_since";
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<String>,
+        );
+        let read = |r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<Row> {
+            Ok((
+                r.get(at)?,
+                r.get(at + 1)?,
+                r.get(at + 2)?,
+                r.get(at + 3)?,
+                r.get(at + 4)?,
+                r.get(at + 5)?,
+            ))
+        };
+        let health = |t: &Target, row: Option<Row>| match row {
+            Some((last_checked, last_success, last_status, last_error, failures, since)) => {
+                FunctionHealth {
+                    key: t.key.clone(),
+                    cloud: t.cloud.as_str().to_string(),
+                    last_checked,
+                    last_success,
+                    last_status,
+                    last_error,
+                    consecutive_failures: failures,
+                    failing_since: since,
+                }
+            }
+            None => FunctionHealth::never_checked(t),
+        };
+        if targets.len() <= POINT_LOOKUPS {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM functions WHERE key = ?1"))
+                .map_err(|e| self.e(e))?;
+            let mut out = Vec::with_capacity(targets.len());
+            for t in targets {
+                let row = stmt
+                    .query_row([&t.key], |r| read(r, 0))
+                    .optional()
+                    .map_err(|e| sqlite(&self.path, e))?;
+                out.push(health(t, row));
+            }
+            return Ok(out);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT key, {COLUMNS} FROM functions"))
+            .map_err(|e| self.e(e))?;
+        let mut by_key: std::collections::HashMap<String, Row> = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, read(r, 1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(targets
+            .iter()
+            .map(|t| health(t, by_key.remove(&t.key)))
+            .collect())
+    }
+
+    /// The functions whose status or `gone_since` a sweep that started at `since` wrote:
+    /// checked at or after it, or found gone at or after it; for the metrics to follow what a
+    /// sweep recorded without re-reading every function at each scrape.
+    pub fn functions_touched_since(&self, since: &str) -> Result<Vec<TouchedFunction>, DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT last_checked, last_success, last_status, last_error,
-                        consecutive_failures, failing_since
-                 FROM functions WHERE key = ?1",
+                "SELECT cloud, account, region, namespace, name, qualifier, gone_since,
+                        last_success, consecutive_failures
+                 FROM functions WHERE last_checked >= ?1 OR gone_since >= ?1",
             )
             .map_err(|e| self.e(e))?;
-        let mut out = Vec::with_capacity(targets.len());
-        for t in targets {
-            let row = stmt
-                .query_row([&t.key], |r| {
-                    Ok(FunctionHealth {
-                        key: t.key.clone(),
-                        cloud: t.cloud.as_str().to_string(),
-                        last_checked: r.get(0)?,
-                        last_success: r.get(1)?,
-                        last_status: r.get(2)?,
-                        last_error: r.get(3)?,
-                        consecutive_failures: r.get(4)?,
-                        failing_since: r.get(5)?,
-                    })
-                })
-                .optional()
-                .map_err(|e| sqlite(&self.path, e))?;
-            out.push(row.unwrap_or_else(|| FunctionHealth::never_checked(t)));
+        let rows = stmt
+            .query_map([since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    TouchedFunction {
+                        // Replaced below; the row's own columns make the target.
+                        target: Target::as_named(Cloud::Tencent, "", "", "", "", None),
+                        gone_since: r.get(6)?,
+                        last_success: r.get(7)?,
+                        consecutive_failures: r.get(8)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.e(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cloud, account, region, namespace, name, qualifier, mut f) =
+                row.map_err(|e| self.e(e))?;
+            // The schema's CHECK allows only the two clouds.
+            let Some(cloud) = Cloud::parse(&cloud) else {
+                continue;
+            };
+            f.target = Target::as_named(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            out.push(f);
         }
         Ok(out)
     }
 
-    /// Counts over every function ever archived (not only the configured ones).
+    /// Counts over every function ever archived (not only the configured ones): one row,
+    /// kept current by triggers (migration 0006), not an aggregation over every version.
     pub fn archive_totals(&self) -> Result<ArchiveTotals, DbError> {
+        self.conn
+            .query_row(
+                "SELECT functions, versions, blobs, blob_bytes FROM archive_totals WHERE id = 1",
+                [],
+                |r| {
+                    Ok(ArchiveTotals {
+                        functions: r.get(0)?,
+                        versions: r.get(1)?,
+                        blobs: r.get(2)?,
+                        blob_bytes: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.e(e))
+    }
+
+    /// [`Db::archive_totals`] computed from the rows themselves (what the triggers must agree
+    /// with); for tests and checks, it reads every version.
+    pub fn archive_totals_counted(&self) -> Result<ArchiveTotals, DbError> {
         self.conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM functions),
