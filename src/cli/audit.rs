@@ -261,7 +261,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
     let (f, v) = pick_version(&ro, spec, None)?;
     let count = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?.len();
-    let blob = ro.archive.blob_path(&v.sha256);
+    let blob = ro.archive.blob_location(&v.sha256);
     let package = manifest_of(&ro, &v.sha256);
     if json {
         let mut m = function_json(f);
@@ -269,7 +269,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
             m.extend(vj);
         }
         m.insert("versions".into(), count.into());
-        m.insert("blob".into(), blob.display().to_string().into());
+        m.insert("blob".into(), blob.clone().into());
         m.insert(
             "package".into(),
             match &package {
@@ -302,7 +302,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         ("sha256", v.sha256.clone()),
         ("crc64", v.crc64.clone()),
         ("cloud checksum", v.cloud_checksum.clone()),
-        ("blob", blob.display().to_string()),
+        ("blob", blob.clone()),
         (
             "package",
             match &package {
@@ -515,7 +515,7 @@ fn diff_content(
     path: &str,
 ) -> Result<ExitCode, Fatal> {
     let read = |v: &VersionRow| -> anyhow::Result<Option<String>> {
-        let blob = ro.archive.blob_path(&v.sha256);
+        let blob = ro.archive.local_copy(&v.sha256)?;
         // The manifest said this package is a readable zip: if it no longer reads, the blob
         // has most likely been damaged since.
         let bytes = manifest::extract(&blob, path, CONTENT_LIMIT).with_context(|| {

@@ -149,8 +149,13 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             Default::default(),
         ),
     };
-    let disk = crate::archive::disk_usage(&config.archive.dir)
-        .with_context(|| format!("reading {}", config.archive.dir.display()))?;
+    let disk =
+        crate::archive::usage(&config.archive, &config.http).with_context(|| {
+            match &config.archive.remote {
+                Some(r) => format!("listing {}", r.url),
+                None => format!("reading {}", config.archive.dir.display()),
+            }
+        })?;
     let now = chrono::Utc::now();
     let failing: Vec<_> = health
         .iter()

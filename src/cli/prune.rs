@@ -17,7 +17,7 @@ use crate::db::{Db, FunctionRow, VersionRow};
 use crate::recovery::{self, RecoveryError};
 
 fn lock(config: &Config) -> anyhow::Result<(Archive, LockGuard)> {
-    let archive = Archive::open(&config.archive.dir)?;
+    let archive = Archive::open_settings(&config.archive, &config.http)?;
     let lock = archive
         .lock()?
         .with(archive::lock_database(&config.database_path)?);

@@ -52,7 +52,23 @@ fn copy_verified(ro: &ReadOnly, sha256: &str, dest: &Path, force: bool) -> Resul
             path: dest.to_path_buf(),
         });
     }
-    let blob = ro.archive.blob_path(sha256);
+    let local = match ro.archive.local_copy(sha256) {
+        Ok(l) => l,
+        Err(crate::archive::ArchiveError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(CopyError::Missing {
+                sha256: sha256.to_string(),
+                path: PathBuf::from(ro.archive.blob_location(sha256)),
+            });
+        }
+        Err(e) => {
+            return Err(io(Path::new(&ro.archive.blob_location(sha256)))(
+                std::io::Error::other(e.to_string()),
+            ));
+        }
+    };
+    let blob = local.to_path_buf();
     let mut src = match File::open(&blob) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

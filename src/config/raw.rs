@@ -10,7 +10,7 @@ use super::ops::{RawMetrics, RawNotify};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
-    pub(super) archive: RawArchive,
+    pub(super) archive: super::archive::RawStore,
     pub(super) database: RawDatabase,
     #[serde(default)]
     pub(super) sync: RawSync,
@@ -26,15 +26,10 @@ pub(super) struct RawConfig {
     pub(super) functions: Vec<RawFunction>,
     #[serde(default)]
     pub(super) discover: Vec<RawDiscover>,
+    #[serde(default)]
+    pub(super) mirrors: Vec<super::archive::RawStore>,
     pub(super) metrics: Option<RawMetrics>,
     pub(super) notify: Option<RawNotify>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawArchive {
-    pub(super) dir: String,
-    pub(super) max_package_size: Option<String>,
 }
 
 #[derive(Deserialize)]
