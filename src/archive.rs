@@ -12,6 +12,7 @@
 //!   `blobs/` alone it rebuilds the database (`fnvault reindex`).
 
 pub mod journal;
+pub mod mirror;
 pub mod s3;
 
 use std::fs::{self, File, OpenOptions};
@@ -314,6 +315,29 @@ impl Archive {
                 Ok(None) => Err(io::Error::new(io::ErrorKind::NotFound, "no such blob")),
                 Err(e) => Err(io::Error::other(e.to_string())),
             },
+        }
+    }
+
+    /// Streams blob `sha256_hex` into `out`; a missing blob is an `Io` error of kind
+    /// `NotFound`. Returns its length.
+    pub fn read_blob(
+        &self,
+        sha256_hex: &str,
+        out: &mut (dyn io::Write + Send),
+    ) -> Result<u64, ArchiveError> {
+        let not_found = || ArchiveError::Io {
+            path: PathBuf::from(self.blob_location(sha256_hex)),
+            source: io::Error::new(io::ErrorKind::NotFound, "no such blob"),
+        };
+        match &self.remote {
+            Some(r) => r
+                .get_to(&blob_name(sha256_hex), None, out)?
+                .ok_or_else(not_found),
+            None => {
+                let path = self.blob_path(sha256_hex);
+                let mut f = File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                io::copy(&mut f, out).map_err(|e| ArchiveError::io(&path, e))
+            }
         }
     }
 

@@ -276,14 +276,19 @@ impl Journal {
         ))
     }
 
+    /// This journal's file of the same name as `path` (a journal file of another archive).
+    pub fn same_file(&self, path: &Path) -> PathBuf {
+        let file = path.file_name().map(PathBuf::from).unwrap_or_default();
+        match &self.remote {
+            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{}", file.display()))),
+            None => self.dir.join(&file),
+        }
+    }
+
     /// Appends one raw, already-serialised line (a mirror copying what it lacks) to the file
     /// named like `path` (a journal file of another archive).
     pub fn append_raw(&self, path: &Path, line: &str) -> Result<(), ArchiveError> {
-        let file = path.file_name().map(PathBuf::from).unwrap_or_default();
-        let own = match &self.remote {
-            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{}", file.display()))),
-            None => self.dir.join(&file),
-        };
+        let own = self.same_file(path);
         self.write_line(&own, format!("{}\n", line.trim_end_matches('\n')))
     }
 

@@ -106,6 +106,29 @@ fn block<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T 
     }
 }
 
+/// Runs the call `make` builds, again after 0.2 s, 0.6 s and 1.8 s when it fails in a way that
+/// may pass (no answer, or a 5xx: a store restarting, a volume not yet loaded). A 4xx is the
+/// store's decision and is returned at once.
+fn retry<T, F, Fut>(make: F) -> Result<T, S3Error>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, S3Error>> + Send + 'static,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1.. {
+        match block(make()) {
+            Err(e) if attempt < 4 && e.status.is_none_or(|s| s >= 500) => {
+                tracing::debug!("{e}; trying again");
+                std::thread::sleep(delay);
+                delay *= 3;
+            }
+            r => return r,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 impl S3 {
@@ -295,33 +318,36 @@ impl S3 {
         let name = name.to_string();
         let path = path.to_path_buf();
         let sha = sha256_hex.to_string();
-        block(async move {
-            let file = tokio::fs::File::open(&path)
-                .await
-                .map_err(|e| this.err("upload", &name, format!("{}: {e}", path.display())))?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-            let body = reqwest::Body::wrap_stream(stream);
-            let checksum = base64_of_hex(&sha);
-            let resp = this
-                .clone()
-                .send(
-                    reqwest::Method::PUT,
-                    Some(this.key(&name)),
-                    Vec::new(),
-                    vec![
-                        ("if-none-match", "*".to_string()),
-                        ("x-amz-checksum-sha256", checksum),
-                        ("content-type", "application/octet-stream".to_string()),
-                    ],
-                    sha,
-                    Some((body, size)),
-                )
-                .await
-                .map_err(|e| this.transport("upload", &name, &e))?;
-            match resp.status().as_u16() {
-                200..=299 => Ok(true),
-                412 => Ok(false),
-                _ => Err(this.refused("upload", &name, resp).await),
+        retry(move || {
+            let (this, name, path, sha) = (this.clone(), name.clone(), path.clone(), sha.clone());
+            async move {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| this.err("upload", &name, format!("{}: {e}", path.display())))?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                let body = reqwest::Body::wrap_stream(stream);
+                let checksum = base64_of_hex(&sha);
+                let resp = this
+                    .clone()
+                    .send(
+                        reqwest::Method::PUT,
+                        Some(this.key(&name)),
+                        Vec::new(),
+                        vec![
+                            ("if-none-match", "*".to_string()),
+                            ("x-amz-checksum-sha256", checksum),
+                            ("content-type", "application/octet-stream".to_string()),
+                        ],
+                        sha,
+                        Some((body, size)),
+                    )
+                    .await
+                    .map_err(|e| this.transport("upload", &name, &e))?;
+                match resp.status().as_u16() {
+                    200..=299 => Ok(true),
+                    412 => Ok(false),
+                    _ => Err(this.refused("upload", &name, resp).await),
+                }
             }
         })
     }
@@ -335,29 +361,32 @@ impl S3 {
     ) -> Result<bool, S3Error> {
         let this = self.clone();
         let name = name.to_string();
-        block(async move {
-            let sha = hex::encode(Sha256::digest(&bytes));
-            let mut extra = vec![("x-amz-checksum-sha256", base64_of_hex(&sha))];
-            if create_only {
-                extra.push(("if-none-match", "*".to_string()));
-            }
-            let len = bytes.len() as u64;
-            let resp = this
-                .clone()
-                .send(
-                    reqwest::Method::PUT,
-                    Some(this.key(&name)),
-                    Vec::new(),
-                    extra,
-                    sha,
-                    Some((reqwest::Body::from(bytes), len)),
-                )
-                .await
-                .map_err(|e| this.transport("upload", &name, &e))?;
-            match resp.status().as_u16() {
-                200..=299 => Ok(true),
-                412 if create_only => Ok(false),
-                _ => Err(this.refused("upload", &name, resp).await),
+        retry(move || {
+            let (this, name, bytes) = (this.clone(), name.clone(), bytes.clone());
+            async move {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                let mut extra = vec![("x-amz-checksum-sha256", base64_of_hex(&sha))];
+                if create_only {
+                    extra.push(("if-none-match", "*".to_string()));
+                }
+                let len = bytes.len() as u64;
+                let resp = this
+                    .clone()
+                    .send(
+                        reqwest::Method::PUT,
+                        Some(this.key(&name)),
+                        Vec::new(),
+                        extra,
+                        sha,
+                        Some((reqwest::Body::from(bytes), len)),
+                    )
+                    .await
+                    .map_err(|e| this.transport("upload", &name, &e))?;
+                match resp.status().as_u16() {
+                    200..=299 => Ok(true),
+                    412 if create_only => Ok(false),
+                    _ => Err(this.refused("upload", &name, resp).await),
+                }
             }
         })
     }
@@ -366,41 +395,44 @@ impl S3 {
     pub fn head(&self, name: &str) -> Result<Option<Head>, S3Error> {
         let this = self.clone();
         let name = name.to_string();
-        block(async move {
-            let resp = this
-                .clone()
-                .send(
-                    reqwest::Method::HEAD,
-                    Some(this.key(&name)),
-                    Vec::new(),
-                    Vec::new(),
-                    EMPTY_SHA256.to_string(),
-                    None,
-                )
-                .await
-                .map_err(|e| this.transport("HEAD", &name, &e))?;
-            match resp.status().as_u16() {
-                200..=299 => {
-                    let h = resp.headers();
-                    let size = h
-                        .get("content-length")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .ok_or_else(|| {
-                            this.err("HEAD", &name, "the answer has no Content-Length")
-                        })?;
-                    let crc64 = ["x-cos-hash-crc64ecma", "x-oss-hash-crc64ecma"]
-                        .iter()
-                        .find_map(|k| h.get(*k))
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
-                    Ok(Some(Head { size, crc64 }))
+        retry(move || {
+            let (this, name) = (this.clone(), name.clone());
+            async move {
+                let resp = this
+                    .clone()
+                    .send(
+                        reqwest::Method::HEAD,
+                        Some(this.key(&name)),
+                        Vec::new(),
+                        Vec::new(),
+                        EMPTY_SHA256.to_string(),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| this.transport("HEAD", &name, &e))?;
+                match resp.status().as_u16() {
+                    200..=299 => {
+                        let h = resp.headers();
+                        let size = h
+                            .get("content-length")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .ok_or_else(|| {
+                                this.err("HEAD", &name, "the answer has no Content-Length")
+                            })?;
+                        let crc64 = ["x-cos-hash-crc64ecma", "x-oss-hash-crc64ecma"]
+                            .iter()
+                            .find_map(|k| h.get(*k))
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        Ok(Some(Head { size, crc64 }))
+                    }
+                    404 => Ok(None),
+                    status => Err(S3Error {
+                        status: Some(status),
+                        ..this.err("HEAD", &name, format!("HTTP {status}"))
+                    }),
                 }
-                404 => Ok(None),
-                status => Err(S3Error {
-                    status: Some(status),
-                    ..this.err("HEAD", &name, format!("HTTP {status}"))
-                }),
             }
         })
     }
@@ -418,8 +450,8 @@ impl S3 {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<bytes::Bytes, S3Error>>(8);
         let this = self.clone();
         let owned = name.to_string();
-        let status = block({
-            let tx = tx.clone();
+        let status = retry(|| {
+            let (tx, this, owned) = (tx.clone(), this.clone(), owned.clone());
             async move {
                 let mut extra = Vec::new();
                 if let Some((a, b)) = range {
@@ -492,70 +524,76 @@ impl S3 {
     pub fn list(&self, under: &str) -> Result<Vec<Listed>, S3Error> {
         let this = self.clone();
         let under = under.to_string();
-        block(async move {
-            let full = this.key(&under);
-            let strip = if this.settings.prefix.is_empty() {
-                0
-            } else {
-                this.settings.prefix.len() + 1
-            };
-            let mut out = Vec::new();
-            let mut token: Option<String> = None;
-            for _ in 0..1_000_000 {
-                let mut query = vec![
-                    ("list-type".to_string(), "2".to_string()),
-                    ("prefix".to_string(), full.clone()),
-                ];
-                if let Some(t) = &token {
-                    query.push(("continuation-token".to_string(), t.clone()));
-                }
-                let resp = this
-                    .clone()
-                    .send(
-                        reqwest::Method::GET,
-                        None,
-                        query,
-                        Vec::new(),
-                        EMPTY_SHA256.to_string(),
-                        None,
-                    )
-                    .await
-                    .map_err(|e| this.transport("list", &under, &e))?;
-                if !resp.status().is_success() {
-                    return Err(this.refused("list", &under, resp).await);
-                }
-                let body = read_capped(resp, 64 << 20)
-                    .await
-                    .map_err(|e| this.transport("list", &under, &e))?;
-                let body = String::from_utf8_lossy(&body);
-                for item in body.split("<Contents>").skip(1) {
-                    let key = xml_text(item, "Key")
-                        .ok_or_else(|| this.err("list", &under, "a <Contents> without <Key>"))?;
-                    let size = xml_text(item, "Size")
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| this.err("list", &under, "a <Contents> without <Size>"))?;
-                    if key.len() >= strip && key.starts_with(&full) {
-                        out.push(Listed {
-                            name: key[strip..].to_string(),
-                            size,
-                        });
+        retry(move || {
+            let (this, under) = (this.clone(), under.clone());
+            async move {
+                let full = this.key(&under);
+                let strip = if this.settings.prefix.is_empty() {
+                    0
+                } else {
+                    this.settings.prefix.len() + 1
+                };
+                let mut out = Vec::new();
+                let mut token: Option<String> = None;
+                for _ in 0..1_000_000 {
+                    let mut query = vec![
+                        ("list-type".to_string(), "2".to_string()),
+                        ("prefix".to_string(), full.clone()),
+                    ];
+                    if let Some(t) = &token {
+                        query.push(("continuation-token".to_string(), t.clone()));
                     }
-                }
-                let truncated = xml_text(&body, "IsTruncated").is_some_and(|t| t == "true");
-                match xml_text(&body, "NextContinuationToken") {
-                    Some(t) if truncated => {
-                        if token.as_deref() == Some(t.as_str()) {
-                            return Err(this.err("list", &under, "the store repeated a page"));
+                    let resp = this
+                        .clone()
+                        .send(
+                            reqwest::Method::GET,
+                            None,
+                            query,
+                            Vec::new(),
+                            EMPTY_SHA256.to_string(),
+                            None,
+                        )
+                        .await
+                        .map_err(|e| this.transport("list", &under, &e))?;
+                    if !resp.status().is_success() {
+                        return Err(this.refused("list", &under, resp).await);
+                    }
+                    let body = read_capped(resp, 64 << 20)
+                        .await
+                        .map_err(|e| this.transport("list", &under, &e))?;
+                    let body = String::from_utf8_lossy(&body);
+                    for item in body.split("<Contents>").skip(1) {
+                        let key = xml_text(item, "Key").ok_or_else(|| {
+                            this.err("list", &under, "a <Contents> without <Key>")
+                        })?;
+                        let size = xml_text(item, "Size")
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| {
+                                this.err("list", &under, "a <Contents> without <Size>")
+                            })?;
+                        if key.len() >= strip && key.starts_with(&full) {
+                            out.push(Listed {
+                                name: key[strip..].to_string(),
+                                size,
+                            });
                         }
-                        token = Some(t);
                     }
-                    _ => {
-                        out.sort_by(|a, b| a.name.cmp(&b.name));
-                        return Ok(out);
+                    let truncated = xml_text(&body, "IsTruncated").is_some_and(|t| t == "true");
+                    match xml_text(&body, "NextContinuationToken") {
+                        Some(t) if truncated => {
+                            if token.as_deref() == Some(t.as_str()) {
+                                return Err(this.err("list", &under, "the store repeated a page"));
+                            }
+                            token = Some(t);
+                        }
+                        _ => {
+                            out.sort_by(|a, b| a.name.cmp(&b.name));
+                            return Ok(out);
+                        }
                     }
                 }
+                Err(this.err("list", &under, "more than a million pages"))
             }
-            Err(this.err("list", &under, "more than a million pages"))
         })
     }
 
@@ -563,28 +601,31 @@ impl S3 {
     pub fn copy(&self, from: &str, to: &str) -> Result<(), S3Error> {
         let this = self.clone();
         let (from, to) = (from.to_string(), to.to_string());
-        block(async move {
-            let source = format!(
-                "/{}/{}",
-                this.settings.bucket,
-                uri_encode(&this.key(&from), true)
-            );
-            let resp = this
-                .clone()
-                .send(
-                    reqwest::Method::PUT,
-                    Some(this.key(&to)),
-                    Vec::new(),
-                    vec![("x-amz-copy-source", source)],
-                    EMPTY_SHA256.to_string(),
-                    None,
-                )
-                .await
-                .map_err(|e| this.transport("copy", &to, &e))?;
-            if resp.status().is_success() {
-                Ok(())
-            } else {
-                Err(this.refused("copy", &to, resp).await)
+        retry(move || {
+            let (this, from, to) = (this.clone(), from.clone(), to.clone());
+            async move {
+                let source = format!(
+                    "/{}/{}",
+                    this.settings.bucket,
+                    uri_encode(&this.key(&from), true)
+                );
+                let resp = this
+                    .clone()
+                    .send(
+                        reqwest::Method::PUT,
+                        Some(this.key(&to)),
+                        Vec::new(),
+                        vec![("x-amz-copy-source", source)],
+                        EMPTY_SHA256.to_string(),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| this.transport("copy", &to, &e))?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(this.refused("copy", &to, resp).await)
+                }
             }
         })
     }
@@ -593,23 +634,26 @@ impl S3 {
     pub fn delete(&self, name: &str) -> Result<(), S3Error> {
         let this = self.clone();
         let name = name.to_string();
-        block(async move {
-            let resp = this
-                .clone()
-                .send(
-                    reqwest::Method::DELETE,
-                    Some(this.key(&name)),
-                    Vec::new(),
-                    Vec::new(),
-                    EMPTY_SHA256.to_string(),
-                    None,
-                )
-                .await
-                .map_err(|e| this.transport("delete", &name, &e))?;
-            if resp.status().is_success() || resp.status().as_u16() == 404 {
-                Ok(())
-            } else {
-                Err(this.refused("delete", &name, resp).await)
+        retry(move || {
+            let (this, name) = (this.clone(), name.clone());
+            async move {
+                let resp = this
+                    .clone()
+                    .send(
+                        reqwest::Method::DELETE,
+                        Some(this.key(&name)),
+                        Vec::new(),
+                        Vec::new(),
+                        EMPTY_SHA256.to_string(),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| this.transport("delete", &name, &e))?;
+                if resp.status().is_success() || resp.status().as_u16() == 404 {
+                    Ok(())
+                } else {
+                    Err(this.refused("delete", &name, resp).await)
+                }
             }
         })
     }

@@ -83,6 +83,10 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault verify --sample 10%
     Verify {
+        /// Verify the `[[mirrors]]` copy of this name instead of the archive (against the
+        /// database: a mirror that lags reports what it lacks as missing).
+        #[arg(long, value_name = "NAME")]
+        mirror: Option<String>,
         /// Hash only this share of the blobs, picked at random (every blob is still checked
         /// for presence and size).
         #[arg(long, value_name = "N%")]
@@ -146,6 +150,18 @@ pub(super) enum AuditCommand {
         /// description of a blob: a newer fnvault's, or a damaged one).
         #[arg(long)]
         force: bool,
+        /// Then bring every `[[mirrors]]` copy up to date and delete there the blobs no
+        /// remaining version references (mirrors never delete otherwise).
+        #[arg(long)]
+        mirrors: bool,
+    },
+    /// Copy to the `[[mirrors]]` (all, or one) every blob and journal line they lack,
+    /// verified on the way. A sweep does this after it ends; this catches up by hand.
+    /// Exit 0: every mirror is up to date; 1: one failed.
+    Mirror {
+        /// Only the mirror of this name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
     },
 }
 
@@ -163,9 +179,12 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             content,
             json,
         } => diff(&config, &function, from, to, content.as_deref(), json),
-        AuditCommand::Verify { sample, json } => {
-            super::verify::run(&config, sample.as_deref(), json)
-        }
+        AuditCommand::Verify {
+            mirror,
+            sample,
+            json,
+        } => super::verify::run(&config, mirror.as_deref(), sample.as_deref(), json),
+        AuditCommand::Mirror { name } => super::mirror::command(&config, name.as_deref()),
         AuditCommand::Restore {
             function,
             to,
@@ -178,7 +197,8 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             dry_run,
             json,
             force,
-        } => super::prune::prune(&config, dry_run, json, force),
+            mirrors,
+        } => super::prune::prune(&config, dry_run, json, force, mirrors),
     })
 }
 

@@ -130,6 +130,7 @@ pub(super) fn prune(
     dry_run: bool,
     json: bool,
     force: bool,
+    mirrors: bool,
 ) -> Result<ExitCode, Fatal> {
     // A dry run changes nothing, so it reads like the other audit commands, lock-free.
     let (db, archive, lock, problems) = if dry_run {
@@ -229,6 +230,13 @@ pub(super) fn prune(
             archive
                 .remove_blob(lock, b)
                 .map_err(|e| Fatal::Failed(e.into()))?;
+        }
+        if mirrors {
+            for (name, removed) in
+                super::mirror::prune_mirrors(config, &archive, &db, lock).map_err(Fatal::Failed)?
+            {
+                eprintln!("mirror {name}: up to date, {removed} unreferenced blob(s) removed");
+            }
         }
     }
 

@@ -29,9 +29,27 @@ enum Problem {
     Journal(String),
 }
 
-pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<ExitCode, Fatal> {
+pub(super) fn run(
+    config: &Config,
+    mirror: Option<&str>,
+    sample: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, Fatal> {
     let percent = sample.map(parse_percent).transpose()?;
-    let ro = open_read_only(config)?;
+    let mut ro = open_read_only(config)?;
+    if let Some(name) = mirror {
+        let m = config
+            .mirrors
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| anyhow!("no mirror named `{name}` in {}", config.file.display()))?;
+        ro.archive = crate::archive::mirror::mirror_at(
+            &m.location,
+            &super::mirror::spool(config, name),
+            &config.http,
+        )
+        .map_err(anyhow::Error::from)?;
+    }
     let keys: BTreeMap<i64, String> = ro
         .functions
         .iter()

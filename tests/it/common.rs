@@ -256,14 +256,19 @@ impl Fleet {
         env.sim
             .deploy(&fleet.checkout, package("checkout v1", 90_000));
         env.sim.deploy(&fleet.refund, package("refund v1", 5_000));
-        env.write_config(&format!(
+        env.write_config(&Fleet::config());
+        fleet
+    }
+
+    /// The fleet's `[[functions]]` entries.
+    pub fn config() -> String {
+        format!(
             "{}{}{}{}",
             scf("ap-guangzhou", "default", "order-api", Some("$LATEST")),
             scf("ap-shanghai", "batch", "report-job", None),
             fc("ali", "cn-shanghai", "orders", "checkout", Some("LATEST")),
             fc("ali-fc", "cn-hangzhou", "payments", "refund", None),
-        ));
-        fleet
+        )
     }
 }
 

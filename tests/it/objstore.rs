@@ -36,7 +36,8 @@ pub fn current() -> Backend {
 pub struct Server {
     pub endpoint: String,
     pub dir: tempfile::TempDir,
-    pub pid: u32,
+    pub port: u16,
+    pub pid: std::sync::atomic::AtomicU32,
     owned: bool,
 }
 
@@ -51,9 +52,38 @@ impl Drop for Server {
 impl Server {
     /// Stops the server (SIGKILL: a store that dies, not one that says goodbye).
     pub fn stop(&self) {
+        let pid = self.pid.load(std::sync::atomic::Ordering::SeqCst);
         let _ = std::process::Command::new("kill")
-            .args(["-9", &self.pid.to_string()])
+            .args(["-9", &pid.to_string()])
             .status();
+        // Wait until it is gone, so a restart can bind the same ports.
+        for _ in 0..100 {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the stopped server again on the same data and ports (the store comes back).
+    pub fn restart(&self) {
+        let weed = weed().expect("weed was there at the start");
+        let status = std::process::Command::new("bash")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/s3/start.sh"))
+            .arg(self.dir.path())
+            .arg(self.port.to_string())
+            .args([S3_KEY_ID, S3_SECRET, BUCKET])
+            .arg(std::process::id().to_string())
+            .env("FNVAULT_WEED", &weed)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "SeaweedFS did not come back");
+        let pid = std::fs::read_to_string(self.dir.path().join("weed.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        self.pid.store(pid, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -99,7 +129,7 @@ pub fn start_server() -> Option<Server> {
         if !status.success() {
             continue;
         }
-        let pid = std::fs::read_to_string(dir.path().join("weed.pid"))
+        let pid: u32 = std::fs::read_to_string(dir.path().join("weed.pid"))
             .expect("pid file")
             .trim()
             .parse()
@@ -107,7 +137,8 @@ pub fn start_server() -> Option<Server> {
         return Some(Server {
             endpoint: format!("http://127.0.0.1:{base}"),
             dir,
-            pid,
+            port: base,
+            pid: pid.into(),
             owned: true,
         });
     }
@@ -207,4 +238,127 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests only object storage has: its faults, and mirrors.
+
+use crate::common::*;
+use fnvault::sim::Fault;
+
+/// A wrong secret key is refused by the store: the command stops with the store's error code
+/// and HTTP status, and the key itself appears nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_archive_key_is_refused_with_the_stores_error_code() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let _fleet = Fleet::deploy(&env);
+    write_private(&env.path("s3.key"), "not-the-secret-0002\n");
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-the-secret"), "{}", run.stderr);
+    let status = env.fnvault(&["verify"]).await;
+    assert_ne!(status.code, 0);
+    assert!(
+        !status.stderr.contains("not-the-secret"),
+        "{}",
+        status.stderr
+    );
+}
+
+/// The store dies while a sweep uploads: the packages stored before stay recorded, the
+/// function caught mid-way fails with the store's error and records nothing, and once the
+/// store is back the next sweep completes and everything verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_stopped_mid_sweep_fails_only_what_it_caught_and_the_next_sweep_completes() {
+    let Some(server) = start_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.refund, Fault::SlowDownload);
+    let child = spawn_fnvault(&env, &["sync"]);
+    // Three quick packages are in the bucket; the slow one is still downloading.
+    eventually("three blobs in the bucket", async || {
+        (env.blob_count() >= 3).then_some(())
+    })
+    .await;
+    server.stop();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(REFUND), "{stderr}");
+
+    server.restart();
+    env.sim.clear_fault(&fleet.refund);
+    env.sync_ok().await;
+    for entry in env.list().await {
+        assert_eq!(entry["versions"], 1, "{entry}");
+        let sha = entry["latest_sha256"].as_str().unwrap();
+        let bytes = env.read_blob(sha).expect("every row's blob is there");
+        assert_eq!(sha256_hex(&bytes), sha);
+    }
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    assert!(env.files_in("archive/tmp").is_empty());
+}
+
+crate::both_backends! {
+/// A mirror on a store that is down for three sweeps: the sweeps succeed and record its error,
+/// and the fourth copies everything it missed; `verify --mirror` then passes.
+async fn a_mirror_offline_for_three_sweeps_catches_up_on_the_fourth() {
+    let Some(mirror) = crate::objstore::start_server() else {
+        return;
+    };
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let prefix = crate::objstore::fresh_prefix();
+    env.write_config(&format!(
+        "{}\n[[mirrors]]\nname = \"offsite\"\n{}",
+        Fleet::config(),
+        crate::objstore::store_keys(&mirror.endpoint, &prefix, "s3.key")
+    ));
+    env.sync_ok().await;
+    let bucket = crate::objstore::client(&mirror.endpoint, &prefix);
+    assert_eq!(bucket.list("blobs/").unwrap().len(), 4, "mirrored after the sweep");
+    assert_eq!(env.json(&["verify", "--mirror", "offsite", "--json"], 0).await["ok"], true);
+
+    mirror.stop();
+    for i in 2..=4 {
+        env.sim.deploy(&fleet.checkout, package(&format!("checkout v{i}"), 20_000 + i));
+        let run = env.fnvault(&["sync"]).await;
+        assert_eq!(run.code, 0, "a mirror never fails the sweep: {}", run.stderr);
+        assert!(run.stderr.contains("mirroring failed"), "{}", run.stderr);
+    }
+    let status = env.json(&["status", "--json"], 0).await;
+    let m = &status["mirrors"][0];
+    assert_eq!(m["name"], "offsite", "{status}");
+    assert_eq!(m["lag_versions"], 3, "{status}");
+    assert!(m["last_error"].is_string(), "{status}");
+    assert_eq!(env.fnvault(&["mirror"]).await.code, 1);
+
+    mirror.restart();
+    env.sync_ok().await;
+
+    assert_eq!(bucket.list("blobs/").unwrap().len(), 7);
+    let v = env.json(&["verify", "--mirror", "offsite", "--json"], 0).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["hashed"], 7, "{v}");
+    let status = env.json(&["status", "--json"], 0).await;
+    assert_eq!(status["mirrors"][0]["lag_versions"], 0, "{status}");
+    assert!(status["mirrors"][0]["last_error"].is_null(), "{status}");
+    // Nothing is deleted on a mirror unless asked.
+    assert_eq!(env.fnvault(&["mirror", "--name", "offsite"]).await.code, 0);
+}
 }
