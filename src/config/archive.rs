@@ -14,6 +14,8 @@ use crate::archive::s3::S3Settings;
 use crate::secret::Secret;
 
 /// Where an archive or a mirror lives.
+// A handful per config, built once: boxing the bucket's settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Location {
     Dir(PathBuf),
