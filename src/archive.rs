@@ -1,7 +1,8 @@
-//! The content-addressed archive on disk: `blobs/<2 hex>/<sha256>`, `tmp/`, and the lock.
+//! The content-addressed archive, on disk or in a bucket: `blobs/<2 hex>/<sha256>`, `tmp/`,
+//! and the lock.
 //!
-//! Owns: every file under the archive directory. Touches the filesystem only (never SQLite,
-//! never the network). Invariants it keeps:
+//! Owns: every file under the archive directory, or every object under the archive's bucket
+//! prefix (`s3`, the only network it speaks to). Never touches SQLite. Invariants it keeps:
 //! - nothing under `blobs/` is ever partial: a blob is written in `tmp/` (same filesystem),
 //!   fsynced, then renamed into place, and the folder is fsynced;
 //! - a blob is never modified; its name is its SHA-256, so a name from a config or a cloud
