@@ -578,9 +578,9 @@ fn s3_config(
     cfg.to_string_lossy().into_owned()
 }
 
-/// 6. The archive on object storage: a changed sweep into SeaweedFS beside a raw upload of the
-/// same bytes to the same server (curl, SigV4, the same parallelism), and one big package's
-/// peak RSS.
+/// Part six, the archive on object storage: a changed sweep into SeaweedFS beside a raw upload
+/// of the same bytes to the same server (curl, SigV4, the same parallelism), and one big
+/// package's peak RSS.
 async fn object_storage(scale: &Scale, work: &Path, table: &mut Table) {
     let dir = work.join("s3");
     std::fs::create_dir_all(dir.join("weed")).expect("work dir");
