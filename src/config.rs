@@ -537,6 +537,29 @@ impl Config {
             discover.push(discover::validate(d, i, &loc, &by_name)?);
         }
         let mut inline_secrets = Vec::new();
+        // The archive's and the mirrors' inline secrets are held to the same permission check.
+        let stores = std::iter::once((vec![Seg::Key("archive")], &raw.archive)).chain(
+            raw.mirrors
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (vec![Seg::Key("mirrors"), Seg::Index(i)], m)),
+        );
+        for (at, store) in stores {
+            for (key, set) in [
+                ("secret_access_key", store.secret_access_key.is_some()),
+                ("session_token", store.session_token.is_some()),
+            ] {
+                if set {
+                    let mut path = at.clone();
+                    path.push(Seg::Key(key));
+                    let e = loc.err_at(&path, "");
+                    inline_secrets.push(InlineSecret {
+                        key: e.key.unwrap_or_default(),
+                        position: e.position,
+                    });
+                }
+            }
+        }
         for (i, a) in raw.accounts.iter().enumerate() {
             for (key, set) in [
                 ("secret_key", a.secret_key.is_some()),
