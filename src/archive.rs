@@ -1,7 +1,8 @@
-//! The content-addressed archive on disk: `blobs/<2 hex>/<sha256>`, `tmp/`, and the lock.
+//! The content-addressed archive, on disk or in a bucket: `blobs/<2 hex>/<sha256>`, `tmp/`,
+//! and the lock.
 //!
-//! Owns: every file under the archive directory. Touches the filesystem only (never SQLite,
-//! never the network). Invariants it keeps:
+//! Owns: every file under the archive directory, or every object under the archive's bucket
+//! prefix (`s3`, the only network it speaks to). Never touches SQLite. Invariants it keeps:
 //! - nothing under `blobs/` is ever partial: a blob is written in `tmp/` (same filesystem),
 //!   fsynced, then renamed into place, and the folder is fsynced;
 //! - a blob is never modified; its name is its SHA-256, so a name from a config or a cloud
@@ -13,6 +14,8 @@
 
 pub mod documents;
 pub mod journal;
+pub mod mirror;
+pub mod s3;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -27,6 +30,10 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
+    /// A call to the object store failed (it names the object, the HTTP status and the
+    /// store's error code).
+    #[error(transparent)]
+    Remote(#[from] s3::S3Error),
     #[error(
         "{path} is locked by another fnvault process (a running daemon or sync); \
          stop it or wait for it to finish"
@@ -43,12 +50,47 @@ impl ArchiveError {
     }
 }
 
-/// The archive directory.
+/// The archive: a local folder, or a bucket on object storage (`remote`) with a local spool
+/// folder (`root`: `tmp/` and `.lock`).
+///
+/// The two backends are the two arms of each operation rather than two implementations of
+/// a trait object: the set is closed, both are needed in the same process (an archive and
+/// its mirrors), and every caller keeps calling the same methods (see ARCHITECTURE.md).
 #[derive(Debug, Clone)]
 pub struct Archive {
     root: PathBuf,
     blobs: PathBuf,
     tmp: PathBuf,
+    remote: Option<s3::S3>,
+}
+
+/// A blob as a local file: the blob itself (local archive), or a verified-size spooled copy
+/// of it (object storage) that is deleted when this is dropped.
+#[derive(Debug)]
+pub struct BlobRef {
+    path: PathBuf,
+    _spool: Option<tempfile::TempPath>,
+}
+
+impl std::ops::Deref for BlobRef {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for BlobRef {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The object name of a blob under the archive's prefix.
+pub(crate) fn blob_name(sha256_hex: &str) -> String {
+    format!(
+        "blobs/{}/{sha256_hex}",
+        &sha256_hex[..2.min(sha256_hex.len())]
+    )
 }
 
 /// Holds the archive's lock (and the database's, once [`LockGuard::with`] joined it) until
@@ -155,6 +197,7 @@ impl Archive {
             root: root.to_path_buf(),
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
+            remote: None,
         };
         let root_is_new = !archive.root.is_dir();
         for dir in [&archive.root, &archive.blobs, &archive.tmp] {
@@ -187,16 +230,180 @@ impl Archive {
             root: root.to_path_buf(),
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
+            remote: None,
+        }
+    }
+
+    /// The archive `settings` describe, for a writer: a local one is opened as by [`open`];
+    /// one on object storage gets its local spool folder (`tmp/`, `.lock`) created.
+    ///
+    /// [`open`]: Archive::open
+    pub fn open_settings(
+        settings: &crate::config::ArchiveSettings,
+        http: &crate::config::HttpSettings,
+    ) -> Result<Archive, ArchiveError> {
+        match &settings.remote {
+            None => Archive::open(&settings.dir),
+            Some(remote) => {
+                let mut archive = Archive::remote_at(&settings.dir, remote, http)?;
+                create_private_dir(&archive.root)?;
+                create_private_dir(&archive.tmp)?;
+                sync_dir(&archive.root)?;
+                archive.blobs = PathBuf::new();
+                Ok(archive)
+            }
+        }
+    }
+
+    /// Like [`at`](Archive::at), for `settings`: creates nothing (read-only commands).
+    pub fn at_settings(
+        settings: &crate::config::ArchiveSettings,
+        http: &crate::config::HttpSettings,
+    ) -> Result<Archive, ArchiveError> {
+        match &settings.remote {
+            None => Ok(Archive::at(&settings.dir)),
+            Some(remote) => Archive::remote_at(&settings.dir, remote, http),
+        }
+    }
+
+    /// The bucket described by `remote`, with `spool` as its local folder (created by the caller).
+    pub fn remote_at(
+        spool: &Path,
+        remote: &s3::S3Settings,
+        http: &crate::config::HttpSettings,
+    ) -> Result<Archive, ArchiveError> {
+        let client = crate::http::client(http)
+            .map_err(|e| ArchiveError::io(spool, io::Error::other(crate::http::describe(&e))))?;
+        Ok(Archive {
+            root: spool.to_path_buf(),
+            blobs: PathBuf::new(),
+            tmp: spool.join("tmp"),
+            remote: Some(s3::S3::new(remote.clone(), client)),
+        })
+    }
+
+    /// The object store, when the archive lives on one.
+    pub fn remote(&self) -> Option<&s3::S3> {
+        self.remote.as_ref()
+    }
+
+    /// Where the archive is, for messages: its folder or `s3://bucket/prefix`.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            Some(r) => r.settings().url.clone(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Where blob `sha256_hex` is, for messages: its path or its `s3://` URL.
+    pub fn blob_location(&self, sha256_hex: &str) -> String {
+        match &self.remote {
+            Some(r) => r.display(&blob_name(sha256_hex)),
+            None => self.blob_path(sha256_hex).display().to_string(),
         }
     }
 
     /// The journal under `meta/`.
     pub fn journal(&self) -> journal::Journal {
-        journal::Journal::new(self.root.join(journal::DIR))
+        journal::Journal::new(self.root.join(journal::DIR), self.remote.clone())
+    }
+
+    /// The size of blob `sha256_hex` (an error of kind `NotFound` when it is not there).
+    pub fn blob_len(&self, sha256_hex: &str) -> io::Result<u64> {
+        match &self.remote {
+            None => fs::metadata(self.blob_path(sha256_hex)).map(|m| m.len()),
+            Some(r) => match r.head(&blob_name(sha256_hex)) {
+                Ok(Some(h)) => Ok(h.size),
+                Ok(None) => Err(io::Error::new(io::ErrorKind::NotFound, "no such blob")),
+                Err(e) => Err(io::Error::other(e.to_string())),
+            },
+        }
+    }
+
+    /// Streams blob `sha256_hex` into `out`; a missing blob is an `Io` error of kind
+    /// `NotFound`. Returns its length.
+    pub fn read_blob(
+        &self,
+        sha256_hex: &str,
+        out: &mut (dyn io::Write + Send),
+    ) -> Result<u64, ArchiveError> {
+        let not_found = || ArchiveError::Io {
+            path: PathBuf::from(self.blob_location(sha256_hex)),
+            source: io::Error::new(io::ErrorKind::NotFound, "no such blob"),
+        };
+        match &self.remote {
+            Some(r) => r
+                .get_to(&blob_name(sha256_hex), None, out)?
+                .ok_or_else(not_found),
+            None => {
+                let path = self.blob_path(sha256_hex);
+                let mut f = File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                io::copy(&mut f, out).map_err(|e| ArchiveError::io(&path, e))
+            }
+        }
+    }
+
+    /// Blob `sha256_hex` as a local file: the blob itself, or (object storage) a copy spooled
+    /// into `tmp/` (the system's temp folder for a read-only command, which creates nothing in
+    /// the archive), removed when the returned value is dropped. A missing blob is an `Io`
+    /// error of kind `NotFound`.
+    pub fn local_copy(&self, sha256_hex: &str) -> Result<BlobRef, ArchiveError> {
+        let Some(remote) = &self.remote else {
+            return Ok(BlobRef {
+                path: self.blob_path(sha256_hex),
+                _spool: None,
+            });
+        };
+        let dir = if self.tmp.is_dir() {
+            self.tmp.clone()
+        } else {
+            std::env::temp_dir()
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(&dir)
+            .map_err(|e| ArchiveError::io(&dir, e))?;
+        let name = blob_name(sha256_hex);
+        let mut out = io::BufWriter::new(tmp.as_file_mut());
+        match remote.get_to(&name, None, &mut out)? {
+            Some(_) => {}
+            None => {
+                return Err(ArchiveError::Io {
+                    path: PathBuf::from(remote.display(&name)),
+                    source: io::Error::new(io::ErrorKind::NotFound, "no such blob"),
+                });
+            }
+        }
+        let flushed = io::Write::flush(&mut out);
+        drop(out);
+        flushed.map_err(|e| ArchiveError::io(tmp.path(), e))?;
+        let path = tmp.into_temp_path();
+        Ok(BlobRef {
+            path: path.to_path_buf(),
+            _spool: Some(path),
+        })
     }
 
     /// Every file under `blobs/`, sorted by name. A missing `blobs/` is an empty archive.
     pub fn list_blobs(&self) -> Result<Vec<BlobFile>, ArchiveError> {
+        if let Some(remote) = &self.remote {
+            let mut out = Vec::new();
+            for o in remote.list("blobs/")? {
+                let mut parts = o.name.splitn(3, '/');
+                let (_, shard, name) = (parts.next(), parts.next(), parts.next());
+                let (shard, name) = match (shard, name) {
+                    (Some(s), Some(n)) => (s, n),
+                    _ => ("", o.name.as_str()),
+                };
+                out.push(BlobFile {
+                    name: name.to_string(),
+                    path: PathBuf::from(remote.display(&o.name)),
+                    well_formed: is_sha256_hex(name) && name.get(..2) == Some(shard),
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(out);
+        }
         let mut out = Vec::new();
         let shards = match fs::read_dir(&self.blobs) {
             Ok(s) => s,
@@ -233,6 +440,18 @@ impl Archive {
 
     /// Deletes a blob no version references any more (`prune`). Only the lock holder may.
     pub fn remove_blob(&self, _lock: &LockGuard, blob: &BlobFile) -> Result<(), ArchiveError> {
+        if let Some(remote) = &self.remote {
+            let prefix = remote.display("blobs/");
+            let name = blob.path.to_string_lossy();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                return Err(ArchiveError::io(
+                    &blob.path,
+                    io::Error::other("not under the archive's blobs/"),
+                ));
+            };
+            remote.delete(&format!("blobs/{rest}"))?;
+            return Ok(());
+        }
         if !blob.path.starts_with(&self.blobs) {
             return Err(ArchiveError::io(
                 &blob.path,
@@ -301,6 +520,11 @@ impl Archive {
 
     /// A new temp file in `tmp/`, deleted when dropped unless stored.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile, ArchiveError> {
+        // An archive on object storage opened read-only has no spool folder yet.
+        if self.remote.is_some() && !self.tmp.is_dir() {
+            create_private_dir(&self.root)?;
+            create_private_dir(&self.tmp)?;
+        }
         tempfile::Builder::new()
             .prefix("download-")
             .tempfile_in(&self.tmp)
@@ -317,8 +541,13 @@ impl Archive {
         is_sha256_hex(s)
     }
 
+    /// Whether blob `sha256_hex` is there (on object storage: a HEAD; an error answers no,
+    /// so the caller downloads again and `store` reports the store's error).
     pub fn contains(&self, sha256_hex: &str) -> bool {
-        self.blob_path(sha256_hex).is_file()
+        match &self.remote {
+            None => self.blob_path(sha256_hex).is_file(),
+            Some(r) => matches!(r.head(&blob_name(sha256_hex)), Ok(Some(_))),
+        }
     }
 
     /// Makes a verified temp file the durable blob `sha256_hex`: fsync the file, rename it into
@@ -342,6 +571,9 @@ impl Archive {
                 tmp.path(),
                 io::Error::other(format!("`{sha256_hex}` is not a SHA-256 in lowercase hex")),
             ));
+        }
+        if let Some(remote) = &self.remote {
+            return store_remote(remote, tmp, sha256_hex);
         }
         let dest = self.blob_path(sha256_hex);
         let Some(shard) = dest.parent() else {
@@ -424,6 +656,128 @@ impl Archive {
     }
 }
 
+/// [`Archive::store`] on object storage. The temp file was verified against the cloud's
+/// checksum; it is uploaded create-only (`If-None-Match: *`) with its SHA-256 signed as the
+/// payload hash and sent as `x-amz-checksum-sha256`, then the stored object's size (and CRC-64
+/// where the store reports one) is checked before this returns, so before any row is written.
+/// A name already taken is checked by size and SHA-256 (streamed, never trusted by name); a
+/// corrupt object there is copied to `quarantine/` and replaced. An object that fails the
+/// check right after this upload wrote it is deleted: nothing unverified stays under `blobs/`.
+fn store_remote(
+    remote: &s3::S3,
+    tmp: tempfile::NamedTempFile,
+    sha256_hex: &str,
+) -> Result<Stored, ArchiveError> {
+    let name = blob_name(sha256_hex);
+    let size = tmp
+        .as_file()
+        .metadata()
+        .map_err(|e| ArchiveError::io(tmp.path(), e))?
+        .len();
+    let mut quarantined = None;
+    for _ in 0..2 {
+        if remote.put_file_create_only(&name, tmp.path(), size, sha256_hex)? {
+            check_stored(remote, &name, tmp.path(), size, true)?;
+            return Ok(match quarantined {
+                Some(q) => Stored::ReplacedCorrupt { quarantined: q },
+                None => Stored::New,
+            });
+        }
+        // Taken: the store refused to overwrite. Check what is there by its bytes.
+        let mut hasher = HashWriter::default();
+        let got = remote.get_to(&name, None, &mut hasher)?;
+        if got == Some(size) && hex::encode(sha2::Digest::finalize(hasher.0)) == sha256_hex {
+            return Ok(Stored::AlreadyPresent);
+        }
+        if got.is_none() {
+            // Deleted between the refusal and the read (a prune): try again.
+            continue;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let q = format!("{QUARANTINE}/{sha256_hex}.{nanos}");
+        remote.copy(&name, &q)?;
+        remote.delete(&name)?;
+        quarantined = Some(PathBuf::from(remote.display(&q)));
+    }
+    Err(ArchiveError::Io {
+        path: PathBuf::from(remote.display(&name)),
+        source: io::Error::other(
+            "another object took this blob's name again after a corrupt one was moved aside",
+        ),
+    })
+}
+
+/// After an upload: the stored size must be the file's, and the CRC-64 too where the store
+/// reports one. On a mismatch the object this upload wrote is deleted (`ours`).
+fn check_stored(
+    remote: &s3::S3,
+    name: &str,
+    file: &Path,
+    size: u64,
+    ours: bool,
+) -> Result<(), ArchiveError> {
+    let fail = |why: String| -> ArchiveError {
+        if ours {
+            // Best effort: the error below is what matters, and a leftover is flagged by verify.
+            let _ = remote.delete(name);
+        }
+        ArchiveError::Io {
+            path: PathBuf::from(remote.display(name)),
+            source: io::Error::other(why),
+        }
+    };
+    let Some(head) = remote.head(name)? else {
+        return Err(fail(
+            "the store answered the upload but does not have the object".into(),
+        ));
+    };
+    if head.size != size {
+        return Err(fail(format!(
+            "the store holds {} bytes after an upload of {size}",
+            head.size
+        )));
+    }
+    if let Some(crc) = head.crc64 {
+        let local = crc64_of(file).map_err(|e| ArchiveError::io(file, e))?;
+        if local != crc {
+            return Err(fail(format!(
+                "the store reports CRC-64 {crc}, the uploaded file has {local}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn crc64_of(path: &Path) -> io::Result<u64> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut digest = crc64fast::Digest::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(digest.sum64());
+        }
+        digest.write(&buf[..n]);
+    }
+}
+
+/// A `Write` that only hashes: object bytes checked without keeping them.
+#[derive(Default)]
+pub(crate) struct HashWriter(pub(crate) sha2::Sha256);
+
+impl io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Whether the file at `path` is `size` bytes long and hashes to `sha256_hex`.
 fn blob_matches(path: &Path, size: u64, sha256_hex: &str) -> Result<bool, ArchiveError> {
     use sha2::{Digest, Sha256};
@@ -492,6 +846,36 @@ pub fn blob_present(root: &Path, sha256_hex: &str) -> bool {
             .join(&sha256_hex[..2])
             .join(sha256_hex)
             .is_file()
+}
+
+/// [`blob_present`] for the archive `settings` describe: on object storage a HEAD (an error
+/// answers no), creating nothing either way.
+pub fn blob_present_in(
+    settings: &crate::config::ArchiveSettings,
+    http: &crate::config::HttpSettings,
+    sha256_hex: &str,
+) -> bool {
+    match Archive::at_settings(settings, http) {
+        Ok(a) if a.remote.is_some() => is_sha256_hex(sha256_hex) && a.contains(sha256_hex),
+        _ => blob_present(&settings.dir, sha256_hex),
+    }
+}
+
+/// [`disk_usage`] for the archive `settings` describe (on object storage: one listing).
+pub fn usage(
+    settings: &crate::config::ArchiveSettings,
+    http: &crate::config::HttpSettings,
+) -> Result<DiskUsage, ArchiveError> {
+    let archive = Archive::at_settings(settings, http)?;
+    let Some(remote) = archive.remote() else {
+        return disk_usage(&settings.dir);
+    };
+    let mut usage = DiskUsage::default();
+    for o in remote.list("blobs/")? {
+        usage.blobs += 1;
+        usage.bytes += o.size;
+    }
+    Ok(usage)
 }
 
 /// What `blobs/` holds on disk.

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::model::{Cloud, Target};
 use crate::secret::Secret;
 
+mod archive;
 mod credentials;
 mod discover;
 mod locate;
@@ -29,6 +30,7 @@ mod raw;
 mod tests;
 mod validate;
 
+pub use archive::{Location, MirrorSettings};
 pub use discover::Discover;
 pub use ops::{MetricsSettings, NotifySettings};
 pub use validate::valid_cloud_name;
@@ -80,6 +82,8 @@ pub struct Config {
     /// The file it was read from; relative paths in it were resolved against its folder.
     pub file: PathBuf,
     pub archive: ArchiveSettings,
+    /// `[[mirrors]]`: copies of the archive, filled after each sweep and by `fnvault mirror`.
+    pub mirrors: Vec<MirrorSettings>,
     pub database_path: PathBuf,
     pub sync: SyncSettings,
     pub http: HttpSettings,
@@ -161,7 +165,12 @@ pub(super) enum CredentialMode {
 
 #[derive(Debug, Clone)]
 pub struct ArchiveSettings {
+    /// The local folder: the archive itself, or for one on object storage (`remote`) the
+    /// spool (`tmp/`) and the writers' `.lock`. Without `dir` beside `url`, it is the folder
+    /// `archive-spool` beside the database.
     pub dir: PathBuf,
+    /// `url = "s3://…"`: the archive lives in this bucket.
+    pub remote: Option<crate::archive::s3::S3Settings>,
     /// A package larger than this is refused: a guard against runaway bodies.
     pub max_package_size: u64,
 }
@@ -336,7 +345,7 @@ impl Config {
         credentials: CredentialMode,
     ) -> Result<Config, ConfigError> {
         let loc = Locator::new(src, path);
-        let raw: RawConfig = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
+        let mut raw: RawConfig = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
         let base = path
             .parent()
             .map(Path::to_path_buf)
@@ -355,12 +364,52 @@ impl Config {
             }
         };
 
-        if raw.archive.dir.trim().is_empty() {
-            return Err(loc.err(&["archive", "dir"], "must not be empty"));
-        }
         if raw.database.path.trim().is_empty() {
             return Err(loc.err(&["database", "path"], "must not be empty"));
         }
+        // The archive's own keys are needed by every command that reads it, so they are read
+        // from the real environment even where the accounts' are not (read-only commands).
+        let real_env = |name: &str| std::env::var(name).ok();
+        let store_env: &dyn Fn(&str) -> Option<String> = if credentials == CredentialMode::Skip {
+            &real_env
+        } else {
+            env
+        };
+        if raw.archive.name.is_some() {
+            return Err(loc.err(&["archive", "name"], "only for [[mirrors]] entries"));
+        }
+        let (archive_dir, remote) = {
+            // `dir` beside `url` names the local spool folder of an archive on object storage.
+            let mut store = std::mem::take(&mut raw.archive);
+            let spool = if store.url.is_some() {
+                store.dir.take()
+            } else {
+                None
+            };
+            let location = archive::parse_store(
+                &store,
+                &[locate::Seg::Key("archive")],
+                &loc,
+                store_env,
+                &resolve_path,
+                true,
+            )?;
+            raw.archive = store;
+            match location {
+                Location::Dir(d) => (d, None),
+                Location::S3(s) => {
+                    let dir = match spool {
+                        Some(d) if !d.trim().is_empty() => resolve_path(&d),
+                        _ => resolve_path(&raw.database.path)
+                            .parent()
+                            .map(|p| p.join("archive-spool"))
+                            .unwrap_or_else(|| PathBuf::from("archive-spool")),
+                    };
+                    (dir, Some(s))
+                }
+            }
+        };
+        let mirrors = archive::parse_mirrors(&raw.mirrors, &loc, store_env, &resolve_path, true)?;
         let max_package_size = match &raw.archive.max_package_size {
             None => 1 << 30,
             Some(s) => parse_size(s).ok_or_else(|| {
@@ -374,7 +423,8 @@ impl Config {
             return Err(loc.err(&["archive", "max_package_size"], "must be more than 0"));
         }
         let archive = ArchiveSettings {
-            dir: resolve_path(&raw.archive.dir),
+            dir: archive_dir,
+            remote,
             max_package_size,
         };
 
@@ -515,6 +565,29 @@ impl Config {
             discover.push(discover::validate(d, i, &loc, &by_name)?);
         }
         let mut inline_secrets = Vec::new();
+        // The archive's and the mirrors' inline secrets are held to the same permission check.
+        let stores = std::iter::once((vec![Seg::Key("archive")], &raw.archive)).chain(
+            raw.mirrors
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (vec![Seg::Key("mirrors"), Seg::Index(i)], m)),
+        );
+        for (at, store) in stores {
+            for (key, set) in [
+                ("secret_access_key", store.secret_access_key.is_some()),
+                ("session_token", store.session_token.is_some()),
+            ] {
+                if set {
+                    let mut path = at.clone();
+                    path.push(Seg::Key(key));
+                    let e = loc.err_at(&path, "");
+                    inline_secrets.push(InlineSecret {
+                        key: e.key.unwrap_or_default(),
+                        position: e.position,
+                    });
+                }
+            }
+        }
         for (i, a) in raw.accounts.iter().enumerate() {
             for (key, set) in [
                 ("secret_key", a.secret_key.is_some()),
@@ -537,6 +610,7 @@ impl Config {
             discover,
             inline_secrets,
             archive,
+            mirrors,
             database_path: resolve_path(&raw.database.path),
             sync,
             http,

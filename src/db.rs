@@ -17,7 +17,9 @@ use rusqlite_migration::{M, Migrations};
 use crate::cloud::Target;
 
 mod gone;
+mod mirrors;
 pub use gone::KnownFunction;
+pub use mirrors::MirrorState;
 mod ops;
 pub use ops::{ArchiveTotals, FunctionHealth, SweepRow, TouchedFunction};
 mod audit;

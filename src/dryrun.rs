@@ -173,7 +173,13 @@ async fn plan_one(
                 let reason = match &latest {
                     None => Reason::New,
                     Some(l) if l.cloud_checksum != cloud_checksum => Reason::Changed,
-                    Some(l) if !crate::archive::blob_present(&config.archive.dir, &l.sha256) => {
+                    Some(l)
+                        if !crate::archive::blob_present_in(
+                            &config.archive,
+                            &config.http,
+                            &l.sha256,
+                        ) =>
+                    {
                         Reason::BlobMissing
                     }
                     Some(_) => return Plan::UpToDate,

@@ -496,7 +496,15 @@ pub fn fill_manifests(archive: &Archive, db: &mut Db) -> Result<(usize, usize), 
     let mut read = 0;
     let mut skipped = 0;
     for sha in db.blobs_without_manifest()? {
-        match manifest::read(&archive.blob_path(&sha)) {
+        let blob = match archive.local_copy(&sha) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(sha256 = %sha, "cannot read the package's manifest: {e}");
+                skipped += 1;
+                continue;
+            }
+        };
+        match manifest::read(&blob) {
             Ok(package) => {
                 db.save_manifest(&sha, &package)?;
                 read += 1;

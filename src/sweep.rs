@@ -164,7 +164,7 @@ impl Sweeper {
     /// database (marking sweeps a killed run left unfinished), ready to sweep. The lock is held
     /// until the returned guard is dropped.
     pub fn open(config: &Config) -> Result<(Sweeper, LockGuard), SetupError> {
-        let archive = Archive::open(&config.archive.dir)?;
+        let archive = Archive::open_settings(&config.archive, &config.http)?;
         // The database gets its own lock: two configs may name different archives but the
         // same database.
         let lock = archive
@@ -407,8 +407,18 @@ impl Sweeper {
         if matches!(known, Ok(true)) {
             return;
         }
-        let path = self.archive.blob_path(sha256);
-        let read = tokio::task::spawn_blocking(move || crate::manifest::read(&path)).await;
+        let (archive, sha) = (self.archive.clone(), sha256.to_string());
+        let read = tokio::task::spawn_blocking(move || {
+            let blob =
+                archive
+                    .local_copy(&sha)
+                    .map_err(|e| crate::manifest::ManifestError::Io {
+                        path: std::path::PathBuf::from(archive.blob_location(&sha)),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+            crate::manifest::read(&blob)
+        })
+        .await;
         let package = match read {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {

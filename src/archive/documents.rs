@@ -31,11 +31,12 @@ impl Archive {
 
     /// Reads a document blob, checking that it hashes to its name.
     pub fn read_document(&self, sha256_hex: &str) -> Result<Vec<u8>, ArchiveError> {
-        let path = self.blob_path(sha256_hex);
-        let bytes = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+        // Through the backend: on object storage the document is an object like any blob.
+        let mut bytes = Vec::new();
+        self.read_blob(sha256_hex, &mut bytes)?;
         if hex::encode(Sha256::digest(&bytes)) != sha256_hex {
             return Err(ArchiveError::io(
-                &path,
+                std::path::Path::new(&self.blob_location(sha256_hex)),
                 io::Error::other("the document does not hash to its name (damaged blob)"),
             ));
         }

@@ -216,20 +216,127 @@ pub struct MergedRecord {
 }
 
 /// The journal folder of one archive.
+///
+/// On object storage (`remote`) there is no append: each line is one small object,
+/// `meta/<sha256 of the key>/<20-digit unix nanos>-<random>.json`, written create-only; a
+/// function's "file" is its objects in name order (the writer holds the archive's lock, so
+/// its clock orders them), read back as the same lines. There are no torn tails there: an
+/// object is written whole or not at all.
 #[derive(Debug, Clone)]
 pub struct Journal {
     dir: PathBuf,
+    remote: Option<super::s3::S3>,
 }
 
 impl Journal {
-    pub(super) fn new(dir: PathBuf) -> Journal {
-        Journal { dir }
+    pub(super) fn new(dir: PathBuf, remote: Option<super::s3::S3>) -> Journal {
+        Journal { dir, remote }
     }
 
-    /// The file holding `key`'s events.
+    /// The file holding `key`'s events (on object storage, a name standing for its objects).
     pub fn file_for(&self, key: &str) -> PathBuf {
         let name = hex::encode(Sha256::digest(key.as_bytes()));
-        self.dir.join(format!("{name}.jsonl"))
+        match &self.remote {
+            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{name}.jsonl"))),
+            None => self.dir.join(format!("{name}.jsonl")),
+        }
+    }
+
+    /// The journal "files": `*.jsonl` paths, or on object storage one name per key folder.
+    pub fn files(&self) -> Result<Vec<PathBuf>, ArchiveError> {
+        if let Some(r) = &self.remote {
+            let mut out: Vec<PathBuf> = Vec::new();
+            for o in r.list(&format!("{DIR}/"))? {
+                let rest = &o.name[DIR.len() + 1..];
+                if let Some((hash, _)) = rest.split_once('/') {
+                    let p = PathBuf::from(r.display(&format!("{DIR}/{hash}.jsonl")));
+                    if out.last() != Some(&p) {
+                        out.push(p);
+                    }
+                }
+            }
+            out.dedup();
+            return Ok(out);
+        }
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ArchiveError::io(&self.dir, e)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// The text of one journal file (`None`: there is none). On object storage, its objects'
+    /// lines in name order.
+    pub fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let Some(r) = &self.remote else {
+            return match fs::read(path) {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(ArchiveError::io(path, e)),
+            };
+        };
+        let hash = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let objects = r.list(&format!("{DIR}/{hash}/"))?;
+        if objects.is_empty() {
+            return Ok(None);
+        }
+        let mut text = Vec::new();
+        for o in objects {
+            if let Some(mut bytes) = r.get_bytes(&o.name)? {
+                if !bytes.ends_with(b"\n") {
+                    bytes.push(b'\n');
+                }
+                text.extend_from_slice(&bytes);
+            }
+        }
+        Ok(Some(text))
+    }
+
+    /// The objects of one journal file on object storage, by name (for mirrors, which copy
+    /// what they lack); `None` for a local journal.
+    pub fn objects(&self, path: &Path) -> Result<Option<Vec<String>>, ArchiveError> {
+        let Some(r) = &self.remote else {
+            return Ok(None);
+        };
+        let hash = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Some(
+            r.list(&format!("{DIR}/{hash}/"))?
+                .into_iter()
+                .map(|o| o.name)
+                .collect(),
+        ))
+    }
+
+    /// This journal's file of the same name as `path` (a journal file of another archive).
+    pub fn same_file(&self, path: &Path) -> PathBuf {
+        let file = path.file_name().map(PathBuf::from).unwrap_or_default();
+        match &self.remote {
+            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{}", file.display()))),
+            None => self.dir.join(&file),
+        }
+    }
+
+    /// Appends one raw, already-serialised line (a mirror copying what it lacks) to the file
+    /// named like `path` (a journal file of another archive).
+    pub fn append_raw(&self, path: &Path, line: &str) -> Result<(), ArchiveError> {
+        let own = self.same_file(path);
+        self.write_line(&own, format!("{}\n", line.trim_end_matches('\n')))
     }
 
     /// Appends one event and fsyncs it (and the folder, for a new file) before returning.
@@ -289,6 +396,35 @@ impl Journal {
         let mut text = serde_json::to_string(line)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         text.push('\n');
+        self.write_line(&path, text)
+    }
+
+    fn write_line(&self, path: &Path, text: String) -> Result<(), ArchiveError> {
+        if let Some(r) = &self.remote {
+            let hash = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // Create-only with a fresh name: a taken name (two writers, which the lock should
+            // prevent) is retried under another one, never overwritten.
+            for _ in 0..8 {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let name = format!(
+                    "{DIR}/{hash}/{nanos:020}-{:08x}.json",
+                    rand::random::<u32>()
+                );
+                if r.put_bytes(&name, text.clone().into_bytes(), true)? {
+                    return Ok(());
+                }
+            }
+            return Err(ArchiveError::io(
+                path,
+                io::Error::other("every name tried for a journal object was taken"),
+            ));
+        }
+        let path = path.to_path_buf();
         let existed = path.is_file();
         let mut file = OpenOptions::new()
             .create(true)
@@ -318,10 +454,8 @@ impl Journal {
     /// whose append reported an error may still be in the file, and its number is taken.
     pub fn max_version_no(&self, key: &str) -> Result<Option<i64>, ArchiveError> {
         let path = self.file_for(key);
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(ArchiveError::io(&path, e)),
+        let Some(text) = self.read_file(&path)? else {
+            return Ok(None);
         };
         let text = String::from_utf8_lossy(&text);
         Ok(text
@@ -348,6 +482,11 @@ impl Journal {
             .collect();
         let text = serde_json::to_vec_pretty(&lines)
             .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
+        if let Some(r) = &self.remote {
+            // One PUT replaces it whole: readers see the old or the new file, never a mix.
+            r.put_bytes(&format!("{DIR}/{SIGHTINGS}"), text, false)?;
+            return Ok(());
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(SIGHTINGS_TEMP_PREFIX)
             .tempfile_in(&self.dir)
@@ -363,10 +502,19 @@ impl Journal {
     /// The sightings file; empty when there is none, an error text when it is unreadable.
     pub fn read_sightings(&self) -> Result<Vec<Sighting>, String> {
         let path = self.dir.join(SIGHTINGS);
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+        let text = if let Some(r) = &self.remote {
+            let name = format!("{DIR}/{SIGHTINGS}");
+            match r.get_bytes(&name) {
+                Ok(Some(t)) => t,
+                Ok(None) => return Ok(Vec::new()),
+                Err(e) => return Err(e.to_string()),
+            }
+        } else {
+            match fs::read(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
         };
         let lines: Vec<SightingLine> = serde_json::from_slice(&text)
             .map_err(|e| format!("{}: not a sightings file: {e}", path.display()))?;
@@ -383,25 +531,12 @@ impl Journal {
     /// Reads every journal file. A missing folder is an empty journal.
     pub fn read_all(&self) -> Result<Contents, ArchiveError> {
         let mut contents = Contents::default();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(contents),
-            Err(e) => return Err(ArchiveError::io(&self.dir, e)),
-        };
-        let mut paths = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "jsonl") {
-                paths.push(path);
-            }
-        }
-        paths.sort();
+        let paths = self.files()?;
         // Keys whose lines a `merged` line (in another file) supersedes.
         let mut superseded: std::collections::HashSet<String> = std::collections::HashSet::new();
         for path in paths {
             contents.files += 1;
-            let text = fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            let text = self.read_file(&path)?.unwrap_or_default();
             let text = String::from_utf8_lossy(&text);
             let complete = text.ends_with('\n');
             let lines: Vec<&str> = text.lines().collect();
@@ -781,7 +916,7 @@ mod tests {
     #[test]
     fn events_read_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         let seen = Event::Seen {
             key: record(1).target.key,
             version_no: 1,
@@ -802,7 +937,7 @@ mod tests {
     #[test]
     fn sightings_are_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         assert_eq!(j.read_sightings().unwrap(), vec![]);
         let s = |t: &str| Sighting {
             key: "k".into(),
@@ -821,7 +956,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped_and_cut_off_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -841,7 +976,7 @@ mod tests {
     #[test]
     fn a_tail_of_nul_bytes_is_cut_off_too() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -858,7 +993,7 @@ mod tests {
     #[test]
     fn a_file_that_is_all_torn_line_starts_over() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         let path = j.file_for(&record(1).target.key);
         fs::write(&path, b"{\"event\":\"version\",\"ke").unwrap();
         j.append(&Event::Version(record(1))).unwrap();
@@ -872,7 +1007,7 @@ mod tests {
     #[test]
     fn a_merged_line_supersedes_the_lines_it_merges_and_only_those() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         // FC `checkout@LATEST`: an older fnvault's key, read as it was written.
         let mut alias = record(1);
         alias.target = Target::as_named(
@@ -963,7 +1098,7 @@ mod tests {
     #[test]
     fn a_line_with_a_field_this_version_does_not_know_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let text = fs::read_to_string(&path).unwrap().replace(
@@ -979,7 +1114,7 @@ mod tests {
     #[test]
     fn a_line_whose_key_does_not_match_its_parts_is_a_problem() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::new(dir.path().to_path_buf());
+        let j = Journal::new(dir.path().to_path_buf(), None);
         j.append(&Event::Version(record(1))).unwrap();
         let path = j.file_for(&record(1).target.key);
         let text = fs::read_to_string(&path)

@@ -84,6 +84,10 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault verify --sample 10%
     Verify {
+        /// Verify the `[[mirrors]]` copy of this name instead of the archive (against the
+        /// database: a mirror that lags reports what it lacks as missing).
+        #[arg(long, value_name = "NAME")]
+        mirror: Option<String>,
         /// Hash only this share of the blobs, picked at random (every blob is still checked
         /// for presence and size).
         #[arg(long, value_name = "N%")]
@@ -155,6 +159,18 @@ pub(super) enum AuditCommand {
         /// description of a blob: a newer fnvault's, or a damaged one).
         #[arg(long)]
         force: bool,
+        /// Then bring every `[[mirrors]]` copy up to date and delete there the blobs no
+        /// remaining version references (mirrors never delete otherwise).
+        #[arg(long)]
+        mirrors: bool,
+    },
+    /// Copy to the `[[mirrors]]` (all, or one) every blob and journal line they lack,
+    /// verified on the way. A sweep does this after it ends; this catches up by hand.
+    /// Exit 0: every mirror is up to date; 1: one failed.
+    Mirror {
+        /// Only the mirror of this name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
     },
 }
 
@@ -172,9 +188,12 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             content,
             json,
         } => diff(&config, &function, from, to, content.as_deref(), json),
-        AuditCommand::Verify { sample, json } => {
-            super::verify::run(&config, sample.as_deref(), json)
-        }
+        AuditCommand::Verify {
+            mirror,
+            sample,
+            json,
+        } => super::verify::run(&config, mirror.as_deref(), sample.as_deref(), json),
+        AuditCommand::Mirror { name } => super::mirror::command(&config, name.as_deref()),
         AuditCommand::Restore {
             function,
             to,
@@ -198,7 +217,8 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             dry_run,
             json,
             force,
-        } => super::prune::prune(&config, dry_run, json, force),
+            mirrors,
+        } => super::prune::prune(&config, dry_run, json, force, mirrors),
     })
 }
 
@@ -307,7 +327,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     let (f, v) = pick_version(&ro, spec, None)?;
     let f = &f;
     let count = ro.db.version_count_of(f.id).map_err(anyhow::Error::from)?;
-    let blob = ro.archive.blob_path(&v.sha256);
+    let blob = ro.archive.blob_location(&v.sha256);
     let package = manifest_of(&ro, &v.sha256);
     let configuration = config_view::of(&ro, &v).map_err(Fatal::Failed)?;
     if json {
@@ -316,7 +336,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
             m.extend(vj);
         }
         m.insert("versions".into(), count.into());
-        m.insert("blob".into(), blob.display().to_string().into());
+        m.insert("blob".into(), blob.clone().into());
         match &configuration {
             Some(c) => {
                 m.insert("config_sha256".into(), c.row.config_sha256.clone().into());
@@ -367,7 +387,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         ("sha256", v.sha256.clone()),
         ("crc64", v.crc64.clone()),
         ("cloud checksum", v.cloud_checksum.clone()),
-        ("blob", blob.display().to_string()),
+        ("blob", blob.clone()),
         (
             "package",
             match &package {
@@ -703,7 +723,7 @@ fn diff_content(
     path: &str,
 ) -> Result<ExitCode, Fatal> {
     let read = |v: &VersionRow| -> anyhow::Result<Option<String>> {
-        let blob = ro.archive.blob_path(&v.sha256);
+        let blob = ro.archive.local_copy(&v.sha256)?;
         // The manifest said this package is a readable zip: if it no longer reads, the blob
         // has most likely been damaged since.
         let bytes = manifest::extract(&blob, path, CONTENT_LIMIT).with_context(|| {

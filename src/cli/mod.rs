@@ -9,6 +9,7 @@ mod check;
 mod config_view;
 mod demo;
 mod manpage;
+mod mirror;
 mod ops;
 mod output;
 mod progress;
@@ -510,6 +511,11 @@ async fn sync_targets(
         worker.finish().await;
     }
     let report = result?;
+    if !config.mirrors.is_empty() && !shutdown.is_stopping() {
+        // After the sweep, under its lock; a failed mirror is logged and recorded only.
+        let archive = sweeper.archive().clone();
+        tokio::task::block_in_place(|| mirror::run_mirrors(config, &archive, &lock, None));
+    }
     if shutdown.is_stopping() {
         // Cancelled downloads drop their temp files; make sure before the lock is released.
         sweeper.archive().clean_tmp(&lock)?;
@@ -669,6 +675,13 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         |r| {
             let line = r.summary_line();
             notify(&[sd_notify::NotifyState::Status(&line)]);
+            if !config.mirrors.is_empty() && !shutdown.is_stopping() {
+                notify(&[sd_notify::NotifyState::Status("mirroring")]);
+                tokio::task::block_in_place(|| {
+                    mirror::run_mirrors(config, sweeper.archive(), &lock, None)
+                });
+                notify(&[sd_notify::NotifyState::Status(&line)]);
+            }
         },
     )
     .await;

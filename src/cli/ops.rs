@@ -121,6 +121,10 @@ pub fn print_changes(out: &mut dyn Write, report: &SweepReport) -> io::Result<()
 /// A function counts as stale when it has not been confirmed archived for this long.
 const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
+/// A mirror whose oldest uncopied version is older than this makes `status` exit 1 (the
+/// issue's `[notify] mirror_lag_alert` default; the key itself is not read yet).
+const MIRROR_LAG_ALERT: chrono::TimeDelta = chrono::TimeDelta::hours(48);
+
 /// `fnvault status`: read-only, works while a daemon runs. Exit 1 when a function is failing
 /// or stale, so a script can use it as a health check. Covers every tracked function
 /// (`crate::tracked`: explicit and discovered); a gone one is listed as gone, never as failing
@@ -149,9 +153,35 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             Default::default(),
         ),
     };
-    let disk = crate::archive::disk_usage(&config.archive.dir)
-        .with_context(|| format!("reading {}", config.archive.dir.display()))?;
+    let disk =
+        crate::archive::usage(&config.archive, &config.http).with_context(|| {
+            match &config.archive.remote {
+                Some(r) => format!("listing {}", r.url),
+                None => format!("reading {}", config.archive.dir.display()),
+            }
+        })?;
     let now = chrono::Utc::now();
+    // Each mirror's last run and lag (versions recorded since its last complete run).
+    let mirrors: Vec<crate::db::MirrorState> = config
+        .mirrors
+        .iter()
+        .map(|m| match &db {
+            Some(db) => db.mirror_state(&m.name),
+            None => Ok(crate::db::MirrorState {
+                name: m.name.clone(),
+                ..Default::default()
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    let lagging: Vec<&crate::db::MirrorState> = mirrors
+        .iter()
+        .filter(|m| {
+            m.oldest_unmirrored
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| now.signed_duration_since(t) > MIRROR_LAG_ALERT)
+        })
+        .collect();
     let failing: Vec<_> = health
         .iter()
         .filter(|h| h.last_status.as_deref() == Some("failed"))
@@ -215,6 +245,18 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
                 "blobs_on_disk": disk.blobs,
                 "bytes_on_disk": disk.bytes,
             },
+            "mirrors": mirrors.iter().zip(&config.mirrors).map(|(m, c)| json!({
+                "name": m.name,
+                "location": c.location.describe(),
+                "last_attempt": m.last_attempt,
+                "last_success": m.last_success,
+                "last_error": m.last_error,
+                "lag_versions": m.lag_versions,
+                "oldest_unmirrored": m.oldest_unmirrored,
+                "copied_blobs": m.copied_blobs,
+                "copied_bytes": m.copied_bytes,
+                "lagging": lagging.iter().any(|l| l.name == m.name),
+            })).collect::<Vec<_>>(),
         });
         // Through a String, so a closed pipe is an io::Error (exit 0), not a serde error.
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
@@ -311,13 +353,35 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             disk.blobs,
             human_bytes(disk.bytes)
         )?;
+        if !mirrors.is_empty() {
+            writeln!(out, "Mirrors:")?;
+        }
+        for (m, c) in mirrors.iter().zip(&config.mirrors) {
+            let lag = match &m.oldest_unmirrored {
+                None => "up to date".to_string(),
+                Some(t) => format!("{} version(s) not copied yet, oldest {t}", m.lag_versions),
+            };
+            writeln!(
+                out,
+                "  {} ({}): {lag}; last success: {}{}",
+                m.name,
+                c.location.describe(),
+                m.last_success.as_deref().unwrap_or("never"),
+                match &m.last_error {
+                    Some(e) => format!("; last error: {}", super::output::shown(e)),
+                    None => String::new(),
+                }
+            )?;
+        }
     }
     out.flush()?;
-    Ok(if failing.is_empty() && stale.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if failing.is_empty() && stale.is_empty() && lagging.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 fn indent(out: &mut dyn Write, text: &[u8]) -> io::Result<()> {

@@ -17,7 +17,7 @@ use crate::db::{Db, FunctionRow, VersionRow};
 use crate::recovery::{self, RecoveryError};
 
 fn lock(config: &Config) -> anyhow::Result<(Archive, LockGuard)> {
-    let archive = Archive::open(&config.archive.dir)?;
+    let archive = Archive::open_settings(&config.archive, &config.http)?;
     let lock = archive
         .lock()?
         .with(archive::lock_database(&config.database_path)?);
@@ -130,6 +130,7 @@ pub(super) fn prune(
     dry_run: bool,
     json: bool,
     force: bool,
+    mirrors: bool,
 ) -> Result<ExitCode, Fatal> {
     // A dry run changes nothing, so it reads like the other audit commands, lock-free.
     let (db, archive, lock, problems) = if dry_run {
@@ -235,6 +236,13 @@ pub(super) fn prune(
             archive
                 .remove_blob(lock, b)
                 .map_err(|e| Fatal::Failed(e.into()))?;
+        }
+        if mirrors {
+            for (name, removed) in
+                super::mirror::prune_mirrors(config, &archive, &db, lock).map_err(Fatal::Failed)?
+            {
+                eprintln!("mirror {name}: up to date, {removed} unreferenced blob(s) removed");
+            }
         }
     }
 

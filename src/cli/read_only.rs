@@ -67,7 +67,8 @@ pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
         })?;
     Ok(ReadOnly {
         db,
-        archive: Archive::at(&config.archive.dir),
+        archive: Archive::at_settings(&config.archive, &config.http)
+            .map_err(anyhow::Error::from)?,
         functions: std::cell::OnceCell::new(),
     })
 }
@@ -149,7 +150,7 @@ pub(super) fn manifest_of(ro: &ReadOnly, sha256: &str) -> anyhow::Result<Package
     if let Some(info) = ro.db.manifest(sha256)? {
         return Ok(info);
     }
-    let path = ro.archive.blob_path(sha256);
+    let path = ro.archive.local_copy(sha256)?;
     Ok(match manifest::read(&path)? {
         Package::Zip(files) => PackageInfo {
             is_zip: true,

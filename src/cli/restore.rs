@@ -52,7 +52,23 @@ fn copy_verified(ro: &ReadOnly, sha256: &str, dest: &Path, force: bool) -> Resul
             path: dest.to_path_buf(),
         });
     }
-    let blob = ro.archive.blob_path(sha256);
+    let local = match ro.archive.local_copy(sha256) {
+        Ok(l) => l,
+        Err(crate::archive::ArchiveError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(CopyError::Missing {
+                sha256: sha256.to_string(),
+                path: PathBuf::from(ro.archive.blob_location(sha256)),
+            });
+        }
+        Err(e) => {
+            return Err(io(Path::new(&ro.archive.blob_location(sha256)))(
+                std::io::Error::other(e.to_string()),
+            ));
+        }
+    };
+    let blob = local.to_path_buf();
     let mut src = match File::open(&blob) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -162,7 +178,7 @@ pub(super) fn restore_whole(
     let is_zip = manifest_of(&ro, &v.sha256)
         .map(|p| p.is_zip)
         .unwrap_or(true);
-    let package = to.join(export_path(f, is_zip).file_name().unwrap_or_default());
+    let package = to.join(export_path(&f, is_zip).file_name().unwrap_or_default());
     let function_json = to.join("function.json");
     copy_verified(&ro, &v.sha256, &package, false).map_err(copy_error)?;
     if let Err(e) = copy_verified(&ro, &c.config_sha256, &function_json, false) {

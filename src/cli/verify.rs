@@ -29,9 +29,27 @@ enum Problem {
     Journal(String),
 }
 
-pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<ExitCode, Fatal> {
+pub(super) fn run(
+    config: &Config,
+    mirror: Option<&str>,
+    sample: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, Fatal> {
     let percent = sample.map(parse_percent).transpose()?;
-    let ro = open_read_only(config)?;
+    let mut ro = open_read_only(config)?;
+    if let Some(name) = mirror {
+        let m = config
+            .mirrors
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| anyhow!("no mirror named `{name}` in {}", config.file.display()))?;
+        ro.archive = crate::archive::mirror::mirror_at(
+            &m.location,
+            &super::mirror::spool(config, name),
+            &config.http,
+        )
+        .map_err(anyhow::Error::from)?;
+    }
     let keys: BTreeMap<i64, String> = ro
         .functions()?
         .iter()
@@ -65,17 +83,16 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
     let mut problems: Vec<(String, Problem)> = Vec::new();
     let mut to_hash: Vec<(&String, &Expected)> = Vec::new();
     for (sha, e) in &expected {
-        let path = ro.archive.blob_path(sha);
-        match std::fs::metadata(&path) {
+        match ro.archive.blob_len(sha) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 problems.push((sha.clone(), Problem::Missing))
             }
             Err(err) => {
                 problems.push((sha.clone(), Problem::Corrupt(format!("unreadable: {err}"))))
             }
-            Ok(m) if e.size >= 0 && m.len() as i64 != e.size => problems.push((
+            Ok(len) if e.size >= 0 && len as i64 != e.size => problems.push((
                 sha.clone(),
-                Problem::Corrupt(format!("{} bytes, the database says {}", m.len(), e.size)),
+                Problem::Corrupt(format!("{len} bytes, the database says {}", e.size)),
             )),
             Ok(_) => to_hash.push((sha, e)),
         }
@@ -105,8 +122,12 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
         None
     };
     for (sha, _) in &to_hash {
-        let path = ro.archive.blob_path(sha);
-        match hash_file(&path, bar.as_ref()) {
+        let hashed = ro
+            .archive
+            .local_copy(sha)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|path| hash_file(&path, bar.as_ref()));
+        match hashed {
             Ok(actual) if actual == **sha => {}
             Ok(actual) => problems.push((
                 (*sha).clone(),
@@ -172,7 +193,7 @@ pub(super) fn run(config: &Config, sample: Option<&str>, json: bool) -> Result<E
                         format!(
                             "{} ({why}; delete {} and a sweep downloads it again if the cloud still serves it)",
                             versions_of(id).join(", "),
-                            ro.archive.blob_path(id).display()
+                            ro.archive.blob_location(id)
                         ),
                     ],
                     Problem::Unreferenced => vec![

@@ -10,7 +10,7 @@ use super::ops::{RawMetrics, RawNotify};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
-    pub(super) archive: RawArchive,
+    pub(super) archive: super::archive::RawStore,
     pub(super) database: RawDatabase,
     #[serde(default)]
     pub(super) sync: RawSync,
@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     pub(super) functions: Vec<RawFunction>,
     #[serde(default)]
     pub(super) discover: Vec<RawDiscover>,
+    #[serde(default)]
+    pub(super) mirrors: Vec<super::archive::RawStore>,
     pub(super) metrics: Option<RawMetrics>,
     pub(super) notify: Option<RawNotify>,
     pub(super) capture: Option<RawCapture>,
@@ -36,13 +38,6 @@ pub(super) struct RawConfig {
 pub(super) struct RawCapture {
     pub(super) secrets: Option<String>,
     pub(super) age_recipients: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawArchive {
-    pub(super) dir: String,
-    pub(super) max_package_size: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -465,3 +465,66 @@ fn capture_secrets_default_to_hash_and_other_modes_are_checked_with_their_line()
         assert!(e.message.contains(says), "{e}");
     }
 }
+
+/// `[archive] url`: the bucket, its prefix, its keys (from the environment here), and the
+/// spool folder beside the database when `dir` is not given.
+#[test]
+fn an_archive_on_object_storage_is_read_with_its_keys_and_a_spool_beside_the_database() {
+    let src = BASE.replace(
+        "[archive]\ndir = \"archive\"\n",
+        "[archive]\nurl = \"s3://dr-bucket/fnvault/prod\"\nendpoint = \"https://cos.ap-guangzhou.myqcloud.com\"\nregion = \"ap-guangzhou\"\naccess_key_id_env = \"TC_ID\"\nsecret_access_key_env = \"TC_KEY\"\n",
+    );
+    let c = parse(&src).unwrap();
+    let r = c.archive.remote.as_ref().unwrap();
+    assert_eq!(r.bucket, "dr-bucket");
+    assert_eq!(r.prefix, "fnvault/prod");
+    assert_eq!(r.access_key_id, "AKIDexample");
+    assert_eq!(r.secret_access_key.expose(), "tc-secret");
+    assert!(!r.path_style);
+    assert_eq!(c.archive.dir, Path::new("/var/lib/fnvault/archive-spool"));
+}
+
+/// Each mistake names its key and line; a secret's value never appears.
+#[test]
+fn object_storage_mistakes_name_their_key() {
+    let with = |archive: &str| BASE.replace("[archive]\ndir = \"archive\"\n", archive);
+    let cases = [
+        (
+            "[archive]\nurl = \"s3://b-ucket/p\"\nregion = \"r\"\naccess_key_id = \"k\"\nsecret_access_key_env = \"TC_KEY\"\n",
+            "archive.endpoint",
+            "missing",
+        ),
+        (
+            "[archive]\nurl = \"s3://bucket/p\"\nendpoint = \"http://cos.example.com\"\nregion = \"r\"\naccess_key_id = \"k\"\nsecret_access_key_env = \"TC_KEY\"\n",
+            "archive.endpoint",
+            "https",
+        ),
+        (
+            "[archive]\nurl = \"ftp://bucket\"\n",
+            "archive.url",
+            "s3://",
+        ),
+        (
+            "[archive]\nurl = \"s3://bucket/p\"\nendpoint = \"https://e.example.com\"\nregion = \"r\"\naccess_key_id = \"k\"\nsecret_access_key_env = \"UNSET_VAR\"\n",
+            "archive.secret_access_key_env",
+            "UNSET_VAR",
+        ),
+        (
+            "[archive]\ndir = \"a\"\n[[mirrors]]\nname = \"x\"\n",
+            "mirrors[1].dir",
+            "missing",
+        ),
+    ];
+    for (archive, key, says) in &cases {
+        let e = parse(&with(archive)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(*key), "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.position.is_some(), "{e}");
+        assert!(!e.to_string().contains("tc-secret"), "{e}");
+    }
+    let twice = with(
+        "[archive]\ndir = \"a\"\n[[mirrors]]\nname = \"x\"\ndir = \"/m1\"\n[[mirrors]]\nname = \"x\"\ndir = \"/m2\"\n",
+    );
+    let e = parse(&twice).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("mirrors[2].name"), "{e}");
+}

@@ -259,7 +259,7 @@ impl Sweeper {
                 Err(e) => return Err(with_attempts(e.to_string(), attempt)),
             };
             let cloud_checksum = location.checksum.to_db_string();
-            if self.compare_package(latest, &cloud_checksum) {
+            if self.compare_package(latest, &cloud_checksum).await {
                 return Ok(Step::Done((Package::Unchanged, cloud_checksum)));
             }
             let result = match self.fetch_package(target, &location, shutdown).await? {
@@ -314,10 +314,20 @@ impl Sweeper {
 
     /// Stage compare (package): the cloud serves the latest archived package, and its blob is
     /// on disk.
-    fn compare_package(&self, latest: &Option<LatestVersion>, cloud_checksum: &str) -> bool {
-        latest
-            .as_ref()
-            .is_some_and(|l| l.cloud_checksum == cloud_checksum && self.archive.contains(&l.sha256))
+    async fn compare_package(&self, latest: &Option<LatestVersion>, cloud_checksum: &str) -> bool {
+        match latest {
+            Some(l) if l.cloud_checksum == cloud_checksum => self.blob_present(&l.sha256).await,
+            _ => false,
+        }
+    }
+
+    /// Whether blob `sha256` is in the archive. On object storage this is a HEAD request, so
+    /// it runs off the async workers.
+    async fn blob_present(&self, sha256: &str) -> bool {
+        let (archive, sha) = (self.archive.clone(), sha256.to_string());
+        tokio::task::spawn_blocking(move || archive.contains(&sha))
+            .await
+            .unwrap_or(false)
     }
 
     /// Stage fetch+verify: one download slot, the streamed and hashed download.
@@ -380,7 +390,7 @@ impl Sweeper {
             Plan::Unchanged => {
                 // Only a missing document blob is written again (same bytes, same name).
                 if let Some(s) = snapshot
-                    && !self.archive.contains(&s.sha256)
+                    && !self.blob_present(&s.sha256).await
                 {
                     self.store_document(s.bytes).await?;
                 }

@@ -44,7 +44,7 @@ fn is_rfc3339(v: &serde_json::Value) -> bool {
         .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn history_lists_every_version_oldest_first() {
     let env = two_versions().await;
 
@@ -75,6 +75,7 @@ async fn history_lists_every_version_oldest_first() {
         table.stdout
     );
     assert_eq!(table.stdout.lines().count(), 4, "{}", table.stdout);
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,7 +125,7 @@ async fn a_bare_name_or_a_prefix_resolves_when_unique_and_an_ambiguous_one_lists
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn show_prints_one_version_with_its_file_manifest() {
     let env = two_versions().await;
 
@@ -151,6 +152,7 @@ async fn show_prints_one_version_with_its_file_manifest() {
         "{}",
         missing.stderr
     );
+}
 }
 
 /// CRC-32 (IEEE), as zip stores it.
@@ -194,7 +196,7 @@ async fn a_package_that_is_not_a_zip_is_archived_flagged_and_has_no_manifest() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn diff_lists_added_removed_and_changed_files() {
     let env = two_versions().await;
 
@@ -218,8 +220,9 @@ async fn diff_lists_added_removed_and_changed_files() {
         table.stdout
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn diff_content_prints_a_unified_diff_of_one_file() {
     let env = two_versions().await;
 
@@ -245,6 +248,7 @@ async fn diff_content_prints_a_unified_diff_of_one_file() {
         .await;
     assert_eq!(gone.code, 0, "{}", gone.stderr);
     assert!(gone.stdout.contains("+++ /dev/null"), "{}", gone.stdout);
+}
 }
 
 /// Waits until the RFC 3339 clock reads later than `t`, and returns that reading.
@@ -294,7 +298,7 @@ async fn at_gives_the_version_live_at_a_moment() {
     assert!(bad.stderr.contains("not a time"), "{}", bad.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn verify_passes_on_a_sound_archive() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -310,27 +314,22 @@ async fn verify_passes_on_a_sound_archive() {
     assert_eq!(sampled["hashed"], 4);
     assert_eq!(sampled["sampled"], true);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn verify_finds_a_truncated_blob_a_deleted_one_and_a_stray_file() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
-    let truncated = env.blob(&sha256_hex(&package("order-api v1", 70_000)));
-    make_writable(&truncated);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&truncated)
-        .unwrap()
-        .set_len(1000)
-        .unwrap();
-    let flipped = env.blob(&sha256_hex(&package("checkout v1", 90_000)));
-    make_writable(&flipped);
-    let mut bytes = std::fs::read(&flipped).unwrap();
+    let truncated = sha256_hex(&package("order-api v1", 70_000));
+    let bytes = env.read_blob(&truncated).unwrap();
+    env.damage_blob(&truncated, &bytes[..1000]);
+    let flipped = sha256_hex(&package("checkout v1", 90_000));
+    let mut bytes = env.read_blob(&flipped).unwrap();
     bytes[500] ^= 1;
-    std::fs::write(&flipped, bytes).unwrap();
-    std::fs::remove_file(env.blob(&sha256_hex(&package("refund v1", 5_000)))).unwrap();
-    std::fs::write(env.path("archive/blobs/stray"), b"?").unwrap();
+    env.damage_blob(&flipped, &bytes);
+    env.remove_blob(&sha256_hex(&package("refund v1", 5_000)));
+    env.plant_stray("stray", b"?");
 
     let v = env.json(&["verify", "--json"], 1).await;
 
@@ -362,8 +361,9 @@ async fn verify_finds_a_truncated_blob_a_deleted_one_and_a_stray_file() {
         table.stdout
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn restore_writes_the_chosen_version_and_never_overwrites_without_force() {
     let env = two_versions().await;
     let out = env.path("restored.zip");
@@ -402,16 +402,16 @@ async fn restore_writes_the_chosen_version_and_never_overwrites_without_force() 
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(&at).unwrap(), v1());
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn restore_refuses_a_corrupt_blob_and_leaves_nothing_behind() {
     let env = two_versions().await;
-    let blob = env.blob(&sha256_hex(&v2()));
-    make_writable(&blob);
-    let mut bytes = std::fs::read(&blob).unwrap();
+    let sha = sha256_hex(&v2());
+    let mut bytes = env.read_blob(&sha).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
-    std::fs::write(&blob, bytes).unwrap();
+    env.damage_blob(&sha, &bytes);
     let dest_dir = env.path("out");
     std::fs::create_dir(&dest_dir).unwrap();
 
@@ -428,8 +428,9 @@ async fn restore_refuses_a_corrupt_blob_and_leaves_nothing_behind() {
     assert!(run.stderr.contains("is corrupt"), "{}", run.stderr);
     assert_eq!(std::fs::read_dir(&dest_dir).unwrap().count(), 0);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn export_writes_a_readable_tree_with_a_manifest_of_checksums() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -464,6 +465,7 @@ async fn export_writes_a_readable_tree_with_a_manifest_of_checksums() {
         .await;
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]

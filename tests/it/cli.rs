@@ -68,7 +68,7 @@ async fn bash_accepts_the_bash_completion_script() {
 }
 
 /// Every command, nested ones as `config check`; checked against what `--help` lists below.
-const ALL_COMMANDS: [&str; 20] = [
+const ALL_COMMANDS: [&str; 21] = [
     "sync",
     "daemon",
     "list",
@@ -89,6 +89,7 @@ const ALL_COMMANDS: [&str; 20] = [
     "export",
     "reindex",
     "prune",
+    "mirror",
 ];
 
 /// The command names under "Commands:" in a help text (clap's own `help` left out).

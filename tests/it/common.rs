@@ -14,6 +14,9 @@ pub const ALI_ACCOUNT: &str = "1234567890123456";
 pub struct Env {
     pub sim: Simulator,
     pub dir: tempfile::TempDir,
+    /// The archive's bucket prefix when the test runs on object storage
+    /// (`crate::objstore::Backend::S3`): its endpoint and prefix.
+    pub s3: Option<(String, String)>,
 }
 
 pub struct Run {
@@ -32,7 +35,19 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         write_private(&dir.path().join("tc.key"), format!("{TC_KEY}\n"));
         write_private(&dir.path().join("ali.key"), format!("{ALI_KEY}\n"));
-        Env { sim, dir }
+        write_private(
+            &dir.path().join("s3.key"),
+            format!("{}\n", crate::objstore::S3_SECRET),
+        );
+        let s3 = match crate::objstore::current() {
+            crate::objstore::Backend::Dir => None,
+            crate::objstore::Backend::S3 => {
+                let server = crate::objstore::shared_server()
+                    .expect("an s3 run starts only when the server is there");
+                Some((server.endpoint.clone(), crate::objstore::fresh_prefix()))
+            }
+        };
+        Env { sim, dir, s3 }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -43,9 +58,15 @@ impl Env {
     /// with the classic FC signature, all pointing at the simulator.
     pub fn accounts(&self) -> String {
         let ep = self.sim.endpoint();
+        // On object storage `dir` is the local spool folder: `archive/tmp` is checked alike.
+        let archive = match &self.s3 {
+            None => String::new(),
+            Some((endpoint, prefix)) => crate::objstore::store_keys(endpoint, prefix, "s3.key"),
+        };
         format!(
             r#"[archive]
 dir = "archive"
+{archive}
 [database]
 path = "fnvault.db"
 
@@ -256,14 +277,19 @@ impl Fleet {
         env.sim
             .deploy(&fleet.checkout, package("checkout v1", 90_000));
         env.sim.deploy(&fleet.refund, package("refund v1", 5_000));
-        env.write_config(&format!(
+        env.write_config(&Fleet::config());
+        fleet
+    }
+
+    /// The fleet's `[[functions]]` entries.
+    pub fn config() -> String {
+        format!(
             "{}{}{}{}",
             scf("ap-guangzhou", "default", "order-api", Some("$LATEST")),
             scf("ap-shanghai", "batch", "report-job", None),
             fc("ali", "cn-shanghai", "orders", "checkout", Some("LATEST")),
             fc("ali-fc", "cn-hangzhou", "payments", "refund", None),
-        ));
-        fleet
+        )
     }
 }
 
@@ -356,6 +382,88 @@ impl Env {
         assert_eq!(run.code, code, "{args:?}: {}\n{}", run.stderr, run.stdout);
         serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", run.stdout))
+    }
+
+    /// The archive's bucket, when the test runs on object storage.
+    pub fn bucket(&self) -> Option<fnvault::archive::s3::S3> {
+        self.s3
+            .as_ref()
+            .map(|(endpoint, prefix)| crate::objstore::client(endpoint, prefix))
+    }
+
+    /// How many package blobs are under `blobs/`, on either backend: every object but the
+    /// configuration documents (see [`Env::package_blobs`]).
+    pub fn package_blob_count(&self) -> usize {
+        match self.bucket() {
+            None => self.package_blobs().len(),
+            Some(b) => b
+                .list("blobs/")
+                .expect("listing blobs")
+                .iter()
+                .filter(|o| {
+                    let bytes = b.get_bytes(&o.name).expect("reading a blob");
+                    !bytes.is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
+                })
+                .count(),
+        }
+    }
+
+    /// How many objects are under `blobs/` (files, or objects on object storage).
+    pub fn blob_count(&self) -> usize {
+        match self.bucket() {
+            None => self.files_in("archive/blobs").len(),
+            Some(b) => b.list("blobs/").expect("listing blobs").len(),
+        }
+    }
+
+    /// The bytes of blob `sha256`, `None` when it is not there.
+    pub fn read_blob(&self, sha256: &str) -> Option<Vec<u8>> {
+        match self.bucket() {
+            None => std::fs::read(self.blob(sha256)).ok(),
+            Some(b) => b
+                .get_bytes(&format!("blobs/{}/{sha256}", &sha256[..2]))
+                .expect("reading a blob"),
+        }
+    }
+
+    /// Replaces blob `sha256` with `bytes` (damage done by hand or by the disk).
+    pub fn damage_blob(&self, sha256: &str, bytes: &[u8]) {
+        match self.bucket() {
+            None => {
+                let path = self.blob(sha256);
+                make_writable(&path);
+                std::fs::write(&path, bytes).unwrap();
+            }
+            Some(b) => {
+                b.put_bytes(
+                    &format!("blobs/{}/{sha256}", &sha256[..2]),
+                    bytes.to_vec(),
+                    false,
+                )
+                .expect("overwriting a blob");
+            }
+        }
+    }
+
+    /// Deletes blob `sha256` by hand.
+    pub fn remove_blob(&self, sha256: &str) {
+        match self.bucket() {
+            None => std::fs::remove_file(self.blob(sha256)).unwrap(),
+            Some(b) => b
+                .delete(&format!("blobs/{}/{sha256}", &sha256[..2]))
+                .expect("deleting a blob"),
+        }
+    }
+
+    /// Puts a file that is no blob under `blobs/` (`name` relative to it).
+    pub fn plant_stray(&self, name: &str, bytes: &[u8]) {
+        match self.bucket() {
+            None => std::fs::write(self.path(&format!("archive/blobs/{name}")), bytes).unwrap(),
+            Some(b) => {
+                b.put_bytes(&format!("blobs/{name}"), bytes.to_vec(), false)
+                    .expect("planting a stray object");
+            }
+        }
     }
 
     /// Where the blob with this SHA-256 lives.

