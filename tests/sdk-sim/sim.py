@@ -681,6 +681,118 @@ def corrupted(data):
     return bytes(b)
 
 
+
+# --- function configuration (GetFunction / GetService / ListTriggers answers) -----
+
+# A function's configuration lives in its state entry's optional "config" object:
+#   runtime, handler, memory, timeout, env ({name: value}), modified (the cloud's
+#   last-modified time), triggers ([trigger names], each a timer).
+# Absent keys take these defaults, so a state without "config" still answers.
+CONFIG_DEFAULTS = {"runtime": "python3.9", "handler": "index.handler", "memory": 128,
+                   "timeout": 3, "env": {}, "modified": None, "triggers": ["every-hour"]}
+
+
+def fn_config(fn):
+    c = dict(CONFIG_DEFAULTS)
+    c.update(fn.get("config") or {})
+    return c
+
+
+def scf_get_function_answer(fn, name, ns, qual, pkg, request_id):
+    """SCF GetFunction's Response, with the volatile fields the real API sends."""
+    c = fn_config(fn)
+    mod = c["modified"] or "2026-01-01 00:00:00"
+    return {
+        "FunctionName": name, "Namespace": ns, "FunctionVersion": qual, "Qualifier": qual,
+        "Runtime": c["runtime"].capitalize(), "Handler": (fn.get("config") or {}).get("handler", "index.main_handler"),
+        "MemorySize": c["memory"], "Timeout": c["timeout"], "Type": "Event", "Description": "",
+        "Environment": {"Variables": [{"Key": k, "Value": v} for k, v in sorted(c["env"].items())]},
+        "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": [],
+        "Triggers": [{"TriggerName": t, "Type": "timer", "Qualifier": "$DEFAULT",
+                      "TriggerDesc": "{\"cron\":\"0 0 */1 * * * *\"}", "CustomArgument": "",
+                      "Enable": 1, "AvailableStatus": "Available", "BindStatus": "on",
+                      "AddTime": "2026-01-01 00:00:00", "ModTime": mod} for t in c["triggers"]],
+        "ModTime": mod, "AddTime": "2026-01-01 00:00:00",
+        "Status": "Active", "StatusDesc": "", "CodeSize": len(pkg), "CodeResult": "success",
+        "CodeError": "", "ErrNo": 0, "AvailableStatus": "Available", "RequestId": request_id,
+    }
+
+
+def fc_function_answer(fn, name, pkg, v3=False):
+    """FC GetFunction (2.0, or 3.0 with its ARN and lifecycle state)."""
+    c = fn_config(fn)
+    out = {
+        "functionName": name, "functionId": "fn-%s" % _sha256_hex(name.encode())[:12], "description": "",
+        "runtime": c["runtime"], "handler": c["handler"], "memorySize": c["memory"],
+        "timeout": c["timeout"], "environmentVariables": dict(c["env"]), "layers": [],
+        "codeChecksum": str(crc64(pkg)), "codeSize": len(pkg),
+        "createdTime": "2026-01-01T00:00:00Z",
+        "lastModifiedTime": c["modified"] or "2026-01-01T00:00:00Z",
+    }
+    if v3:
+        out.update({"functionArn": "acs:fc:%s:%s:functions/%s" % (
+                        fn.get("region", "cn-hangzhou"), fn.get("account_id") or "0", name),
+                    "state": "Active", "stateReason": "", "lastUpdateStatus": "Successful"})
+    else:
+        out["layersArnV2"] = []
+    return out
+
+
+def fc_service_answer(service, account):
+    return {"serviceName": service, "serviceId": "svc-%s" % _sha256_hex(service.encode())[:12],
+            "description": "", "role": "acs:ram::%s:role/fc-logs" % (account or "0"),
+            "internetAccess": True, "logConfig": {"project": "", "logstore": ""},
+            "vpcConfig": {"vpcId": "", "vSwitchIds": [], "securityGroupId": ""},
+            "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": "2026-01-01T00:00:00Z"}
+
+
+def fc_triggers_page(fn, q, v3=False):
+    """One ListTriggers page: `limit` (1-100, default 20) from `nextToken` (the next name,
+    base64). Returns (answer, None) or (None, error message)."""
+    try:
+        limit = int(q.get("limit", "20"))
+    except ValueError:
+        return None, "limit %r is not a number" % q.get("limit")
+    if not 1 <= limit <= 100:
+        return None, "limit must be 1 to 100"
+    names = sorted(t for t in fn_config(fn)["triggers"] if t.startswith(q.get("prefix", "")))
+    start = 0
+    if q.get("nextToken"):
+        try:
+            first = base64.b64decode(q["nextToken"], validate=True).decode("utf-8")
+        except Exception:
+            return None, "nextToken is not valid"
+        start = next((i for i, n in enumerate(names) if n >= first), len(names))
+    page = names[start:start + limit]
+    items = []
+    for t in page:
+        item = {"triggerName": t, "triggerType": "timer", "qualifier": "LATEST", "description": "",
+                "triggerId": _sha256_hex(t.encode())[:16], "invocationRole": "", "sourceArn": "",
+                "triggerConfig": "{\"cronExpression\":\"@every 1h\",\"enable\":true,\"payload\":\"\"}",
+                "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": "2026-01-01T00:00:00Z"}
+        if v3:
+            item["status"] = "Ready"
+        items.append(item)
+    out = {"triggers": items}
+    if start + limit < len(names):
+        out["nextToken"] = base64.b64encode(names[start + limit].encode()).decode()
+    return out, None
+
+
+# FC 2.0 paths this sim serves (percent-decoded), each with its API action.
+FC2_ROUTES = [
+    (r"/2021-04-06/services/([^/]+)/functions/([^/]+)/code", "GetFunctionCode"),
+    (r"/2021-04-06/services/([^/]+)/functions/([^/]+)/triggers", "ListTriggers"),
+    (r"/2021-04-06/services/([^/]+)/functions/([^/]+)", "GetFunction"),
+    (r"/2021-04-06/services/([^/]+)", "GetService"),
+]
+# FC 3.0 per-function paths (ListFunctions is the bare collection).
+FC3_ROUTES = [
+    (r"/2023-03-30/functions/([^/]+)/code", "GetFunctionCode"),
+    (r"/2023-03-30/functions/([^/]+)/triggers", "ListTriggers"),
+    (r"/2023-03-30/functions/([^/]+)", "GetFunction"),
+]
+
 # --- HTTP server -----------------------------------------------------------------
 
 class Sim:
@@ -861,7 +973,7 @@ class Handler(BaseHTTPRequestHandler):
         region = headers.get("x-tc-region")
         if not region:
             return fail("MissingParameter", "X-TC-Region is required")
-        if action != "GetFunctionAddress":
+        if action not in ("GetFunctionAddress", "GetFunction"):
             return fail("InvalidAction", "action %r is not served by the sim" % action)
         if not isinstance(params, dict):
             return fail("InvalidParameter.Payload", "body is not a JSON object")
@@ -885,6 +997,9 @@ class Handler(BaseHTTPRequestHandler):
         if fn.get("error"):
             return fail(fn["error"], "configured error for this function")
         pkg = fn["_package"]
+        if action == "GetFunction":
+            sim.log(entry)
+            return self._send(200, {"Response": scf_get_function_answer(fn, name, ns, qual_eff, pkg, request_id)})
         sha = _sha256_hex(pkg)
         ttl = int(state.get("url_ttl", 600))
         expires = int(sim.now(state)) + (-60 if state.get("expired_urls") else ttl)
@@ -903,12 +1018,18 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         decoded = unquote(split.path)
         q = dict(parse_qsl(split.query, keep_blank_values=True))
-        m = re.fullmatch(r"/2021-04-06/services/([^/]+)/functions/([^/]+)/code", decoded)
+        action = None
+        for pattern, name in FC2_ROUTES:
+            m = re.fullmatch(pattern, decoded)
+            if m:
+                action = name
+                break
         account = headers.get("x-fc-account-id")
-        entry = {"kind": "api", "cloud": "aliyun", "action": "GetFunctionCode" if m else None,
+        entry = {"kind": "api", "cloud": "aliyun", "action": action,
                  "scheme": scheme, "function": None, "verified": False, "code": None, "account_id": account}
         if m:
-            entry["function"] = "%s/%s/%s@%s" % (account, m.group(1), m.group(2), q.get("qualifier"))
+            entry["function"] = "%s/%s/%s@%s" % (account, m.group(1), m.group(2) if m.lastindex > 1 else "",
+                                                 q.get("qualifier"))
 
         def fail(status, code, message, verdict=None):
             sim.bump("api_rejected")
@@ -951,16 +1072,28 @@ class Handler(BaseHTTPRequestHandler):
             return fail(403, "AccessDenied", "access key belongs to account %s, not %s" % (cred["account_id"], account))
         if method != "GET" or not m:
             return fail(400, "PathNotSupported", "%s %s is not served by the sim" % (method, split.path))
-        service, fname = m.group(1), m.group(2)
+        service = m.group(1)
         qual_eff = q.get("qualifier") or "LATEST"
         fns = [f for f in state["aliyun"]["functions"]
                if not (account and f.get("account_id") and f["account_id"] != account)]
         in_service = [f for f in fns if f["service"] == service]
         if not in_service:
             return fail(404, "ServiceNotFound", "service %s does not exist" % service)
+        if action == "GetService":
+            sim.log(entry)
+            return self._send(200, fc_service_answer(service, account or cred.get("account_id")),
+                              extra={"X-Fc-Request-Id": request_id})
+        fname = m.group(2)
         same_name = [f for f in in_service if f["name"] == fname]
         if not same_name:
             return fail(404, "FunctionNotFound", "function %s does not exist in service %s" % (fname, service))
+        if action == "ListTriggers":
+            # Triggers belong to the function, not to a version: ListTriggers takes no qualifier.
+            out, err = fc_triggers_page(same_name[0], q)
+            if err:
+                return fail(400, "InvalidArgument", err)
+            sim.log(entry)
+            return self._send(200, out, extra={"X-Fc-Request-Id": request_id})
         match = [f for f in same_name if f.get("qualifier", "LATEST") == qual_eff]
         if not match:
             code = "VersionNotFound" if qual_eff.isdigit() else "AliasNotFound"
@@ -969,6 +1102,9 @@ class Handler(BaseHTTPRequestHandler):
         if fn.get("error"):
             return fail(int(fn.get("error_status", 500)), fn["error"], "configured error for this function")
         pkg = fn["_package"]
+        if action == "GetFunction":
+            sim.log(entry)
+            return self._send(200, fc_function_answer(fn, fname, pkg), extra={"X-Fc-Request-Id": request_id})
         ttl = int(state.get("url_ttl", 600))
         expires = int(now) + (-60 if state.get("expired_urls") else ttl)
         url = sim.signer.oss_url(self._base_url(), "fc-code-%s" % fn.get("region", "cn-shanghai"),
@@ -995,8 +1131,13 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         decoded = unquote(split.path)
         q = dict(parse_qsl(split.query, keep_blank_values=True))
-        m = re.fullmatch(r"/2023-03-30/functions/([^/]+)/code", decoded)
-        action = "GetFunctionCode" if m else ("ListFunctions" if decoded == "/2023-03-30/functions" else None)
+        action = "ListFunctions" if decoded == "/2023-03-30/functions" else None
+        m = None
+        for pattern, name in FC3_ROUTES:
+            m = re.fullmatch(pattern, decoded)
+            if m:
+                action = name
+                break
         auth = headers.get("authorization") or ""
         entry = {"kind": "api", "cloud": "aliyun", "api": FC3_API_VERSION, "action": action,
                  "scheme": ACS3 if auth.startswith(ACS3 + " ") else None,
@@ -1081,6 +1222,13 @@ class Handler(BaseHTTPRequestHandler):
         same_name = [f for f in v3 if f["name"] == fname]
         if not same_name:
             return fail(404, "FunctionNotFound", "function not found")
+        if action == "ListTriggers":
+            # Triggers belong to the function, not to a version: ListTriggers takes no qualifier.
+            out, err = fc_triggers_page(same_name[0], q, v3=True)
+            if err:
+                return fail(400, "InvalidArgument", err)
+            sim.log(entry)
+            return self._send(200, out)
         match = [f for f in same_name if f.get("qualifier", "LATEST") == qual_eff]
         if not match:
             code = "VersionNotFound" if qual_eff.isdigit() else "AliasNotFound"
@@ -1089,6 +1237,9 @@ class Handler(BaseHTTPRequestHandler):
         if fn.get("error"):
             return fail(int(fn.get("error_status", 500)), fn["error"], "configured error for this function")
         pkg = fn["_package"]
+        if action == "GetFunction":
+            sim.log(entry)
+            return self._send(200, fc_function_answer(fn, fname, pkg, v3=True))
         ttl = int(state.get("url_ttl", 600))
         expires = int(now) + (-60 if state.get("expired_urls") else ttl)
         url = sim.signer.oss_url(self._base_url(), "fc3-code-%s" % fn.get("region", "cn-hangzhou"),
