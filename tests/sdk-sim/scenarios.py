@@ -14,6 +14,7 @@ import http.client
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -631,6 +632,84 @@ include = ["img-*"]
            "last_error of the unknown 3.0 function: %r" % err)
 
 
+def _history(w, cfg, fid):
+    r = w.run(cfg, "history", KEYS[fid], "--json")
+    expect(r.code == 0, "`history %s --json` exited %d: %s" % (KEYS[fid], r.code, r.tail()))
+    try:
+        versions = json.loads(r.stdout)["versions"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise Check("`history %s --json` has no versions array (%s)" % (KEYS[fid], e))
+    return sorted(versions, key=lambda v: v["version"]), r
+
+
+def scenario_h(w, cfg):
+    """A configuration-only change (an environment variable's value) on an SCF and an FC 2.0
+    function: exactly one new version each, marked config_changed and not code_changed, no
+    package downloaded, and neither the old nor the new value anywhere in fnvault's output,
+    archive or database."""
+    old_value = "h-old-" + secrets.token_hex(12)
+    new_value = "h-new-" + secrets.token_hex(12)
+    targets = ("scf-report", "fc-checkout")
+    seen = []  # every byte fnvault printed
+    for fid in targets:
+        w.fns[fid]["config"] = {"env": {"API_TOKEN": old_value, "MODE": "h"}}
+    w.write_state()
+    # Settle: whatever earlier scenarios left, plus the variable's first appearance.
+    r = w.run(cfg, "sync")
+    seen += [r.stdout, r.stderr]
+    expect(r.code == 0, "settling sync exited %d: %s" % (r.code, r.tail()))
+    before = {fid: _history(w, cfg, fid)[0] for fid in targets}
+
+    for fid, modified in zip(targets, ("2026-12-06 12:00:00", "2026-12-06T04:00:00Z")):
+        w.fns[fid]["config"]["env"]["API_TOKEN"] = new_value
+        w.fns[fid]["config"]["modified"] = modified
+    w.write_state()
+    n0 = len(w.log_entries())
+    d0 = w.stats()["downloads"]
+    r = w.run(cfg, "sync")
+    seen += [r.stdout, r.stderr]
+    expect(r.code == 0, "sync after a configuration change exited %d: %s" % (r.code, r.tail()))
+    api = check_requests(w.log_entries(), n0)
+    actions = {e["action"] for e in api}
+    for want in ("GetFunction", "GetService", "ListTriggers"):
+        expect(want in actions, "no %s request in the sync (saw %s)" % (want, sorted(a for a in actions if a)))
+    d = w.stats()["downloads"] - d0
+    expect(d == 0, "a configuration-only change downloaded %d package(s)" % d)
+    for fid in targets:
+        after, hr = _history(w, cfg, fid)
+        seen += [hr.stdout, hr.stderr]
+        expect(len(after) == len(before[fid]) + 1, "%s: %d versions after a configuration change, expected %d"
+               % (KEYS[fid], len(after), len(before[fid]) + 1))
+        last = after[-1]
+        expect(last.get("config_changed") is True and last.get("code_changed") is False,
+               "%s: newest version has code_changed=%r config_changed=%r, expected false/true"
+               % (KEYS[fid], last.get("code_changed"), last.get("config_changed")))
+        expect(last.get("sha256") == sha(w.fns[fid]["_data"]), "%s: newest version's package changed" % KEYS[fid])
+        expect(last.get("cloud_modified") == w.fns[fid]["config"]["modified"],
+               "%s: cloud_modified %r, expected the cloud's %r" % (KEYS[fid], last.get("cloud_modified"),
+                                                                  w.fns[fid]["config"]["modified"]))
+        sr = w.run(cfg, "show", KEYS[fid], "--json")
+        seen += [sr.stdout, sr.stderr]
+        expect(sr.code == 0, "`show %s --json` exited %d: %s" % (KEYS[fid], sr.code, sr.tail()))
+        expect("API_TOKEN" in sr.stdout, "%s: `show --json` does not name the variable" % KEYS[fid])
+    # The same configuration read again is not a change.
+    r = w.run(cfg, "sync")
+    seen += [r.stdout, r.stderr]
+    expect(r.code == 0, "third sync exited %d: %s" % (r.code, r.tail()))
+    for fid in targets:
+        n = len(_history(w, cfg, fid)[0])
+        expect(n == len(before[fid]) + 1, "%s: an unchanged configuration made a new version (%d)" % (KEYS[fid], n))
+    # No clear value anywhere: output, archive, database (and its WAL), whatever fnvault wrote.
+    for value in (old_value, new_value):
+        expect(not any(value in t for t in seen), "an environment value appeared in fnvault's output")
+        for root, _, files in os.walk(w.fv_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    expect(value.encode() not in f.read(), "an environment value is in clear in %s"
+                           % os.path.relpath(path, w.fv_dir))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
@@ -650,6 +729,7 @@ def main():
         ("e-unknown-function-and-bad-key", lambda: scenario_e(w)),
         ("f-temporary-credentials", lambda: scenario_f(w)),
         ("g-fc3-functions-and-discovery", lambda: scenario_g(w)),
+        ("h-config-only-change", lambda: scenario_h(w, cfg)),
     ]
     for name, fn in scenarios:
         try:
