@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives the fnvault release binary against sim.py (scenarios a-g of README.md).
+"""Drives the fnvault release binary against sim.py (scenarios a-h of README.md).
 
 Called by run.sh, which starts the sim and owns its lifetime. This script only
 rewrites the sim's state file, writes fnvault configs, runs the binary and
