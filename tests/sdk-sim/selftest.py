@@ -658,6 +658,67 @@ def _live_tests(live, port, cap):
         check("fc3-wrong-secret", err and err[0] == 403 and "SignatureNotMatch" in err[2], err)
     run_case("fc3", fc3_ok)
 
+    # --- configuration reads (issue 13) with each SDK's own client call
+    def config_reads():
+        secret = "selftest-env-value-0001"
+        live.state["tencent"]["functions"][0]["config"] = {"env": {"DB_PASSWORD": secret},
+                                                           "modified": "2026-12-06 10:00:00"}
+        checkout = live.state["aliyun"]["functions"][0]
+        checkout["config"] = {"env": {"DB_PASSWORD": secret}, "triggers": ["t-a", "t-b", "t-c"],
+                              "modified": "2026-12-06T02:00:00Z"}
+        live.state["aliyun"]["functions_v3"][0]["config"] = {"env": {"DB_PASSWORD": secret},
+                                                             "triggers": ["t-x"]}
+        live.write_state()
+        c = scf_client(port, TC_ID, TC_KEY)
+        req = scf_models.GetFunctionRequest()
+        req.FunctionName = "order-api"
+        req.Qualifier = "$LATEST"
+        r = c.GetFunction(req)
+        check("scf-getfunction-accepted", r.FunctionName == "order-api" and r.ModTime == "2026-12-06 10:00:00"
+              and [(v.Key, v.Value) for v in r.Environment.Variables] == [("DB_PASSWORD", secret)]
+              and len(r.Triggers) == 1, r.to_json_string()[:300])
+        req.FunctionName = "no-such-function"
+        check("scf-getfunction-unknown", scf_error(lambda: c.GetFunction(req)) == "ResourceNotFound.Function")
+
+        t = tea_client(port, ALI_AK, ALI_SECRET)
+        rt = util_models.RuntimeOptions()
+        svc = t.get_service_with_options("orders", fc_models.GetServiceRequest(),
+                                         fc_models.GetServiceHeaders(x_fc_account_id=ACCOUNT), rt).body
+        check("fc2-getservice-accepted", svc.service_name == "orders", svc.to_map())
+        fn = t.get_function_with_options("orders", "checkout", fc_models.GetFunctionRequest(qualifier="LATEST"),
+                                         fc_models.GetFunctionHeaders(x_fc_account_id=ACCOUNT), rt).body
+        check("fc2-getfunction-accepted", fn.function_name == "checkout" and fn.environment_variables ==
+              {"DB_PASSWORD": secret} and fn.last_modified_time == "2026-12-06T02:00:00Z", fn.to_map())
+        names, token = [], None
+        for _ in range(5):
+            page = t.list_triggers_with_options(
+                "orders", "checkout", fc_models.ListTriggersRequest(limit=2, next_token=token),
+                fc_models.ListTriggersHeaders(x_fc_account_id=ACCOUNT), rt).body
+            names += [x.trigger_name for x in page.triggers]
+            token = page.next_token
+            if not token:
+                break
+        check("fc2-listtriggers-paged", names == ["t-a", "t-b", "t-c"], names)
+        err = tea_error(lambda: t.get_service_with_options(
+            "nosuch", fc_models.GetServiceRequest(), fc_models.GetServiceHeaders(x_fc_account_id=ACCOUNT), rt))
+        check("fc2-getservice-unknown", err and err[0] == 404 and "ServiceNotFound" in err[2], err)
+        err = tea_error(lambda: t.get_function_with_options(
+            "orders", "nosuch", fc_models.GetFunctionRequest(), fc_models.GetFunctionHeaders(x_fc_account_id=ACCOUNT), rt))
+        check("fc2-getfunction-unknown", err and err[0] == 404 and "FunctionNotFound" in err[2], err)
+        err = tea_error(lambda: tea_client(port, ALI_AK, "wrong").get_function_with_options(
+            "orders", "checkout", fc_models.GetFunctionRequest(), fc_models.GetFunctionHeaders(x_fc_account_id=ACCOUNT), rt))
+        check("fc2-getfunction-wrong-secret", err and err[0] == 403 and "SignatureNotMatch" in err[2], err)
+
+        c3 = fc3_client(port, ALI_AK, ALI_SECRET)
+        f3 = c3.get_function_with_options("resize", fc3_models.GetFunctionRequest(), {}, rt).body
+        check("fc3-getfunction-accepted", f3.function_name == "resize" and f3.environment_variables ==
+              {"DB_PASSWORD": secret}, f3.to_map())
+        tr = c3.list_triggers_with_options("resize", fc3_models.ListTriggersRequest(limit=100), {}, rt).body
+        check("fc3-listtriggers-accepted", [x.trigger_name for x in tr.triggers] == ["t-x"], tr.to_map())
+        err = tea_error(lambda: c3.get_function_with_options("nosuch", fc3_models.GetFunctionRequest(), {}, rt))
+        check("fc3-getfunction-unknown", err and err[0] == 404 and "FunctionNotFound" in err[2], err)
+    run_case("config", config_reads)
+
     # --- request log
     def log_checks():
         entries = live.log_entries()
