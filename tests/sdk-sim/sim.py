@@ -704,7 +704,7 @@ def scf_get_function_answer(fn, name, ns, qual, pkg, request_id):
     mod = c["modified"] or "2026-01-01 00:00:00"
     return {
         "FunctionName": name, "Namespace": ns, "FunctionVersion": qual, "Qualifier": qual,
-        "Runtime": c["runtime"].capitalize(), "Handler": (fn.get("config") or {}).get("handler", "index.main_handler"),
+        "Runtime": (fn.get("config") or {}).get("runtime", "Python3.9"), "Handler": (fn.get("config") or {}).get("handler", "index.main_handler"),
         "MemorySize": c["memory"], "Timeout": c["timeout"], "Type": "Event", "Description": "",
         "Environment": {"Variables": [{"Key": k, "Value": v} for k, v in sorted(c["env"].items())]},
         "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": [],
