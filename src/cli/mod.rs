@@ -504,6 +504,15 @@ async fn sync_targets(
     if let Some(b) = &bars {
         b.finish();
     }
+    if result.is_ok() && !config.mirrors.is_empty() && !shutdown.is_stopping() {
+        // After the sweep, under its lock; a failed mirror is logged and recorded only. Before
+        // the notifier finishes, so a lag alert goes out with this run.
+        let archive = sweeper.archive().clone();
+        tokio::task::block_in_place(|| {
+            mirror::run_mirrors(config, &archive, &lock, None);
+            mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
+        });
+    }
     if let Some((notifier, worker)) = notifier {
         if let Err(e) = &result {
             notifier.sweep_error(&e.to_string());
@@ -511,11 +520,6 @@ async fn sync_targets(
         worker.finish().await;
     }
     let report = result?;
-    if !config.mirrors.is_empty() && !shutdown.is_stopping() {
-        // After the sweep, under its lock; a failed mirror is logged and recorded only.
-        let archive = sweeper.archive().clone();
-        tokio::task::block_in_place(|| mirror::run_mirrors(config, &archive, &lock, None));
-    }
     if shutdown.is_stopping() {
         // Cancelled downloads drop their temp files; make sure before the lock is released.
         sweeper.archive().clean_tmp(&lock)?;
@@ -678,7 +682,8 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
             if !config.mirrors.is_empty() && !shutdown.is_stopping() {
                 notify(&[sd_notify::NotifyState::Status("mirroring")]);
                 tokio::task::block_in_place(|| {
-                    mirror::run_mirrors(config, sweeper.archive(), &lock, None)
+                    mirror::run_mirrors(config, sweeper.archive(), &lock, None);
+                    mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
                 });
                 notify(&[sd_notify::NotifyState::Status(&line)]);
             }
