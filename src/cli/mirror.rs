@@ -121,6 +121,16 @@ fn check_lag_in(
     Ok(())
 }
 
+/// After a mirror run in the daemon: the mirror series of `/metrics` from what it recorded
+/// (one read per run, none per scrape). A failed read is logged; the series keep their values.
+pub(super) fn load_metrics(config: &Config, metrics: &crate::metrics::Metrics) {
+    let read = Db::open_read_only(&config.database_path)
+        .and_then(|db| db.map_or(Ok(()), |db| metrics.load_mirrors(&db)));
+    if let Err(e) = read {
+        tracing::warn!("metrics: reading the mirrors' state failed: {e}");
+    }
+}
+
 fn mirror_one(
     config: &Config,
     m: &MirrorSettings,
