@@ -15,6 +15,7 @@
 pub mod documents;
 pub mod journal;
 pub mod mirror;
+pub mod ranged;
 pub mod s3;
 
 use std::fs::{self, File, OpenOptions};
@@ -62,6 +63,30 @@ pub struct Archive {
     blobs: PathBuf,
     tmp: PathBuf,
     remote: Option<s3::S3>,
+}
+
+/// A blob read in place ([`Archive::blob_reader`]).
+pub enum BlobReader {
+    File(io::BufReader<File>),
+    Ranged(ranged::RangedBlob),
+}
+
+impl io::Read for BlobReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            BlobReader::File(f) => f.read(out),
+            BlobReader::Ranged(r) => r.read(out),
+        }
+    }
+}
+
+impl io::Seek for BlobReader {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        match self {
+            BlobReader::File(f) => f.seek(to),
+            BlobReader::Ranged(r) => r.seek(to),
+        }
+    }
 }
 
 /// A blob as a local file: the blob itself (local archive), or a verified-size spooled copy
@@ -382,6 +407,29 @@ impl Archive {
             path: path.to_path_buf(),
             _spool: Some(path),
         })
+    }
+
+    /// Blob `sha256_hex` to read in place: the file itself, or (object storage) a reader
+    /// over Range GETs, so reading a zip's directory fetches its end, not the whole package.
+    /// A missing blob is an `Io` error of kind `NotFound`.
+    pub fn blob_reader(&self, sha256_hex: &str) -> Result<BlobReader, ArchiveError> {
+        let Some(remote) = &self.remote else {
+            let path = self.blob_path(sha256_hex);
+            let file = File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            return Ok(BlobReader::File(io::BufReader::new(file)));
+        };
+        let name = blob_name(sha256_hex);
+        match remote.head(&name)? {
+            Some(head) => Ok(BlobReader::Ranged(ranged::RangedBlob::new(
+                remote.clone(),
+                name,
+                head.size,
+            ))),
+            None => Err(ArchiveError::Io {
+                path: PathBuf::from(remote.display(&name)),
+                source: io::Error::new(io::ErrorKind::NotFound, "no such blob"),
+            }),
+        }
     }
 
     /// Every file under `blobs/`, sorted by name. A missing `blobs/` is an empty archive.

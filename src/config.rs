@@ -32,7 +32,7 @@ mod validate;
 
 pub use archive::{Location, MirrorSettings};
 pub use discover::Discover;
-pub use ops::{MetricsSettings, NotifySettings};
+pub use ops::{DEFAULT_MIRROR_LAG_ALERT, MetricsSettings, NotifySettings};
 pub use validate::valid_cloud_name;
 
 use locate::{Locator, Seg};
@@ -300,6 +300,14 @@ pub struct SecretFile {
 // ---------------------------------------------------------------------------------------------
 
 impl Config {
+    /// `[notify] mirror_lag_alert`, or its default of 48 h without one: `status`, the lag
+    /// alert and the metrics all judge a mirror by it.
+    pub fn mirror_lag_alert(&self) -> std::time::Duration {
+        self.notify
+            .as_ref()
+            .map_or(DEFAULT_MIRROR_LAG_ALERT, |n| n.mirror_lag_alert)
+    }
+
     /// Reads and validates the file, resolving credentials from the process environment. A
     /// file readable by group or others that holds an inline secret is refused.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -8,7 +8,7 @@
 //! package is archived either way.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// One entry of a zip's central directory.
@@ -50,12 +50,21 @@ pub enum ManifestError {
 /// Reads the central directory of the package at `path`. `Err` only when the file itself
 /// cannot be read; a file that is not a zip is `Ok(Package::NotZip)`.
 pub fn read(path: &Path) -> Result<Package, ManifestError> {
+    let file = File::open(path).map_err(|source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_from(BufReader::new(file), path)
+}
+
+/// [`read`] of a package read in place (a blob on object storage, by ranges); `path` names it
+/// in errors.
+pub fn read_from(reader: impl Read + Seek, path: &Path) -> Result<Package, ManifestError> {
     let io_err = |source| ManifestError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io_err)?;
-    let mut zip = match zip::ZipArchive::new(BufReader::new(file)) {
+    let mut zip = match zip::ZipArchive::new(reader) {
         Ok(z) => z,
         Err(zip::result::ZipError::Io(e)) => return Err(io_err(e)),
         Err(e) => return Ok(Package::NotZip(e.to_string())),
@@ -89,11 +98,21 @@ pub fn extract(path: &Path, name: &str, limit: u64) -> Result<Option<Vec<u8>>, M
         path: path.to_path_buf(),
         source,
     })?;
+    extract_from(BufReader::new(file), path, name, limit)
+}
+
+/// [`extract`] from a package read in place; `path` names it in errors.
+pub fn extract_from(
+    reader: impl Read + Seek,
+    path: &Path,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, ManifestError> {
     let not_zip = |e: zip::result::ZipError| ManifestError::NotZip {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(not_zip)?;
+    let mut zip = zip::ZipArchive::new(reader).map_err(not_zip)?;
     let entry_err = |reason: String| ManifestError::Entry {
         path: path.to_path_buf(),
         entry: name.to_string(),

@@ -52,6 +52,11 @@ struct CloudOutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MirrorLabels {
+    mirror: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FunctionLabels {
     function: String,
     cloud: String,
@@ -76,6 +81,15 @@ pub struct Metrics {
     archive_blobs: Gauge,
     archive_bytes: Gauge,
     functions_gone: Gauge,
+    mirror_lag_versions: Family<MirrorLabels, Gauge>,
+    mirror_lag_age: Family<MirrorLabels, Gauge>,
+    mirror_last_success: Family<MirrorLabels, Gauge>,
+    mirror_last_error: Family<MirrorLabels, Gauge>,
+    /// The configured mirrors' names (`set_mirrors`): which mirrors get series.
+    mirrors: Vec<String>,
+    /// Each mirror's oldest uncopied version (unix time), as last read: the age gauge is
+    /// worked out from it at each scrape (an age set once would stand still), with no read.
+    mirror_oldest: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     database: PathBuf,
     /// The configured functions and `[[discover]]` rules: with the database, which functions
     /// have per-function series (`crate::tracked`).
@@ -214,6 +228,32 @@ impl Metrics {
             "Discovered functions the cloud no longer lists (archive kept, no longer checked, no per-function series)",
             functions_gone.clone(),
         );
+        let mirror_lag_versions = Family::<MirrorLabels, Gauge>::default();
+        registry.register(
+            "mirror_lag_versions",
+            "Versions recorded since the mirror's last complete run (the ones it may lack)",
+            mirror_lag_versions.clone(),
+        );
+        let mirror_lag_age = Family::<MirrorLabels, Gauge>::default();
+        registry.register_with_unit(
+            "mirror_lag_age",
+            "How long the oldest version the mirror may lack has waited (0 = none waits)",
+            Unit::Seconds,
+            mirror_lag_age.clone(),
+        );
+        let mirror_last_success = Family::<MirrorLabels, Gauge>::default();
+        registry.register_with_unit(
+            "mirror_last_success_timestamp",
+            "When the mirror's last complete run started (unix time; 0 = never)",
+            Unit::Seconds,
+            mirror_last_success.clone(),
+        );
+        let mirror_last_error = Family::<MirrorLabels, Gauge>::default();
+        registry.register(
+            "mirror_last_error",
+            "1 when the mirror's last run failed, 0 otherwise",
+            mirror_last_error.clone(),
+        );
         Metrics {
             registry,
             sweeps,
@@ -232,6 +272,12 @@ impl Metrics {
             archive_blobs,
             archive_bytes,
             functions_gone,
+            mirror_lag_versions,
+            mirror_lag_age,
+            mirror_last_success,
+            mirror_last_error,
+            mirrors: Vec::new(),
+            mirror_oldest: std::sync::Mutex::new(std::collections::HashMap::new()),
             database,
             explicit_keys: explicit.iter().map(|t| t.key.clone()).collect(),
             explicit,
@@ -245,6 +291,66 @@ impl Metrics {
             refreshes: AtomicU64::new(0),
             scrapes: Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES)),
         }
+    }
+
+    /// The `[[mirrors]]` names: each gets its four series, from `load` and every
+    /// [`Metrics::load_mirrors`].
+    pub fn set_mirrors(&mut self, names: Vec<String>) {
+        self.mirrors = names;
+    }
+
+    /// Reads each mirror's state (after its runs: the daemon calls this once they are
+    /// recorded, never per scrape).
+    pub fn load_mirrors(&self, db: &Db) -> Result<(), crate::db::DbError> {
+        let states = self
+            .mirrors
+            .iter()
+            .map(|m| db.mirror_state(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.set_mirror_states(&states, chrono::Utc::now().timestamp());
+        Ok(())
+    }
+
+    /// Sets the mirror series from `states`, the age as at `now` (unix time).
+    fn set_mirror_states(&self, states: &[crate::db::MirrorState], now: i64) {
+        {
+            let mut oldest = lock(&self.mirror_oldest);
+            for st in states {
+                let labels = MirrorLabels {
+                    mirror: st.name.clone(),
+                };
+                self.mirror_lag_versions
+                    .get_or_create(&labels)
+                    .set(st.lag_versions);
+                self.mirror_last_success
+                    .get_or_create(&labels)
+                    .set(unix(st.last_success.as_deref()));
+                self.mirror_last_error
+                    .get_or_create(&labels)
+                    .set(i64::from(st.last_error.is_some()));
+                match st.oldest_unmirrored.as_deref() {
+                    Some(t) => oldest.insert(st.name.clone(), unix(Some(t))),
+                    None => oldest.remove(&st.name),
+                };
+            }
+        }
+        self.set_mirror_ages(now);
+        self.changed();
+    }
+
+    /// Sets each mirror's age gauge as at `now` from the times in memory; true when one
+    /// changed (the text must be encoded again).
+    fn set_mirror_ages(&self, now: i64) -> bool {
+        let oldest = lock(&self.mirror_oldest);
+        let mut moved = false;
+        for name in &self.mirrors {
+            let age = oldest.get(name).map_or(0, |t| (now - t).max(0));
+            let gauge = self.mirror_lag_age.get_or_create(&MirrorLabels {
+                mirror: name.clone(),
+            });
+            moved |= gauge.set(age) != age;
+        }
+        moved
     }
 
     /// How many times the database was read after sweeps since start (not `load`).
@@ -261,6 +367,7 @@ impl Metrics {
             self.last_sweep.set(unix(last.finished.as_deref()));
         }
         self.load_functions(db)?;
+        self.load_mirrors(db)?;
         let loaded = self.load_archive(db);
         self.changed();
         loaded
@@ -388,6 +495,10 @@ impl Metrics {
     /// for that read. The text is encoded again only when a value changed since the last one.
     pub async fn encoded(self: &Arc<Self>) -> Result<bytes::Bytes, std::fmt::Error> {
         self.refresh().await;
+        // A lagging mirror's age grows by itself; worked out from memory, no read.
+        if self.set_mirror_ages(chrono::Utc::now().timestamp()) {
+            self.changed();
+        }
         // Read before encoding: a change during the encoding bumps it past this, so the text
         // is never reused for values it may not show.
         let at = self.changes.load(Ordering::SeqCst);
@@ -887,5 +998,65 @@ mod tests {
         ] {
             assert!(out.contains(line), "missing `{line}` in\n{out}");
         }
+    }
+
+    /// Issue 17: each mirror's lag, age, last success and last error, exact; the age grows
+    /// from memory between reads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_mirror_has_its_lag_age_last_success_and_last_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Metrics::new(dir.path().join("fnvault.db"), Vec::new(), Vec::new());
+        m.set_mirrors(vec!["usb".into(), "offsite".into()]);
+        let m = Arc::new(m);
+        let states = [
+            crate::db::MirrorState {
+                name: "usb".into(),
+                last_success: Some("2026-01-01T00:00:00Z".into()),
+                last_error: Some("the disk is gone".into()),
+                lag_versions: 3,
+                oldest_unmirrored: Some("2026-01-02T00:00:00Z".into()),
+                ..Default::default()
+            },
+            crate::db::MirrorState {
+                name: "offsite".into(),
+                last_success: Some("2026-01-02T12:00:00Z".into()),
+                ..Default::default()
+            },
+        ];
+        let day2 = 1_767_312_000; // 2026-01-02T00:00:00Z
+        m.set_mirror_states(&states, day2 + 90);
+        let age = |name: &str| {
+            m.mirror_lag_age
+                .get_or_create(&MirrorLabels {
+                    mirror: name.into(),
+                })
+                .get()
+        };
+        assert_eq!((age("usb"), age("offsite")), (90, 0));
+        assert!(m.set_mirror_ages(day2 + 150), "the age moved");
+        assert_eq!((age("usb"), age("offsite")), (150, 0));
+        assert!(!m.set_mirror_ages(day2 + 150), "nothing moved");
+
+        let text = m.render().await.unwrap();
+        for line in [
+            "fnvault_mirror_lag_versions{mirror=\"usb\"} 3",
+            "fnvault_mirror_lag_versions{mirror=\"offsite\"} 0",
+            "fnvault_mirror_last_success_timestamp_seconds{mirror=\"usb\"} 1767225600",
+            "fnvault_mirror_last_success_timestamp_seconds{mirror=\"offsite\"} 1767355200",
+            "fnvault_mirror_last_error{mirror=\"usb\"} 1",
+            "fnvault_mirror_last_error{mirror=\"offsite\"} 0",
+            "fnvault_mirror_lag_age_seconds{mirror=\"offsite\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        // The scrape worked the age out at its own time: now, long after day 2.
+        let usb_age: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("fnvault_mirror_lag_age_seconds{mirror=\"usb\"} "))
+            .expect("the usb age series")
+            .parse()
+            .unwrap();
+        assert!(usb_age > 150, "{usb_age}");
+        assert!(!text.contains("disk is gone"), "errors are not labels");
     }
 }

@@ -32,6 +32,8 @@ enum Event {
     Finished(Box<SweepReport>),
     /// The sweep as a whole failed (the database is unusable).
     Error(String),
+    /// A ready alert body (a mirror lagging past `mirror_lag_alert`).
+    Alert(serde_json::Value),
     Close,
 }
 
@@ -41,6 +43,7 @@ impl Event {
             Event::Started { sweep_id } => format!("the start ping of sweep {sweep_id}"),
             Event::Finished(r) => format!("the end ping and alert of sweep {}", r.sweep_id),
             Event::Error(_) => "a sweep error alert".into(),
+            Event::Alert(body) => format!("a {} alert", body["event"].as_str().unwrap_or("")),
             Event::Close => "close".into(),
         }
     }
@@ -151,6 +154,7 @@ impl Notifier {
                     }
                     Event::Finished(report) => worker.finished(&report).await,
                     Event::Error(message) => worker.sweep_error(&message).await,
+                    Event::Alert(body) => worker.alert(&body).await,
                     Event::Close => break,
                 }
             }
@@ -170,6 +174,12 @@ impl Notifier {
     /// The sweep could not finish (database error): alert and ping `/fail`.
     pub fn sweep_error(&self, message: &str) {
         self.queue.push(Event::Error(message.to_string()));
+    }
+
+    /// A mirror lags past `[notify] mirror_lag_alert`: alert with `body` (no ping: the
+    /// sweeps themselves are fine).
+    pub fn mirror_lagging(&self, body: serde_json::Value) {
+        self.queue.push(Event::Alert(body));
     }
 }
 

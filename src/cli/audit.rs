@@ -723,10 +723,12 @@ fn diff_content(
     path: &str,
 ) -> Result<ExitCode, Fatal> {
     let read = |v: &VersionRow| -> anyhow::Result<Option<String>> {
-        let blob = ro.archive.local_copy(&v.sha256)?;
+        // Read in place: on object storage, Range GETs of the directory and the one entry.
+        let blob = ro.archive.blob_reader(&v.sha256)?;
+        let at = std::path::PathBuf::from(ro.archive.blob_location(&v.sha256));
         // The manifest said this package is a readable zip: if it no longer reads, the blob
         // has most likely been damaged since.
-        let bytes = manifest::extract(&blob, path, CONTENT_LIMIT).with_context(|| {
+        let bytes = manifest::extract_from(blob, &at, path, CONTENT_LIMIT).with_context(|| {
             format!(
                 "{}@{} (blob {}): the package does not read back; `fnvault verify` checks whether it is damaged",
                 f.target.key, v.version_no, v.sha256

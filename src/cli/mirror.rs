@@ -66,6 +66,71 @@ pub(super) fn run_mirrors(
     out
 }
 
+/// After a mirror run: alerts, through `notifier`, each mirror whose oldest uncopied version
+/// is older than `[notify] mirror_lag_alert`, once per lag episode (the episode alerted is
+/// recorded in the database, so a `sync` timer does not repeat it every run), and ends the
+/// episode of a mirror that caught up. Failures are logged only: they never fail a sweep.
+pub(super) fn check_lag(config: &Config, notifier: Option<&crate::notify::Notifier>) {
+    if let Err(e) = check_lag_in(config, notifier) {
+        tracing::error!("checking the mirrors' lag: {e}");
+    }
+}
+
+fn check_lag_in(
+    config: &Config,
+    notifier: Option<&crate::notify::Notifier>,
+) -> Result<(), crate::db::DbError> {
+    let Some(notifier) = notifier else {
+        return Ok(());
+    };
+    let limit = config.mirror_lag_alert();
+    let now = chrono::Utc::now();
+    let mut db = Db::open(&config.database_path)?;
+    for m in &config.mirrors {
+        let state = db.mirror_state(&m.name)?;
+        if !state.lagging(now, limit) {
+            if state.lag_alerted.is_some() {
+                db.set_mirror_lag_alerted(&m.name, None)?;
+            }
+            continue;
+        }
+        if state.lag_alerted.as_deref() == Some(state.episode()) {
+            continue;
+        }
+        let age = state.lag_age(now).map(|a| a.num_seconds());
+        tracing::warn!(
+            mirror = %m.name,
+            lag_versions = state.lag_versions,
+            "mirror lags past mirror_lag_alert ({})",
+            humantime::format_duration(limit)
+        );
+        notifier.mirror_lagging(serde_json::json!({
+            "event": "mirror_lagging",
+            "mirror": m.name,
+            "location": m.location.describe(),
+            "lag_versions": state.lag_versions,
+            "oldest_unmirrored": state.oldest_unmirrored,
+            "lag_seconds": age,
+            "mirror_lag_alert_seconds": limit.as_secs(),
+            "last_success": state.last_success,
+            "last_error": state.last_error,
+            "time": crate::time::now_rfc3339(),
+        }));
+        db.set_mirror_lag_alerted(&m.name, Some(state.episode()))?;
+    }
+    Ok(())
+}
+
+/// After a mirror run in the daemon: the mirror series of `/metrics` from what it recorded
+/// (one read per run, none per scrape). A failed read is logged; the series keep their values.
+pub(super) fn load_metrics(config: &Config, metrics: &crate::metrics::Metrics) {
+    let read = Db::open_read_only(&config.database_path)
+        .and_then(|db| db.map_or(Ok(()), |db| metrics.load_mirrors(&db)));
+    if let Err(e) = read {
+        tracing::warn!("metrics: reading the mirrors' state failed: {e}");
+    }
+}
+
 fn mirror_one(
     config: &Config,
     m: &MirrorSettings,

@@ -504,6 +504,15 @@ async fn sync_targets(
     if let Some(b) = &bars {
         b.finish();
     }
+    if result.is_ok() && !config.mirrors.is_empty() && !shutdown.is_stopping() {
+        // After the sweep, under its lock; a failed mirror is logged and recorded only. Before
+        // the notifier finishes, so a lag alert goes out with this run.
+        let archive = sweeper.archive().clone();
+        tokio::task::block_in_place(|| {
+            mirror::run_mirrors(config, &archive, &lock, None);
+            mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
+        });
+    }
     if let Some((notifier, worker)) = notifier {
         if let Err(e) = &result {
             notifier.sweep_error(&e.to_string());
@@ -511,11 +520,6 @@ async fn sync_targets(
         worker.finish().await;
     }
     let report = result?;
-    if !config.mirrors.is_empty() && !shutdown.is_stopping() {
-        // After the sweep, under its lock; a failed mirror is logged and recorded only.
-        let archive = sweeper.archive().clone();
-        tokio::task::block_in_place(|| mirror::run_mirrors(config, &archive, &lock, None));
-    }
     if shutdown.is_stopping() {
         // Cancelled downloads drop their temp files; make sure before the lock is released.
         sweeper.archive().clean_tmp(&lock)?;
@@ -578,7 +582,7 @@ async fn start_metrics(
     config: &Config,
     shutdown: &Shutdown,
     observers: &mut Observers,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<(tokio::task::JoinHandle<()>, Arc<crate::metrics::Metrics>)>> {
     let Some(settings) = &config.metrics else {
         return Ok(None);
     };
@@ -591,11 +595,13 @@ async fn start_metrics(
                 settings.listen
             )
         })?;
-    let metrics = Arc::new(crate::metrics::Metrics::new(
+    let mut metrics = crate::metrics::Metrics::new(
         config.database_path.clone(),
         config.functions.clone(),
         config.discover.clone(),
-    ));
+    );
+    metrics.set_mirrors(config.mirrors.iter().map(|m| m.name.clone()).collect());
+    let metrics = Arc::new(metrics);
     let path = config.database_path.clone();
     let loader = Arc::clone(&metrics);
     tokio::task::spawn_blocking(move || match Db::open_read_only(&path)? {
@@ -606,10 +612,9 @@ async fn start_metrics(
     .map_err(|e| anyhow::anyhow!("loading metrics from the database: {e}"))??;
     observers.push(metrics.clone());
     tracing::info!(listen = %settings.listen, "serving metrics at /metrics");
-    Ok(Some(crate::metrics::serve(
-        listener,
+    Ok(Some((
+        crate::metrics::serve(listener, Arc::clone(&metrics), shutdown.clone()),
         metrics,
-        shutdown.clone(),
     )))
 }
 
@@ -678,7 +683,11 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
             if !config.mirrors.is_empty() && !shutdown.is_stopping() {
                 notify(&[sd_notify::NotifyState::Status("mirroring")]);
                 tokio::task::block_in_place(|| {
-                    mirror::run_mirrors(config, sweeper.archive(), &lock, None)
+                    mirror::run_mirrors(config, sweeper.archive(), &lock, None);
+                    mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
+                    if let Some((_, metrics)) = &metrics_server {
+                        mirror::load_metrics(config, metrics);
+                    }
                 });
                 notify(&[sd_notify::NotifyState::Status(&line)]);
             }
@@ -691,7 +700,7 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         }
         worker.finish().await;
     }
-    if let Some(server) = metrics_server {
+    if let Some((server, _)) = metrics_server {
         // It stops with the shutdown's stop signal; a sweep error ends the daemon without one.
         server.abort();
     }

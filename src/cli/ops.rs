@@ -121,10 +121,6 @@ pub fn print_changes(out: &mut dyn Write, report: &SweepReport) -> io::Result<()
 /// A function counts as stale when it has not been confirmed archived for this long.
 const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// A mirror whose oldest uncopied version is older than this makes `status` exit 1 (the
-/// issue's `[notify] mirror_lag_alert` default; the key itself is not read yet).
-const MIRROR_LAG_ALERT: chrono::TimeDelta = chrono::TimeDelta::hours(48);
-
 /// `fnvault status`: read-only, works while a daemon runs. Exit 1 when a function is failing
 /// or stale, so a script can use it as a health check. Covers every tracked function
 /// (`crate::tracked`: explicit and discovered); a gone one is listed as gone, never as failing
@@ -173,14 +169,11 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
             }),
         })
         .collect::<Result<_, _>>()?;
+    // A mirror whose oldest uncopied version is older than `[notify] mirror_lag_alert` makes
+    // `status` exit 1: the same judgement as the alert's.
     let lagging: Vec<&crate::db::MirrorState> = mirrors
         .iter()
-        .filter(|m| {
-            m.oldest_unmirrored
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .is_some_and(|t| now.signed_duration_since(t) > MIRROR_LAG_ALERT)
-        })
+        .filter(|m| m.lagging(now, config.mirror_lag_alert()))
         .collect();
     let failing: Vec<_> = health
         .iter()

@@ -150,8 +150,10 @@ pub(super) fn manifest_of(ro: &ReadOnly, sha256: &str) -> anyhow::Result<Package
     if let Some(info) = ro.db.manifest(sha256)? {
         return Ok(info);
     }
-    let path = ro.archive.local_copy(sha256)?;
-    Ok(match manifest::read(&path)? {
+    // Read in place: on object storage, Range GETs of the zip's end, not the whole blob.
+    let reader = ro.archive.blob_reader(sha256)?;
+    let path = std::path::PathBuf::from(ro.archive.blob_location(sha256));
+    Ok(match manifest::read_from(reader, &path)? {
         Package::Zip(files) => PackageInfo {
             is_zip: true,
             error: None,

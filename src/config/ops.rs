@@ -32,7 +32,13 @@ pub struct NotifySettings {
     pub after_failures: u32,
     /// Limit of each webhook call, ping and command run.
     pub timeout: Duration,
+    /// A mirror whose oldest uncopied version is older than this alerts (once per episode)
+    /// and makes `status` exit 1.
+    pub mirror_lag_alert: Duration,
 }
+
+/// `[notify] mirror_lag_alert` when not set (and when there is no `[notify]`).
+pub const DEFAULT_MIRROR_LAG_ALERT: Duration = Duration::from_secs(48 * 3600);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +55,7 @@ pub(super) struct RawNotify {
     pub(super) ping_url: Option<String>,
     pub(super) after_failures: Option<i64>,
     pub(super) timeout: Option<String>,
+    pub(super) mirror_lag_alert: Option<String>,
 }
 
 pub(super) fn parse_metrics(
@@ -131,10 +138,16 @@ pub(super) fn parse_notify(
             Some(c)
         }
     };
-    if webhook.is_none() && command.is_none() && ping_url.is_none() {
+    // Set alone, it still means something: `status` exits 1 past it.
+    if webhook.is_none()
+        && command.is_none()
+        && ping_url.is_none()
+        && raw.mirror_lag_alert.is_none()
+    {
         return Err(loc.err(
             &["notify"],
-            "set at least one of `webhook`, `command` or `ping_url` (or remove [notify])",
+            "set at least one of `webhook`, `command`, `ping_url` or `mirror_lag_alert` (or remove \
+             [notify])",
         ));
     }
     let after_failures = match raw.after_failures {
@@ -162,12 +175,28 @@ pub(super) fn parse_notify(
             }
         },
     };
+    let mirror_lag_alert = match &raw.mirror_lag_alert {
+        None => DEFAULT_MIRROR_LAG_ALERT,
+        Some(s) => match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                return Err(loc.err(&["notify", "mirror_lag_alert"], "must be more than 0"));
+            }
+            Err(e) => {
+                return Err(loc.err(
+                    &["notify", "mirror_lag_alert"],
+                    format!("`{s}` is not a duration ({e}; examples: \"48h\", \"3days\")"),
+                ));
+            }
+        },
+    };
     Ok(Some(NotifySettings {
         webhook,
         command,
         ping_url,
         after_failures,
         timeout,
+        mirror_lag_alert,
     }))
 }
 
@@ -278,5 +307,31 @@ mod tests {
         assert!(!e.to_string().contains("pw"), "{e}");
         let e = parse("[notify]\ncommand = []\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("notify.command"));
+    }
+
+    #[test]
+    fn mirror_lag_alert_defaults_to_48h_and_takes_a_duration() {
+        assert_eq!(
+            parse("").unwrap().mirror_lag_alert(),
+            Duration::from_secs(48 * 3600)
+        );
+        let c = parse("[notify]\nping_url = \"https://hc.example/abc\"\n").unwrap();
+        assert_eq!(c.mirror_lag_alert(), Duration::from_secs(48 * 3600));
+        // Alone it is enough: `status` judges mirrors by it.
+        let c = parse("[notify]\nmirror_lag_alert = \"3days 2h\"\n").unwrap();
+        assert_eq!(c.mirror_lag_alert(), Duration::from_secs(74 * 3600));
+    }
+
+    #[test]
+    fn a_bad_mirror_lag_alert_names_its_line_and_key() {
+        for (value, says) in [("soon", "is not a duration"), ("0s", "more than 0")] {
+            let e = parse(&format!(
+                "[notify]\nping_url = \"https://hc.example/abc\"\nmirror_lag_alert = \"{value}\"\n"
+            ))
+            .unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("notify.mirror_lag_alert"), "{e}");
+            assert_eq!(e.position.map(|p| p.0), Some(7), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 }

@@ -19,6 +19,29 @@ pub struct MirrorState {
     pub lag_versions: i64,
     /// The `first_seen` of the oldest of those.
     pub oldest_unmirrored: Option<String>,
+    /// The lag episode already alerted (see migration 0008), `None` when none stands.
+    pub lag_alerted: Option<String>,
+}
+
+impl MirrorState {
+    /// The name of the lag episode this state is in: the success it began after.
+    pub fn episode(&self) -> &str {
+        self.last_success.as_deref().unwrap_or("never")
+    }
+
+    /// How long the oldest uncopied version has waited at `now` (`None`: nothing waits, or
+    /// its time is unreadable).
+    pub fn lag_age(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::TimeDelta> {
+        let oldest =
+            chrono::DateTime::parse_from_rfc3339(self.oldest_unmirrored.as_deref()?).ok()?;
+        Some(now.signed_duration_since(oldest))
+    }
+
+    /// Lagging past `limit` at `now`.
+    pub fn lagging(&self, now: chrono::DateTime<chrono::Utc>, limit: std::time::Duration) -> bool {
+        let limit = chrono::TimeDelta::from_std(limit).unwrap_or(chrono::TimeDelta::MAX);
+        self.lag_age(now).is_some_and(|age| age > limit)
+    }
 }
 
 impl Db {
@@ -65,7 +88,7 @@ impl Db {
             .conn
             .query_row(
                 "SELECT location, last_attempt, last_success, last_error, copied_blobs,
-                        copied_bytes FROM mirrors WHERE name = ?1",
+                        copied_bytes, lag_alerted FROM mirrors WHERE name = ?1",
                 params![name],
                 |r| {
                     Ok(MirrorState {
@@ -76,6 +99,7 @@ impl Db {
                         last_error: r.get(3)?,
                         copied_blobs: r.get(4)?,
                         copied_bytes: r.get(5)?,
+                        lag_alerted: r.get(6)?,
                         ..MirrorState::default()
                     })
                 },
@@ -98,5 +122,21 @@ impl Db {
         state.lag_versions = count;
         state.oldest_unmirrored = oldest;
         Ok(state)
+    }
+
+    /// Marks lag episode `episode` of mirror `name` as alerted (`None`: no alert stands).
+    /// A mirror that never ran has no row and nothing to mark.
+    pub fn set_mirror_lag_alerted(
+        &mut self,
+        name: &str,
+        episode: Option<&str>,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE mirrors SET lag_alerted = ?2 WHERE name = ?1",
+                params![name, episode],
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(())
     }
 }

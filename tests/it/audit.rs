@@ -152,6 +152,15 @@ async fn show_prints_one_version_with_its_file_manifest() {
         "{}",
         missing.stderr
     );
+
+    // No manifest in the database (an archive indexed before manifests): `show` reads it
+    // from the blob in place (by Range GETs on object storage) and prints the same.
+    rusqlite::Connection::open(env.path("fnvault.db"))
+        .unwrap()
+        .execute_batch("DELETE FROM files; DELETE FROM packages;")
+        .unwrap();
+    let read = env.json(&["show", &format!("{API}@1"), "--json"], 0).await;
+    assert_eq!(read["package"], first["package"], "{read}");
 }
 }
 

@@ -429,3 +429,77 @@ async fn discovered_functions_get_their_series_and_a_gone_one_loses_them() {
         None
     );
 }
+
+/// Issue 17: the daemon shows each mirror's lag, age, last success and last error after its
+/// runs, and a mirror that catches up goes back to 0 lag and no error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_shows_each_mirrors_lag_and_last_error() {
+    let env = Env::new().await;
+    Fleet::deploy(&env);
+    let port = free_port();
+    // A regular file where the mirror's folder should be: its runs fail until it is removed.
+    let usb = env.path("usb");
+    std::fs::write(&usb, b"not a folder").unwrap();
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!(
+            "{config}\n[[mirrors]]\nname = \"usb\"\ndir = \"{}\"\n[schedule]\ncron = \"* * * * * *\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+            usb.display()
+        ),
+    )
+    .unwrap();
+    let daemon = spawn_fnvault(&env, &["daemon"]);
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    let text = eventually("a failed mirror run in the metrics", async || {
+        let text = scrape(port).await?;
+        has(&text, "fnvault_mirror_last_error{mirror=\"usb\"} 1").then_some(text)
+    })
+    .await;
+    // Four functions, one version each, none copied.
+    assert!(
+        has(&text, "fnvault_mirror_lag_versions{mirror=\"usb\"} 4"),
+        "{text}"
+    );
+    assert!(
+        has(
+            &text,
+            "fnvault_mirror_last_success_timestamp_seconds{mirror=\"usb\"} 0"
+        ),
+        "{text}"
+    );
+    let age: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("fnvault_mirror_lag_age_seconds{mirror=\"usb\"} "))
+        .expect("the age series")
+        .parse()
+        .unwrap();
+    assert!((0..600).contains(&age), "{text}");
+
+    std::fs::remove_file(&usb).unwrap();
+    let text = eventually("the mirror caught up in the metrics", async || {
+        let text = scrape(port).await?;
+        has(&text, "fnvault_mirror_last_error{mirror=\"usb\"} 0").then_some(text)
+    })
+    .await;
+    assert!(
+        has(&text, "fnvault_mirror_lag_versions{mirror=\"usb\"} 0"),
+        "{text}"
+    );
+    assert!(
+        has(&text, "fnvault_mirror_lag_age_seconds{mirror=\"usb\"} 0"),
+        "{text}"
+    );
+    let since: i64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fnvault_mirror_last_success_timestamp_seconds{mirror=\"usb\"} ")
+        })
+        .expect("the last success series")
+        .parse()
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((now - 600..=now).contains(&since), "{since} {text}");
+    let (code, _) = terminate(daemon).await;
+    assert_eq!(code, 0);
+}

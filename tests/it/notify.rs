@@ -268,3 +268,86 @@ async fn the_alert_command_gets_a_cleared_environment_without_secrets() {
     assert!(seen.contains("FNVAULT_SITE=eu-1"), "{seen}");
     assert!(seen.contains("FNVAULT_EVENT=sweep_failed"), "{seen}");
 }
+
+/// `[notify] mirror_lag_alert`: a mirror whose oldest uncopied version waits longer than it
+/// alerts once per lag episode (not at every sweep, though each `sync` is its own process),
+/// `status` judges by the same threshold, and a mirror that caught up and lags again alerts
+/// anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_mirror_alerts_once_per_episode() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    let (port, seen) = receiver(200).await;
+    // A regular file where the mirror's folder should be: every mirror run fails.
+    let usb = env.path("usb");
+    std::fs::write(&usb, b"not a folder").unwrap();
+    let config = |limit: &str| {
+        env.write_config(&format!(
+            "{}\n[[mirrors]]\nname = \"usb\"\ndir = \"{}\"\n[notify]\nwebhook = \"http://127.0.0.1:{port}/hook?token=sekrit-token\"\nmirror_lag_alert = \"{limit}\"\n",
+            Fleet::config(),
+            usb.display()
+        ));
+    };
+    let hooks = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::from_str::<serde_json::Value>(&s.body).expect("JSON body"))
+            .collect::<Vec<_>>()
+    };
+
+    config("1h");
+    env.sync_ok().await;
+    assert_eq!(hooks().len(), 0, "lagging less than an hour: no alert");
+    let status = env.json(&["status", "--json"], 0).await;
+    assert_eq!(status["mirrors"][0]["lag_versions"], 4, "{status}");
+    assert_eq!(status["mirrors"][0]["lagging"], false, "{status}");
+
+    config("1s");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let status = env.json(&["status", "--json"], 1).await;
+    assert_eq!(status["mirrors"][0]["lagging"], true, "{status}");
+    let second = env.fnvault(&["sync"]).await;
+    assert_eq!(
+        second.code, 0,
+        "a lagging mirror never fails the sweep: {}",
+        second.stderr
+    );
+    let alerts = hooks();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["event"], "mirror_lagging", "{a}");
+    assert_eq!(a["mirror"], "usb", "{a}");
+    assert_eq!(a["lag_versions"], 4, "{a}");
+    assert_eq!(a["mirror_lag_alert_seconds"], 1, "{a}");
+    assert!(a["lag_seconds"].as_i64().is_some_and(|s| s >= 1), "{a}");
+    assert!(a["last_success"].is_null(), "{a}");
+    assert!(a["last_error"].is_string(), "{a}");
+    assert!(a["oldest_unmirrored"].is_string(), "{a}");
+    assert!(!seen.lock().unwrap()[0].body.contains("sekrit"));
+
+    // The same episode: no second alert.
+    env.sync_ok().await;
+    assert_eq!(hooks().len(), 1, "one alert per episode");
+
+    // The mirror catches up: the episode ends, silently.
+    std::fs::remove_file(&usb).unwrap();
+    env.sync_ok().await;
+    assert_eq!(hooks().len(), 1);
+    let status = env.json(&["status", "--json"], 0).await;
+    assert_eq!(status["mirrors"][0]["lag_versions"], 0, "{status}");
+
+    // Broken again, a new version waits past the limit: a new episode alerts again.
+    std::fs::remove_dir_all(&usb).unwrap();
+    std::fs::write(&usb, b"not a folder").unwrap();
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2", 91_000));
+    env.sync_ok().await;
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    env.sync_ok().await;
+    let alerts = hooks();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1]["event"], "mirror_lagging");
+    assert_eq!(alerts[1]["lag_versions"], 1, "{}", alerts[1]);
+    assert!(alerts[1]["last_success"].is_string(), "{}", alerts[1]);
+}

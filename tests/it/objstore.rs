@@ -445,3 +445,69 @@ async fn sweeps_killed_at_random_moments_leave_nothing_unverified_in_the_bucket(
     assert!(v["corrupt"].as_array().unwrap().is_empty(), "{v}");
     assert!(env.files_in("archive/tmp").is_empty());
 }
+
+/// `show` and `diff --content` read a package on object storage in place: the zip's directory
+/// and the one entry come by Range GETs, a small part of a big package.
+#[test]
+fn a_manifest_and_one_entry_are_read_by_ranges_not_whole() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let prefix = fresh_prefix();
+    let bucket = client(&server.endpoint, &prefix);
+    // 4 MiB that do not compress (stored as is), then a small text file.
+    let mut noise = Vec::with_capacity(4 << 20);
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    while noise.len() < 4 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    let zip = {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file("big.bin", stored).unwrap();
+        w.write_all(&noise).unwrap();
+        w.start_file("index.js", stored).unwrap();
+        w.write_all(b"exports.main = () => 42;\n").unwrap();
+        w.finish().unwrap().into_inner()
+    };
+    let len = zip.len() as u64;
+    bucket.put_bytes("blobs/aa/pkg", zip, true).unwrap();
+    let at = std::path::Path::new("s3://pkg");
+
+    let mut r =
+        fnvault::archive::ranged::RangedBlob::new(bucket.clone(), "blobs/aa/pkg".into(), len);
+    let fnvault::manifest::Package::Zip(entries) =
+        fnvault::manifest::read_from(&mut r, at).unwrap()
+    else {
+        panic!("a zip");
+    };
+    let names: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(names, ["big.bin", "index.js"]);
+    assert_eq!(entries[0].size, 4 << 20);
+    assert!(
+        r.fetched() <= 512 * 1024,
+        "{} of {len} bytes fetched",
+        r.fetched()
+    );
+
+    let mut r =
+        fnvault::archive::ranged::RangedBlob::new(bucket.clone(), "blobs/aa/pkg".into(), len);
+    let text = fnvault::manifest::extract_from(&mut r, at, "index.js", 1 << 20)
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, b"exports.main = () => 42;\n");
+    assert!(
+        r.fetched() <= 768 * 1024,
+        "{} of {len} bytes fetched",
+        r.fetched()
+    );
+
+    // A damaged (truncated) object says so, it does not misread.
+    let mut r = fnvault::archive::ranged::RangedBlob::new(bucket, "blobs/aa/pkg".into(), len + 10);
+    assert!(fnvault::manifest::read_from(&mut r, at).is_err());
+}
