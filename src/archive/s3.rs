@@ -303,6 +303,23 @@ impl S3 {
         self.err(what, name, crate::http::describe(e))
     }
 
+    /// A request without a body (every call but the upload); a failure to get an answer is
+    /// named by `what` and `name`.
+    async fn send_empty(
+        &self,
+        method: reqwest::Method,
+        key: Option<String>,
+        query: Vec<(String, String)>,
+        extra: Vec<(&'static str, String)>,
+        what: &'static str,
+        name: &str,
+    ) -> Result<reqwest::Response, S3Error> {
+        self.clone()
+            .send(method, key, query, extra, EMPTY_SHA256.to_string(), None)
+            .await
+            .map_err(|e| self.transport(what, name, &e))
+    }
+
     /// Uploads the file at `path` (`size` bytes, SHA-256 `sha256_hex`, already verified) as
     /// `name`, create-only. The payload hash is signed and `x-amz-checksum-sha256` is sent, so a
     /// store that checks either refuses bytes changed on the way. `Ok(false)`: the name was
@@ -399,17 +416,15 @@ impl S3 {
             let (this, name) = (this.clone(), name.clone());
             async move {
                 let resp = this
-                    .clone()
-                    .send(
+                    .send_empty(
                         reqwest::Method::HEAD,
                         Some(this.key(&name)),
                         Vec::new(),
                         Vec::new(),
-                        EMPTY_SHA256.to_string(),
-                        None,
+                        "HEAD",
+                        &name,
                     )
-                    .await
-                    .map_err(|e| this.transport("HEAD", &name, &e))?;
+                    .await?;
                 match resp.status().as_u16() {
                     200..=299 => {
                         let h = resp.headers();
@@ -458,17 +473,15 @@ impl S3 {
                     extra.push(("range", format!("bytes={a}-{b}")));
                 }
                 let resp = this
-                    .clone()
-                    .send(
+                    .send_empty(
                         reqwest::Method::GET,
                         Some(this.key(&owned)),
                         Vec::new(),
                         extra,
-                        EMPTY_SHA256.to_string(),
-                        None,
+                        "download",
+                        &owned,
                     )
-                    .await
-                    .map_err(|e| this.transport("download", &owned, &e))?;
+                    .await?;
                 match resp.status().as_u16() {
                     200..=299 => {}
                     404 => return Ok(false),
@@ -544,17 +557,15 @@ impl S3 {
                         query.push(("continuation-token".to_string(), t.clone()));
                     }
                     let resp = this
-                        .clone()
-                        .send(
+                        .send_empty(
                             reqwest::Method::GET,
                             None,
                             query,
                             Vec::new(),
-                            EMPTY_SHA256.to_string(),
-                            None,
+                            "list",
+                            &under,
                         )
-                        .await
-                        .map_err(|e| this.transport("list", &under, &e))?;
+                        .await?;
                     if !resp.status().is_success() {
                         return Err(this.refused("list", &under, resp).await);
                     }
@@ -610,17 +621,15 @@ impl S3 {
                     uri_encode(&this.key(&from), true)
                 );
                 let resp = this
-                    .clone()
-                    .send(
+                    .send_empty(
                         reqwest::Method::PUT,
                         Some(this.key(&to)),
                         Vec::new(),
                         vec![("x-amz-copy-source", source)],
-                        EMPTY_SHA256.to_string(),
-                        None,
+                        "copy",
+                        &to,
                     )
-                    .await
-                    .map_err(|e| this.transport("copy", &to, &e))?;
+                    .await?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
@@ -638,17 +647,15 @@ impl S3 {
             let (this, name) = (this.clone(), name.clone());
             async move {
                 let resp = this
-                    .clone()
-                    .send(
+                    .send_empty(
                         reqwest::Method::DELETE,
                         Some(this.key(&name)),
                         Vec::new(),
                         Vec::new(),
-                        EMPTY_SHA256.to_string(),
-                        None,
+                        "delete",
+                        &name,
                     )
-                    .await
-                    .map_err(|e| this.transport("delete", &name, &e))?;
+                    .await?;
                 if resp.status().is_success() || resp.status().as_u16() == 404 {
                     Ok(())
                 } else {
