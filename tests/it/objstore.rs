@@ -65,6 +65,37 @@ impl Server {
         }
     }
 
+    /// Runs `commands` in SeaweedFS's admin shell (`weed shell`) against this server and
+    /// returns what it printed. The shell finds the master and filer by their gRPC ports
+    /// (`host:port.grpcPort`), which `tests/s3/start.sh` puts at BASE+2 and BASE+6.
+    pub fn shell(&self, commands: &[&str]) -> String {
+        use std::io::Write;
+        let weed = weed().expect("weed was there at the start");
+        let p = self.port;
+        let mut child = std::process::Command::new(weed)
+            .arg("shell")
+            .arg(format!("-master=127.0.0.1:{}.{}", p + 1, p + 2))
+            .arg(format!("-filer=127.0.0.1:{}.{}", p + 5, p + 6))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("weed shell starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // `exit` at the end: at end of input alone the shell quits before it has connected
+        // and run anything.
+        for c in commands.iter().chain(&["exit"]) {
+            writeln!(stdin, "{c}").expect("writing to weed shell");
+        }
+        drop(stdin);
+        let out = child.wait_with_output().expect("weed shell ends");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Starts the stopped server again on the same data and ports (the store comes back).
     pub fn restart(&self) {
         let weed = weed().expect("weed was there at the start");
@@ -324,6 +355,70 @@ async fn the_store_stopped_mid_sweep_fails_only_what_it_caught_and_the_next_swee
     }
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
     assert!(env.files_in("archive/tmp").is_empty());
+}
+
+/// A bucket over its quota (SeaweedFS's `s3.bucket.quota`, enforced by making the bucket
+/// read-only, which its S3 gateway answers with HTTP 500 `InternalError`): the sweep fails the
+/// redeployed function with the store's status and code, records no version and leaves no
+/// object; the functions that needed no upload are still checked; once the quota is lifted the
+/// next sweep archives the redeploy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
+    let Some(server) = start_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    // More than the 1 MiB quota set below, in bytes that do not compress (SeaweedFS
+    // compresses what does, and counts the stored size).
+    let noise: Vec<u8> = (0..1_500_000u32 / 32)
+        .flat_map(|i| fnvault::fetch::sha256(&i.to_le_bytes()))
+        .collect();
+    env.sim.deploy(&fleet.report, noise);
+    env.sync_ok().await;
+    let before = env.blob_count();
+    let bucket = env.bucket().unwrap();
+    let journal_before = bucket.list("journal/").unwrap().len();
+
+    // A quota of 1 MiB on a bucket that already holds more. The master learns the bucket's
+    // size from volume heartbeats, so enforcing is retried until it flips the bucket.
+    let out = server.shell(&[&format!("s3.bucket.quota -name={BUCKET} -op=set -sizeMB=1")]);
+    assert!(out.contains("updated quota"), "{out}");
+    eventually("the quota enforced (bucket read-only)", async || {
+        let out = server.shell(&["s3.bucket.quota.enforce -apply"]);
+        if out.contains("read only") {
+            return Some(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        None
+    })
+    .await;
+
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2 over quota", 120_000));
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(CHECKOUT), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 500"), "{}", run.stderr);
+    assert!(run.stderr.contains("InternalError"), "{}", run.stderr);
+    assert!(!run.stderr.contains(S3_SECRET), "{}", run.stderr);
+    assert_eq!(env.entry(CHECKOUT).await["versions"], 1);
+    assert_eq!(env.blob_count(), before, "no object from the refused upload");
+    assert_eq!(bucket.list("journal/").unwrap().len(), journal_before);
+    assert!(env.files_in("archive/tmp").is_empty());
+
+    let out = server.shell(&[
+        &format!("s3.bucket.quota -name={BUCKET} -op=remove"),
+        "s3.bucket.quota.enforce -apply",
+    ]);
+    assert!(out.contains("cleared read-only"), "{out}");
+    env.sync_ok().await;
+    let entry = env.entry(CHECKOUT).await;
+    assert_eq!(entry["versions"], 2, "{entry}");
+    let sha = entry["latest_sha256"].as_str().unwrap();
+    assert_eq!(sha256_hex(&env.read_blob(sha).expect("stored")), sha);
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
 
 /// How many objects under `blobs/` are packages: every one but the configuration documents
