@@ -3,7 +3,8 @@
 //!
 //! A document goes into `blobs/` exactly like a package: a temp file in `tmp/`, fsynced, then
 //! [`Archive::store`] (create-only rename, shard fsync). The key lives at the archive root,
-//! `capture.key`, mode 0600; it is made once and never replaced, because every hash in every
+//! `capture.key` (mode 0600 in a folder, an object beside `blobs/` on object storage, and
+//! copied to every mirror); it is made once and never replaced, because every hash in every
 //! configuration document depends on it: a new key would show every secret as changed.
 
 use std::fs;
@@ -43,33 +44,81 @@ impl Archive {
         Ok(bytes)
     }
 
-    /// The archive's key for hashing secret values: read, or made (32 random bytes, 0600,
-    /// fsynced with its folder) when the archive has none yet. A key file of the wrong length
-    /// is an error, never replaced.
-    pub fn capture_key(&self, _lock: &LockGuard) -> Result<[u8; KEY_LEN], ArchiveError> {
-        let path = self.root.join(CAPTURE_KEY);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                return <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-                    ArchiveError::io(
-                        &path,
-                        io::Error::other(format!(
-                            "the secret-hashing key must be {KEY_LEN} bytes, this file has {}; \
-                             restore it from a backup of the archive (a new key would show \
-                             every secret as changed)",
-                            bytes.len()
-                        )),
-                    )
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ArchiveError::io(&path, e)),
+    /// The archive's key for hashing secret values: read, or made (32 random bytes) when the
+    /// archive has none yet. A key of the wrong length is an error, never replaced.
+    ///
+    /// On object storage the key is the object `capture.key` beside `blobs/`, so the bucket
+    /// alone is the whole archive (a machine rebuilt from it hashes secrets as before). A key
+    /// an earlier fnvault made in the local spool folder, before keys went to the bucket, is
+    /// the one uploaded.
+    pub fn capture_key(&self, lock: &LockGuard) -> Result<[u8; KEY_LEN], ArchiveError> {
+        if let Some(bytes) = self.existing_capture_key()? {
+            return self.parse_key(&bytes);
         }
-        // Made whole in `tmp/` and linked in under its name only once durable: a crash or a
-        // full disk never leaves a short key file that would refuse every later start.
-        let key: [u8; KEY_LEN] = rand::random();
+        let spooled = self.root.join(CAPTURE_KEY);
+        let key: [u8; KEY_LEN] = match (&self.remote, fs::read(&spooled)) {
+            (Some(_), Ok(bytes)) => self.parse_key(&bytes)?,
+            (Some(_), Err(e)) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(ArchiveError::io(&spooled, e));
+            }
+            _ => rand::random(),
+        };
+        if self.create_capture_key(&key)? {
+            Ok(key)
+        } else {
+            // Made meanwhile (by nothing else while the lock is held, but never replaced).
+            self.capture_key(lock)
+        }
+    }
+
+    /// The key's bytes as stored, `None` when the archive has none.
+    pub fn existing_capture_key(&self) -> Result<Option<Vec<u8>>, ArchiveError> {
+        match &self.remote {
+            Some(r) => Ok(r.get_bytes(CAPTURE_KEY)?),
+            None => {
+                let path = self.root.join(CAPTURE_KEY);
+                match fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(ArchiveError::io(&path, e)),
+                }
+            }
+        }
+    }
+
+    /// Where the key lives, for messages.
+    pub fn capture_key_location(&self) -> String {
+        match &self.remote {
+            Some(r) => r.display(CAPTURE_KEY),
+            None => self.root.join(CAPTURE_KEY).display().to_string(),
+        }
+    }
+
+    fn parse_key(&self, bytes: &[u8]) -> Result<[u8; KEY_LEN], ArchiveError> {
+        <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| {
+            ArchiveError::io(
+                std::path::Path::new(&self.capture_key_location()),
+                io::Error::other(format!(
+                    "the secret-hashing key must be {KEY_LEN} bytes, this one has {}; \
+                     restore it from a backup of the archive (a new key would show \
+                     every secret as changed)",
+                    bytes.len()
+                )),
+            )
+        })
+    }
+
+    /// Writes `key` as the archive's key unless it has one (`false`: it has). Create-only on
+    /// both backends; on a folder it is made whole in `tmp/`, mode 0600, and linked in under
+    /// its name only once durable: a crash or a full disk never leaves a short key file that
+    /// would refuse every later start.
+    pub fn create_capture_key(&self, key: &[u8]) -> Result<bool, ArchiveError> {
+        if let Some(r) = &self.remote {
+            return Ok(r.put_bytes(CAPTURE_KEY, key.to_vec(), true)?);
+        }
+        let path = self.root.join(CAPTURE_KEY);
         let mut tmp = self.temp_file()?;
-        tmp.write_all(&key)
+        tmp.write_all(key)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| ArchiveError::io(tmp.path(), e))?;
         #[cfg(unix)]
@@ -80,14 +129,11 @@ impl Archive {
         }
         match tmp.persist_noclobber(&path) {
             Ok(_) => {}
-            // Made meanwhile (by nothing else while the lock is held, but never replaced).
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                return self.capture_key(_lock);
-            }
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(ArchiveError::io(&path, e.error)),
         }
         sync_dir(&self.root)?;
-        Ok(key)
+        Ok(true)
     }
 }
 

@@ -76,11 +76,13 @@ impl Write for Hashing<'_> {
 /// lacks, then the sightings file. Each blob is streamed into `dest`'s temp file while hashed,
 /// and stored only when its SHA-256 is its name; a source blob that does not hash to its name
 /// is an error (and is not copied). Holding `_lock` (the source archive's writer lock) keeps
-/// two runs from copying at once.
+/// two runs from copying at once. `moved` is called after each blob and each journal file (the
+/// daemon feeds systemd's watchdog from it: a long copy that moves is not a hung daemon).
 pub fn copy_missing(
     source: &Archive,
     dest: &Archive,
     _lock: &LockGuard,
+    moved: &dyn Fn(),
 ) -> Result<MirrorReport, ArchiveError> {
     let mut report = MirrorReport::default();
     let have: BTreeMap<String, BlobFile> = dest
@@ -91,6 +93,7 @@ pub fn copy_missing(
         .collect();
     let mut bad = Vec::new();
     for blob in source.list_blobs()?.into_iter().filter(|b| b.well_formed) {
+        moved();
         if have.contains_key(&blob.name) {
             report.blobs_present += 1;
             continue;
@@ -121,6 +124,7 @@ pub fn copy_missing(
     }
     let (sj, dj) = (source.journal(), dest.journal());
     for path in sj.files()? {
+        moved();
         let Some(text) = sj.read_file(&path)? else {
             continue;
         };
@@ -147,6 +151,26 @@ pub fn copy_missing(
     match sj.read_sightings() {
         Ok(s) if !s.is_empty() => dj.write_sightings(&s)?,
         _ => {}
+    }
+    // The secret-hashing key: without it a copy restored elsewhere would show every hashed
+    // secret as changed. A mirror holding another key was filled from another archive.
+    if let Some(key) = source.existing_capture_key()? {
+        match dest.existing_capture_key()? {
+            Some(theirs) if theirs == key => {}
+            Some(_) => {
+                return Err(ArchiveError::io(
+                    std::path::Path::new(&dest.capture_key_location()),
+                    io::Error::other(format!(
+                        "the mirror's secret-hashing key is not this archive's ({}): the \
+                         mirror holds another archive; not copied over",
+                        source.capture_key_location()
+                    )),
+                ));
+            }
+            None => {
+                dest.create_capture_key(&key)?;
+            }
+        }
     }
     if !bad.is_empty() {
         return Err(ArchiveError::Io {

@@ -20,11 +20,13 @@ pub(super) fn spool(config: &Config, name: &str) -> std::path::PathBuf {
 
 /// Mirrors `archive` to every configured mirror (or only `only`), recording each run in the
 /// database. Returns each mirror's name and outcome. Blocking: call from a blocking thread.
+/// `moved` is called as the copy progresses ([`copy_missing`]).
 pub(super) fn run_mirrors(
     config: &Config,
     archive: &Archive,
     lock: &LockGuard,
     only: Option<&str>,
+    moved: &dyn Fn(),
 ) -> Vec<(String, Result<MirrorReport, String>)> {
     let mut out = Vec::new();
     for m in config
@@ -33,7 +35,7 @@ pub(super) fn run_mirrors(
         .filter(|m| only.is_none_or(|n| n == m.name))
     {
         let started = crate::time::now_rfc3339();
-        let result = mirror_one(config, m, archive, lock);
+        let result = mirror_one(config, m, archive, lock, moved);
         let (blobs, bytes) = match &result {
             Ok(r) => (r.blobs_copied, r.bytes_copied),
             Err(_) => (0, 0),
@@ -136,10 +138,11 @@ fn mirror_one(
     m: &MirrorSettings,
     archive: &Archive,
     lock: &LockGuard,
+    moved: &dyn Fn(),
 ) -> Result<MirrorReport, String> {
     let dest = open_mirror(&m.location, &spool(config, &m.name), &config.http)
         .map_err(|e| e.to_string())?;
-    copy_missing(archive, &dest, lock).map_err(|e| e.to_string())
+    copy_missing(archive, &dest, lock, moved).map_err(|e| e.to_string())
 }
 
 /// `fnvault mirror [--name N]`: exit 0 when every mirror is up to date, 1 when one failed.
@@ -160,7 +163,7 @@ pub(super) fn command(config: &Config, name: Option<&str>) -> Result<ExitCode, F
         .and_then(|l| Ok(l.with(crate::archive::lock_database(&config.database_path)?)))
         .map_err(anyhow::Error::from)?;
     let mut failed = false;
-    for (name, result) in run_mirrors(config, &archive, &lock, name) {
+    for (name, result) in run_mirrors(config, &archive, &lock, name, &|| {}) {
         match result {
             Ok(r) => println!(
                 "{name}: up to date ({} blob(s), {} copied now, {} journal line(s) copied)",
@@ -191,7 +194,7 @@ pub(super) fn prune_mirrors(
 ) -> anyhow::Result<Vec<(String, usize)>> {
     let keep: BTreeSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
     let mut out = Vec::new();
-    for (name, result) in run_mirrors(config, archive, lock, None) {
+    for (name, result) in run_mirrors(config, archive, lock, None, &|| {}) {
         result.map_err(|e| anyhow!("mirror {name}: {e}; nothing was deleted there"))?;
         let m = config
             .mirrors

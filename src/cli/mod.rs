@@ -509,7 +509,7 @@ async fn sync_targets(
         // the notifier finishes, so a lag alert goes out with this run.
         let archive = sweeper.archive().clone();
         tokio::task::block_in_place(|| {
-            mirror::run_mirrors(config, &archive, &lock, None);
+            mirror::run_mirrors(config, &archive, &lock, None, &|| {});
             mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
         });
     }
@@ -659,6 +659,7 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
         observers.push(progress);
         watchdog
     });
+    let watchdog_on = watchdog.is_some();
     sweeper.set_observer(Arc::new(observers));
     // Config parsed, database migrated and reconciled, lock held: systemd may consider us
     // started.
@@ -683,7 +684,14 @@ async fn daemon(config: &Config) -> anyhow::Result<()> {
             if !config.mirrors.is_empty() && !shutdown.is_stopping() {
                 notify(&[sd_notify::NotifyState::Status("mirroring")]);
                 tokio::task::block_in_place(|| {
-                    mirror::run_mirrors(config, sweeper.archive(), &lock, None);
+                    // The scheduler's watchdog check is blocked here: a mirror that moves
+                    // feeds systemd's watchdog itself (one that hangs does not).
+                    let moved = || {
+                        if watchdog_on {
+                            notify(&[sd_notify::NotifyState::Watchdog]);
+                        }
+                    };
+                    mirror::run_mirrors(config, sweeper.archive(), &lock, None, &moved);
                     mirror::check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
                     if let Some((_, metrics)) = &metrics_server {
                         mirror::load_metrics(config, metrics);

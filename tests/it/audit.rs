@@ -78,7 +78,7 @@ async fn history_lists_every_version_oldest_first() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_bare_name_or_a_prefix_resolves_when_unique_and_an_ambiguous_one_lists_candidates() {
     let env = Env::new().await;
     env.write_config(&format!(
@@ -123,6 +123,7 @@ async fn a_bare_name_or_a_prefix_resolves_when_unique_and_an_ambiguous_one_lists
         "{}",
         unknown.stderr
     );
+}
 }
 
 crate::both_backends! {
@@ -180,7 +181,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_package_that_is_not_a_zip_is_archived_flagged_and_has_no_manifest() {
     let env = Env::new().await;
     env.write_config(&scf("ap-guangzhou", "default", "api", Some("$LATEST")));
@@ -203,6 +204,7 @@ async fn a_package_that_is_not_a_zip_is_archived_flagged_and_has_no_manifest() {
         "{}",
         diff.stderr
     );
+}
 }
 
 crate::both_backends! {
@@ -271,7 +273,7 @@ async fn after_clock_passes(t: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn at_gives_the_version_live_at_a_moment() {
     let env = Env::new().await;
     env.write_config(&scf("ap-guangzhou", "default", "api", Some("$LATEST")));
@@ -305,6 +307,7 @@ async fn at_gives_the_version_live_at_a_moment() {
     let bad = env.fnvault(&["at", "last tuesday"]).await;
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("not a time"), "{}", bad.stderr);
+}
 }
 
 crate::both_backends! {
@@ -477,7 +480,7 @@ async fn export_writes_a_readable_tree_with_a_manifest_of_checksums() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn export_of_zip_packages_names_them_zip_and_at_picks_older_versions() {
     let env = two_versions().await;
     let first_seen = env.json(&["history", "api", "--json"], 0).await["versions"][0]["first_seen"]
@@ -496,8 +499,9 @@ async fn export_of_zip_packages_names_them_zip_and_at_picks_older_versions() {
         v1()
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn read_only_commands_work_while_a_writer_holds_the_locks() {
     let env = two_versions().await;
     let archive = fnvault::archive::Archive::open(&env.path("archive")).unwrap();
@@ -521,30 +525,27 @@ async fn read_only_commands_work_while_a_writer_holds_the_locks() {
     assert_eq!(sync.code, 2);
     assert!(sync.stderr.contains("locked"), "{}", sync.stderr);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_corrupt_blob_deleted_as_verify_advises_is_downloaded_again_by_the_next_sweep() {
     let env = two_versions().await;
-    let blob = env.blob(&sha256_hex(&v2()));
-    make_writable(&blob);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&blob)
-        .unwrap()
-        .set_len(10)
-        .unwrap();
+    let sha = sha256_hex(&v2());
+    env.damage_blob(&sha, &v2()[..10]);
     let table = env.fnvault(&["verify"]).await;
     assert_eq!(table.code, 1);
     assert!(
-        table.stdout.contains(&format!("delete {}", blob.display())),
+        table
+            .stdout
+            .contains(&format!("delete {}", env.blob_location(&sha))),
         "{}",
         table.stdout
     );
 
-    std::fs::remove_file(&blob).unwrap();
+    env.remove_blob(&sha);
     env.sync_ok().await;
 
-    assert_eq!(std::fs::read(&blob).unwrap(), v2());
+    assert_eq!(env.read_blob(&sha).unwrap(), v2());
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
     let h = env.json(&["history", "api", "--json"], 0).await;
     assert_eq!(
@@ -553,16 +554,15 @@ async fn a_corrupt_blob_deleted_as_verify_advises_is_downloaded_again_by_the_nex
         "no new version: the same package"
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn export_skips_a_corrupt_package_and_leaves_no_empty_folder_for_it() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
     let order_api = env.entry(ORDER_API).await;
-    let blob = env.blob(order_api["latest_sha256"].as_str().unwrap());
-    make_writable(&blob);
-    std::fs::write(&blob, b"damaged").unwrap();
+    env.damage_blob(order_api["latest_sha256"].as_str().unwrap(), b"damaged");
     let dir = env.path("export");
 
     let run = env
@@ -578,10 +578,11 @@ async fn export_skips_a_corrupt_package_and_leaves_no_empty_folder_for_it() {
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["packages"].as_array().unwrap().len(), 3);
 }
+}
 
+crate::both_backends! {
 /// Review X3: zip entry names come from the package; an escape sequence in one reached the
 /// operator's terminal raw through `show` and `diff`.
-#[tokio::test(flavor = "multi_thread")]
 async fn show_and_diff_print_hostile_entry_names_escaped() {
     let env = Env::new().await;
     env.write_config(&scf("ap-guangzhou", "default", "api", Some("$LATEST")));
@@ -617,4 +618,5 @@ async fn show_and_diff_print_hostile_entry_names_escaped() {
             .any(|f| f["path"] == evil),
         "{shown}"
     );
+}
 }

@@ -466,6 +466,139 @@ impl Env {
         }
     }
 
+    /// Puts `bytes` under their own name in `blobs/`, on either backend: what a kill between
+    /// a blob's store and its journal line leaves (a blob nothing describes). Returns the name.
+    pub fn plant_blob(&self, bytes: &[u8]) -> String {
+        let sha = sha256_hex(bytes);
+        match self.bucket() {
+            None => {
+                let path = self.blob(&sha);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, bytes).unwrap();
+            }
+            Some(_) => self.plant_stray(&format!("{}/{sha}", &sha[..2]), bytes),
+        }
+        sha
+    }
+
+    /// Whether blob `sha256` is there, on either backend.
+    pub fn has_blob(&self, sha256: &str) -> bool {
+        self.read_blob(sha256).is_some()
+    }
+
+    /// How many configuration documents are under `blobs/` and their bytes, on either
+    /// backend.
+    pub fn config_blob_stats(&self) -> (usize, u64) {
+        match self.bucket() {
+            None => {
+                let docs = self.config_blobs();
+                let bytes = docs
+                    .iter()
+                    .map(|p| std::fs::metadata(p).unwrap().len())
+                    .sum();
+                (docs.len(), bytes)
+            }
+            Some(b) => {
+                let docs: Vec<_> = b
+                    .list("blobs/")
+                    .expect("listing blobs")
+                    .into_iter()
+                    .filter(|o| {
+                        b.get_bytes(&o.name)
+                            .expect("reading a blob")
+                            .is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
+                    })
+                    .collect();
+                (docs.len(), docs.iter().map(|o| o.size).sum())
+            }
+        }
+    }
+
+    /// Where fnvault says blob `sha256` lives (a path, or an `s3://` location).
+    pub fn blob_location(&self, sha256: &str) -> String {
+        match self.bucket() {
+            None => self.blob(sha256).display().to_string(),
+            Some(b) => b.display(&format!("blobs/{}/{sha256}", &sha256[..2])),
+        }
+    }
+
+    /// The journal of `key`, all its lines in order, on either backend (a file, or one
+    /// object per line under `meta/<hash>/`). Empty when there is none.
+    pub fn journal_text(&self, key: &str) -> String {
+        let hash = sha256_hex(key.as_bytes());
+        match self.bucket() {
+            None => std::fs::read_to_string(self.path(&format!("archive/meta/{hash}.jsonl")))
+                .unwrap_or_default(),
+            Some(b) => {
+                let mut names: Vec<String> = b
+                    .list(&format!("meta/{hash}/"))
+                    .expect("listing a journal")
+                    .into_iter()
+                    .map(|o| o.name)
+                    .collect();
+                names.sort();
+                names
+                    .iter()
+                    .map(|n| {
+                        String::from_utf8(b.get_bytes(n).expect("reading").expect("listed"))
+                            .expect("a journal line is text")
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Replaces the journal of `key` with `text` (lines), on either backend: damage or
+    /// history written by hand, as an older fnvault or a crash would have left it.
+    pub fn set_journal_text(&self, key: &str, text: &str) {
+        let hash = sha256_hex(key.as_bytes());
+        match self.bucket() {
+            None => {
+                let path = self.path(&format!("archive/meta/{hash}.jsonl"));
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap()
+            }
+            Some(b) => {
+                for o in b.list(&format!("meta/{hash}/")).expect("listing a journal") {
+                    b.delete(&o.name).expect("deleting a journal object");
+                }
+                // Names that sort in line order, before any fnvault writes later (those
+                // start with the time in nanoseconds).
+                for (i, line) in text.lines().enumerate() {
+                    b.put_bytes(
+                        &format!("meta/{hash}/{i:020}-00000000.json"),
+                        format!("{line}\n").into_bytes(),
+                        false,
+                    )
+                    .expect("writing a journal object");
+                }
+            }
+        }
+    }
+
+    /// Removes the journal of `key`, on either backend.
+    pub fn remove_journal_of(&self, key: &str) {
+        let hash = sha256_hex(key.as_bytes());
+        match self.bucket() {
+            None => std::fs::remove_file(self.path(&format!("archive/meta/{hash}.jsonl")))
+                .expect("removing a journal file"),
+            Some(_) => self.set_journal_text(key, ""),
+        }
+    }
+
+    /// Removes the whole journal (`meta/`), as if the archive was written by a fnvault from
+    /// before the journal.
+    pub fn remove_all_journals(&self) {
+        match self.bucket() {
+            None => std::fs::remove_dir_all(self.path("archive/meta")).unwrap(),
+            Some(b) => {
+                for o in b.list("meta/").expect("listing the journal") {
+                    b.delete(&o.name).expect("deleting a journal object");
+                }
+            }
+        }
+    }
+
     /// Where the blob with this SHA-256 lives.
     pub fn blob(&self, sha256: &str) -> PathBuf {
         self.path(&format!("archive/blobs/{}/{sha256}", &sha256[..2]))

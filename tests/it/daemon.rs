@@ -65,7 +65,7 @@ fn with_extra(env: &Env, fleet_config: &str, extra: &str) {
     std::fs::write(env.path("config.toml"), format!("{fleet_config}\n{extra}")).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -79,7 +79,7 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     wait_until(
         "the three quick packages and the slow download's temp file",
         || {
-            env.package_blobs().len() == 3
+            env.package_blob_count() == 3
                 && env
                     .files_in("archive/tmp")
                     .iter()
@@ -107,10 +107,11 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     assert_eq!(counts, (3, 3, 0));
     assert!(stderr.contains("3 checked"), "{stderr}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
-    assert_eq!(env.package_blobs().len(), 3, "the finished ones are kept");
+    assert_eq!(env.package_blob_count(), 3, "the finished ones are kept");
+}
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn in_flight_downloads_finish_within_the_grace_period() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -129,6 +130,7 @@ async fn in_flight_downloads_finish_within_the_grace_period() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 1, "{stderr}");
     assert!(env.files_in("archive/tmp").is_empty());
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +157,7 @@ async fn a_second_signal_cancels_in_flight_downloads_at_once() {
     assert_eq!(env.entry(CHECKOUT).await["versions"], 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn the_daemon_sweeps_on_its_schedule_until_stopped() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -185,12 +187,13 @@ async fn the_daemon_sweeps_on_its_schedule_until_stopped() {
     assert_eq!(env.entry(ORDER_API).await["versions"], 1);
     assert!(stderr.contains("daemon started"), "{stderr}");
 }
+}
 
+crate::both_backends! {
 /// A journal append can report an error after its line reached the file (a failed fsync).
 /// The running daemon must not give the function's next version that number again: numbers
 /// come from the journal and the database together, so the line is adopted later as what it
 /// is, and nothing is lost or shadowed.
-#[tokio::test(flavor = "multi_thread")]
 async fn a_version_number_in_the_journal_is_never_used_again_by_a_running_daemon() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -216,20 +219,14 @@ async fn a_version_number_in_the_journal_is_never_used_again_by_a_running_daemon
 
     // What a failed append that still wrote its line leaves: a v2 line (and its blob), no row.
     let journaled = package("checkout journaled", 5_000);
-    let blob = env.blob(&sha256_hex(&journaled));
-    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
-    std::fs::write(&blob, &journaled).unwrap();
-    let file = env.path(&format!(
-        "archive/meta/{}.jsonl",
-        sha256_hex(CHECKOUT.as_bytes())
-    ));
-    let text = std::fs::read_to_string(&file).unwrap();
+    env.plant_blob(&journaled);
+    let text = env.journal_text(CHECKOUT);
     let mut line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     line["version_no"] = 2.into();
     line["sha256"] = sha256_hex(&journaled).into();
     line["cloud_checksum"] = "journaled".into();
     line["size"] = journaled.len().into();
-    std::fs::write(&file, format!("{text}{line}\n")).unwrap();
+    env.set_journal_text(CHECKOUT, &format!("{text}{line}\n"));
 
     let v3 = package("checkout v3", 6_000);
     env.sim.deploy(&fleet.checkout, v3.clone());
@@ -260,6 +257,7 @@ async fn a_version_number_in_the_journal_is_never_used_again_by_a_running_daemon
     assert_eq!(got[2], (3, sha256_hex(&v3)));
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_refuses_to_start_without_a_schedule() {
@@ -276,7 +274,7 @@ async fn the_daemon_refuses_to_start_without_a_schedule() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_daemon_holds_the_lock_and_list_still_works() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -298,6 +296,7 @@ async fn a_daemon_holds_the_lock_and_list_still_works() {
     );
     assert_eq!(list.code, 0, "{}", list.stderr);
     assert_eq!(code, 0);
+}
 }
 
 /// Every version row's blob is present and hashes to the row's sha256 (invariant 1).
@@ -322,14 +321,11 @@ fn assert_consistent(env: &Env) -> usize {
         .map(|r| r.unwrap())
         .collect();
     for sha in &hashes {
-        let blob = env.path(&format!("archive/blobs/{}/{sha}", &sha[..2]));
-        let bytes = std::fs::read(&blob).unwrap_or_else(|e| panic!("{}: {e}", blob.display()));
-        assert_eq!(
-            &sha256_hex(&bytes),
-            sha,
-            "{} does not hash to its row",
-            blob.display()
-        );
+        let where_ = env.blob_location(sha);
+        let bytes = env
+            .read_blob(sha)
+            .unwrap_or_else(|| panic!("{where_}: not there"));
+        assert_eq!(&sha256_hex(&bytes), sha, "{where_} does not hash to its row");
     }
     hashes.len()
 }
@@ -360,7 +356,7 @@ enum KillAt {
     SlowDownload,
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
     let env = Env::new().await;
     let mut config = String::new();
@@ -394,13 +390,13 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
             env.sim.deploy(f, live[i].clone());
         }
         let at = moments[round as usize % moments.len()];
-        let (rows_before, blobs_before) = (sweep_rows(&env), env.package_blobs().len());
+        let (rows_before, blobs_before) = (sweep_rows(&env), env.package_blob_count());
         let slow_before = env.sim.downloads_of(&functions[0]);
         let child = spawn(&env, &["sync"]);
         wait_until(&format!("round {round}: {at:?}"), || match at {
             KillAt::SweepRow => sweep_rows(&env) > rows_before,
             KillAt::TempFile => !env.files_in("archive/tmp").is_empty(),
-            KillAt::NewBlob => env.package_blobs().len() > blobs_before,
+            KillAt::NewBlob => env.package_blob_count() > blobs_before,
             KillAt::SlowDownload => env.sim.downloads_of(&functions[0]) > slow_before,
         })
         .await;
@@ -506,6 +502,7 @@ async fn sigkill_at_any_moment_leaves_a_consistent_archive() {
     assert_eq!(reindex.code, 0, "{}\n{}", reindex.stdout, reindex.stderr);
     assert_eq!(histories(env.path("fresh.toml")).await, original);
 }
+}
 
 /// The sd_notify messages a daemon sends, read from a socket of the test's own.
 struct NotifySocket {
@@ -533,6 +530,19 @@ impl NotifySocket {
                 .unwrap_or_else(|_| panic!("no `{prefix}` message; seen: {:?}", self.seen))
                 .expect("recv");
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.seen.extend(text.lines().map(str::to_string));
+        }
+    }
+
+    /// Reads messages until `n` of them start with `prefix`.
+    async fn wait_for_nth(&mut self, prefix: &str, n: usize) {
+        let mut buf = vec![0u8; 4096];
+        while self.seen.iter().filter(|m| m.starts_with(prefix)).count() < n {
+            let got = tokio::time::timeout(Duration::from_secs(20), self.socket.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {n} `{prefix}` messages; seen: {:?}", self.seen))
+                .expect("recv");
+            let text = String::from_utf8_lossy(&buf[..got]).into_owned();
             self.seen.extend(text.lines().map(str::to_string));
         }
     }
@@ -603,10 +613,10 @@ async fn a_sigterm_during_start_up_stops_the_daemon_cleanly_and_it_never_says_re
     assert_eq!(sweep_outcomes(&env), ["ok"], "no sweep after the stop");
 }
 
+crate::both_backends! {
 /// Review A1/A4: STATUS= progress before READY, READY only after the start-up reconcile (a
 /// journaled version without its row is already adopted when READY comes), and the
 /// watchdog pinged from the scheduler loop.
-#[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_says_starting_then_ready_after_the_reconcile_and_feeds_the_watchdog() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -648,6 +658,7 @@ async fn the_daemon_says_starting_then_ready_after_the_reconcile_and_feeds_the_w
         socket.seen
     );
 }
+}
 
 /// Review A2: after SIGTERM, functions waiting for a download slot started their downloads
 /// anyway during the grace period.
@@ -685,4 +696,45 @@ async fn after_sigterm_downloads_waiting_for_a_slot_never_start() {
         "a download started after the stop: {stderr}"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+/// The mirroring after a sweep blocks the scheduler's own watchdog check, so a long copy
+/// would look like a hung daemon: the copy feeds the watchdog itself, once per blob and
+/// journal file it goes through. The interval here is long enough that nothing else pings
+/// between the `mirroring` status and the status that follows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn mirroring_after_a_sweep_feeds_the_watchdog_while_it_copies() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    with_extra(
+        &env,
+        &config,
+        "[schedule]\ncron = \"0 0 0 1 1 *\"\nrun_on_start = true\n\n\
+         [[mirrors]]\nname = \"usb\"\ndir = \"usb\"\n",
+    );
+    let mut socket = NotifySocket::bind(&env);
+
+    let child = spawn_notified(&env, &socket, Some("600000000"));
+    socket.wait_for("STATUS=mirroring").await;
+    // The sweep's summary is said before the mirroring and again after it.
+    socket.wait_for_nth("STATUS=sweep 1", 2).await;
+    signal(&child, "TERM");
+    let (code, stderr) = finish(child).await;
+
+    assert_eq!(code, 0, "{stderr}");
+    let from = socket.position("STATUS=mirroring").unwrap();
+    let to = from
+        + 1
+        + socket.seen[from + 1..]
+            .iter()
+            .position(|m| m.starts_with("STATUS="))
+            .unwrap();
+    let pings = socket.seen[from..to]
+        .iter()
+        .filter(|m| *m == "WATCHDOG=1")
+        .count();
+    // Four packages and four configuration documents, and a journal file per function.
+    assert!(pings >= 8, "{pings} pings while mirroring: {:?}", socket.seen);
+    assert_eq!(env.files_in("usb/blobs").len(), 8);
 }

@@ -404,7 +404,11 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
     assert!(run.stderr.contains("InternalError"), "{}", run.stderr);
     assert!(!run.stderr.contains(S3_SECRET), "{}", run.stderr);
     assert_eq!(env.entry(CHECKOUT).await["versions"], 1);
-    assert_eq!(env.blob_count(), before, "no object from the refused upload");
+    assert_eq!(
+        env.blob_count(),
+        before,
+        "no object from the refused upload"
+    );
     assert_eq!(bucket.list("journal/").unwrap().len(), journal_before);
     assert!(env.files_in("archive/tmp").is_empty());
 

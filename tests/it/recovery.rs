@@ -66,7 +66,7 @@ async fn reindex_reproduces_every_version_after_the_database_is_deleted() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn reindex_refuses_to_replace_a_healthy_database_unless_forced_and_keeps_the_old_one() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
@@ -89,6 +89,7 @@ async fn reindex_refuses_to_replace_a_healthy_database_unless_forced_and_keeps_t
                 .starts_with("fnvault.db.replaced-")
         });
     assert!(kept, "the replaced database is kept");
+}
 }
 
 /// A database of another schema version (a binary upgraded before its first `sync`) is not
@@ -119,7 +120,7 @@ async fn reindex_refuses_a_healthy_database_of_another_schema_version_unless_for
     assert!(forced.stderr.contains("moved to"), "{}", forced.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn reindex_replaces_a_corrupt_database() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
@@ -131,6 +132,7 @@ async fn reindex_replaces_a_corrupt_database() {
 
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(all_history(&env).await, before);
+}
 }
 
 crate::both_backends! {
@@ -162,7 +164,7 @@ async fn a_sync_on_a_lost_database_adopts_the_journal_instead_of_starting_over()
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_version_journaled_but_not_recorded_is_adopted_by_the_next_sweep() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -195,38 +197,33 @@ async fn a_version_journaled_but_not_recorded_is_adopted_by_the_next_sweep() {
     assert_eq!(h["versions"].as_array().unwrap().len(), 2);
     assert_eq!(h["versions"][1]["sha256"], sha256_hex(&v2));
 }
-
-/// A kill between the blob's rename and its journal line: a blob nothing describes.
-fn plant_blob(env: &Env, bytes: &[u8]) -> std::path::PathBuf {
-    let path = env.blob(&sha256_hex(bytes));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    path
 }
 
-#[tokio::test(flavor = "multi_thread")]
+
+crate::both_backends! {
 async fn an_orphan_blob_is_adopted_when_its_package_is_archived_again() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
     env.sync_ok().await;
     let v2 = package("checkout v2", 91_000);
-    let orphan = plant_blob(&env, &v2);
+    let orphan = env.plant_blob(&v2);
     env.sim.deploy(&fleet.checkout, v2.clone());
 
     env.sync_ok().await;
 
     let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
     assert_eq!(h["versions"][1]["sha256"], sha256_hex(&v2));
-    assert!(orphan.is_file());
+    assert!(env.has_blob(&orphan));
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prune() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
-    let orphan = plant_blob(&env, &package("never recorded", 4_000));
+    let orphan = env.plant_blob(&package("never recorded", 4_000));
 
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -235,7 +232,7 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
         "{}",
         run.stderr
     );
-    assert!(orphan.is_file(), "a sweep never deletes a blob");
+    assert!(env.has_blob(&orphan), "a sweep never deletes a blob");
     assert_eq!(
         env.json(&["verify", "--json"], 1).await["unreferenced"]
             .as_array()
@@ -246,7 +243,7 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
 
     let dry = env.json(&["prune", "--dry-run", "--json"], 0).await;
     assert_eq!(dry["removed_blobs"].as_array().unwrap().len(), 1);
-    assert!(orphan.is_file(), "a dry run changes nothing");
+    assert!(env.has_blob(&orphan), "a dry run changes nothing");
     let pruned = env.json(&["prune", "--json"], 0).await;
     assert_eq!(
         pruned["pruned"],
@@ -254,33 +251,24 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
         "no [retention]: no version pruned"
     );
     assert_eq!(pruned["removed_blobs"].as_array().unwrap().len(), 1);
-    assert!(!orphan.exists());
+    assert!(!env.has_blob(&orphan));
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
-
-/// The journal file of `key`, as the archive names it.
-fn journal_file(env: &Env, key: &str) -> std::path::PathBuf {
-    env.path(&format!(
-        "archive/meta/{}.jsonl",
-        sha256_hex(key.as_bytes())
-    ))
 }
 
+crate::both_backends! {
 /// A journal line this fnvault cannot read (a newer kind of event, here) may be the only
 /// description of a blob: `prune` must not delete what it cannot account for.
-#[tokio::test(flavor = "multi_thread")]
 async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
-    let orphan = plant_blob(&env, &package("described by a newer line", 4_000));
-    let file = journal_file(&env, CHECKOUT);
-    let mut text = std::fs::read_to_string(&file).unwrap();
+    let orphan = env.plant_blob(&package("described by a newer line", 4_000));
+    let mut text = env.journal_text(CHECKOUT);
     text.push_str(&format!(
-        "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{}\"}}\n",
-        orphan.file_name().unwrap().to_string_lossy()
+        "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{orphan}\"}}\n"
     ));
-    std::fs::write(&file, text).unwrap();
+    env.set_journal_text(CHECKOUT, &text);
 
     let dry = env.fnvault(&["prune", "--dry-run"]).await;
     assert_eq!(dry.code, 1, "{}", dry.stderr);
@@ -293,31 +281,33 @@ async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced
         run.stderr
     );
     assert!(
-        orphan.is_file(),
+        env.has_blob(&orphan),
         "prune deleted a blob a journal line describes"
     );
 
     let forced = env.json(&["prune", "--force", "--json"], 0).await;
     assert_eq!(forced["removed_blobs"].as_array().unwrap().len(), 1);
-    assert!(!orphan.exists());
+    assert!(!env.has_blob(&orphan));
+}
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn prune_refuses_to_empty_an_archive_whose_database_knows_nothing() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
     env.sync_ok().await;
     remove_database(&env);
-    std::fs::remove_dir_all(env.path("archive/meta")).unwrap();
+    env.remove_all_journals();
 
     let run = env.fnvault(&["prune"]).await;
 
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("refusing to delete"), "{}", run.stderr);
-    assert_eq!(env.package_blobs().len(), 4);
+    assert_eq!(env.package_blob_count(), 4);
+}
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn two_configs_sharing_a_database_cannot_both_write() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -337,6 +327,7 @@ async fn two_configs_sharing_a_database_cannot_both_write() {
         "{}",
         run.stderr
     );
+}
 }
 
 fn with_retention(env: &Env, retention: &str) {
@@ -420,7 +411,7 @@ async fn prune_keeps_exactly_the_newest_keep_last_versions_rows_and_blobs() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn prune_keeps_versions_live_within_keep_within_and_always_the_latest() {
     let env = Env::new().await;
     five_versions(&env).await;
@@ -447,8 +438,9 @@ async fn prune_keeps_versions_live_within_keep_within_and_always_the_latest() {
         [4, 5]
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_clock_far_ahead_of_the_last_sweep_cannot_age_history_out() {
     let env = Env::new().await;
     five_versions(&env).await;
@@ -469,6 +461,7 @@ async fn a_clock_far_ahead_of_the_last_sweep_cannot_age_history_out() {
         version_numbers(&env.json(&["history", API, "--json"], 0).await),
         [1, 2, 3, 4, 5]
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -493,13 +486,13 @@ async fn an_empty_retention_section_is_a_config_error() {
     assert_eq!(versions, 5);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_archive_from_before_the_journal_gets_one_at_the_next_sweep() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
     let before = all_history(&env).await;
     // As if archived by a version of fnvault that had no journal.
-    std::fs::remove_dir_all(env.path("archive/meta")).unwrap();
+    env.remove_all_journals();
     env.sync_ok().await;
     let before_loss = all_history(&env).await;
     remove_database(&env);
@@ -511,8 +504,9 @@ async fn an_archive_from_before_the_journal_gets_one_at_the_next_sweep() {
     assert_eq!(all_history(&env).await, before_loss);
     assert_eq!(before.len(), before_loss.len());
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -524,10 +518,11 @@ async fn a_sync_on_a_damaged_database_refuses_and_points_at_reindex() {
 
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("fnvault reindex"), "{}", run.stderr);
-    assert_eq!(env.package_blobs().len(), 4, "the archive is untouched");
+    assert_eq!(env.package_blob_count(), 4, "the archive is untouched");
+}
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn verify_reports_where_the_journal_and_the_database_disagree() {
     let env = Env::new().await;
     fleet_with_history(&env).await;
@@ -540,12 +535,7 @@ async fn verify_reports_where_the_journal_and_the_database_disagree() {
         "DELETE FROM versions WHERE version_no = 3 AND function_id =
            (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout')",
     );
-    let journal_of_refund = env
-        .files_in("archive/meta")
-        .into_iter()
-        .find(|p| std::fs::read_to_string(p).unwrap().contains("payments"))
-        .unwrap();
-    std::fs::remove_file(journal_of_refund).unwrap();
+    env.remove_journal_of(REFUND);
 
     let v = env.json(&["verify", "--json"], 1).await;
 
@@ -560,6 +550,7 @@ async fn verify_reports_where_the_journal_and_the_database_disagree() {
     // The next sync mends both, and verify agrees.
     env.sync_ok().await;
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
 }
 
 /// An archive an older fnvault kept under both `checkout` and `checkout@LATEST` (FC's latest
@@ -586,7 +577,7 @@ async fn archive_with_a_latest_alias_history(env: &Env) -> Vec<(String, String)>
             .collect();
     let alias_key = format!("{CHECKOUT}@LATEST");
     let old = package("checkout from 2001", 4_000);
-    plant_blob(env, &old);
+    env.plant_blob(&old);
     let alias_versions = [
         (sha256_hex(&old), "2001-01-01T00:00:00.000Z".to_string()),
         (
@@ -604,8 +595,7 @@ async fn archive_with_a_latest_alias_history(env: &Env) -> Vec<(String, String)>
         ),
     );
     let template: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(journal_file(env, CHECKOUT))
-            .unwrap()
+        env.journal_text(CHECKOUT)
             .lines()
             .next()
             .unwrap(),
@@ -635,7 +625,7 @@ async fn archive_with_a_latest_alias_history(env: &Env) -> Vec<(String, String)>
         line["first_seen"] = first_seen.clone().into();
         lines.push_str(&format!("{line}\n"));
     }
-    std::fs::write(journal_file(env, &alias_key), lines).unwrap();
+    env.set_journal_text(&alias_key, &lines);
     let mut expected: Vec<(String, String)> = alias_versions.to_vec();
     expected.extend(canonical);
     expected
@@ -655,9 +645,9 @@ fn shas_and_times(h: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+crate::both_backends! {
 /// `name@LATEST` and `name` are one function: the next writer merges the two histories into
 /// the canonical key, in time order, nothing lost; `reindex` rebuilds the merged history.
-#[tokio::test(flavor = "multi_thread")]
 async fn histories_under_a_function_and_its_latest_alias_are_merged_into_one() {
     let env = Env::new().await;
     let expected = archive_with_a_latest_alias_history(&env).await;
@@ -697,9 +687,10 @@ async fn histories_under_a_function_and_its_latest_alias_are_merged_into_one() {
     );
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
+}
 
+crate::both_backends! {
 /// The same archive whose database was lost before the upgrade: the journal alone is merged.
-#[tokio::test(flavor = "multi_thread")]
 async fn reindex_merges_latest_alias_histories_from_the_journal_alone() {
     let env = Env::new().await;
     let expected = archive_with_a_latest_alias_history(&env).await;
@@ -712,11 +703,12 @@ async fn reindex_merges_latest_alias_histories_from_the_journal_alone() {
     assert_eq!(shas_and_times(&h), expected);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
+}
 
+crate::both_backends! {
 /// A kill after the merge reached the journal and before the database's transaction: the
 /// next writer records the journal's merged history (the database's rows are the unmerged
 /// ones, not a second truth).
-#[tokio::test(flavor = "multi_thread")]
 async fn a_merge_journaled_but_not_recorded_is_finished_by_the_next_writer() {
     let env = Env::new().await;
     let expected = archive_with_a_latest_alias_history(&env).await;
@@ -735,4 +727,5 @@ async fn a_merge_journaled_but_not_recorded_is_finished_by_the_next_writer() {
     let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
     assert_eq!(shas_and_times(&h), expected);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
 }

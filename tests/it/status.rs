@@ -3,7 +3,7 @@
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn status_shows_sweeps_failing_functions_and_totals() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -41,8 +41,9 @@ async fn status_shows_sweeps_failing_functions_and_totals() {
         "{text}"
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn status_json_has_sweeps_failing_stale_and_archive() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -69,13 +70,10 @@ async fn status_json_has_sweeps_failing_stale_and_archive() {
     assert_eq!(v["archive"]["blobs"], 4);
     assert_eq!(v["archive"]["bytes"], 185_000);
     // On disk also: the four configuration documents (blobs in the same store).
-    let documents: u64 = env
-        .config_blobs()
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
-    assert_eq!(env.config_blobs().len(), 4);
+    let (count, documents) = env.config_blob_stats();
+    assert_eq!(count, 4);
     assert_eq!(v["archive"]["bytes_on_disk"], 185_000 + documents);
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,7 +94,7 @@ async fn status_before_any_sweep_lists_every_function_as_never_checked() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn status_works_while_a_daemon_holds_the_archive() {
     let env = Env::new().await;
     Fleet::deploy(&env);
@@ -121,8 +119,9 @@ async fn status_works_while_a_daemon_holds_the_archive() {
     assert!(run.stdout.contains(" daemon "), "{}", run.stdout);
     assert_eq!(code, 0, "{stderr}");
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn status_covers_discovered_functions_and_reports_a_gone_one_as_gone() {
     let env = Env::new().await;
     let good = fnvault::sim::SimFunction::scf("ap-guangzhou", "default", "order-a", None);
@@ -177,6 +176,7 @@ async fn status_covers_discovered_functions_and_reports_a_gone_one_as_gone() {
             .any(|l| l.contains(bad_key) && l.contains("gone since")),
         "{text}"
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]

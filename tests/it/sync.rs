@@ -120,7 +120,7 @@ async fn a_corrupted_download_records_nothing_and_leaves_no_file() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_function_recovers_on_the_sweep_after_a_corrupted_download() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -135,8 +135,9 @@ async fn a_function_recovers_on_the_sweep_after_a_corrupted_download() {
     assert_eq!(report["versions"], 1);
     assert!(report["last_error"].is_null(), "{report}");
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_unknown_function_fails_with_the_clouds_error_code_and_the_others_succeed() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -179,8 +180,9 @@ async fn an_unknown_function_fails_with_the_clouds_error_code_and_the_others_suc
         run.stderr
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_bad_key_fails_that_accounts_functions_with_the_clouds_error_code() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -224,6 +226,7 @@ async fn a_bad_key_fails_that_accounts_functions_with_the_clouds_error_code() {
         "a secret reached the output"
     );
 }
+}
 
 crate::both_backends! {
 async fn identical_packages_of_different_functions_are_stored_once() {
@@ -249,7 +252,7 @@ async fn identical_packages_of_different_functions_are_stored_once() {
 }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_package_over_the_size_limit_is_refused_and_not_kept() {
     let env = Env::new().await;
     let big = SimFunction::scf("ap-guangzhou", "default", "big", None);
@@ -276,6 +279,7 @@ async fn a_package_over_the_size_limit_is_refused_and_not_kept() {
     );
     assert!(env.files_in("archive/blobs").is_empty());
     assert!(env.files_in("archive/tmp").is_empty());
+}
 }
 
 crate::both_backends! {
@@ -320,7 +324,7 @@ async fn list_works_before_any_sweep_and_without_credentials() {
     assert!(table.stdout.contains(ORDER_API));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -335,4 +339,5 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
         "{}",
         run.stderr
     );
+}
 }
