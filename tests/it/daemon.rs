@@ -325,7 +325,11 @@ fn assert_consistent(env: &Env) -> usize {
         let bytes = env
             .read_blob(sha)
             .unwrap_or_else(|| panic!("{where_}: not there"));
-        assert_eq!(&sha256_hex(&bytes), sha, "{where_} does not hash to its row");
+        assert_eq!(
+            &sha256_hex(&bytes),
+            sha,
+            "{where_} does not hash to its row"
+        );
     }
     hashes.len()
 }
@@ -735,6 +739,10 @@ async fn mirroring_after_a_sweep_feeds_the_watchdog_while_it_copies() {
         .filter(|m| *m == "WATCHDOG=1")
         .count();
     // Four packages and four configuration documents, and a journal file per function.
-    assert!(pings >= 8, "{pings} pings while mirroring: {:?}", socket.seen);
+    assert!(
+        pings >= 8,
+        "{pings} pings while mirroring: {:?}",
+        socket.seen
+    );
     assert_eq!(env.files_in("usb/blobs").len(), 8);
 }

@@ -622,3 +622,105 @@ fn a_manifest_and_one_entry_are_read_by_ranges_not_whole() {
     let mut r = fnvault::archive::ranged::RangedBlob::new(bucket, "blobs/aa/pkg".into(), len + 10);
     assert!(fnvault::manifest::read_from(&mut r, at).is_err());
 }
+
+/// The secret-hashing key is part of the archive: on a bucket it is an object beside
+/// `blobs/` (not a file of the local spool), it is copied to mirrors, and a machine rebuilt
+/// from the bucket alone (no spool, no database: `reindex`) hashes the secrets as before, so
+/// its next sweep records no change. A key an earlier fnvault left in the spool is the one
+/// uploaded.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_hashing_key_lives_in_the_bucket_and_goes_to_mirrors() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    let secret = "pg://app:very-secret-pw@db/orders";
+    env.sim.set_config(
+        &fleet.checkout,
+        fnvault::sim::SimConfig {
+            env: std::collections::BTreeMap::from([("DB_URL".to_string(), secret.to_string())]),
+            ..fnvault::sim::SimConfig::default()
+        },
+    );
+    // What an fnvault from before this change left in the spool folder.
+    let old_key = [7u8; 32];
+    std::fs::create_dir_all(env.path("archive")).unwrap();
+    write_private(&env.path("archive/capture.key"), old_key);
+    env.write_config(&format!(
+        "{}\n[[mirrors]]\nname = \"usb\"\ndir = \"usb\"\n",
+        Fleet::config()
+    ));
+    env.sync_ok().await;
+
+    let bucket = env.bucket().unwrap();
+    let in_bucket = bucket.get_bytes("capture.key").unwrap().expect("uploaded");
+    assert_eq!(in_bucket, old_key, "the spooled key is the one uploaded");
+    let mirrored = env.path("usb/capture.key");
+    assert_eq!(std::fs::read(&mirrored).unwrap(), old_key);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&mirrored).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the mirror's key is private: {mode:o}");
+
+    // A new machine: the bucket, the config and the credentials, nothing else.
+    std::fs::remove_dir_all(env.path("archive")).unwrap();
+    std::fs::remove_dir_all(env.path("usb")).unwrap();
+    for f in ["fnvault.db", "fnvault.db-wal", "fnvault.db-shm"] {
+        let _ = std::fs::remove_file(env.path(f));
+    }
+    let run = env.fnvault(&["reindex"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.sync_ok().await;
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(
+        h["versions"].as_array().unwrap().len(),
+        1,
+        "the same key hashes the secret as before: no change: {h}"
+    );
+    assert!(
+        !env.path("archive/capture.key").exists(),
+        "not in the spool"
+    );
+    assert_eq!(std::fs::read(env.path("usb/capture.key")).unwrap(), old_key);
+    for (name, _) in env.files_in("").iter().map(|p| (p.clone(), ())) {
+        if let Ok(bytes) = std::fs::read(&name) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret in clear",
+                name.display()
+            );
+        }
+    }
+}
+
+/// A mirror that holds another archive's secret-hashing key is not overwritten: the mirror
+/// run fails naming both keys' places, and the sweep itself still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_with_another_archives_key_is_refused_not_overwritten() {
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    std::fs::create_dir_all(env.path("usb")).unwrap();
+    write_private(&env.path("usb/capture.key"), [9u8; 32]);
+    env.write_config(&format!(
+        "{}\n[[mirrors]]\nname = \"usb\"\ndir = \"usb\"\n",
+        Fleet::config()
+    ));
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(
+        run.code, 0,
+        "a mirror never fails the sweep: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the mirror's secret-hashing key is not this archive's"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(env.path("usb/capture.key")).unwrap(),
+        [9u8; 32]
+    );
+    assert_eq!(env.fnvault(&["mirror"]).await.code, 1);
+}

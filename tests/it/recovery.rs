@@ -199,7 +199,6 @@ async fn a_version_journaled_but_not_recorded_is_adopted_by_the_next_sweep() {
 }
 }
 
-
 crate::both_backends! {
 async fn an_orphan_blob_is_adopted_when_its_package_is_archived_again() {
     let env = Env::new().await;
@@ -594,13 +593,8 @@ async fn archive_with_a_latest_alias_history(env: &Env) -> Vec<(String, String)>
                      '2001-01-01T00:00:00.000Z');"
         ),
     );
-    let template: serde_json::Value = serde_json::from_str(
-        env.journal_text(CHECKOUT)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let template: serde_json::Value =
+        serde_json::from_str(env.journal_text(CHECKOUT).lines().next().unwrap()).unwrap();
     let mut lines = String::new();
     for (i, (sha, first_seen)) in alias_versions.iter().enumerate() {
         let no = i + 1;
