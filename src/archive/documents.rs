@@ -51,7 +51,7 @@ impl Archive {
     /// alone is the whole archive (a machine rebuilt from it hashes secrets as before). A key
     /// an earlier fnvault made in the local spool folder, before keys went to the bucket, is
     /// the one uploaded.
-    pub fn capture_key(&self, lock: &LockGuard) -> Result<[u8; KEY_LEN], ArchiveError> {
+    pub fn capture_key(&self, _lock: &LockGuard) -> Result<[u8; KEY_LEN], ArchiveError> {
         if let Some(bytes) = self.existing_capture_key()? {
             return self.parse_key(&bytes);
         }
@@ -67,7 +67,7 @@ impl Archive {
             Ok(key)
         } else {
             // Made meanwhile (by nothing else while the lock is held, but never replaced).
-            self.capture_key(lock)
+            self.capture_key(_lock)
         }
     }
 
