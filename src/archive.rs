@@ -12,6 +12,7 @@
 //! - `meta/` holds the append-only [`journal`] that makes the archive self-describing: with
 //!   `blobs/` alone it rebuilds the database (`fnvault reindex`).
 
+pub mod bucket_lock;
 pub mod documents;
 pub mod journal;
 pub mod mirror;
@@ -40,6 +41,13 @@ pub enum ArchiveError {
          stop it or wait for it to finish"
     )]
     Locked { path: PathBuf },
+    /// The writer lock object of an archive on object storage is held by a live writer.
+    #[error(
+        "{location}: the archive is locked by {holder}; one writer per archive: stop that one \
+         (a lock whose holder died is taken over once its process is gone from that host or \
+         it is 30 minutes stale)"
+    )]
+    BucketLocked { location: String, holder: String },
 }
 
 impl ArchiveError {
@@ -123,12 +131,15 @@ pub(crate) fn blob_name(sha256_hex: &str) -> String {
 #[derive(Debug)]
 pub struct LockGuard {
     _files: Vec<File>,
+    /// The lock object of an archive on object storage (released on drop).
+    _bucket: Vec<bucket_lock::BucketLock>,
 }
 
 impl LockGuard {
     /// One guard holding both locks, released together.
     pub fn with(mut self, other: LockGuard) -> LockGuard {
         self._files.extend(other._files);
+        self._bucket.extend(other._bucket);
         self
     }
 }
@@ -180,7 +191,10 @@ fn lock_file(path: &Path) -> Result<LockGuard, ArchiveError> {
         .open(path)
         .map_err(|e| ArchiveError::io(path, e))?;
     match file.try_lock() {
-        Ok(()) => Ok(LockGuard { _files: vec![file] }),
+        Ok(()) => Ok(LockGuard {
+            _files: vec![file],
+            _bucket: Vec::new(),
+        }),
         Err(fs::TryLockError::WouldBlock) => Err(ArchiveError::Locked {
             path: path.to_path_buf(),
         }),
@@ -523,8 +537,15 @@ impl Archive {
 
     /// Takes the exclusive lock of this archive, or says who has it. Writers (sync, daemon)
     /// hold it for their whole run; readers never take it, so they work while a daemon runs.
+    /// On object storage also the bucket's lock object ([`bucket_lock`]), so two machines
+    /// cannot write one bucket.
     pub fn lock(&self) -> Result<LockGuard, ArchiveError> {
-        lock_file(&self.root.join(".lock"))
+        let mut guard = lock_file(&self.root.join(".lock"))?;
+        // The local lock first: two processes of this machine are told apart without a call.
+        if let Some(r) = &self.remote {
+            guard._bucket.push(bucket_lock::acquire(r)?);
+        }
+        Ok(guard)
     }
 
     /// Removes what a killed process left in `tmp/`, and the half-written `meta/.sightings-*`

@@ -358,10 +358,11 @@ async fn the_store_stopped_mid_sweep_fails_only_what_it_caught_and_the_next_swee
 }
 
 /// A bucket over its quota (SeaweedFS's `s3.bucket.quota`, enforced by making the bucket
-/// read-only, which its S3 gateway answers with HTTP 500 `InternalError`): the sweep fails the
-/// redeployed function with the store's status and code, records no version and leaves no
-/// object; the functions that needed no upload are still checked; once the quota is lifted the
-/// next sweep archives the redeploy.
+/// read-only, which its S3 gateway answers with HTTP 500 `InternalError`). Set while a sweep
+/// downloads: that sweep fails the redeployed function with the store's status and code,
+/// records no version and leaves no object. A sweep started while the bucket is full cannot
+/// even take the bucket's writer lock and stops at once, naming it. Once the quota is lifted
+/// the next sweep archives the redeploy.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
     let Some(server) = start_server() else {
@@ -379,15 +380,17 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
     env.sync_ok().await;
     let before = env.blob_count();
     let bucket = env.bucket().unwrap();
-    let journal_before = bucket.list("journal/").unwrap().len();
-
-    // A quota of 1 MiB on a bucket that already holds more. The master learns the bucket's
-    // size from volume heartbeats, so enforcing is retried until it flips the bucket.
-    let out = server.shell(&[&format!("s3.bucket.quota -name={BUCKET} -op=set -sizeMB=1")]);
-    assert!(out.contains("updated quota"), "{out}");
-    eventually("the quota enforced (bucket read-only)", async || {
-        let out = server.shell(&["s3.bucket.quota.enforce -apply"]);
-        if out.contains("read only") {
+    let journal_before = bucket.list("meta/").unwrap().len();
+    // The master learns the bucket's size from volume heartbeats: wait until it knows, so
+    // the quota below is enforced at once.
+    eventually("the bucket's size known to the master", async || {
+        let out = server.shell(&["s3.bucket.list"]);
+        let size: u64 = out
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("size:"))?
+            .parse()
+            .ok()?;
+        if size > 1 << 20 {
             return Some(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -397,21 +400,43 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
 
     env.sim
         .deploy(&fleet.checkout, package("checkout v2 over quota", 120_000));
-    let run = env.fnvault(&["sync"]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains(CHECKOUT), "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 500"), "{}", run.stderr);
-    assert!(run.stderr.contains("InternalError"), "{}", run.stderr);
-    assert!(!run.stderr.contains(S3_SECRET), "{}", run.stderr);
+    env.sim.set_fault(&fleet.checkout, Fault::SlowDownload);
+    let sweep = spawn_fnvault(&env, &["sync"]);
+    eventually("the sweep's lock object", async || {
+        bucket.get_bytes("lock.json").ok().flatten().map(|_| ())
+    })
+    .await;
+    let out = server.shell(&[
+        &format!("s3.bucket.quota -name={BUCKET} -op=set -sizeMB=1"),
+        "s3.bucket.quota.enforce -apply",
+    ]);
+    assert!(out.contains("read only"), "{out}");
+    let out = sweep.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(CHECKOUT), "{stderr}");
+    assert!(stderr.contains("HTTP 500"), "{stderr}");
+    assert!(stderr.contains("InternalError"), "{stderr}");
+    assert!(!stderr.contains(S3_SECRET), "{stderr}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 1);
     assert_eq!(
         env.blob_count(),
         before,
         "no object from the refused upload"
     );
-    assert_eq!(bucket.list("journal/").unwrap().len(), journal_before);
+    assert_eq!(bucket.list("meta/").unwrap().len(), journal_before);
     assert!(env.files_in("archive/tmp").is_empty());
 
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("lock.json"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 500 InternalError"),
+        "{}",
+        run.stderr
+    );
+
+    env.sim.clear_fault(&fleet.checkout);
     let out = server.shell(&[
         &format!("s3.bucket.quota -name={BUCKET} -op=remove"),
         "s3.bucket.quota.enforce -apply",
@@ -723,4 +748,109 @@ async fn a_mirror_with_another_archives_key_is_refused_not_overwritten() {
         [9u8; 32]
     );
     assert_eq!(env.fnvault(&["mirror"]).await.code, 1);
+}
+
+/// A second machine's config for the same bucket: its own spool folder and database (in
+/// `<env>/other/`), the same archive prefix and keys.
+fn second_machine(env: &Env) -> PathBuf {
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["tc.key", "ali.key", "s3.key"] {
+        std::fs::copy(env.path(f), other.join(f)).unwrap();
+    }
+    let config = other.join("config.toml");
+    std::fs::write(&config, format!("{}\n{}", env.accounts(), Fleet::config())).unwrap();
+    config
+}
+
+/// Two machines (two spool folders, two databases) writing one bucket would number versions
+/// each from its own database: the bucket's lock object lets one write at a time, names the
+/// holder to the other, and is gone when the holder ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_machine_cannot_write_the_bucket_while_one_does() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    let other = second_machine(&env);
+    env.sim.set_fault(&fleet.refund, Fault::SlowDownload);
+    let first = spawn_fnvault(&env, &["sync"]);
+    let bucket = env.bucket().unwrap();
+    eventually("the first writer's lock object", async || {
+        bucket.get_bytes("lock.json").ok().flatten().map(|_| ())
+    })
+    .await;
+
+    let run = run_fnvault(&other, &["sync"]).await;
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("lock.json"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("locked by fnvault pid {}", first.id().unwrap())),
+        "{}",
+        run.stderr
+    );
+    let out = first.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        bucket.get_bytes("lock.json").unwrap().is_none(),
+        "released at the end"
+    );
+    // Readers never need it; the second machine writes once the first is done.
+    let run = run_fnvault(&other, &["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// A lock left by a machine that died is taken over once it is 30 minutes stale, with a
+/// warning naming it; a fresh one from another host is not; one left on this host by a
+/// process that is gone is taken over at once (a daemon restarted after `kill -9`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_bucket_lock_is_taken_over_and_a_live_one_is_not() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let _fleet = Fleet::deploy(&env);
+    let bucket = env.bucket().unwrap();
+    let lock = |host: &str, pid: u32, minutes_ago: i64| {
+        let t = fnvault::time::format_rfc3339(
+            chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+        );
+        let body = serde_json::json!({
+            "id": "0123456789abcdef", "host": host, "pid": pid, "started": t, "refreshed": t,
+        });
+        bucket
+            .put_bytes("lock.json", body.to_string().into_bytes(), false)
+            .unwrap();
+    };
+
+    lock("dr-site-a", 4242, 1);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("locked by fnvault pid 4242 on dr-site-a"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.list().await[0]["versions"], 0, "nothing written");
+
+    lock("dr-site-a", 4242, 45);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("taking over a stale writer lock"),
+        "{}",
+        run.stderr
+    );
+
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    // A pid far above any default pid_max: no process has it.
+    lock(here.trim(), 4_000_000_000, 0);
+    env.sync_ok().await;
+    assert!(bucket.get_bytes("lock.json").unwrap().is_none());
 }
