@@ -189,6 +189,27 @@ impl S3 {
         (url, path)
     }
 
+    /// The create-only headers of a write: `If-None-Match: *` for every store, and on Alibaba
+    /// OSS (`*.aliyuncs.com`) and Tencent COS (`*.myqcloud.com`) endpoints also their own
+    /// `x-oss-forbid-overwrite` / `x-cos-forbid-overwrite`, which those stores document for
+    /// PutObject (a store that ignored `If-None-Match` would still refuse). Other stores get
+    /// only the standard header: some ignore unknown ones silently.
+    fn create_only_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("if-none-match", "*".to_string())];
+        if let Some(name) = forbid_overwrite_header(&self.settings.endpoint) {
+            h.push((name, "true".to_string()));
+        }
+        h
+    }
+
+    /// Whether `status` from a create-only write means "the name is taken": 412 for
+    /// `If-None-Match`, 409 for OSS's and COS's forbid-overwrite (`FileAlreadyExists`,
+    /// `PathConflict`) when that header was sent.
+    fn taken(&self, status: u16) -> bool {
+        status == 412
+            || (status == 409 && forbid_overwrite_header(&self.settings.endpoint).is_some())
+    }
+
     /// Signs and sends one request; `body` is `None` for an empty body.
     #[allow(clippy::too_many_arguments)]
     async fn send(
@@ -350,11 +371,14 @@ impl S3 {
                         reqwest::Method::PUT,
                         Some(this.key(&name)),
                         Vec::new(),
-                        vec![
-                            ("if-none-match", "*".to_string()),
-                            ("x-amz-checksum-sha256", checksum),
-                            ("content-type", "application/octet-stream".to_string()),
-                        ],
+                        [
+                            this.create_only_headers(),
+                            vec![
+                                ("x-amz-checksum-sha256", checksum),
+                                ("content-type", "application/octet-stream".to_string()),
+                            ],
+                        ]
+                        .concat(),
                         sha,
                         Some((body, size)),
                     )
@@ -362,7 +386,7 @@ impl S3 {
                     .map_err(|e| this.transport("upload", &name, &e))?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(true),
-                    412 => Ok(false),
+                    s if this.taken(s) => Ok(false),
                     _ => Err(this.refused("upload", &name, resp).await),
                 }
             }
@@ -384,7 +408,7 @@ impl S3 {
                 let sha = hex::encode(Sha256::digest(&bytes));
                 let mut extra = vec![("x-amz-checksum-sha256", base64_of_hex(&sha))];
                 if create_only {
-                    extra.push(("if-none-match", "*".to_string()));
+                    extra.extend(this.create_only_headers());
                 }
                 let len = bytes.len() as u64;
                 let resp = this
@@ -401,7 +425,7 @@ impl S3 {
                     .map_err(|e| this.transport("upload", &name, &e))?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(true),
-                    412 if create_only => Ok(false),
+                    s if create_only && this.taken(s) => Ok(false),
                     _ => Err(this.refused("upload", &name, resp).await),
                 }
             }
@@ -730,8 +754,37 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
+/// The store's own forbid-overwrite header, for the stores known to honour one.
+fn forbid_overwrite_header(endpoint: &url::Url) -> Option<&'static str> {
+    let host = endpoint.host_str()?.to_ascii_lowercase();
+    if host == "aliyuncs.com" || host.ends_with(".aliyuncs.com") {
+        Some("x-oss-forbid-overwrite")
+    } else if host == "myqcloud.com" || host.ends_with(".myqcloud.com") {
+        Some("x-cos-forbid-overwrite")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn oss_and_cos_endpoints_also_get_their_own_forbid_overwrite_header() {
+        let h = |u: &str| forbid_overwrite_header(&url::Url::parse(u).unwrap());
+        assert_eq!(
+            h("https://oss-cn-hangzhou.aliyuncs.com"),
+            Some("x-oss-forbid-overwrite")
+        );
+        assert_eq!(
+            h("https://cos.ap-guangzhou.myqcloud.com"),
+            Some("x-cos-forbid-overwrite")
+        );
+        assert_eq!(h("http://127.0.0.1:8333"), None);
+        assert_eq!(h("https://s3.us-east-1.amazonaws.com"), None);
+        // A look-alike host is not the store.
+        assert_eq!(h("https://evil-aliyuncs.com.example"), None);
+    }
     use super::*;
 
     #[test]
