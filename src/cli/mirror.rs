@@ -162,8 +162,31 @@ pub(super) fn command(config: &Config, name: Option<&str>) -> Result<ExitCode, F
         .lock()
         .and_then(|l| Ok(l.with(crate::archive::lock_database(&config.database_path)?)))
         .map_err(anyhow::Error::from)?;
+    // The lag alert goes out from here too, not only after sweeps: a `mirror` timer of its
+    // own (or an operator catching up by hand) must not leave a lagging mirror unannounced.
+    // This runs on a blocking section of the command runtime: the notifier's worker is
+    // spawned on it and waited for through its handle.
+    let runtime = tokio::runtime::Handle::current();
+    let notifier = config.notify.clone().map(|settings| {
+        let _entered = runtime.enter();
+        let http = crate::http::client(&config.http)
+            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+        Ok::<_, anyhow::Error>(crate::notify::Notifier::start(
+            settings,
+            http,
+            config.database_path.clone(),
+            config.functions.clone(),
+            config.discover.clone(),
+        ))
+    });
+    let notifier = notifier.transpose()?;
+    let results = run_mirrors(config, &archive, &lock, name, &|| {});
+    check_lag(config, notifier.as_ref().map(|(n, _)| n.as_ref()));
+    if let Some((_, worker)) = notifier {
+        runtime.block_on(worker.finish());
+    }
     let mut failed = false;
-    for (name, result) in run_mirrors(config, &archive, &lock, name, &|| {}) {
+    for (name, result) in results {
         match result {
             Ok(r) => println!(
                 "{name}: up to date ({} blob(s), {} copied now, {} journal line(s) copied)",

@@ -350,4 +350,20 @@ async fn a_lagging_mirror_alerts_once_per_episode() {
     assert_eq!(alerts[1]["event"], "mirror_lagging");
     assert_eq!(alerts[1]["lag_versions"], 1, "{}", alerts[1]);
     assert!(alerts[1]["last_success"].is_string(), "{}", alerts[1]);
+
+    // `fnvault mirror` on its own (no sweep) ends an episode and alerts a new one too.
+    std::fs::remove_file(&usb).unwrap();
+    assert_eq!(env.fnvault(&["mirror"]).await.code, 0);
+    std::fs::remove_dir_all(&usb).unwrap();
+    std::fs::write(&usb, b"not a folder").unwrap();
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v3", 92_000));
+    env.sync_ok().await;
+    assert_eq!(hooks().len(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert_eq!(env.fnvault(&["mirror"]).await.code, 1);
+    let alerts = hooks();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert_eq!(alerts[2]["event"], "mirror_lagging");
+    assert_eq!(alerts[2]["lag_versions"], 1, "{}", alerts[2]);
 }
