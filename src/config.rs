@@ -102,6 +102,9 @@ pub struct Config {
     pub discover: Vec<Discover>,
     /// Secrets written inline in the file (the key and its place), for the permission check.
     pub inline_secrets: Vec<InlineSecret>,
+    /// The archive's and the mirrors' secret key files (`secret_access_key_file`,
+    /// `session_token_file`), held to the same permission check as the accounts' key files.
+    pub store_secret_files: Vec<SecretFile>,
     /// `[capture]`: how configuration snapshots keep secret values.
     pub capture: CaptureSettings,
 }
@@ -580,7 +583,23 @@ impl Config {
                 .enumerate()
                 .map(|(i, m)| (vec![Seg::Key("mirrors"), Seg::Index(i)], m)),
         );
+        let mut store_secret_files = Vec::new();
         for (at, store) in stores {
+            for (key, file) in [
+                ("secret_access_key_file", &store.secret_access_key_file),
+                ("session_token_file", &store.session_token_file),
+            ] {
+                if let Some(file) = file {
+                    let mut path = at.clone();
+                    path.push(Seg::Key(key));
+                    let e = loc.err_at(&path, "");
+                    store_secret_files.push(SecretFile {
+                        path: resolve_path(file),
+                        key: e.key.unwrap_or_default(),
+                        position: e.position,
+                    });
+                }
+            }
             for (key, set) in [
                 ("secret_access_key", store.secret_access_key.is_some()),
                 ("session_token", store.session_token.is_some()),
@@ -617,6 +636,7 @@ impl Config {
             file: path.to_path_buf(),
             discover,
             inline_secrets,
+            store_secret_files,
             archive,
             mirrors,
             database_path: resolve_path(&raw.database.path),
@@ -693,6 +713,7 @@ fn check_private(config: &Config) -> Result<(), ConfigError> {
         .iter()
         .filter_map(|a| a.credentials.as_ref())
         .flat_map(|c| &c.files)
+        .chain(&config.store_secret_files)
         .filter(|f| !systemd_managed(&f.path))
     {
         // The file was just read, so its metadata is there; a race that removed it since is

@@ -453,3 +453,63 @@ async fn a_key_file_or_profile_file_others_can_read_is_refused_unless_allowed() 
         run.stderr
     );
 }
+
+/// The archive's and a mirror's key files get the same check as the accounts': a
+/// `secret_access_key_file` others can read is refused, naming the key and the mode, unless
+/// allowed. (No store is contacted: the check comes first.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storage_key_file_others_can_read_is_refused_unless_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new().await;
+    let _fleet = Fleet::deploy(&env);
+    let shared = env.path("shared-s3.key");
+    std::fs::write(&shared, "fnvault-test-secret-0001\n").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (section, key) in [
+        (
+            format!(
+                "[archive]\n{}",
+                crate::objstore::store_keys("http://127.0.0.1:9", "p", "shared-s3.key")
+            ),
+            "archive.secret_access_key_file",
+        ),
+        (
+            format!(
+                "[[mirrors]]\nname = \"offsite\"\n{}",
+                crate::objstore::store_keys("http://127.0.0.1:9", "p", "shared-s3.key")
+            ),
+            "mirrors[1].secret_access_key_file",
+        ),
+    ] {
+        // The standard config with its `[archive]` table replaced, or a mirror added.
+        let config = if key.starts_with("archive") {
+            let rest = env
+                .accounts()
+                .replacen("[archive]\ndir = \"archive\"\n", "", 1);
+            format!("{section}dir = \"archive\"\n{rest}\n{}", Fleet::config())
+        } else {
+            format!("{}\n{}\n{section}", env.accounts(), Fleet::config())
+        };
+        std::fs::write(env.path("config.toml"), config).unwrap();
+        for command in [&["sync"][..], &["config", "check"]] {
+            let run = env.fnvault(command).await;
+            assert_eq!(run.code, 2, "{command:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(key)
+                    && run.stderr.contains("shared-s3.key")
+                    && run.stderr.contains("mode 0644"),
+                "{command:?}: {}",
+                run.stderr
+            );
+            assert!(
+                !run.stderr.contains("fnvault-test-secret"),
+                "{}",
+                run.stderr
+            );
+        }
+        let allowed = env
+            .fnvault(&["--allow-insecure-config", "config", "check"])
+            .await;
+        assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    }
+}
