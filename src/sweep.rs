@@ -409,14 +409,17 @@ impl Sweeper {
         }
         let (archive, sha) = (self.archive.clone(), sha256.to_string());
         let read = tokio::task::spawn_blocking(move || {
+            // In place: on object storage Range GETs of the zip's directory, not a second
+            // download of the whole package.
+            let location = std::path::PathBuf::from(archive.blob_location(&sha));
             let blob =
                 archive
-                    .local_copy(&sha)
+                    .blob_reader(&sha)
                     .map_err(|e| crate::manifest::ManifestError::Io {
-                        path: std::path::PathBuf::from(archive.blob_location(&sha)),
+                        path: location.clone(),
                         source: std::io::Error::other(e.to_string()),
                     })?;
-            crate::manifest::read(&blob)
+            crate::manifest::read_from(blob, &location)
         })
         .await;
         let package = match read {

@@ -854,3 +854,34 @@ async fn a_stale_bucket_lock_is_taken_over_and_a_live_one_is_not() {
     env.sync_ok().await;
     assert!(bucket.get_bytes("lock.json").unwrap().is_none());
 }
+
+/// The sweep reads a new package's file manifest from the bucket in place (the zip's
+/// directory by Range GETs, not a second download of the package) and records it, so `show`
+/// answers from the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_into_a_bucket_records_each_new_packages_manifest() {
+    let Some(server) = shared_server() else {
+        return;
+    };
+    let mut env = Env::new().await;
+    env.s3 = Some((server.endpoint.clone(), fresh_prefix()));
+    let fleet = Fleet::deploy(&env);
+    env.sim.deploy(
+        &fleet.checkout,
+        zip_package(&[("index.js", "exports.main = 1;\n"), ("lib/a.js", "a\n")]),
+    );
+    env.sync_ok().await;
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let sha = env.entry(CHECKOUT).await["latest_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let files: Vec<String> = db
+        .prepare("SELECT path FROM files WHERE sha256 = ?1 ORDER BY path")
+        .unwrap()
+        .query_map([&sha], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(files, ["index.js", "lib/a.js"]);
+}
