@@ -76,6 +76,23 @@ pub struct Snapshot {
     /// The cloud's own last-modified time of the function (SCF `ModTime`, FC
     /// `lastModifiedTime`), as sent; kept beside the version, not in the document.
     pub cloud_modified: Option<String>,
+    /// A container-image function's image reference (with its digest where the cloud gives
+    /// one: FC 3.0's `resolvedImageUri`, or an SCF `ImageUri` deployed by digest); `None`
+    /// for a function deployed as a code package.
+    pub image: Option<String>,
+    /// The layer versions the function references, in the cloud's order (which decides whose
+    /// files win; never sorted).
+    pub layers: Vec<LayerRef>,
+}
+
+/// A layer version a function references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRef {
+    pub name: String,
+    /// The version number, as text.
+    pub version: String,
+    /// The region the ARN names (FC), when it names one; else the function's.
+    pub region: Option<String>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -121,9 +138,13 @@ const FC3_FUNCTION_VOLATILE: &[&str] = &[
 
 /// The canonical document of `answer`. `Err` names what was not as the API documents it.
 pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot, String> {
+    let image;
+    let layers;
     let (api, mut parts, cloud_modified) = match answer {
         ConfigAnswer::Scf { mut function } => {
             let obj = object(&mut function, "GetFunction")?;
+            image = scf_image(obj)?;
+            layers = scf_layers(obj)?;
             let modified = obj.get("ModTime").and_then(Value::as_str).map(String::from);
             for k in SCF_VOLATILE {
                 obj.remove(*k);
@@ -163,6 +184,8 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             mut triggers,
         } => {
             let f = object(&mut function, "GetFunction")?;
+            image = fc_image(f, true)?;
+            layers = fc_layers(f, true)?;
             for k in FC3_FUNCTION_VOLATILE {
                 f.remove(*k);
             }
@@ -187,6 +210,8 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
                 s.remove(*k);
             }
             let f = object(&mut function, "GetFunction")?;
+            image = fc_image(f, false)?;
+            layers = fc_layers(f, false)?;
             let modified = fc_function(f, protect);
             fc_triggers(&mut triggers, protect)?;
             (
@@ -216,7 +241,153 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
         bytes,
         sha256,
         cloud_modified,
+        image,
+        layers,
     })
+}
+
+/// SCF: an image function has `ImageConfig.ImageUri` (`shared/api/tencent-scf-more.md` 1.4);
+/// `Runtime: "CustomImage"` without one is an answer fnvault cannot archive faithfully.
+fn scf_image(f: &serde_json::Map<String, Value>) -> Result<Option<String>, String> {
+    let uri = f
+        .get("ImageConfig")
+        .and_then(|c| c.get("ImageUri"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty());
+    match uri {
+        Some(u) => Ok(Some(u.to_string())),
+        None if f.get("Runtime").and_then(Value::as_str) == Some("CustomImage") => {
+            Err("GetFunction says Runtime CustomImage but gives no ImageConfig.ImageUri".into())
+        }
+        None => Ok(None),
+    }
+}
+
+/// FC: `runtime: "custom-container"`; the reference is `customContainerConfig.image`, or in
+/// 3.0 `resolvedImageUri` (the deployed digest) when it is sent.
+fn fc_image(f: &serde_json::Map<String, Value>, fc3: bool) -> Result<Option<String>, String> {
+    if f.get("runtime").and_then(Value::as_str) != Some("custom-container") {
+        return Ok(None);
+    }
+    let c = f.get("customContainerConfig");
+    let pick = |k: &str| {
+        c.and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let resolved = if fc3 { pick("resolvedImageUri") } else { None };
+    match resolved.or_else(|| pick("image")) {
+        Some(i) => Ok(Some(i.to_string())),
+        None => Err(
+            "GetFunction says runtime custom-container but gives no customContainerConfig.image"
+                .into(),
+        ),
+    }
+}
+
+/// Whether a layer's name and version can become part of a key and a file name: names as
+/// the clouds allow them (letters, digits, `-`, `_`, at most 128), versions decimal.
+fn checked_layer(name: &str, version: &str, region: Option<&str>) -> Result<LayerRef, String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let version_ok =
+        !version.is_empty() && version.len() <= 10 && version.bytes().all(|b| b.is_ascii_digit());
+    let region_ok = region.is_none_or(|r| {
+        !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !(name_ok && version_ok && region_ok) {
+        return Err(format!(
+            "layer `{}` version `{}` is not a layer name and version number",
+            name.escape_default(),
+            version.escape_default()
+        ));
+    }
+    Ok(LayerRef {
+        name: name.to_string(),
+        version: version.to_string(),
+        region: region.map(String::from),
+    })
+}
+
+/// SCF `Layers[]`: `{LayerName, LayerVersion (int)}`, in the cloud's order.
+fn scf_layers(f: &serde_json::Map<String, Value>) -> Result<Vec<LayerRef>, String> {
+    let Some(list) = f.get("Layers").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|l| {
+            let name = l.get("LayerName").and_then(Value::as_str).unwrap_or("");
+            let version = match l.get("LayerVersion") {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            checked_layer(name, &version, None).map_err(|e| format!("Layers: {e}"))
+        })
+        .collect()
+}
+
+/// FC layers by ARN: 2.0 `layersArnV2[]` (strings; else the deprecated `layers[]`,
+/// `<hash>#<name>#<version>`), 3.0 `layers[]{arn}`. The ARN is
+/// `acs:fc:{region}:{account}:layers/{name}/versions/{version}`.
+fn fc_layers(f: &serde_json::Map<String, Value>, fc3: bool) -> Result<Vec<LayerRef>, String> {
+    let arns: Vec<&str> = if fc3 {
+        match f.get("layers").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .map(|l| {
+                    l.get("arn")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| "layers: an entry without an arn".to_string())
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        }
+    } else {
+        let v2: Vec<&str> = f
+            .get("layersArnV2")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if v2.is_empty() {
+            let v1: Vec<&str> = f
+                .get("layers")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            return v1
+                .into_iter()
+                .map(|a| {
+                    let mut parts = a.rsplitn(3, '#');
+                    let version = parts.next().unwrap_or("");
+                    let name = parts.next().unwrap_or("");
+                    checked_layer(name, version, None).map_err(|e| format!("layers: {e}"))
+                })
+                .collect();
+        }
+        v2
+    };
+    arns.into_iter()
+        .map(|arn| {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            let path: Vec<&str> = parts
+                .get(4)
+                .map(|p| p.split('/').collect())
+                .unwrap_or_default();
+            match (parts.as_slice(), path.as_slice()) {
+                ([_, _, region, _, _], ["layers", name, "versions", version]) => {
+                    checked_layer(name, version, Some(region))
+                }
+                _ => Err(format!(
+                    "layer ARN `{}` is not acs:fc:<region>:<account>:layers/<name>/versions/<n>",
+                    arn.escape_default()
+                )),
+            }
+        })
+        .collect()
 }
 
 /// What FC 2.0 and 3.0 functions share: volatile fields out, environment values and the

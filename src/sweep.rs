@@ -22,8 +22,10 @@ use crate::db::{Db, DbError, LatestVersion, SweepCounts, Writer};
 use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
+mod layers;
 mod plan;
 mod stages;
+pub use stages::{IMAGE_PREFIX, is_image};
 
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,9 @@ pub struct Sweeper {
     capture: crate::config::SecretsMode,
     /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
     capture_key: Arc<[u8; 32]>,
+    /// One lock per layer key being archived, so functions sharing a new layer download it
+    /// once (`layers.rs`).
+    layer_locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Sweeper {
@@ -211,6 +216,7 @@ impl Sweeper {
             journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             capture,
             capture_key: Arc::new(capture_key),
+            layer_locks: Arc::default(),
         };
         Ok((sweeper, lock))
     }
