@@ -797,6 +797,90 @@ mod tests {
     }
 
     #[test]
+    fn layers_are_read_in_the_clouds_order_and_images_by_their_reference() {
+        let scf = canonical(
+            ConfigAnswer::Scf {
+                function: json!({"Runtime": "CustomImage",
+                    "ImageConfig": {"ImageUri": "ccr.ccs.tencentyun.com/a/b:v1@sha256:ab"},
+                    "Layers": [{"LayerName": "zz", "LayerVersion": 3},
+                               {"LayerName": "aa", "LayerVersion": 1}]}),
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(
+            scf.image.as_deref(),
+            Some("ccr.ccs.tencentyun.com/a/b:v1@sha256:ab")
+        );
+        let names: Vec<_> = scf.layers.iter().map(|l| (&*l.name, &*l.version)).collect();
+        assert_eq!(names, [("zz", "3"), ("aa", "1")], "never sorted");
+        assert_eq!(scf.layers[0].region, None);
+
+        let fc2 = canonical(
+            ConfigAnswer::Fc2 {
+                service: json!({}),
+                function: json!({"runtime": "python3.9", "layersArnV2": [
+                    "acs:fc:cn-beijing:123:layers/deps/versions/2"]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(fc2.image, None);
+        assert_eq!(
+            fc2.layers,
+            vec![LayerRef {
+                name: "deps".into(),
+                version: "2".into(),
+                region: Some("cn-beijing".into())
+            }]
+        );
+        // The deprecated v1 form, when no v2 ARN is given.
+        let v1 = canonical(
+            ConfigAnswer::Fc2 {
+                service: json!({}),
+                function: json!({"layers": ["f00d#deps#4"]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!((&*v1.layers[0].name, &*v1.layers[0].version), ("deps", "4"));
+
+        let fc3 = canonical(
+            ConfigAnswer::Fc3 {
+                function: json!({"runtime": "custom-container",
+                    "customContainerConfig": {"image": "r/x:1", "resolvedImageUri": "r/x@sha256:cd"},
+                    "layers": [{"arn": "acs:fc:cn-hangzhou:123:layers/deps/versions/1", "size": 9}]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(fc3.image.as_deref(), Some("r/x@sha256:cd"));
+        assert_eq!(fc3.layers.len(), 1);
+
+        // What cannot become a key or a file name is an error naming it.
+        for bad in [
+            json!({"Layers": [{"LayerName": "../x", "LayerVersion": 1}]}),
+            json!({"Layers": [{"LayerName": "x", "LayerVersion": "1a"}]}),
+            json!({"Runtime": "CustomImage"}),
+        ] {
+            let e = canonical(ConfigAnswer::Scf { function: bad }, Protect::Plain).unwrap_err();
+            assert!(e.contains("layer") || e.contains("ImageUri"), "{e}");
+        }
+        let e = canonical(
+            ConfigAnswer::Fc3 {
+                function: json!({"layers": [{"arn": "acs:fc:r:1:functions/x"}]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap_err();
+        assert!(e.contains("layer ARN"), "{e}");
+    }
+
+    #[test]
     fn a_non_object_answer_is_an_error_naming_the_call() {
         let e = canonical(
             ConfigAnswer::Scf {
