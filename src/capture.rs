@@ -57,6 +57,13 @@ pub enum Protect<'a> {
     Hash(&'a [u8; 32]),
     /// Kept as read.
     Plain,
+    /// `age:` + the keyed hash (as in `Hash`) + `:` + the value encrypted to every recipient
+    /// (age, base64): the hash detects changes without decrypting (a re-encryption of the
+    /// same value differs in every byte), the ciphertext lets an identity holder restore.
+    Encrypt {
+        key: &'a [u8; 32],
+        recipients: &'a [age::x25519::Recipient],
+    },
 }
 
 impl Protect<'_> {
@@ -64,9 +71,13 @@ impl Protect<'_> {
         match self {
             Protect::Hash(_) => "hash",
             Protect::Plain => "plain",
+            Protect::Encrypt { .. } => "encrypt",
         }
     }
 }
+
+/// The prefix of a protected value in `encrypt` mode: `age:hmac-sha256:<64 hex>:<base64>`.
+pub const AGE_PREFIX: &str = "age:";
 
 /// A canonical configuration document, ready to store as a blob.
 pub struct Snapshot {
@@ -156,7 +167,7 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             {
                 for var in vars.iter_mut() {
                     if let Some(v) = var.get_mut("Value") {
-                        protect_value(v, protect);
+                        protect_value(v, protect)?;
                     }
                 }
                 sort_by_name(vars, "Key");
@@ -168,10 +179,10 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
                             t.remove(*k);
                         }
                         if let Some(desc) = t.get_mut("TriggerDesc") {
-                            protect_embedded_json(desc, protect);
+                            protect_embedded_json(desc, protect)?;
                         }
                         if let Some(arg) = t.get_mut("CustomArgument") {
-                            protect_value(arg, protect);
+                            protect_value(arg, protect)?;
                         }
                     }
                 }
@@ -189,7 +200,7 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             for k in FC3_FUNCTION_VOLATILE {
                 f.remove(*k);
             }
-            let modified = fc_function(f, protect);
+            let modified = fc_function(f, protect)?;
             fc_triggers(&mut triggers, protect)?;
             for t in triggers.iter_mut().filter_map(Value::as_object_mut) {
                 t.remove("status");
@@ -212,7 +223,7 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             let f = object(&mut function, "GetFunction")?;
             image = fc_image(f, false)?;
             layers = fc_layers(f, false)?;
-            let modified = fc_function(f, protect);
+            let modified = fc_function(f, protect)?;
             fc_triggers(&mut triggers, protect)?;
             (
                 "fc/2021-04-06",
@@ -392,7 +403,10 @@ fn fc_layers(f: &serde_json::Map<String, Value>, fc3: bool) -> Result<Vec<LayerR
 
 /// What FC 2.0 and 3.0 functions share: volatile fields out, environment values and the
 /// container registry password protected. Returns the cloud's modified time.
-fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> Option<String> {
+fn fc_function(
+    f: &mut serde_json::Map<String, Value>,
+    protect: Protect<'_>,
+) -> Result<Option<String>, String> {
     let modified = f
         .get("lastModifiedTime")
         .and_then(Value::as_str)
@@ -410,7 +424,7 @@ fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> 
             .and_then(|r| r.get_mut("authConfig"))
             .and_then(|a| a.get_mut("password"))
         {
-            protect_value(p, protect);
+            protect_value(p, protect)?;
         }
     }
     if let Some(env) = f
@@ -418,10 +432,10 @@ fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> 
         .and_then(Value::as_object_mut)
     {
         for v in env.values_mut() {
-            protect_value(v, protect);
+            protect_value(v, protect)?;
         }
     }
-    modified
+    Ok(modified)
 }
 
 /// FC triggers (2.0 and 3.0): volatile times out, `triggerConfig` protected, sorted by name.
@@ -432,7 +446,7 @@ fn fc_triggers(triggers: &mut [Value], protect: Protect<'_>) -> Result<(), Strin
             t.remove(*k);
         }
         if let Some(c) = t.get_mut("triggerConfig") {
-            protect_embedded_json(c, protect);
+            protect_embedded_json(c, protect)?;
         }
     }
     sort_by_name(triggers, "triggerName");
@@ -458,14 +472,15 @@ fn sort_by_name(items: &mut [Value], name: &str) {
 }
 
 /// Replaces a secret value per `protect` (an empty string stays empty: nothing to hide, and
-/// "was set to empty" is worth seeing).
-fn protect_value(v: &mut Value, protect: Protect<'_>) {
-    let Protect::Hash(key) = protect else {
-        return;
+/// "was set to empty" is worth seeing). `Err` only if encryption fails, naming no value.
+fn protect_value(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
+    let key = match protect {
+        Protect::Plain => return Ok(()),
+        Protect::Hash(key) | Protect::Encrypt { key, .. } => key,
     };
     let text = match &*v {
-        Value::String(s) if s.is_empty() => return,
-        Value::Null => return,
+        Value::String(s) if s.is_empty() => return Ok(()),
+        Value::Null => return Ok(()),
         Value::String(s) => s.clone(),
         other => {
             let mut b = Vec::new();
@@ -473,7 +488,148 @@ fn protect_value(v: &mut Value, protect: Protect<'_>) {
             String::from_utf8_lossy(&b).into_owned()
         }
     };
-    *v = Value::String(keyed_hash(key, &text));
+    let hash = keyed_hash(key, &text);
+    *v = Value::String(match protect {
+        Protect::Encrypt { recipients, .. } => {
+            format!("{AGE_PREFIX}{hash}:{}", encrypt(recipients, &text)?)
+        }
+        _ => hash,
+    });
+    Ok(())
+}
+
+/// `text` encrypted to every recipient (one age file), base64.
+fn encrypt(recipients: &[age::x25519::Recipient], text: &str) -> Result<String, String> {
+    use base64::Engine;
+    use std::io::Write;
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| format!("encrypting a secret to the age recipients: {e}"))?;
+    let mut out = Vec::new();
+    let mut w = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| format!("encrypting a secret: {e}"))?;
+    w.write_all(text.as_bytes())
+        .and_then(|()| w.finish().map(|_| ()))
+        .map_err(|e| format!("encrypting a secret: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// The bytes a document is compared by: every `encrypt`-mode value cut back to its keyed
+/// hash (`age:hmac-sha256:<hex>:<base64>` → `age:hmac-sha256:<hex>`), at any depth —
+/// trigger settings hold them inside JSON strings, where base64 needs no escaping. Other
+/// documents are their own comparable form.
+pub fn comparable(bytes: &[u8]) -> Vec<u8> {
+    let marker = format!("{AGE_PREFIX}{HASH_PREFIX}");
+    let marker = marker.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(marker) {
+            let hex_end = i + marker.len() + 64;
+            let is_value = bytes.len() > hex_end
+                && bytes[i + marker.len()..hex_end]
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                && bytes[hex_end] == b':';
+            if is_value {
+                out.extend_from_slice(&bytes[i..hex_end]);
+                i = hex_end + 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'+' | b'/' | b'='))
+                {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// SHA-256 (hex) of [`comparable`]: equal for two reads of an unchanged configuration in
+/// every mode.
+pub fn comparable_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(comparable(bytes)))
+}
+
+/// Decrypts every `encrypt`-mode value of a document with `identities`, at any depth (trigger
+/// settings: inside JSON strings). `Err` names the field that could not be decrypted.
+pub fn decrypt_document(
+    doc: &mut Value,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<usize, String> {
+    fn walk(
+        v: &mut Value,
+        path: &str,
+        ids: &[Box<dyn age::Identity>],
+        n: &mut usize,
+    ) -> Result<(), String> {
+        match v {
+            Value::Object(m) => {
+                for (k, inner) in m.iter_mut() {
+                    walk(inner, &format!("{path}.{k}"), ids, n)?;
+                }
+            }
+            Value::Array(a) => {
+                for (i, inner) in a.iter_mut().enumerate() {
+                    walk(inner, &format!("{path}[{i}]"), ids, n)?;
+                }
+            }
+            Value::String(s) => {
+                if let Some(clear) = decrypt_value(s, ids).map_err(|e| format!("{path}: {e}"))? {
+                    *s = clear;
+                    *n += 1;
+                } else if s.contains(AGE_PREFIX)
+                    && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+                    && (inner.is_object() || inner.is_array())
+                {
+                    let before = *n;
+                    walk(&mut inner, path, ids, n)?;
+                    if *n > before {
+                        let mut b = Vec::new();
+                        write_canonical(&inner, &mut b);
+                        *s = String::from_utf8_lossy(&b).into_owned();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut n = 0;
+    walk(doc, "", identities, &mut n)?;
+    Ok(n)
+}
+
+/// The clear text of one `encrypt`-mode value; `None` when `s` is not one.
+fn decrypt_value(s: &str, ids: &[Box<dyn age::Identity>]) -> Result<Option<String>, String> {
+    use base64::Engine;
+    use std::io::Read;
+    let Some(rest) = s.strip_prefix(AGE_PREFIX) else {
+        return Ok(None);
+    };
+    let Some((hash, b64)) = rest.rsplit_once(':') else {
+        return Ok(None);
+    };
+    if !is_protected(hash) {
+        return Ok(None);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the ciphertext is not base64".to_string())?;
+    let decryptor = age::Decryptor::new_buffered(&bytes[..])
+        .map_err(|e| format!("not an age ciphertext: {e}"))?;
+    let mut reader = decryptor
+        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| format!("no identity given can decrypt it: {e}"))?;
+    let mut clear = String::new();
+    reader
+        .read_to_string(&mut clear)
+        .map_err(|e| format!("decrypting: {e}"))?;
+    Ok(Some(clear))
 }
 
 /// `hmac-sha256:<hex>` of `value` under the archive's key.
@@ -504,39 +660,44 @@ fn is_secret_key(name: &str) -> bool {
 /// A trigger's settings, a JSON document inside a string: its secret-bearing keys are
 /// protected at any depth and the string is rewritten in canonical form. A string that is not
 /// JSON is protected whole. In `plain` mode the string stays exactly as read.
-fn protect_embedded_json(v: &mut Value, protect: Protect<'_>) {
+fn protect_embedded_json(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
     if matches!(protect, Protect::Plain) {
-        return;
+        return Ok(());
     }
     let Value::String(text) = v else {
-        protect_value(v, protect);
-        return;
+        return protect_value(v, protect);
     };
     match serde_json::from_str::<Value>(text) {
         Ok(mut inner) if inner.is_object() || inner.is_array() => {
-            protect_keys(&mut inner, protect);
+            protect_keys(&mut inner, protect)?;
             let mut b = Vec::new();
             write_canonical(&inner, &mut b);
             *v = Value::String(String::from_utf8_lossy(&b).into_owned());
+            Ok(())
         }
         _ => protect_value(v, protect),
     }
 }
 
-fn protect_keys(v: &mut Value, protect: Protect<'_>) {
+fn protect_keys(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
     match v {
         Value::Object(m) => {
             for (k, inner) in m.iter_mut() {
                 if is_secret_key(k) {
-                    protect_value(inner, protect);
+                    protect_value(inner, protect)?;
                 } else {
-                    protect_keys(inner, protect);
+                    protect_keys(inner, protect)?;
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|i| protect_keys(i, protect)),
+        Value::Array(a) => {
+            for i in a.iter_mut() {
+                protect_keys(i, protect)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
 /// JSON with every object's keys sorted (byte order) and no whitespace: the same document
@@ -647,8 +808,15 @@ fn shown(v: &Value) -> String {
 
 /// Whether a string is a value protected in `hash` mode.
 pub fn is_protected(s: &str) -> bool {
-    s.strip_prefix(HASH_PREFIX)
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    let is_hash = |s: &str| {
+        s.strip_prefix(HASH_PREFIX)
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    match s.strip_prefix(AGE_PREFIX) {
+        // `encrypt` mode: the keyed hash, then the ciphertext (or, compared, the hash alone).
+        Some(rest) => is_hash(rest) || rest.rsplit_once(':').is_some_and(|(hash, _)| is_hash(hash)),
+        None => is_hash(s),
+    }
 }
 
 const NAME_FIELDS: &[&str] = &["Key", "TriggerName", "triggerName", "name", "LayerName"];
@@ -678,6 +846,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
                 };
                 flatten(&label, inner, out);
             }
+        }
+        // `encrypt` mode: a value is compared by its keyed hash, never by its ciphertext
+        // (fresh on every read), also inside trigger settings' JSON strings.
+        Value::String(s) if s.contains(AGE_PREFIX) => {
+            let c = String::from_utf8_lossy(&comparable(s.as_bytes())).into_owned();
+            out.insert(prefix.to_string(), Value::String(c));
         }
         leaf => {
             out.insert(prefix.to_string(), leaf.clone());

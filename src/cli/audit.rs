@@ -118,6 +118,10 @@ pub(super) enum AuditCommand {
         /// and function.json, the version's configuration document (see README).
         #[arg(long)]
         with_config: bool,
+        /// With --with-config: an age identity file whose key decrypts the secrets of an
+        /// `encrypt`-mode configuration into function.json (without it they stay ciphertext).
+        #[arg(long, value_name = "FILE", requires = "with_config")]
+        identity: Option<PathBuf>,
     },
     /// Write the package of every function (latest, or live at --at) into a readable tree
     /// DIR/<account>/<region>/<namespace or service>/<name>[@qualifier].zip, plus
@@ -201,9 +205,16 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             at,
             force,
             with_config,
+            identity,
         } => {
             if with_config {
-                super::restore::restore_whole(&config, &function, &to, at.as_deref())
+                super::restore::restore_whole(
+                    &config,
+                    &function,
+                    &to,
+                    at.as_deref(),
+                    identity.as_deref(),
+                )
             } else {
                 super::restore::restore(&config, &function, &to, at.as_deref(), force)
             }

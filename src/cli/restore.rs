@@ -174,7 +174,10 @@ pub(super) fn restore_whole(
     spec: &str,
     to: &Path,
     at: Option<&str>,
+    identity: Option<&Path>,
 ) -> Result<ExitCode, Fatal> {
+    // Read first: a bad identity file is reported before anything is written.
+    let identities = identity.map(read_identities).transpose()?;
     let ro = open_read_only(config)?;
     let (f, v) = pick_version(&ro, spec, at)?;
     let Some(c) = ro.db.config_of_version(v.id).map_err(anyhow::Error::from)? else {
@@ -208,10 +211,17 @@ pub(super) fn restore_whole(
         }
     };
     let function_json = to.join("function.json");
-    if let Err(e) = copy_verified(&ro, &c.config_sha256, &function_json, false) {
+    let mut decrypted = 0;
+    let wrote = match &identities {
+        None => copy_verified(&ro, &c.config_sha256, &function_json, false).map_err(copy_error),
+        Some((ids, file)) => {
+            decrypt_into(&ro, &c.config_sha256, ids, file, &function_json).map(|n| decrypted = n)
+        }
+    };
+    if let Err(e) = wrote {
         // Both or neither: the package alone is not what was asked for.
         undo(&written);
-        return Err(copy_error(e));
+        return Err(e);
     }
     written.push(function_json);
     if let Err(e) = write_layers(&ro, &layers, &to.join("layers"), &mut written) {
@@ -230,12 +240,18 @@ pub(super) fn restore_whole(
         ),
         (None, None) => "no package".to_string(),
     };
+    let json_note = match &identities {
+        Some(_) => format!(
+            "document sha256 {} verified, {decrypted} secret(s) decrypted",
+            c.config_sha256
+        ),
+        None => format!("sha256 {} verified", c.config_sha256),
+    };
     eprintln!(
-        "restored {}@{} to {}: {what}, function.json (sha256 {} verified){}",
+        "restored {}@{} to {}: {what}, function.json ({json_note}){}",
         f.target.key,
         v.version_no,
         to.display(),
-        c.config_sha256,
         if layers.is_empty() {
             String::new()
         } else {
@@ -246,6 +262,63 @@ pub(super) fn restore_whole(
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The identities of an age identity file (`AGE-SECRET-KEY-1…` lines), and its path for
+/// messages. Errors name the file.
+fn read_identities(path: &Path) -> Result<(Vec<Box<dyn age::Identity>>, PathBuf), Fatal> {
+    let text = path.display().to_string();
+    let file = age::IdentityFile::from_file(text.clone())
+        .map_err(|e| anyhow!("--identity {text}: {e}"))?;
+    let ids = file
+        .into_identities()
+        .map_err(|e| anyhow!("--identity {text}: {e}"))?;
+    if ids.is_empty() {
+        return Err(anyhow!("--identity {text}: holds no age identity").into());
+    }
+    Ok((ids, path.to_path_buf()))
+}
+
+/// Writes configuration `sha256` (hash-checked on the way out) to `dest` with its
+/// `encrypt`-mode secrets decrypted; owner-only, since it now holds clear secrets. Returns
+/// how many values were decrypted.
+fn decrypt_into(
+    ro: &ReadOnly,
+    sha256: &str,
+    ids: &[Box<dyn age::Identity>],
+    identity_file: &Path,
+    dest: &Path,
+) -> Result<usize, Fatal> {
+    let bytes = ro
+        .archive
+        .read_document(sha256)
+        .map_err(|e| Fatal::Failed(anyhow!("configuration {sha256}: {e}; nothing was written")))?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Fatal::Failed(anyhow!("configuration {sha256} is not JSON: {e}")))?;
+    let n = crate::capture::decrypt_document(&mut doc, ids).map_err(|e| {
+        Fatal::Failed(anyhow!(
+            "configuration {sha256}: {e} (identity file {})",
+            identity_file.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    crate::capture::write_canonical(&doc, &mut out);
+    out.push(b'\n');
+    let written = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .and_then(|mut f| f.write_all(&out).and_then(|()| f.sync_all()))
+    };
+    if let Err(e) = written {
+        // Leave no partial file (the folder was new or empty).
+        let _ = fs::remove_file(dest);
+        return Err(Fatal::Failed(anyhow!("writing {}: {e}", dest.display())));
+    }
+    Ok(n)
 }
 
 /// `<n>-<name>-<version>.zip`, `n` the layer's position from 1 (the order decides whose

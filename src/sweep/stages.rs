@@ -52,6 +52,10 @@ enum Package {
 struct Captured {
     snapshot: Option<Snapshot>,
     layers: Vec<String>,
+    /// The snapshot is byte for byte the latest version's document (so a missing blob of it
+    /// may be written again; in `encrypt` mode an unchanged configuration reads as other
+    /// bytes, which are not kept).
+    document_is_latest: bool,
 }
 
 /// What the record stage writes.
@@ -117,10 +121,21 @@ impl Sweeper {
 
         // Decide what this sweep records.
         let config_changed = match (&snapshot, &previous_config) {
-            (Some(s), Some(p)) => s.sha256 != p.config_sha256,
+            (Some(s), Some(p)) if s.sha256 == p.config_sha256 => false,
+            // `encrypt` mode: a re-encryption (fresh nonces) of the same values is not a
+            // change; their keyed hashes say so without decrypting.
+            (Some(s), Some(p)) if self.capture == SecretsMode::Encrypt => {
+                !self.same_values(s, &p.config_sha256).await
+            }
+            (Some(_), Some(_)) => true,
             // A new function: its configuration is new with it.
             (Some(_), None) => latest.is_none(),
             (None, _) => false,
+        };
+
+        let document_is_latest = match (&snapshot, &previous_config) {
+            (Some(s), Some(p)) => s.sha256 == p.config_sha256,
+            _ => false,
         };
 
         // A container-image function has no package: its configuration document (which names
@@ -134,7 +149,11 @@ impl Sweeper {
                     target,
                     function_id,
                     &latest,
-                    Captured { snapshot, layers },
+                    Captured {
+                        snapshot,
+                        layers,
+                        document_is_latest,
+                    },
                     plan,
                     sweep_id,
                 )
@@ -193,7 +212,11 @@ impl Sweeper {
             target,
             function_id,
             &latest,
-            Captured { snapshot, layers },
+            Captured {
+                snapshot,
+                layers,
+                document_is_latest,
+            },
             plan,
             sweep_id,
         )
@@ -231,6 +254,50 @@ impl Sweeper {
                 }
             }
         })
+    }
+
+    /// `encrypt` mode: whether `s` holds the same values as the archived document
+    /// `previous` (their comparable forms are equal). A document that cannot be read counts
+    /// as different (a new version is recorded, nothing is lost).
+    async fn same_values(&self, s: &Snapshot, previous: &str) -> bool {
+        let cached = self
+            .comparable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(previous)
+            .cloned();
+        let old = match cached {
+            Some(c) => c,
+            None => {
+                let (archive, sha) = (self.archive.clone(), previous.to_string());
+                let read = tokio::task::spawn_blocking(move || archive.read_document(&sha)).await;
+                match read {
+                    Ok(Ok(bytes)) => {
+                        let c = crate::capture::comparable_sha256(&bytes);
+                        self.comparable
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(previous.to_string(), c.clone());
+                        c
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(
+                            configuration = previous,
+                            "reading the archived configuration to compare: {e}"
+                        );
+                        return false;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            configuration = previous,
+                            "reading the archived configuration to compare: {e}"
+                        );
+                        return false;
+                    }
+                }
+            }
+        };
+        old == crate::capture::comparable_sha256(&s.bytes)
     }
 
     /// Stage resolve (configuration): the cloud's configuration calls, retried like the
@@ -271,6 +338,10 @@ impl Sweeper {
         let protect = match self.capture {
             SecretsMode::Hash => Protect::Hash(&self.capture_key),
             SecretsMode::Plain => Protect::Plain,
+            SecretsMode::Encrypt => Protect::Encrypt {
+                key: &self.capture_key,
+                recipients: &self.age_recipients,
+            },
         };
         crate::capture::canonical(answer, protect)
             .map(|s| Step::Done(Some(s)))
@@ -433,13 +504,18 @@ impl Sweeper {
         plan: Plan,
         sweep_id: i64,
     ) -> Result<Outcome, String> {
-        let Captured { snapshot, layers } = captured;
+        let Captured {
+            snapshot,
+            layers,
+            document_is_latest,
+        } = captured;
         let layers = &layers[..];
         let now = crate::time::now_rfc3339();
         let (package, code_changed, config_changed) = match plan {
             Plan::Unchanged => {
                 // Only a missing document blob is written again (same bytes, same name).
                 if let Some(s) = snapshot
+                    && document_is_latest
                     && !self.blob_present(&s.sha256).await
                 {
                     self.store_document(s.bytes).await?;
