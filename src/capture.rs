@@ -1055,6 +1055,47 @@ mod tests {
     }
 
     #[test]
+    fn encrypt_mode_compares_by_keyed_hash_and_decrypts_with_the_identity() {
+        let id = age::x25519::Identity::generate();
+        let recipients = [id.to_public()];
+        let protect = Protect::Encrypt {
+            key: &KEY,
+            recipients: &recipients,
+        };
+        let a = canonical(scf("pg://user:hunter2@db", 128), protect).unwrap();
+        let b = canonical(scf("pg://user:hunter2@db", 128), protect).unwrap();
+        let text = String::from_utf8(a.bytes.clone()).unwrap();
+        for gone in ["hunter2", "tok-secret", "arg-secret"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        // Fresh nonces: other bytes, the same values.
+        assert_ne!(a.sha256, b.sha256);
+        assert_eq!(comparable_sha256(&a.bytes), comparable_sha256(&b.bytes));
+        let c = canonical(scf("pg://user:other@db", 128), protect).unwrap();
+        assert_ne!(comparable_sha256(&a.bytes), comparable_sha256(&c.bytes));
+        // diff sees no change between two encryptions of the same values, one between others.
+        let (va, vb, vc): (Value, Value, Value) = (
+            serde_json::from_slice(&a.bytes).unwrap(),
+            serde_json::from_slice(&b.bytes).unwrap(),
+            serde_json::from_slice(&c.bytes).unwrap(),
+        );
+        assert_eq!(diff(&va, &vb), vec![]);
+        assert_eq!(diff(&va, &vc).len(), 1);
+        // The identity decrypts every value, the trigger's embedded ones included.
+        let mut doc = va.clone();
+        let ids: Vec<Box<dyn age::Identity>> = vec![Box::new(id)];
+        assert_eq!(decrypt_document(&mut doc, &ids).unwrap(), 4);
+        let clear = doc.to_string();
+        for back in ["hunter2", "tok-secret", "arg-secret"] {
+            assert!(clear.contains(back), "{back} not decrypted: {clear}");
+        }
+        // Another identity decrypts nothing and says so.
+        let other: Vec<Box<dyn age::Identity>> = vec![Box::new(age::x25519::Identity::generate())];
+        let mut doc = va;
+        assert!(decrypt_document(&mut doc, &other).is_err());
+    }
+
+    #[test]
     fn a_non_object_answer_is_an_error_naming_the_call() {
         let e = canonical(
             ConfigAnswer::Scf {
