@@ -259,18 +259,19 @@ pub(super) async fn fc_get_function(
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    fc_json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "functionName": function, "functionId": "fn-0001", "description": "",
-            "runtime": c.fc_runtime(), "handler": "index.handler",
-            "memorySize": c.memory_mb, "timeout": c.timeout_s,
-            "environmentVariables": c.env, "layers": [], "layersArnV2": c.layer_arns(),
-            "customContainerConfig": c.container(false),
-            "codeChecksum": "1", "codeSize": 1,
-            "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
-        }),
-    )
+    let mut body = serde_json::json!({
+        "functionName": function, "functionId": "fn-0001", "description": "",
+        "runtime": c.fc_runtime(), "handler": "index.handler",
+        "memorySize": c.memory_mb, "timeout": c.timeout_s,
+        "environmentVariables": c.env, "layers": [], "layersArnV2": c.layer_arns(),
+        "codeChecksum": "1", "codeSize": 1,
+        "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
+    });
+    // Only an image function has a container configuration.
+    if let Some(cc) = c.container(false) {
+        body["customContainerConfig"] = cc;
+    }
+    fc_json(StatusCode::OK, &body)
 }
 
 /// FC 2.0 `ListTriggers`: one timer trigger, one page.

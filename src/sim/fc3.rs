@@ -242,17 +242,21 @@ pub(super) async fn get_function(
     }
     let c = inner.configs.get(&f).cloned().unwrap_or_default();
     drop(inner);
-    json(&serde_json::json!({
+    let mut body = serde_json::json!({
         "functionName": function, "functionId": "fn3-0001",
         "functionArn": format!("acs:fc:cn-hangzhou:1234567890:functions/{function}"),
         "runtime": c.fc_runtime(), "handler": "index.handler",
         "memorySize": c.memory_mb, "timeout": c.timeout_s, "environmentVariables": c.env,
         "role": "", "internetAccess": true,
         "layers": c.layer_arns().into_iter().map(|arn| serde_json::json!({"arn": arn, "size": 1})).collect::<Vec<_>>(),
-        "customContainerConfig": c.container(true),
         "state": "Active", "lastUpdateStatus": "Successful", "codeChecksum": "1", "codeSize": 1,
         "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
-    }))
+    });
+    // Only an image function has a container configuration.
+    if let Some(cc) = c.container(true) {
+        body["customContainerConfig"] = cc;
+    }
+    json(&body)
 }
 
 /// FC 3.0 `ListTriggers`: one HTTP trigger, one page.
