@@ -409,3 +409,56 @@ async fn an_image_function_is_archived_as_an_image_on_scf_and_fc() {
     let v = env.fnvault(&["verify"]).await;
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_the_layers_kept_versions_link_and_a_rebuild_still_links_them() {
+    let env = Env::new().await;
+    let l = deploy_layered(&env);
+    env.sync_ok().await;
+    // order-api moves from deps 1 to deps 2: version 2 links deps 2 (and fonts 2).
+    let deps2 = zip_package(&[("python/deps/__init__.py", "VERSION = 2\n")]);
+    env.sim.deploy_layer("deps", 2, deps2.clone());
+    env.sim
+        .set_config(&l.order_api, with_layers(&[("deps", 2), ("fonts", 2)]));
+    env.sync_ok().await;
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}\n[retention]\nkeep_last = 1\n"),
+    )
+    .unwrap();
+
+    let run = env.fnvault(&["prune"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let h = env.json(&["history", ORDER_API, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
+    // The kept version's layers are there, and verified.
+    for bytes in [&deps2, &l.fonts, &l.deps] {
+        assert!(env.blob(&sha256_hex(bytes)).exists());
+    }
+    let verify = env.fnvault(&["verify"]).await;
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    // A rebuild after the prune links the kept version to its layers and no pruned one back.
+    std::fs::remove_file(env.path("fnvault.db")).unwrap();
+    let run = env.fnvault(&["reindex"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let show = env.json(&["show", ORDER_API, "--json"], 0).await;
+    let names: Vec<(String, String)> = show["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap().to_string(),
+                x["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [("deps".into(), "2".into()), ("fonts".into(), "2".into())],
+        "{show}"
+    );
+    let h = env.json(&["history", ORDER_API, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
+}
