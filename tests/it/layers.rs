@@ -462,3 +462,50 @@ async fn prune_keeps_the_layers_kept_versions_link_and_a_rebuild_still_links_the
     let h = env.json(&["history", ORDER_API, "--json"], 0).await;
     assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
 }
+
+/// An archive made before layers were archived (its configurations name layers, nothing
+/// else knows them): the next sweep archives the layers and links them to the current
+/// versions, which is not a change.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_from_before_layers_gets_its_layers_linked_without_a_change() {
+    let env = Env::new().await;
+    let _l = deploy_layered(&env);
+    env.sync_ok().await;
+    // Back to what an fnvault without layers left: no rows, no `layer`/`layers` lines.
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    conn.execute_batch("DELETE FROM version_layers; DELETE FROM layers;")
+        .unwrap();
+    drop(conn);
+    for file in env.files_in("archive/meta") {
+        if file.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.contains("\"event\":\"layer"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        make_writable(&file);
+        if kept.is_empty() {
+            std::fs::remove_file(&file).unwrap();
+        } else {
+            std::fs::write(&file, kept).unwrap();
+        }
+    }
+    let before = env.json(&["show", ORDER_API, "--json"], 0).await;
+    assert_eq!(before["layers"], serde_json::json!([]), "{before}");
+
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0 changed"),
+        "not a change: {}",
+        run.stderr
+    );
+    let after = env.json(&["show", ORDER_API, "--json"], 0).await;
+    assert_eq!(after["version"], before["version"], "{after}");
+    assert_eq!(after["layers"].as_array().unwrap().len(), 2, "{after}");
+    let v = env.fnvault(&["verify"]).await;
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+}
