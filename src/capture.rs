@@ -57,6 +57,13 @@ pub enum Protect<'a> {
     Hash(&'a [u8; 32]),
     /// Kept as read.
     Plain,
+    /// `age:` + the keyed hash (as in `Hash`) + `:` + the value encrypted to every recipient
+    /// (age, base64): the hash detects changes without decrypting (a re-encryption of the
+    /// same value differs in every byte), the ciphertext lets an identity holder restore.
+    Encrypt {
+        key: &'a [u8; 32],
+        recipients: &'a [age::x25519::Recipient],
+    },
 }
 
 impl Protect<'_> {
@@ -64,9 +71,13 @@ impl Protect<'_> {
         match self {
             Protect::Hash(_) => "hash",
             Protect::Plain => "plain",
+            Protect::Encrypt { .. } => "encrypt",
         }
     }
 }
+
+/// The prefix of a protected value in `encrypt` mode: `age:hmac-sha256:<64 hex>:<base64>`.
+pub const AGE_PREFIX: &str = "age:";
 
 /// A canonical configuration document, ready to store as a blob.
 pub struct Snapshot {
@@ -76,6 +87,23 @@ pub struct Snapshot {
     /// The cloud's own last-modified time of the function (SCF `ModTime`, FC
     /// `lastModifiedTime`), as sent; kept beside the version, not in the document.
     pub cloud_modified: Option<String>,
+    /// A container-image function's image reference (with its digest where the cloud gives
+    /// one: FC 3.0's `resolvedImageUri`, or an SCF `ImageUri` deployed by digest); `None`
+    /// for a function deployed as a code package.
+    pub image: Option<String>,
+    /// The layer versions the function references, in the cloud's order (which decides whose
+    /// files win; never sorted).
+    pub layers: Vec<LayerRef>,
+}
+
+/// A layer version a function references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRef {
+    pub name: String,
+    /// The version number, as text.
+    pub version: String,
+    /// The region the ARN names (FC), when it names one; else the function's.
+    pub region: Option<String>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -121,9 +149,13 @@ const FC3_FUNCTION_VOLATILE: &[&str] = &[
 
 /// The canonical document of `answer`. `Err` names what was not as the API documents it.
 pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot, String> {
+    let image;
+    let layers;
     let (api, mut parts, cloud_modified) = match answer {
         ConfigAnswer::Scf { mut function } => {
             let obj = object(&mut function, "GetFunction")?;
+            image = scf_image(obj)?;
+            layers = scf_layers(obj)?;
             let modified = obj.get("ModTime").and_then(Value::as_str).map(String::from);
             for k in SCF_VOLATILE {
                 obj.remove(*k);
@@ -135,7 +167,7 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             {
                 for var in vars.iter_mut() {
                     if let Some(v) = var.get_mut("Value") {
-                        protect_value(v, protect);
+                        protect_value(v, protect)?;
                     }
                 }
                 sort_by_name(vars, "Key");
@@ -147,10 +179,10 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
                             t.remove(*k);
                         }
                         if let Some(desc) = t.get_mut("TriggerDesc") {
-                            protect_embedded_json(desc, protect);
+                            protect_embedded_json(desc, protect)?;
                         }
                         if let Some(arg) = t.get_mut("CustomArgument") {
-                            protect_value(arg, protect);
+                            protect_value(arg, protect)?;
                         }
                     }
                 }
@@ -163,10 +195,12 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
             mut triggers,
         } => {
             let f = object(&mut function, "GetFunction")?;
+            image = fc_image(f, true)?;
+            layers = fc_layers(f, true)?;
             for k in FC3_FUNCTION_VOLATILE {
                 f.remove(*k);
             }
-            let modified = fc_function(f, protect);
+            let modified = fc_function(f, protect)?;
             fc_triggers(&mut triggers, protect)?;
             for t in triggers.iter_mut().filter_map(Value::as_object_mut) {
                 t.remove("status");
@@ -187,7 +221,9 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
                 s.remove(*k);
             }
             let f = object(&mut function, "GetFunction")?;
-            let modified = fc_function(f, protect);
+            image = fc_image(f, false)?;
+            layers = fc_layers(f, false)?;
+            let modified = fc_function(f, protect)?;
             fc_triggers(&mut triggers, protect)?;
             (
                 "fc/2021-04-06",
@@ -216,12 +252,161 @@ pub fn canonical(answer: ConfigAnswer, protect: Protect<'_>) -> Result<Snapshot,
         bytes,
         sha256,
         cloud_modified,
+        image,
+        layers,
     })
+}
+
+/// SCF: an image function has `ImageConfig.ImageUri` (`shared/api/tencent-scf-more.md` 1.4);
+/// `Runtime: "CustomImage"` without one is an answer fnvault cannot archive faithfully.
+fn scf_image(f: &serde_json::Map<String, Value>) -> Result<Option<String>, String> {
+    let uri = f
+        .get("ImageConfig")
+        .and_then(|c| c.get("ImageUri"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty());
+    match uri {
+        Some(u) => Ok(Some(u.to_string())),
+        None if f.get("Runtime").and_then(Value::as_str) == Some("CustomImage") => {
+            Err("GetFunction says Runtime CustomImage but gives no ImageConfig.ImageUri".into())
+        }
+        None => Ok(None),
+    }
+}
+
+/// FC: `runtime: "custom-container"`; the reference is `customContainerConfig.image`, or in
+/// 3.0 `resolvedImageUri` (the deployed digest) when it is sent.
+fn fc_image(f: &serde_json::Map<String, Value>, fc3: bool) -> Result<Option<String>, String> {
+    if f.get("runtime").and_then(Value::as_str) != Some("custom-container") {
+        return Ok(None);
+    }
+    let c = f.get("customContainerConfig");
+    let pick = |k: &str| {
+        c.and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let resolved = if fc3 { pick("resolvedImageUri") } else { None };
+    match resolved.or_else(|| pick("image")) {
+        Some(i) => Ok(Some(i.to_string())),
+        None => Err(
+            "GetFunction says runtime custom-container but gives no customContainerConfig.image"
+                .into(),
+        ),
+    }
+}
+
+/// Whether a layer's name and version can become part of a key and a file name: names as
+/// the clouds allow them (letters, digits, `-`, `_`, at most 128), versions decimal.
+fn checked_layer(name: &str, version: &str, region: Option<&str>) -> Result<LayerRef, String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let version_ok =
+        !version.is_empty() && version.len() <= 10 && version.bytes().all(|b| b.is_ascii_digit());
+    let region_ok = region.is_none_or(|r| {
+        !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !(name_ok && version_ok && region_ok) {
+        return Err(format!(
+            "layer `{}` version `{}` is not a layer name and version number",
+            name.escape_default(),
+            version.escape_default()
+        ));
+    }
+    Ok(LayerRef {
+        name: name.to_string(),
+        version: version.to_string(),
+        region: region.map(String::from),
+    })
+}
+
+/// SCF `Layers[]`: `{LayerName, LayerVersion (int)}`, in the cloud's order.
+fn scf_layers(f: &serde_json::Map<String, Value>) -> Result<Vec<LayerRef>, String> {
+    let Some(list) = f.get("Layers").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|l| {
+            let name = l.get("LayerName").and_then(Value::as_str).unwrap_or("");
+            let version = match l.get("LayerVersion") {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            checked_layer(name, &version, None).map_err(|e| format!("Layers: {e}"))
+        })
+        .collect()
+}
+
+/// FC layers by ARN: 2.0 `layersArnV2[]` (strings; else the deprecated `layers[]`,
+/// `<hash>#<name>#<version>`), 3.0 `layers[]{arn}`. The ARN is
+/// `acs:fc:{region}:{account}:layers/{name}/versions/{version}`.
+fn fc_layers(f: &serde_json::Map<String, Value>, fc3: bool) -> Result<Vec<LayerRef>, String> {
+    let arns: Vec<&str> = if fc3 {
+        match f.get("layers").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .map(|l| {
+                    l.get("arn")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| "layers: an entry without an arn".to_string())
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        }
+    } else {
+        let v2: Vec<&str> = f
+            .get("layersArnV2")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if v2.is_empty() {
+            let v1: Vec<&str> = f
+                .get("layers")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            return v1
+                .into_iter()
+                .map(|a| {
+                    let mut parts = a.rsplitn(3, '#');
+                    let version = parts.next().unwrap_or("");
+                    let name = parts.next().unwrap_or("");
+                    checked_layer(name, version, None).map_err(|e| format!("layers: {e}"))
+                })
+                .collect();
+        }
+        v2
+    };
+    arns.into_iter()
+        .map(|arn| {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            let path: Vec<&str> = parts
+                .get(4)
+                .map(|p| p.split('/').collect())
+                .unwrap_or_default();
+            match (parts.as_slice(), path.as_slice()) {
+                ([_, _, region, _, _], ["layers", name, "versions", version]) => {
+                    checked_layer(name, version, Some(region))
+                }
+                _ => Err(format!(
+                    "layer ARN `{}` is not acs:fc:<region>:<account>:layers/<name>/versions/<n>",
+                    arn.escape_default()
+                )),
+            }
+        })
+        .collect()
 }
 
 /// What FC 2.0 and 3.0 functions share: volatile fields out, environment values and the
 /// container registry password protected. Returns the cloud's modified time.
-fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> Option<String> {
+fn fc_function(
+    f: &mut serde_json::Map<String, Value>,
+    protect: Protect<'_>,
+) -> Result<Option<String>, String> {
     let modified = f
         .get("lastModifiedTime")
         .and_then(Value::as_str)
@@ -239,7 +424,7 @@ fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> 
             .and_then(|r| r.get_mut("authConfig"))
             .and_then(|a| a.get_mut("password"))
         {
-            protect_value(p, protect);
+            protect_value(p, protect)?;
         }
     }
     if let Some(env) = f
@@ -247,10 +432,10 @@ fn fc_function(f: &mut serde_json::Map<String, Value>, protect: Protect<'_>) -> 
         .and_then(Value::as_object_mut)
     {
         for v in env.values_mut() {
-            protect_value(v, protect);
+            protect_value(v, protect)?;
         }
     }
-    modified
+    Ok(modified)
 }
 
 /// FC triggers (2.0 and 3.0): volatile times out, `triggerConfig` protected, sorted by name.
@@ -261,7 +446,7 @@ fn fc_triggers(triggers: &mut [Value], protect: Protect<'_>) -> Result<(), Strin
             t.remove(*k);
         }
         if let Some(c) = t.get_mut("triggerConfig") {
-            protect_embedded_json(c, protect);
+            protect_embedded_json(c, protect)?;
         }
     }
     sort_by_name(triggers, "triggerName");
@@ -287,14 +472,15 @@ fn sort_by_name(items: &mut [Value], name: &str) {
 }
 
 /// Replaces a secret value per `protect` (an empty string stays empty: nothing to hide, and
-/// "was set to empty" is worth seeing).
-fn protect_value(v: &mut Value, protect: Protect<'_>) {
-    let Protect::Hash(key) = protect else {
-        return;
+/// "was set to empty" is worth seeing). `Err` only if encryption fails, naming no value.
+fn protect_value(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
+    let key = match protect {
+        Protect::Plain => return Ok(()),
+        Protect::Hash(key) | Protect::Encrypt { key, .. } => key,
     };
     let text = match &*v {
-        Value::String(s) if s.is_empty() => return,
-        Value::Null => return,
+        Value::String(s) if s.is_empty() => return Ok(()),
+        Value::Null => return Ok(()),
         Value::String(s) => s.clone(),
         other => {
             let mut b = Vec::new();
@@ -302,7 +488,148 @@ fn protect_value(v: &mut Value, protect: Protect<'_>) {
             String::from_utf8_lossy(&b).into_owned()
         }
     };
-    *v = Value::String(keyed_hash(key, &text));
+    let hash = keyed_hash(key, &text);
+    *v = Value::String(match protect {
+        Protect::Encrypt { recipients, .. } => {
+            format!("{AGE_PREFIX}{hash}:{}", encrypt(recipients, &text)?)
+        }
+        _ => hash,
+    });
+    Ok(())
+}
+
+/// `text` encrypted to every recipient (one age file), base64.
+fn encrypt(recipients: &[age::x25519::Recipient], text: &str) -> Result<String, String> {
+    use base64::Engine;
+    use std::io::Write;
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| format!("encrypting a secret to the age recipients: {e}"))?;
+    let mut out = Vec::new();
+    let mut w = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| format!("encrypting a secret: {e}"))?;
+    w.write_all(text.as_bytes())
+        .and_then(|()| w.finish().map(|_| ()))
+        .map_err(|e| format!("encrypting a secret: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// The bytes a document is compared by: every `encrypt`-mode value cut back to its keyed
+/// hash (`age:hmac-sha256:<hex>:<base64>` → `age:hmac-sha256:<hex>`), at any depth —
+/// trigger settings hold them inside JSON strings, where base64 needs no escaping. Other
+/// documents are their own comparable form.
+pub fn comparable(bytes: &[u8]) -> Vec<u8> {
+    let marker = format!("{AGE_PREFIX}{HASH_PREFIX}");
+    let marker = marker.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(marker) {
+            let hex_end = i + marker.len() + 64;
+            let is_value = bytes.len() > hex_end
+                && bytes[i + marker.len()..hex_end]
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                && bytes[hex_end] == b':';
+            if is_value {
+                out.extend_from_slice(&bytes[i..hex_end]);
+                i = hex_end + 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'+' | b'/' | b'='))
+                {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// SHA-256 (hex) of [`comparable`]: equal for two reads of an unchanged configuration in
+/// every mode.
+pub fn comparable_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(comparable(bytes)))
+}
+
+/// Decrypts every `encrypt`-mode value of a document with `identities`, at any depth (trigger
+/// settings: inside JSON strings). `Err` names the field that could not be decrypted.
+pub fn decrypt_document(
+    doc: &mut Value,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<usize, String> {
+    fn walk(
+        v: &mut Value,
+        path: &str,
+        ids: &[Box<dyn age::Identity>],
+        n: &mut usize,
+    ) -> Result<(), String> {
+        match v {
+            Value::Object(m) => {
+                for (k, inner) in m.iter_mut() {
+                    walk(inner, &format!("{path}.{k}"), ids, n)?;
+                }
+            }
+            Value::Array(a) => {
+                for (i, inner) in a.iter_mut().enumerate() {
+                    walk(inner, &format!("{path}[{i}]"), ids, n)?;
+                }
+            }
+            Value::String(s) => {
+                if let Some(clear) = decrypt_value(s, ids).map_err(|e| format!("{path}: {e}"))? {
+                    *s = clear;
+                    *n += 1;
+                } else if s.contains(AGE_PREFIX)
+                    && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+                    && (inner.is_object() || inner.is_array())
+                {
+                    let before = *n;
+                    walk(&mut inner, path, ids, n)?;
+                    if *n > before {
+                        let mut b = Vec::new();
+                        write_canonical(&inner, &mut b);
+                        *s = String::from_utf8_lossy(&b).into_owned();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut n = 0;
+    walk(doc, "", identities, &mut n)?;
+    Ok(n)
+}
+
+/// The clear text of one `encrypt`-mode value; `None` when `s` is not one.
+fn decrypt_value(s: &str, ids: &[Box<dyn age::Identity>]) -> Result<Option<String>, String> {
+    use base64::Engine;
+    use std::io::Read;
+    let Some(rest) = s.strip_prefix(AGE_PREFIX) else {
+        return Ok(None);
+    };
+    let Some((hash, b64)) = rest.rsplit_once(':') else {
+        return Ok(None);
+    };
+    if !is_protected(hash) {
+        return Ok(None);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the ciphertext is not base64".to_string())?;
+    let decryptor = age::Decryptor::new_buffered(&bytes[..])
+        .map_err(|e| format!("not an age ciphertext: {e}"))?;
+    let mut reader = decryptor
+        .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| format!("no identity given can decrypt it: {e}"))?;
+    let mut clear = String::new();
+    reader
+        .read_to_string(&mut clear)
+        .map_err(|e| format!("decrypting: {e}"))?;
+    Ok(Some(clear))
 }
 
 /// `hmac-sha256:<hex>` of `value` under the archive's key.
@@ -333,39 +660,44 @@ fn is_secret_key(name: &str) -> bool {
 /// A trigger's settings, a JSON document inside a string: its secret-bearing keys are
 /// protected at any depth and the string is rewritten in canonical form. A string that is not
 /// JSON is protected whole. In `plain` mode the string stays exactly as read.
-fn protect_embedded_json(v: &mut Value, protect: Protect<'_>) {
+fn protect_embedded_json(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
     if matches!(protect, Protect::Plain) {
-        return;
+        return Ok(());
     }
     let Value::String(text) = v else {
-        protect_value(v, protect);
-        return;
+        return protect_value(v, protect);
     };
     match serde_json::from_str::<Value>(text) {
         Ok(mut inner) if inner.is_object() || inner.is_array() => {
-            protect_keys(&mut inner, protect);
+            protect_keys(&mut inner, protect)?;
             let mut b = Vec::new();
             write_canonical(&inner, &mut b);
             *v = Value::String(String::from_utf8_lossy(&b).into_owned());
+            Ok(())
         }
         _ => protect_value(v, protect),
     }
 }
 
-fn protect_keys(v: &mut Value, protect: Protect<'_>) {
+fn protect_keys(v: &mut Value, protect: Protect<'_>) -> Result<(), String> {
     match v {
         Value::Object(m) => {
             for (k, inner) in m.iter_mut() {
                 if is_secret_key(k) {
-                    protect_value(inner, protect);
+                    protect_value(inner, protect)?;
                 } else {
-                    protect_keys(inner, protect);
+                    protect_keys(inner, protect)?;
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|i| protect_keys(i, protect)),
+        Value::Array(a) => {
+            for i in a.iter_mut() {
+                protect_keys(i, protect)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
 /// JSON with every object's keys sorted (byte order) and no whitespace: the same document
@@ -476,8 +808,15 @@ fn shown(v: &Value) -> String {
 
 /// Whether a string is a value protected in `hash` mode.
 pub fn is_protected(s: &str) -> bool {
-    s.strip_prefix(HASH_PREFIX)
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    let is_hash = |s: &str| {
+        s.strip_prefix(HASH_PREFIX)
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    match s.strip_prefix(AGE_PREFIX) {
+        // `encrypt` mode: the keyed hash, then the ciphertext (or, compared, the hash alone).
+        Some(rest) => is_hash(rest) || rest.rsplit_once(':').is_some_and(|(hash, _)| is_hash(hash)),
+        None => is_hash(s),
+    }
 }
 
 const NAME_FIELDS: &[&str] = &["Key", "TriggerName", "triggerName", "name", "LayerName"];
@@ -507,6 +846,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
                 };
                 flatten(&label, inner, out);
             }
+        }
+        // `encrypt` mode: a value is compared by its keyed hash, never by its ciphertext
+        // (fresh on every read), also inside trigger settings' JSON strings.
+        Value::String(s) if s.contains(AGE_PREFIX) => {
+            let c = String::from_utf8_lossy(&comparable(s.as_bytes())).into_owned();
+            out.insert(prefix.to_string(), Value::String(c));
         }
         leaf => {
             out.insert(prefix.to_string(), leaf.clone());
@@ -623,6 +968,131 @@ mod tests {
             text.contains("registry/x:1") && text.contains("fc/2023-03-30"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn layers_are_read_in_the_clouds_order_and_images_by_their_reference() {
+        let scf = canonical(
+            ConfigAnswer::Scf {
+                function: json!({"Runtime": "CustomImage",
+                    "ImageConfig": {"ImageUri": "ccr.ccs.tencentyun.com/a/b:v1@sha256:ab"},
+                    "Layers": [{"LayerName": "zz", "LayerVersion": 3},
+                               {"LayerName": "aa", "LayerVersion": 1}]}),
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(
+            scf.image.as_deref(),
+            Some("ccr.ccs.tencentyun.com/a/b:v1@sha256:ab")
+        );
+        let names: Vec<_> = scf.layers.iter().map(|l| (&*l.name, &*l.version)).collect();
+        assert_eq!(names, [("zz", "3"), ("aa", "1")], "never sorted");
+        assert_eq!(scf.layers[0].region, None);
+
+        let fc2 = canonical(
+            ConfigAnswer::Fc2 {
+                service: json!({}),
+                function: json!({"runtime": "python3.9", "layersArnV2": [
+                    "acs:fc:cn-beijing:123:layers/deps/versions/2"]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(fc2.image, None);
+        assert_eq!(
+            fc2.layers,
+            vec![LayerRef {
+                name: "deps".into(),
+                version: "2".into(),
+                region: Some("cn-beijing".into())
+            }]
+        );
+        // The deprecated v1 form, when no v2 ARN is given.
+        let v1 = canonical(
+            ConfigAnswer::Fc2 {
+                service: json!({}),
+                function: json!({"layers": ["f00d#deps#4"]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!((&*v1.layers[0].name, &*v1.layers[0].version), ("deps", "4"));
+
+        let fc3 = canonical(
+            ConfigAnswer::Fc3 {
+                function: json!({"runtime": "custom-container",
+                    "customContainerConfig": {"image": "r/x:1", "resolvedImageUri": "r/x@sha256:cd"},
+                    "layers": [{"arn": "acs:fc:cn-hangzhou:123:layers/deps/versions/1", "size": 9}]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap();
+        assert_eq!(fc3.image.as_deref(), Some("r/x@sha256:cd"));
+        assert_eq!(fc3.layers.len(), 1);
+
+        // What cannot become a key or a file name is an error naming it.
+        for bad in [
+            json!({"Layers": [{"LayerName": "../x", "LayerVersion": 1}]}),
+            json!({"Layers": [{"LayerName": "x", "LayerVersion": "1a"}]}),
+            json!({"Runtime": "CustomImage"}),
+        ] {
+            let e = canonical(ConfigAnswer::Scf { function: bad }, Protect::Plain).unwrap_err();
+            assert!(e.contains("layer") || e.contains("ImageUri"), "{e}");
+        }
+        let e = canonical(
+            ConfigAnswer::Fc3 {
+                function: json!({"layers": [{"arn": "acs:fc:r:1:functions/x"}]}),
+                triggers: vec![],
+            },
+            Protect::Plain,
+        )
+        .unwrap_err();
+        assert!(e.contains("layer ARN"), "{e}");
+    }
+
+    #[test]
+    fn encrypt_mode_compares_by_keyed_hash_and_decrypts_with_the_identity() {
+        let id = age::x25519::Identity::generate();
+        let recipients = [id.to_public()];
+        let protect = Protect::Encrypt {
+            key: &KEY,
+            recipients: &recipients,
+        };
+        let a = canonical(scf("pg://user:hunter2@db", 128), protect).unwrap();
+        let b = canonical(scf("pg://user:hunter2@db", 128), protect).unwrap();
+        let text = String::from_utf8(a.bytes.clone()).unwrap();
+        for gone in ["hunter2", "tok-secret", "arg-secret"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        // Fresh nonces: other bytes, the same values.
+        assert_ne!(a.sha256, b.sha256);
+        assert_eq!(comparable_sha256(&a.bytes), comparable_sha256(&b.bytes));
+        let c = canonical(scf("pg://user:other@db", 128), protect).unwrap();
+        assert_ne!(comparable_sha256(&a.bytes), comparable_sha256(&c.bytes));
+        // diff sees no change between two encryptions of the same values, one between others.
+        let (va, vb, vc): (Value, Value, Value) = (
+            serde_json::from_slice(&a.bytes).unwrap(),
+            serde_json::from_slice(&b.bytes).unwrap(),
+            serde_json::from_slice(&c.bytes).unwrap(),
+        );
+        assert_eq!(diff(&va, &vb), vec![]);
+        assert_eq!(diff(&va, &vc).len(), 1);
+        // The identity decrypts every value, the trigger's embedded ones included.
+        let mut doc = va.clone();
+        let ids: Vec<Box<dyn age::Identity>> = vec![Box::new(id)];
+        assert_eq!(decrypt_document(&mut doc, &ids).unwrap(), 4);
+        let clear = doc.to_string();
+        for back in ["hunter2", "tok-secret", "arg-secret"] {
+            assert!(clear.contains(back), "{back} not decrypted: {clear}");
+        }
+        // Another identity decrypts nothing and says so.
+        let other: Vec<Box<dyn age::Identity>> = vec![Box::new(age::x25519::Identity::generate())];
+        let mut doc = va;
+        assert!(decrypt_document(&mut doc, &other).is_err());
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub enum SecretsMode {
     Hash,
     /// The value as read, in clear.
     Plain,
+    /// The value encrypted to `[capture] age_recipients`, beside its keyed hash (so changes
+    /// are detected without decrypting): the daemon holds only public keys.
+    Encrypt,
 }
 
 impl SecretsMode {
@@ -126,6 +129,7 @@ impl SecretsMode {
         match self {
             SecretsMode::Hash => "hash",
             SecretsMode::Plain => "plain",
+            SecretsMode::Encrypt => "encrypt",
         }
     }
 }
@@ -133,6 +137,9 @@ impl SecretsMode {
 #[derive(Debug, Clone, Default)]
 pub struct CaptureSettings {
     pub secrets: SecretsMode,
+    /// `[capture] age_recipients` (X25519 `age1…` public keys), validated; only with
+    /// `secrets = "encrypt"`, which requires at least one.
+    pub age_recipients: Vec<age::x25519::Recipient>,
 }
 
 /// A secret written into the config file itself (`secret_key = "…"`).
@@ -658,8 +665,8 @@ impl Config {
     }
 }
 
-/// `[capture]`. `encrypt` (age recipients) is named in the issue but not built: it is refused
-/// with that said, rather than silently falling back to another mode.
+/// `[capture]`: `secrets` and, for `encrypt`, the age recipients (each parsed here, so a bad
+/// one is named with its line before anything runs).
 fn parse_capture(
     raw: Option<&raw::RawCapture>,
     loc: &Locator,
@@ -667,34 +674,63 @@ fn parse_capture(
     let Some(raw) = raw else {
         return Ok(CaptureSettings::default());
     };
-    if raw.age_recipients.is_some() {
-        return Err(loc.err(
-            &["capture", "age_recipients"],
-            "encrypting secrets to age recipients is not built yet (see README, \"Not done yet\"); \
-             use secrets = \"hash\"",
-        ));
-    }
     let secrets = match raw.secrets.as_deref() {
         None | Some("hash") => SecretsMode::Hash,
         Some("plain") => SecretsMode::Plain,
-        Some("encrypt") => {
-            return Err(loc.err(
-                &["capture", "secrets"],
-                "\"encrypt\" is not built yet (see README, \"Not done yet\"); use \"hash\" \
-                 (the default) or \"plain\"",
-            ));
-        }
+        Some("encrypt") => SecretsMode::Encrypt,
         Some(other) => {
             return Err(loc.err(
                 &["capture", "secrets"],
                 format!(
-                    "`{}` is not one of \"hash\", \"plain\"",
+                    "`{}` is not one of \"hash\", \"encrypt\", \"plain\"",
                     other.escape_default()
                 ),
             ));
         }
     };
-    Ok(CaptureSettings { secrets })
+    let mut age_recipients = Vec::new();
+    match (&raw.age_recipients, secrets) {
+        (Some(list), SecretsMode::Encrypt) => {
+            for (i, r) in list.iter().enumerate() {
+                // The key, not the element: the locator points at array-of-tables entries.
+                let parsed = r.trim().parse::<age::x25519::Recipient>().map_err(|e| {
+                    loc.err(
+                        &["capture", "age_recipients"],
+                        format!(
+                            "recipient {} (`{}`) is not an age X25519 recipient (age1…): {e}",
+                            i + 1,
+                            r.escape_default()
+                        ),
+                    )
+                })?;
+                age_recipients.push(parsed);
+            }
+            if age_recipients.is_empty() {
+                return Err(loc.err(
+                    &["capture", "age_recipients"],
+                    "secrets = \"encrypt\" needs at least one recipient",
+                ));
+            }
+        }
+        (None, SecretsMode::Encrypt) => {
+            return Err(loc.err(
+                &["capture", "secrets"],
+                "secrets = \"encrypt\" needs [capture] age_recipients = [\"age1…\"] (the \
+                 public keys whose identities can decrypt; the daemon holds only these)",
+            ));
+        }
+        (Some(_), _) => {
+            return Err(loc.err(
+                &["capture", "age_recipients"],
+                "age_recipients is used only with secrets = \"encrypt\"",
+            ));
+        }
+        (None, _) => {}
+    }
+    Ok(CaptureSettings {
+        secrets,
+        age_recipients,
+    })
 }
 
 /// A secret in a file other users can read is a secret shared with them: refuse, naming the

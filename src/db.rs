@@ -26,6 +26,8 @@ mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 mod merge;
 pub use merge::MergedVersion;
+mod layers;
+pub use layers::LayerRow;
 mod whole;
 pub use whole::VersionConfig;
 

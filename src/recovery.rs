@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::archive::journal::{ConfigRecord, Event, VersionRecord};
+use crate::archive::journal::{ConfigRecord, Event, LayerRecord, VersionRecord};
 use crate::archive::{Archive, ArchiveError, BlobFile, LockGuard};
 use crate::db::{Adopted, Db, DbError, VersionConfig};
 use crate::manifest;
@@ -44,6 +44,8 @@ pub struct Reconciled {
     pub journaled: usize,
     /// Configurations the journal had and the database lacked, now attached.
     pub adopted_configs: usize,
+    /// Layer versions and version→layer links the journal had and the database lacked.
+    pub adopted_layers: usize,
     /// `key@version` of adopted versions whose blob is missing (verify will report them).
     pub missing_blobs: Vec<String>,
     /// Journal lines that disagree with the database or could not be read.
@@ -82,6 +84,8 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
     let mut seen: HashMap<(String, i64), String> = HashMap::new();
     let mut versions: Vec<&VersionRecord> = Vec::new();
     let mut configs: Vec<&ConfigRecord> = Vec::new();
+    let mut layers: Vec<&LayerRecord> = Vec::new();
+    let mut links: Vec<(&String, i64, &Vec<String>)> = Vec::new();
     let mut saw = |key: &str, version_no: i64, time: &str| {
         let slot = seen.entry((key.to_string(), version_no)).or_default();
         if time > slot.as_str() {
@@ -116,6 +120,12 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
             } => saw(key, *version_no, time),
             Event::Merged { .. } => {}
             Event::Config(c) => configs.push(c),
+            Event::Layer(l) => layers.push(l),
+            Event::Layers {
+                key,
+                version_no,
+                layers,
+            } => links.push((key, *version_no, layers)),
         }
     }
     let mut journaled: HashSet<(String, i64)> = HashSet::new();
@@ -199,6 +209,7 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
             cloud_modified: c.cloud_modified.clone(),
         }))?;
     }
+    reconcile_layers(archive, db, &layers, &links, &pruned, &mut out)?;
     // Archives written before the journal existed: give every recorded version its line.
     for (f, v) in db.versions_with_functions()? {
         if journaled.contains(&(f.target.key.clone(), v.version_no)) {
@@ -231,6 +242,101 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
         out.journaled += 1;
     }
     Ok(out)
+}
+
+/// Layers: journaled layer versions and links the database lacks are recorded (a kill
+/// between a line and its row, or a rebuild); rows and links the journal lacks are journaled
+/// (a merge of histories supersedes the function's earlier lines).
+fn reconcile_layers(
+    archive: &Archive,
+    db: &mut Db,
+    layers: &[&LayerRecord],
+    links: &[(&String, i64, &Vec<String>)],
+    pruned: &HashSet<(String, i64)>,
+    out: &mut Reconciled,
+) -> Result<(), RecoveryError> {
+    let journal = archive.journal();
+    let mut journaled_layers: HashSet<&str> = HashSet::new();
+    for l in layers {
+        journaled_layers.insert(&l.key);
+        if db.record_layer(&layer_row(l))? {
+            out.adopted_layers += 1;
+            if !archive.contains(&l.sha256) {
+                out.missing_blobs.push(format!("{} (layer)", l.key));
+            }
+        }
+    }
+    for l in db.all_layers()? {
+        if journaled_layers.contains(l.key.as_str()) {
+            continue;
+        }
+        let Some(cloud) = crate::cloud::Cloud::parse(&l.cloud) else {
+            out.problems
+                .push(format!("layer {}: unknown cloud `{}`", l.key, l.cloud));
+            continue;
+        };
+        journal.append(&Event::Layer(LayerRecord {
+            key: l.key.clone(),
+            cloud,
+            account: l.account.clone(),
+            region: l.region.clone(),
+            name: l.name.clone(),
+            version: l.version.clone(),
+            cloud_checksum: l.cloud_checksum.clone(),
+            sha256: l.sha256.clone(),
+            crc64: l.crc64,
+            size: l.size,
+            first_seen: l.first_seen.clone(),
+        }))?;
+    }
+    let in_db = db.all_layer_links()?;
+    let mut journaled_links: HashSet<(String, i64)> = HashSet::new();
+    for (key, version_no, keys) in links {
+        let id = ((*key).clone(), *version_no);
+        journaled_links.insert(id.clone());
+        if pruned.contains(&id) {
+            continue;
+        }
+        match in_db.get(&id) {
+            Some(have) if have == *keys => {}
+            Some(_) => out.problems.push(format!(
+                "{}@{}: the journal and the database name different layers; keeping the database's",
+                id.0, id.1
+            )),
+            None => match db.link_layers(key, *version_no, keys) {
+                Ok(true) => out.adopted_layers += 1,
+                Ok(false) => {}
+                Err(e) => out.problems.push(e.to_string()),
+            },
+        }
+    }
+    for ((key, version_no), keys) in in_db {
+        if !journaled_links.contains(&(key.clone(), version_no)) {
+            journal.append(&Event::Layers {
+                key,
+                version_no,
+                layers: keys,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A journal `layer` line as the database keeps it.
+pub(crate) fn layer_row(l: &LayerRecord) -> crate::db::LayerRow {
+    crate::db::LayerRow {
+        key: l.key.clone(),
+        cloud: l.cloud.as_str().to_string(),
+        account: l.account.clone(),
+        region: l.region.clone(),
+        name: l.name.clone(),
+        version: l.version.clone(),
+        cloud_checksum: l.cloud_checksum.clone(),
+        sha256: l.sha256.clone(),
+        crc64: l.crc64,
+        size: l.size,
+        first_seen: l.first_seen.clone(),
+    }
 }
 
 /// A journal `config` line as the database keeps it.
@@ -524,6 +630,8 @@ pub fn unreferenced_blobs(archive: &Archive, db: &Db) -> Result<Vec<BlobFile>, R
         db.all_versions()?.into_iter().map(|v| v.sha256).collect();
     // Configuration documents are blobs too, referenced by their versions.
     referenced.extend(db.config_hashes()?);
+    // Layer versions' zips too (every archived layer is kept: README, prune).
+    referenced.extend(db.all_layers()?.into_iter().map(|l| l.sha256));
     Ok(archive
         .list_blobs()?
         .into_iter()

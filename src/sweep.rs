@@ -22,8 +22,10 @@ use crate::db::{Db, DbError, LatestVersion, SweepCounts, Writer};
 use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
+mod layers;
 mod plan;
 mod stages;
+pub use stages::{IMAGE_PREFIX, is_image};
 
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,14 @@ pub struct Sweeper {
     capture: crate::config::SecretsMode,
     /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
     capture_key: Arc<[u8; 32]>,
+    /// One lock per layer key being archived, so functions sharing a new layer download it
+    /// once (`layers.rs`).
+    layer_locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// `[capture] age_recipients` (`encrypt` mode).
+    age_recipients: Arc<Vec<age::x25519::Recipient>>,
+    /// `encrypt` mode: each configuration document's comparable SHA-256
+    /// (`capture::comparable_sha256`), by its blob name, so a document is read once.
+    comparable: Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 impl Sweeper {
@@ -189,7 +199,9 @@ impl Sweeper {
         catch_up(&archive, &mut db, &lock)?;
         let capture = config.capture.secrets;
         let capture_key = match capture {
-            crate::config::SecretsMode::Hash => archive.capture_key(&lock)?,
+            crate::config::SecretsMode::Hash | crate::config::SecretsMode::Encrypt => {
+                archive.capture_key(&lock)?
+            }
             crate::config::SecretsMode::Plain => [0; 32],
         };
         let http =
@@ -211,6 +223,9 @@ impl Sweeper {
             journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             capture,
             capture_key: Arc::new(capture_key),
+            layer_locks: Arc::default(),
+            age_recipients: Arc::new(config.capture.age_recipients.clone()),
+            comparable: Arc::default(),
         };
         Ok((sweeper, lock))
     }

@@ -13,6 +13,11 @@
 //!   package and/or the configuration changed with it, and the cloud's own modified time.
 //!   Appended after the version's `version` line (or, for a version archived before
 //!   configurations were read, when its first configuration is attached to it).
+//! - `layer` (in the layer's own file, keyed `<account>/<region>/layer/<name>/<version>`): one
+//!   archived layer version (its cloud checksum, sha256, crc64, size). Appended after its blob
+//!   is durable and before its row, like `version`;
+//! - `layers`: the layer versions (by key, in the cloud's order) one version of a function
+//!   uses. Appended after their `layer` lines and the version's `version` line.
 //!
 //! A line of a kind this fnvault does not know (written by a newer one) is reported as a
 //! problem, never skipped silently: it may be the only description of a blob, and `prune`
@@ -62,6 +67,30 @@ pub struct ConfigRecord {
     pub config_changed: bool,
     /// The cloud's last-modified time of the function, as the cloud wrote it.
     pub cloud_modified: Option<String>,
+}
+
+/// One archived layer version, as the journal records it (its own file, by its key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// `<account>/<region>/layer/<name>/<version>`.
+    pub key: String,
+    pub cloud: Cloud,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub version: String,
+    pub cloud_checksum: String,
+    pub sha256: String,
+    pub crc64: u64,
+    pub size: u64,
+    pub first_seen: String,
+}
+
+impl LayerRecord {
+    /// The key of layer `name` version `version` of `account` in `region`.
+    pub fn key_of(account: &str, region: &str, name: &str, version: &str) -> String {
+        format!("{account}/{region}/layer/{name}/{version}")
+    }
 }
 
 /// The newest sighting of each function's current version, from `meta/sightings.json`.
@@ -115,6 +144,14 @@ pub enum Event {
         from: Vec<String>,
     },
     Config(ConfigRecord),
+    /// An archived layer version.
+    Layer(LayerRecord),
+    /// The layers (by key, in order) version `version_no` of function `key` uses.
+    Layers {
+        key: String,
+        version_no: i64,
+        layers: Vec<String>,
+    },
 }
 
 /// Everything the journal holds, and what could not be read.
@@ -179,6 +216,24 @@ enum Line {
         config_changed: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cloud_modified: Option<String>,
+    },
+    Layer {
+        key: String,
+        cloud: String,
+        account: String,
+        region: String,
+        name: String,
+        version: String,
+        cloud_checksum: String,
+        sha256: String,
+        crc64: String,
+        size: u64,
+        first_seen: String,
+    },
+    Layers {
+        key: String,
+        version_no: i64,
+        layers: Vec<String>,
     },
 }
 
@@ -580,6 +635,8 @@ pub fn event_key(event: &Event) -> &str {
         Event::Version(v) => &v.target.key,
         Event::Seen { key, .. } | Event::Pruned { key, .. } | Event::Merged { key, .. } => key,
         Event::Config(c) => &c.key,
+        Event::Layer(l) => &l.key,
+        Event::Layers { key, .. } => key,
     }
 }
 
@@ -639,6 +696,34 @@ fn to_line(event: &Event) -> Option<(&str, Line)> {
                 code_changed: c.code_changed,
                 config_changed: c.config_changed,
                 cloud_modified: c.cloud_modified.clone(),
+            },
+        ),
+        Event::Layer(l) => (
+            &l.key,
+            Line::Layer {
+                key: l.key.clone(),
+                cloud: l.cloud.as_str().to_string(),
+                account: l.account.clone(),
+                region: l.region.clone(),
+                name: l.name.clone(),
+                version: l.version.clone(),
+                cloud_checksum: l.cloud_checksum.clone(),
+                sha256: l.sha256.clone(),
+                crc64: l.crc64.to_string(),
+                size: l.size,
+                first_seen: l.first_seen.clone(),
+            },
+        ),
+        Event::Layers {
+            key,
+            version_no,
+            layers,
+        } => (
+            key,
+            Line::Layers {
+                key: key.clone(),
+                version_no: *version_no,
+                layers: layers.clone(),
             },
         ),
     })
@@ -837,6 +922,57 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, S
                 config_changed,
                 cloud_modified,
             })
+        }
+        Line::Layer {
+            key,
+            cloud,
+            account,
+            region,
+            name,
+            version,
+            cloud_checksum,
+            sha256,
+            crc64,
+            size,
+            first_seen,
+        } => {
+            let cloud = Cloud::parse(&cloud).ok_or_else(|| format!("unknown cloud `{cloud}`"))?;
+            if LayerRecord::key_of(&account, &region, &name, &version) != key {
+                return Err(format!("layer key `{key}` does not match its parts"));
+            }
+            if !super::is_sha256_hex(&sha256) {
+                return Err(format!("sha256 `{sha256}` is not 64 lowercase hex digits"));
+            }
+            let crc64 = crc64
+                .parse::<u64>()
+                .map_err(|_| format!("crc64 `{crc64}` is not a decimal u64"))?;
+            Event::Layer(LayerRecord {
+                key,
+                cloud,
+                account,
+                region,
+                name,
+                version,
+                cloud_checksum,
+                sha256,
+                crc64,
+                size,
+                first_seen,
+            })
+        }
+        Line::Layers {
+            key,
+            version_no,
+            layers,
+        } => {
+            if version_no < 1 {
+                return Err(format!("version_no {version_no} is not positive"));
+            }
+            Event::Layers {
+                key,
+                version_no,
+                layers,
+            }
         }
     };
     // A line copied into another function's file would attach a version to the wrong key.

@@ -12,6 +12,7 @@ use clap::Subcommand;
 
 use super::Fatal;
 use super::config_view;
+use super::layers_view::{self, LayerChange};
 use super::read_only::{
     ReadOnly, manifest_of, open_read_only, pick_version, print_json, print_table, short,
     version_range,
@@ -117,6 +118,10 @@ pub(super) enum AuditCommand {
         /// and function.json, the version's configuration document (see README).
         #[arg(long)]
         with_config: bool,
+        /// With --with-config: an age identity file whose key decrypts the secrets of an
+        /// `encrypt`-mode configuration into function.json (without it they stay ciphertext).
+        #[arg(long, value_name = "FILE", requires = "with_config")]
+        identity: Option<PathBuf>,
     },
     /// Write the package of every function (latest, or live at --at) into a readable tree
     /// DIR/<account>/<region>/<namespace or service>/<name>[@qualifier].zip, plus
@@ -200,9 +205,16 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
             at,
             force,
             with_config,
+            identity,
         } => {
             if with_config {
-                super::restore::restore_whole(&config, &function, &to, at.as_deref())
+                super::restore::restore_whole(
+                    &config,
+                    &function,
+                    &to,
+                    at.as_deref(),
+                    identity.as_deref(),
+                )
             } else {
                 super::restore::restore(&config, &function, &to, at.as_deref(), force)
             }
@@ -330,6 +342,8 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     let blob = ro.archive.blob_location(&v.sha256);
     let package = manifest_of(&ro, &v.sha256);
     let configuration = config_view::of(&ro, &v).map_err(Fatal::Failed)?;
+    let layers = layers_view::layers_of(&ro, &v).map_err(Fatal::Failed)?;
+    let image = layers_view::image_of(&v);
     if json {
         let mut m = function_json(f);
         if let serde_json::Value::Object(vj) = version_json(&v) {
@@ -355,9 +369,15 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
                 m.insert("configuration".into(), serde_json::Value::Null);
             }
         }
+        m.insert("image".into(), layers_view::image_json(&v));
+        m.insert("layers".into(), layers_view::layers_json(&layers));
         m.insert(
             "package".into(),
             match &package {
+                // A container image has no package: its blob is the configuration document.
+                _ if image.is_some() => serde_json::json!({
+                    "format": "image", "error": null, "files": [],
+                }),
                 Ok(p) => serde_json::json!({
                     "format": if p.is_zip { "zip" } else { "not-zip" },
                     "error": p.error,
@@ -391,6 +411,10 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
         (
             "package",
             match &package {
+                _ if image.is_some() => {
+                    "none: a container image (images are not copied; the blob is its configuration)"
+                        .to_string()
+                }
                 Ok(p) if p.is_zip => format!("zip, {} entries", p.files.len()),
                 Ok(p) => format!(
                     "not a zip ({}); no file manifest",
@@ -403,6 +427,28 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     for (k, val) in fields {
         // The package's error names a zip entry, from the package: escaped like table cells.
         println!("{:<15} {}", format!("{k}:"), super::output::shown(&val));
+    }
+    if let Some(i) = &image {
+        println!(
+            "{:<15} {} (digest: {})",
+            "image:",
+            super::output::shown(&i.reference),
+            i.digest.as_deref().unwrap_or("not given")
+        );
+    }
+    if layers.is_empty() {
+        println!("{:<15} none", "layers:");
+    } else {
+        println!("{:<15} {} (in the cloud's order)", "layers:", layers.len());
+        for (n, l) in layers.iter().enumerate() {
+            println!(
+                "  {}. {}  sha256 {}  {} bytes",
+                n + 1,
+                super::output::shown(&layers_view::label(l)),
+                l.sha256,
+                l.size
+            );
+        }
     }
     match &configuration {
         None => println!(
@@ -430,6 +476,7 @@ fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
     }
     if let Ok(p) = &package
         && p.is_zip
+        && image.is_none()
     {
         println!();
         let rows: Vec<Vec<String>> = p
@@ -526,11 +573,13 @@ fn changes_json(changes: &[crate::capture::Change]) -> serde_json::Value {
 
 /// The configuration part of `diff`. `alone`: the packages are the same, so this is all of
 /// it (in JSON, the file lists are empty).
+/// Layer changes are printed after the configuration's (before any file changes).
 fn print_config_diff(
     f: &FunctionRow,
     from: i64,
     to: i64,
     changes: Option<&[crate::capture::Change]>,
+    layers: &[LayerChange<'_>],
     json: bool,
     alone: bool,
 ) -> Result<ExitCode, Fatal> {
@@ -541,6 +590,7 @@ fn print_config_diff(
             "from": from,
             "to": to,
             "configuration": changes.map(changes_json),
+            "layers": layers_view::changes_json(layers),
             "added": [], "removed": [], "changed": [],
         }))?;
         return Ok(ExitCode::SUCCESS);
@@ -575,6 +625,7 @@ fn print_config_diff(
             }
         }
     }
+    layers_view::print_changes(&f.target.key, from, to, layers);
     if alone {
         println!(
             "{} version {from} → {to}: the same package, no file changes",
@@ -624,12 +675,70 @@ fn diff(
         )),
         _ => None,
     };
+    let (la, lb) = (
+        layers_view::layers_of(&ro, a).map_err(Fatal::Failed)?,
+        layers_view::layers_of(&ro, b).map_err(Fatal::Failed)?,
+    );
+    let layer_changes = layers_view::changes(&la, &lb);
     if a.sha256 == b.sha256 {
         // The same package: only the configuration can differ.
-        return print_config_diff(f, from, to, config_changes.as_deref(), json, true);
+        return print_config_diff(
+            f,
+            from,
+            to,
+            config_changes.as_deref(),
+            &layer_changes,
+            json,
+            true,
+        );
+    }
+    // A container image has no files to compare: its image reference is what changed.
+    let (ia, ib) = (layers_view::image_of(a), layers_view::image_of(b));
+    if ia.is_some() || ib.is_some() {
+        let shown = |i: &Option<layers_view::ImageRef>| match i {
+            Some(i) => i.reference.clone(),
+            None => "(a code package)".to_string(),
+        };
+        let (old, new) = (shown(&ia), shown(&ib));
+        if json {
+            print_json(&serde_json::json!({
+                "function": f.target.key,
+                "from": from,
+                "to": to,
+                "configuration": config_changes.as_deref().map(changes_json),
+                "layers": layers_view::changes_json(&layer_changes),
+                "image": {"old": old, "new": new},
+                "added": [], "removed": [], "changed": [],
+            }))?;
+        } else {
+            print_config_diff(
+                f,
+                from,
+                to,
+                config_changes.as_deref(),
+                &layer_changes,
+                false,
+                false,
+            )?;
+            println!(
+                "{} version {from} → {to}: image {} → {} (container images have no file list)",
+                f.target.key,
+                super::output::shown(&old),
+                super::output::shown(&new)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if !json {
-        print_config_diff(f, from, to, config_changes.as_deref(), false, false)?;
+        print_config_diff(
+            f,
+            from,
+            to,
+            config_changes.as_deref(),
+            &layer_changes,
+            false,
+            false,
+        )?;
     }
     let pa = manifest_of(&ro, &a.sha256)
         .with_context(|| format!("{}@{}", f.target.key, a.version_no))
@@ -675,6 +784,7 @@ fn diff(
             "from": from,
             "to": to,
             "configuration": config_changes.as_deref().map(changes_json),
+            "layers": layers_view::changes_json(&layer_changes),
             "added": added.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
             "removed": removed.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
             "changed": changed.iter().map(|(o, n)| serde_json::json!({

@@ -63,7 +63,14 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     sim.deploy(&checkout, package("checkout", 1, 450_000)?);
     sim.deploy(&refund, package("refund", 1, 80_000)?);
     sim.deploy(&resize, package("image-resize", 1, 150_000)?);
+    // A layer, used by order-api (SCF) and checkout (FC 2.0): archived once per key, linked
+    // in order to the versions that use it.
+    sim.deploy_layer("node-deps", 1, package("node-deps", 1, 60_000)?);
+    let mut order_config = sim.config(&order_api);
+    order_config.layers = vec![("node-deps".into(), 1)];
+    sim.set_config(&order_api, order_config);
     let mut checkout_config = sim.config(&checkout);
+    checkout_config.layers = vec![("node-deps".into(), 1)];
     checkout_config
         .env
         .insert("PAYMENT_API_KEY".into(), "demo-key-1".into());
@@ -88,6 +95,14 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     writeln!(out, "1. first sweep: every function is new")?;
     let first = super::sync(&config, "demo", &crate::shutdown::Shutdown::new()).await?;
     show(&mut out, &first)?;
+    writeln!(
+        out,
+        "   order-api and checkout use layer node-deps version 1: archived under \
+         tc-demo/ap-guangzhou/layer/node-deps/1 and ali-demo/{}/layer/node-deps/1 \
+         (fnvault --config {} show tc-demo/ap-guangzhou/default/order-api lists it)",
+        crate::sim::LAYER_ARN_REGION,
+        config_path.display()
+    )?;
 
     writeln!(
         out,

@@ -215,7 +215,10 @@ pub(super) fn prune_mirrors(
     db: &Db,
     lock: &LockGuard,
 ) -> anyhow::Result<Vec<(String, usize)>> {
-    let keep: BTreeSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    // Packages, configuration documents and layer zips: every blob the database references.
+    let mut keep: BTreeSet<String> = db.all_versions()?.into_iter().map(|v| v.sha256).collect();
+    keep.extend(db.config_hashes()?);
+    keep.extend(db.all_layers()?.into_iter().map(|l| l.sha256));
     let mut out = Vec::new();
     for (name, result) in run_mirrors(config, archive, lock, None, &|| {}) {
         result.map_err(|e| anyhow!("mirror {name}: {e}; nothing was deleted there"))?;

@@ -8,6 +8,7 @@ mod audit;
 mod check;
 mod config_view;
 mod demo;
+mod layers_view;
 mod manpage;
 mod mirror;
 mod ops;

@@ -186,12 +186,16 @@ pub(super) fn prune(
     let configs = db
         .config_hash_by_version_id()
         .map_err(anyhow::Error::from)?;
+    // Every archived layer version's zip is kept (a layer is kept while its row is; prune
+    // removes no layer row: README "Not done yet"), so the layers kept versions link stay.
+    let layers = db.all_layers().map_err(anyhow::Error::from)?;
     let kept_shas: HashSet<&str> = versions
         .iter()
         .filter(|v| !doomed_ids.contains(&v.id))
         .flat_map(|v| {
             std::iter::once(v.sha256.as_str()).chain(configs.get(&v.id).map(String::as_str))
         })
+        .chain(layers.iter().map(|l| l.sha256.as_str()))
         .collect();
     let blobs = archive.list_blobs().map_err(anyhow::Error::from)?;
     if versions.is_empty() && !blobs.is_empty() {

@@ -12,6 +12,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::Fatal;
+use super::layers_view;
 use super::read_only::{ReadOnly, manifest_of, open_read_only, pick_version, print_table};
 use super::resolve;
 use crate::config::Config;
@@ -144,6 +145,15 @@ pub(super) fn restore(
 ) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
     let (f, v) = pick_version(&ro, spec, at)?;
+    if let Some(i) = layers_view::image_of(&v) {
+        return Err(Fatal::Failed(anyhow!(
+            "{}@{} is a container image ({}): there is no package to restore (images are not \
+             copied). `restore --with-config --to DIR` writes its function.json and layers",
+            f.target.key,
+            v.version_no,
+            super::output::shown(&i.reference)
+        )));
+    }
     copy_verified(&ro, &v.sha256, to, force).map_err(copy_error)?;
     eprintln!(
         "restored {}@{} ({} bytes, sha256 {} verified) to {}",
@@ -164,7 +174,10 @@ pub(super) fn restore_whole(
     spec: &str,
     to: &Path,
     at: Option<&str>,
+    identity: Option<&Path>,
 ) -> Result<ExitCode, Fatal> {
+    // Read first: a bad identity file is reported before anything is written.
+    let identities = identity.map(read_identities).transpose()?;
     let ro = open_read_only(config)?;
     let (f, v) = pick_version(&ro, spec, at)?;
     let Some(c) = ro.db.config_of_version(v.id).map_err(anyhow::Error::from)? else {
@@ -174,28 +187,170 @@ pub(super) fn restore_whole(
             v.version_no
         )));
     };
+    let layers = layers_view::layers_of(&ro, &v).map_err(Fatal::Failed)?;
+    let image = layers_view::image_of(&v);
     new_or_empty(to)?;
-    let is_zip = manifest_of(&ro, &v.sha256)
-        .map(|p| p.is_zip)
-        .unwrap_or(true);
-    let package = to.join(export_path(&f, is_zip).file_name().unwrap_or_default());
+    // Everything written so far: on a failure all of it is removed (all or nothing).
+    let mut written: Vec<PathBuf> = Vec::new();
+    let undo = |written: &[PathBuf]| {
+        for p in written.iter().rev() {
+            let _ = fs::remove_file(p).or_else(|_| fs::remove_dir(p));
+        }
+    };
+    let package = match &image {
+        // A container image has no package (its blob is the configuration document).
+        Some(_) => None,
+        None => {
+            let is_zip = manifest_of(&ro, &v.sha256)
+                .map(|p| p.is_zip)
+                .unwrap_or(true);
+            let package = to.join(export_path(&f, is_zip).file_name().unwrap_or_default());
+            copy_verified(&ro, &v.sha256, &package, false).map_err(copy_error)?;
+            written.push(package.clone());
+            Some(package)
+        }
+    };
     let function_json = to.join("function.json");
-    copy_verified(&ro, &v.sha256, &package, false).map_err(copy_error)?;
-    if let Err(e) = copy_verified(&ro, &c.config_sha256, &function_json, false) {
+    let mut decrypted = 0;
+    let wrote = match &identities {
+        None => copy_verified(&ro, &c.config_sha256, &function_json, false).map_err(copy_error),
+        Some((ids, file)) => {
+            decrypt_into(&ro, &c.config_sha256, ids, file, &function_json).map(|n| decrypted = n)
+        }
+    };
+    if let Err(e) = wrote {
         // Both or neither: the package alone is not what was asked for.
-        let _ = fs::remove_file(&package);
-        return Err(copy_error(e));
+        undo(&written);
+        return Err(e);
     }
+    written.push(function_json);
+    if let Err(e) = write_layers(&ro, &layers, &to.join("layers"), &mut written) {
+        undo(&written);
+        return Err(e);
+    }
+    let what = match (&package, &image) {
+        (Some(p), _) => format!(
+            "{} (sha256 {} verified)",
+            p.file_name().unwrap_or_default().to_string_lossy(),
+            v.sha256
+        ),
+        (None, Some(i)) => format!(
+            "no package (a container image, {}: images are not copied)",
+            super::output::shown(&i.reference)
+        ),
+        (None, None) => "no package".to_string(),
+    };
+    let json_note = match &identities {
+        Some(_) => format!(
+            "document sha256 {} verified, {decrypted} secret(s) decrypted",
+            c.config_sha256
+        ),
+        None => format!("sha256 {} verified", c.config_sha256),
+    };
     eprintln!(
-        "restored {}@{} to {}: {} (sha256 {} verified) and function.json (sha256 {} verified)",
+        "restored {}@{} to {}: {what}, function.json ({json_note}){}",
         f.target.key,
         v.version_no,
         to.display(),
-        package.file_name().unwrap_or_default().to_string_lossy(),
-        v.sha256,
-        c.config_sha256
+        if layers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and {} layer(s) under layers/ (sha256 verified, in the cloud's order)",
+                layers.len()
+            )
+        }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The identities of an age identity file (`AGE-SECRET-KEY-1…` lines), and its path for
+/// messages. Errors name the file.
+fn read_identities(path: &Path) -> Result<(Vec<Box<dyn age::Identity>>, PathBuf), Fatal> {
+    let text = path.display().to_string();
+    let file = age::IdentityFile::from_file(text.clone())
+        .map_err(|e| anyhow!("--identity {text}: {e}"))?;
+    let ids = file
+        .into_identities()
+        .map_err(|e| anyhow!("--identity {text}: {e}"))?;
+    if ids.is_empty() {
+        return Err(anyhow!("--identity {text}: holds no age identity").into());
+    }
+    Ok((ids, path.to_path_buf()))
+}
+
+/// Writes configuration `sha256` (hash-checked on the way out) to `dest` with its
+/// `encrypt`-mode secrets decrypted; owner-only, since it now holds clear secrets. Returns
+/// how many values were decrypted.
+fn decrypt_into(
+    ro: &ReadOnly,
+    sha256: &str,
+    ids: &[Box<dyn age::Identity>],
+    identity_file: &Path,
+    dest: &Path,
+) -> Result<usize, Fatal> {
+    let bytes = ro
+        .archive
+        .read_document(sha256)
+        .map_err(|e| Fatal::Failed(anyhow!("configuration {sha256}: {e}; nothing was written")))?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Fatal::Failed(anyhow!("configuration {sha256} is not JSON: {e}")))?;
+    let n = crate::capture::decrypt_document(&mut doc, ids).map_err(|e| {
+        Fatal::Failed(anyhow!(
+            "configuration {sha256}: {e} (identity file {})",
+            identity_file.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    crate::capture::write_canonical(&doc, &mut out);
+    out.push(b'\n');
+    let written = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .and_then(|mut f| f.write_all(&out).and_then(|()| f.sync_all()))
+    };
+    if let Err(e) = written {
+        // Leave no partial file (the folder was new or empty).
+        let _ = fs::remove_file(dest);
+        return Err(Fatal::Failed(anyhow!("writing {}: {e}", dest.display())));
+    }
+    Ok(n)
+}
+
+/// `<n>-<name>-<version>.zip`, `n` the layer's position from 1 (the order decides whose
+/// files win).
+fn layer_file(n: usize, l: &crate::db::LayerRow) -> String {
+    component(&format!("{n}-{}-{}.zip", l.name, l.version))
+}
+
+/// Writes `layers` into the folder `dir` (created when there are any), each verified,
+/// pushing every file (and the folder) written onto `written`.
+fn write_layers(
+    ro: &ReadOnly,
+    layers: &[crate::db::LayerRow],
+    dir: &Path,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), Fatal> {
+    if layers.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    written.push(dir.to_path_buf());
+    for (i, l) in layers.iter().enumerate() {
+        let dest = dir.join(layer_file(i + 1, l));
+        copy_verified(ro, &l.sha256, &dest, false)
+            .map_err(copy_error)
+            .map_err(|e| match e {
+                Fatal::Failed(e) => Fatal::Failed(e.context(format!("layer {}", l.key))),
+                other => other,
+            })?;
+        written.push(dest);
+    }
+    Ok(())
 }
 
 /// Makes sure `to` is a new (then created) or empty folder.
@@ -291,13 +446,31 @@ pub(super) fn export(
             skipped.push(serde_json::json!({ "function": f.target.key, "reason": reason }));
             continue;
         };
+        let image = layers_view::image_of(&v);
+        if let Some(i) = &image
+            && !with_config
+        {
+            skipped.push(serde_json::json!({
+                "function": f.target.key,
+                "version": v.version_no,
+                "reason": format!(
+                    "a container image ({}): no package (images are not copied); \
+                     --with-config writes its function.json",
+                    i.reference
+                ),
+            }));
+            continue;
+        }
         // Known from the database for every package a sweep has read; only a package never
         // read (no row yet) is opened to find out.
-        let is_zip = match ro.db.is_zip(&v.sha256).map_err(anyhow::Error::from)? {
-            Some(z) => z,
-            None => manifest_of(&ro, &v.sha256)
-                .map(|p| p.is_zip)
-                .unwrap_or(true),
+        let is_zip = match &image {
+            Some(_) => true,
+            None => match ro.db.is_zip(&v.sha256).map_err(anyhow::Error::from)? {
+                Some(z) => z,
+                None => manifest_of(&ro, &v.sha256)
+                    .map(|p| p.is_zip)
+                    .unwrap_or(true),
+            },
         };
         let rel = export_path(f, is_zip);
         let dest = to.join(&rel);
@@ -305,7 +478,11 @@ pub(super) fn export(
             .parent()
             .map(|p| fs::create_dir_all(p).map_err(io(p)))
             .unwrap_or(Ok(()))
-            .and_then(|()| copy_verified(&ro, &v.sha256, &dest, false));
+            .and_then(|()| match &image {
+                // An image's only blob is its configuration, written below.
+                Some(_) => Ok(()),
+                None => copy_verified(&ro, &v.sha256, &dest, false),
+            });
         if let Err(e) = result {
             // Leave no empty folders behind for a package that was not written: remove the
             // ones now empty, up to the export root (`remove_dir` refuses non-empty ones).
@@ -363,6 +540,40 @@ pub(super) fn export(
                 }
             }
         }
+        // Its layers, in order, in `<stem>.layers/`, verified like the package.
+        let mut layer_entries = Vec::new();
+        if with_config {
+            let layers = layers_view::layers_of(&ro, &v).map_err(Fatal::Failed)?;
+            let dir_rel = rel.with_file_name(format!(
+                "{}.layers",
+                rel.file_stem().unwrap_or_default().to_string_lossy()
+            ));
+            let mut written = Vec::new();
+            match write_layers(&ro, &layers, &to.join(&dir_rel), &mut written) {
+                Ok(()) => {
+                    for (i, l) in layers.iter().enumerate() {
+                        layer_entries.push(serde_json::json!({
+                            "name": l.name, "version": l.version, "sha256": l.sha256,
+                            "size": l.size,
+                            "path": dir_rel.join(layer_file(i + 1, l)).display().to_string(),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    let e = match e {
+                        Fatal::Failed(e) | Fatal::Other(e) => format!("{e:#}"),
+                        other => other.to_string(),
+                    };
+                    eprintln!(
+                        "failed: {}@{} (layers): {}",
+                        f.target.key,
+                        v.version_no,
+                        super::output::shown(&e)
+                    );
+                }
+            }
+        }
         let t = &f.target;
         rows.push(vec![
             t.key.clone(),
@@ -384,9 +595,11 @@ pub(super) fn export(
             "sha256": v.sha256,
             "crc64": v.crc64,
             "cloud_checksum": v.cloud_checksum,
-            "format": if is_zip { "zip" } else { "not-zip" },
-            "path": rel.display().to_string(),
+            "format": if image.is_some() { "image" } else if is_zip { "zip" } else { "not-zip" },
+            "path": if image.is_some() { serde_json::Value::Null } else { rel.display().to_string().into() },
+            "image": layers_view::image_json(&v),
             "configuration": configuration,
+            "layers": layer_entries,
         }));
     }
     let manifest = serde_json::json!({

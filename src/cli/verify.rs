@@ -78,6 +78,14 @@ pub(super) fn run(
                 .push(format!("{key}@{} (configuration)", v.version_no));
         }
     }
+    // Layer versions' zips are blobs too, with their recorded size.
+    for l in ro.db.all_layers().map_err(anyhow::Error::from)? {
+        let e = expected.entry(l.sha256.clone()).or_insert(Expected {
+            size: l.size as i64,
+            versions: Vec::new(),
+        });
+        e.versions.push(format!("{} (layer)", l.key));
+    }
     let on_disk = ro.archive.list_blobs().map_err(anyhow::Error::from)?;
 
     let mut problems: Vec<(String, Problem)> = Vec::new();
@@ -255,7 +263,11 @@ fn journal_problems(
                 pruned.insert((key, version_no));
             }
             // A merge restates the history after it; the lines it supersedes are dropped.
-            Event::Seen { .. } | Event::Merged { .. } | Event::Config(_) => {}
+            Event::Seen { .. }
+            | Event::Merged { .. }
+            | Event::Config(_)
+            | Event::Layer(_)
+            | Event::Layers { .. } => {}
         }
     }
     let mut in_db = std::collections::HashSet::new();

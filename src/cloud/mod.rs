@@ -311,6 +311,40 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Asks the cloud where one layer version's zip is and what it must hash to (SCF
+    /// `GetLayerVersion`: SHA-256; FC 2.0/3.0 `GetLayerVersion`: CRC-64), in `region`. The
+    /// caller paces with [`Client::pace`] first; the address passes [`download_url`] like a
+    /// package's.
+    pub async fn resolve_layer(
+        &self,
+        target: &Target,
+        region: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<CodeLocation, CloudError> {
+        let mut location = match &self.api {
+            Api::Tencent(c) => c.get_layer_version(region, name, version).await,
+            Api::Aliyun { fc3, .. } if target.is_fc3() => {
+                fc3.get_layer_version(region, name, version).await
+            }
+            Api::Aliyun { fc2, .. } => fc2.get_layer_version(region, name, version).await,
+        }?;
+        match download_url(location.url.expose(), self.allow_http_downloads) {
+            Ok(url) => location.url = crate::secret::SecretUrl::new(url),
+            Err(message) => {
+                return Err(CloudError::invalid_response(
+                    target.cloud,
+                    200,
+                    location.request_id.clone(),
+                    message,
+                ));
+            }
+        }
+        Ok(location)
+    }
+}
+
 /// At most this many `ListTriggers` pages per function: a listing that never ends is an
 /// error, not a hang.
 const MAX_TRIGGER_PAGES: usize = 100;

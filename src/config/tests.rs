@@ -455,7 +455,7 @@ fn capture_secrets_default_to_hash_and_other_modes_are_checked_with_their_line()
     assert_eq!(plain.capture.secrets, SecretsMode::Plain);
     for (value, says) in [
         ("\"hush\"", "is not one of"),
-        ("\"encrypt\"", "not built yet"),
+        ("\"encrypt\"", "needs [capture] age_recipients"),
     ] {
         let src = format!("{BASE}\n[capture]\nsecrets = {value}\n");
         let e = parse(&src).unwrap_err();
@@ -464,6 +464,39 @@ fn capture_secrets_default_to_hash_and_other_modes_are_checked_with_their_line()
         assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
         assert!(e.message.contains(says), "{e}");
     }
+}
+
+#[test]
+fn encrypt_mode_takes_age_recipients_and_names_a_bad_one() {
+    let r = age::x25519::Identity::generate().to_public().to_string();
+    let ok = parse(&format!(
+        "{BASE}\n[capture]\nsecrets = \"encrypt\"\nage_recipients = [\"{r}\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.capture.secrets, SecretsMode::Encrypt);
+    assert_eq!(ok.capture.age_recipients.len(), 1);
+    let src = format!(
+        "{BASE}\n[capture]\nsecrets = \"encrypt\"\nage_recipients = [\"{r}\", \"age1nope\"]\n"
+    );
+    let e = parse(&src).unwrap_err();
+    assert!(
+        e.key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("capture.age_recipients")),
+        "{e}"
+    );
+    assert!(e.message.contains("age1nope"), "{e}");
+    assert!(e.position.is_some(), "{e}");
+    let e = parse(&format!(
+        "{BASE}\n[capture]\nsecrets = \"hash\"\nage_recipients = [\"{r}\"]\n"
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("only with"), "{e}");
+    let e = parse(&format!(
+        "{BASE}\n[capture]\nsecrets = \"encrypt\"\nage_recipients = []\n"
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("at least one"), "{e}");
 }
 
 /// `[archive] url`: the bucket, its prefix, its keys (from the environment here), and the

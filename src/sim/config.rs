@@ -23,6 +23,51 @@ pub struct SimConfig {
     pub env: BTreeMap<String, String>,
     /// The cloud's last-modified time, as it prints it.
     pub modified: String,
+    /// The layer versions the function uses, in order (deploy them with `deploy_layer`).
+    pub layers: Vec<(String, u32)>,
+    /// A container-image function's image reference: SCF `ImageConfig.ImageUri` with
+    /// `Runtime: "CustomImage"`; FC `runtime: "custom-container"` with
+    /// `customContainerConfig.image` (and 3.0's `resolvedImageUri`, this reference with
+    /// `image_digest` when one is set).
+    pub image: Option<String>,
+    /// The digest FC 3.0 reports as deployed (`resolvedImageUri`).
+    pub image_digest: Option<String>,
+}
+
+impl SimConfig {
+    /// FC layer ARNs of `layers`.
+    pub(super) fn layer_arns(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "acs:fc:{}:1234567890:layers/{n}/versions/{v}",
+                    super::LAYER_ARN_REGION
+                )
+            })
+            .collect()
+    }
+
+    /// FC's `customContainerConfig` of an image function (`None` for a package).
+    pub(super) fn container(&self, fc3: bool) -> Option<serde_json::Value> {
+        let image = self.image.as_ref()?;
+        let mut c = serde_json::json!({"image": image, "command": "", "args": "",
+            "accelerationType": "Default", "accelerationInfo": {"status": "Preparing"}});
+        if fc3 && let Some(d) = &self.image_digest {
+            let base = image.split(':').next().unwrap_or(image);
+            c["resolvedImageUri"] = format!("{base}@{d}").into();
+        }
+        Some(c)
+    }
+
+    /// The runtime as FC names it.
+    pub(super) fn fc_runtime(&self) -> String {
+        if self.image.is_some() {
+            "custom-container".into()
+        } else {
+            self.runtime.to_lowercase()
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -33,6 +78,9 @@ impl Default for SimConfig {
             timeout_s: 3,
             env: BTreeMap::new(),
             modified: "2026-01-01 00:00:00".into(),
+            layers: Vec::new(),
+            image: None,
+            image_digest: None,
         }
     }
 }
@@ -84,12 +132,30 @@ pub(super) fn scf_get_function(
         .iter()
         .map(|(k, v)| serde_json::json!({"Key": k, "Value": v}))
         .collect();
+    let layers: Vec<_> = c
+        .layers
+        .iter()
+        .map(|(n, v)| {
+            serde_json::json!({"LayerName": n, "LayerVersion": v, "CompatibleRuntimes": ["Python3.9"],
+                "Description": "", "LicenseInfo": "", "AddTime": "2026-01-01 00:00:00",
+                "Status": "Active", "Stamp": "default"})
+        })
+        .collect();
+    let (runtime, handler, size) = match &c.image {
+        Some(_) => ("CustomImage".to_string(), "", 0),
+        None => (c.runtime.clone(), "index.main_handler", size),
+    };
+    let image = c.image.as_ref().map(|uri| {
+        serde_json::json!({"ImageType": "personal", "ImageUri": uri, "RegistryId": "",
+            "EntryPoint": "", "Command": "", "Args": "", "ContainerImageAccelerate": false,
+            "ImagePort": 9000})
+    });
     let body = serde_json::json!({"Response": {
         "FunctionName": name, "Namespace": namespace, "FunctionVersion": f_qualifier(&f),
-        "Qualifier": f_qualifier(&f), "Runtime": c.runtime, "Handler": "index.main_handler",
+        "Qualifier": f_qualifier(&f), "Runtime": runtime, "Handler": handler,
         "MemorySize": c.memory_mb, "Timeout": c.timeout_s, "Type": "Event",
-        "Environment": {"Variables": vars},
-        "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": [],
+        "Environment": {"Variables": vars}, "ImageConfig": image,
+        "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": layers,
         "Triggers": [{"TriggerName": "every-hour", "Type": "timer", "Qualifier": "$DEFAULT",
                       "TriggerDesc": "{\"cron\":\"0 0 */1 * * * *\"}", "Enable": 1,
                       "AvailableStatus": "Available", "BindStatus": "on",
@@ -193,17 +259,19 @@ pub(super) async fn fc_get_function(
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    fc_json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "functionName": function, "functionId": "fn-0001", "description": "",
-            "runtime": c.runtime.to_lowercase(), "handler": "index.handler",
-            "memorySize": c.memory_mb, "timeout": c.timeout_s,
-            "environmentVariables": c.env, "layers": [], "layersArnV2": [],
-            "codeChecksum": "1", "codeSize": 1,
-            "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
-        }),
-    )
+    let mut body = serde_json::json!({
+        "functionName": function, "functionId": "fn-0001", "description": "",
+        "runtime": c.fc_runtime(), "handler": "index.handler",
+        "memorySize": c.memory_mb, "timeout": c.timeout_s,
+        "environmentVariables": c.env, "layers": [], "layersArnV2": c.layer_arns(),
+        "codeChecksum": "1", "codeSize": 1,
+        "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
+    });
+    // Only an image function has a container configuration.
+    if let Some(cc) = c.container(false) {
+        body["customContainerConfig"] = cc;
+    }
+    fc_json(StatusCode::OK, &body)
 }
 
 /// FC 2.0 `ListTriggers`: one timer trigger, one page.

@@ -50,7 +50,7 @@ fn json(body: &serde_json::Value) -> Response {
 }
 
 /// The API faults, answered in the 3.0 envelope; `None`: answer normally.
-async fn api_fault(fault: Option<Fault>) -> Option<Response> {
+pub(super) async fn api_fault(fault: Option<Fault>) -> Option<Response> {
     match fault? {
         Fault::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -63,7 +63,7 @@ async fn api_fault(fault: Option<Fault>) -> Option<Response> {
 }
 
 /// The checks of every 3.0 call beyond the signature; `Err` is the answer to send.
-fn verify(
+pub(super) fn verify(
     shared: &Arc<Shared>,
     action: &str,
     method: &Method,
@@ -242,15 +242,21 @@ pub(super) async fn get_function(
     }
     let c = inner.configs.get(&f).cloned().unwrap_or_default();
     drop(inner);
-    json(&serde_json::json!({
+    let mut body = serde_json::json!({
         "functionName": function, "functionId": "fn3-0001",
         "functionArn": format!("acs:fc:cn-hangzhou:1234567890:functions/{function}"),
-        "runtime": c.runtime.to_lowercase(), "handler": "index.handler",
+        "runtime": c.fc_runtime(), "handler": "index.handler",
         "memorySize": c.memory_mb, "timeout": c.timeout_s, "environmentVariables": c.env,
-        "role": "", "internetAccess": true, "layers": [],
+        "role": "", "internetAccess": true,
+        "layers": c.layer_arns().into_iter().map(|arn| serde_json::json!({"arn": arn, "size": 1})).collect::<Vec<_>>(),
         "state": "Active", "lastUpdateStatus": "Successful", "codeChecksum": "1", "codeSize": 1,
         "createdTime": "2026-01-01T00:00:00Z", "lastModifiedTime": c.modified,
-    }))
+    });
+    // Only an image function has a container configuration.
+    if let Some(cc) = c.container(true) {
+        body["customContainerConfig"] = cc;
+    }
+    json(&body)
 }
 
 /// FC 3.0 `ListTriggers`: one HTTP trigger, one page.

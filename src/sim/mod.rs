@@ -27,7 +27,9 @@ use crate::cloud::aliyun::sign as fc_sign;
 
 mod config;
 mod fc3;
+mod layers;
 pub use config::SimConfig;
+pub use layers::LAYER_ARN_REGION;
 pub mod verify_fc;
 pub mod verify_tc;
 
@@ -182,6 +184,14 @@ struct Inner {
     tokens_seen: Vec<String>,
     /// Configurations served by the configuration calls (`config.rs`); default when absent.
     configs: HashMap<SimFunction, config::SimConfig>,
+    /// Deployed layer versions: (name, version) → package id (`layers.rs`).
+    layers: HashMap<layers::LayerId, usize>,
+    /// Which layer version each layer package id is.
+    layer_owner: HashMap<usize, layers::LayerId>,
+    layer_faults: HashMap<layers::LayerId, (Fault, u32)>,
+    layer_downloads: HashMap<layers::LayerId, u64>,
+    /// `GetLayerVersion` calls answered, any cloud.
+    layer_calls: u64,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -323,6 +333,14 @@ impl Simulator {
             .route(
                 "/2023-03-30/functions/{function}/triggers",
                 get(fc3::list_triggers),
+            )
+            .route(
+                "/2021-04-06/layers/{name}/versions/{version}",
+                get(layers::fc_get_layer_version),
+            )
+            .route(
+                "/2023-03-30/layers/{name}/versions/{version}",
+                get(layers::fc3_get_layer_version),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -621,6 +639,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     match action {
         "GetFunctionAddress" => {}
         "GetFunction" => return config::scf_get_function(&shared, region, &params),
+        "GetLayerVersion" => {
+            return layers::scf_get_layer_version(&shared, &headers, &params).await;
+        }
         "ListNamespaces" | "ListFunctions" => {
             return scf_list(&shared, action, region, &params).await;
         }
@@ -839,7 +860,11 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
         return (StatusCode::NOT_FOUND, "NoSuchKey").into_response();
     };
     let owner = inner.package_owner.get(&id).cloned();
-    let fault = owner.as_ref().and_then(|f| inner.take_fault(f, true));
+    let layer = inner.layer_owner.get(&id).cloned();
+    let fault = match &layer {
+        Some(l) => inner.take_layer_fault(l, true),
+        None => owner.as_ref().and_then(|f| inner.take_fault(f, true)),
+    };
     if fault == Some(Fault::ExpiredUrl) {
         return (StatusCode::FORBIDDEN, "Request has expired").into_response();
     }
@@ -856,7 +881,9 @@ async fn download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, uri
         return (StatusCode::FOUND, [(header::LOCATION, again)]).into_response();
     }
     inner.stats.downloads += 1;
-    if let Some(f) = owner {
+    if let Some(l) = layer {
+        *inner.layer_downloads.entry(l).or_default() += 1;
+    } else if let Some(f) = owner {
         *inner.downloads_by_function.entry(f).or_default() += 1;
     }
     drop(inner);

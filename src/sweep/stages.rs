@@ -34,7 +34,7 @@ use crate::shutdown::Shutdown;
 use super::{Outcome, Sweeper, next_version_no, with_attempts};
 
 /// A stage's answer when shutdown may have stopped it.
-enum Step<T> {
+pub(super) enum Step<T> {
     Done(T),
     Interrupted,
 }
@@ -45,6 +45,17 @@ enum Package {
     Unchanged,
     /// Downloaded and verified; not yet stored.
     Fetched(fetch::Downloaded),
+}
+
+/// What the resolve stages captured besides the package: the canonical configuration and
+/// the keys of the layers it names (archived already), in order.
+struct Captured {
+    snapshot: Option<Snapshot>,
+    layers: Vec<String>,
+    /// The snapshot is byte for byte the latest version's document (so a missing blob of it
+    /// may be written again; in `encrypt` mode an unchanged configuration reads as other
+    /// bytes, which are not kept).
+    document_is_latest: bool,
 }
 
 /// What the record stage writes.
@@ -93,6 +104,62 @@ impl Sweeper {
             None => None,
         };
 
+        // Layers next: each one the configuration names is archived once; a failure fails
+        // the function before its package is fetched or anything of it recorded.
+        let layers = match &snapshot {
+            Some(s) if !s.layers.is_empty() => {
+                match self
+                    .layer_stages(client, target, s, shutdown, bytes)
+                    .await?
+                {
+                    Step::Done(keys) => keys,
+                    Step::Interrupted => return Ok(Outcome::Interrupted),
+                }
+            }
+            _ => Vec::new(),
+        };
+
+        // Decide what this sweep records.
+        let config_changed = match (&snapshot, &previous_config) {
+            (Some(s), Some(p)) if s.sha256 == p.config_sha256 => false,
+            // `encrypt` mode: a re-encryption (fresh nonces) of the same values is not a
+            // change; their keyed hashes say so without decrypting.
+            (Some(s), Some(p)) if self.capture == SecretsMode::Encrypt => {
+                !self.same_values(s, &p.config_sha256).await
+            }
+            (Some(_), Some(_)) => true,
+            // A new function: its configuration is new with it.
+            (Some(_), None) => latest.is_none(),
+            (None, _) => false,
+        };
+
+        let document_is_latest = match (&snapshot, &previous_config) {
+            (Some(s), Some(p)) => s.sha256 == p.config_sha256,
+            _ => false,
+        };
+
+        // A container-image function has no package: its configuration document (which names
+        // the image) is the version's blob.
+        if let Some(s) = &snapshot
+            && let Some(image) = &s.image
+        {
+            let plan = image_plan(s, image, &latest, &previous_config, config_changed);
+            return self
+                .store_and_record(
+                    target,
+                    function_id,
+                    &latest,
+                    Captured {
+                        snapshot,
+                        layers,
+                        document_is_latest,
+                    },
+                    plan,
+                    sweep_id,
+                )
+                .await;
+        }
+
         let (package, cloud_checksum) = match self
             .package_stages(client, target, &latest, shutdown)
             .await?
@@ -101,13 +168,6 @@ impl Sweeper {
             Step::Interrupted => return Ok(Outcome::Interrupted),
         };
 
-        // Decide what this sweep records.
-        let config_changed = match (&snapshot, &previous_config) {
-            (Some(s), Some(p)) => s.sha256 != p.config_sha256,
-            // A new function: its configuration is new with it.
-            (Some(_), None) => latest.is_none(),
-            (None, _) => false,
-        };
         let plan = match package {
             Package::Fetched(d) => {
                 let sha256 = d.sha256_hex();
@@ -148,8 +208,19 @@ impl Sweeper {
                     .await?
             }
         };
-        self.store_and_record(target, function_id, &latest, snapshot, plan, sweep_id)
-            .await
+        self.store_and_record(
+            target,
+            function_id,
+            &latest,
+            Captured {
+                snapshot,
+                layers,
+                document_is_latest,
+            },
+            plan,
+            sweep_id,
+        )
+        .await
     }
 
     /// The plan when the package is the latest version's: unchanged, a first configuration
@@ -183,6 +254,50 @@ impl Sweeper {
                 }
             }
         })
+    }
+
+    /// `encrypt` mode: whether `s` holds the same values as the archived document
+    /// `previous` (their comparable forms are equal). A document that cannot be read counts
+    /// as different (a new version is recorded, nothing is lost).
+    async fn same_values(&self, s: &Snapshot, previous: &str) -> bool {
+        let cached = self
+            .comparable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(previous)
+            .cloned();
+        let old = match cached {
+            Some(c) => c,
+            None => {
+                let (archive, sha) = (self.archive.clone(), previous.to_string());
+                let read = tokio::task::spawn_blocking(move || archive.read_document(&sha)).await;
+                match read {
+                    Ok(Ok(bytes)) => {
+                        let c = crate::capture::comparable_sha256(&bytes);
+                        self.comparable
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(previous.to_string(), c.clone());
+                        c
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(
+                            configuration = previous,
+                            "reading the archived configuration to compare: {e}"
+                        );
+                        return false;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            configuration = previous,
+                            "reading the archived configuration to compare: {e}"
+                        );
+                        return false;
+                    }
+                }
+            }
+        };
+        old == crate::capture::comparable_sha256(&s.bytes)
     }
 
     /// Stage resolve (configuration): the cloud's configuration calls, retried like the
@@ -223,6 +338,10 @@ impl Sweeper {
         let protect = match self.capture {
             SecretsMode::Hash => Protect::Hash(&self.capture_key),
             SecretsMode::Plain => Protect::Plain,
+            SecretsMode::Encrypt => Protect::Encrypt {
+                key: &self.capture_key,
+                recipients: &self.age_recipients,
+            },
         };
         crate::capture::canonical(answer, protect)
             .map(|s| Step::Done(Some(s)))
@@ -323,7 +442,7 @@ impl Sweeper {
 
     /// Whether blob `sha256` is in the archive. On object storage this is a HEAD request, so
     /// it runs off the async workers.
-    async fn blob_present(&self, sha256: &str) -> bool {
+    pub(super) async fn blob_present(&self, sha256: &str) -> bool {
         let (archive, sha) = (self.archive.clone(), sha256.to_string());
         tokio::task::spawn_blocking(move || archive.contains(&sha))
             .await
@@ -331,7 +450,7 @@ impl Sweeper {
     }
 
     /// Stage fetch+verify: one download slot, the streamed and hashed download.
-    async fn fetch_package(
+    pub(super) async fn fetch_package(
         &self,
         target: &Target,
         location: &CodeLocation,
@@ -365,7 +484,7 @@ impl Sweeper {
 
     /// Stage store (package): the verified temp file becomes a durable blob. Nothing is
     /// journaled yet, so a failure here leaves at most an unreferenced blob.
-    async fn store_package(&self, d: fetch::Downloaded) -> Result<Stored, String> {
+    pub(super) async fn store_package(&self, d: fetch::Downloaded) -> Result<Stored, String> {
         let archive = self.archive.clone();
         let sha = d.sha256_hex();
         tokio::task::spawn_blocking(move || archive.store(d.tmp, &sha))
@@ -381,18 +500,29 @@ impl Sweeper {
         target: &Target,
         function_id: i64,
         latest: &Option<LatestVersion>,
-        snapshot: Option<Snapshot>,
+        captured: Captured,
         plan: Plan,
         sweep_id: i64,
     ) -> Result<Outcome, String> {
+        let Captured {
+            snapshot,
+            layers,
+            document_is_latest,
+        } = captured;
+        let layers = &layers[..];
         let now = crate::time::now_rfc3339();
         let (package, code_changed, config_changed) = match plan {
             Plan::Unchanged => {
                 // Only a missing document blob is written again (same bytes, same name).
                 if let Some(s) = snapshot
+                    && document_is_latest
                     && !self.blob_present(&s.sha256).await
                 {
                     self.store_document(s.bytes).await?;
+                }
+                // A version archived before layers were gets its links now (not a change).
+                if let Some(l) = latest {
+                    self.link_layers(target, l.version_no, layers).await;
                 }
                 return self
                     .record_unchanged(target, function_id, latest, &now)
@@ -433,6 +563,7 @@ impl Sweeper {
                 })
                 .await
                 .map_err(|e| e.to_string())?;
+                self.link_layers(target, version_no, layers).await;
                 tracing::info!(function = %target.key, version = version_no, "attached the function's first configuration snapshot to its current version");
                 return Ok(Outcome::Unchanged);
             }
@@ -489,6 +620,7 @@ impl Sweeper {
         .await;
         let version_no = self.journaled(journaled)?;
         let sha256 = package.sha256.clone();
+        let cloud_checksum_of_record = package.cloud_checksum.clone();
         let size = package.size;
         let at = now.clone();
         let recorded = self
@@ -515,7 +647,8 @@ impl Sweeper {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             return Err(e.to_string());
         }
-        if code_changed {
+        self.link_layers(target, version_no, layers).await;
+        if code_changed && !is_image(&cloud_checksum_of_record) {
             self.read_manifest(target, &sha256).await;
         }
         tracing::info!(
@@ -544,7 +677,7 @@ impl Sweeper {
 
     /// A journal step's result. Whatever failed once an append may have been attempted, the
     /// next sweep adopts what the journal holds before numbering (and numbers from it anyway).
-    fn journaled<T>(
+    pub(super) fn journaled<T>(
         &self,
         r: Result<Result<T, ArchiveError>, tokio::task::JoinError>,
     ) -> Result<T, String> {
@@ -591,5 +724,52 @@ impl Sweeper {
             .map_err(|e| e.to_string())?;
         tracing::debug!(function = %target.key, "unchanged");
         Ok(Outcome::Unchanged)
+    }
+}
+
+/// The `cloud_checksum` of a container-image version: `image:` and the image reference. The
+/// version's blob is its configuration document (there is no package).
+pub const IMAGE_PREFIX: &str = "image:";
+
+/// Whether a version's `cloud_checksum` says it is a container image.
+pub fn is_image(cloud_checksum: &str) -> bool {
+    cloud_checksum.starts_with(IMAGE_PREFIX)
+}
+
+/// The plan for a container-image function: the image reference stands in for the package
+/// checksum (a new image or digest is a code change), the configuration document for the
+/// package blob.
+fn image_plan(
+    s: &Snapshot,
+    image: &str,
+    latest: &Option<LatestVersion>,
+    previous_config: &Option<VersionConfig>,
+    config_changed: bool,
+) -> Plan {
+    let cloud_checksum = format!("{IMAGE_PREFIX}{image}");
+    let package = NewVersion {
+        cloud_checksum: cloud_checksum.clone(),
+        sha256: s.sha256.clone(),
+        crc64: crate::fetch::crc64(&s.bytes),
+        size: s.bytes.len() as u64,
+    };
+    let Some(l) = latest else {
+        return Plan::NewVersion {
+            package,
+            code_changed: true,
+            config_changed: true,
+        };
+    };
+    let code_changed = l.cloud_checksum != cloud_checksum;
+    match previous_config {
+        // The same image and document: nothing new.
+        Some(_) if !code_changed && !config_changed => Plan::Unchanged,
+        // An image version always has its configuration; one without was a package version
+        // (the function became an image): a change.
+        _ => Plan::NewVersion {
+            package,
+            code_changed,
+            config_changed: config_changed || previous_config.is_none(),
+        },
     }
 }

@@ -275,6 +275,11 @@ async fn demo_tells_its_story_and_logs_only_with_v() {
         "{}",
         r.stdout
     );
+    assert!(
+        r.stdout.contains("use layer node-deps version 1"),
+        "the demo shows a layer:\n{}",
+        r.stdout
+    );
     assert_eq!(r.stderr, "", "demo logged without -v");
 
     let verbose_dir = dir.path().join("verbose");
@@ -283,7 +288,7 @@ async fn demo_tells_its_story_and_logs_only_with_v() {
     let archived = v
         .stderr
         .lines()
-        .filter(|l| l.contains("INFO") && l.contains("archived"))
+        .filter(|l| l.contains("INFO") && l.contains("archived") && !l.contains("layer"))
         .count();
     // Five first versions, order-api's redeploy, and checkout's configuration-only change.
     assert_eq!(
@@ -291,6 +296,13 @@ async fn demo_tells_its_story_and_logs_only_with_v() {
         "one INFO line per archived version:\n{}",
         v.stderr
     );
+    // The layer both order-api and checkout use: once per key (SCF region, FC ARN region).
+    let layers = v
+        .stderr
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("archived a layer version"))
+        .count();
+    assert_eq!(layers, 2, "{}", v.stderr);
     assert!(
         !v.stderr.contains("DEBUG"),
         "-v is INFO for demo:\n{}",

@@ -12,6 +12,7 @@ mod fault_inject;
 mod faults;
 mod fc3;
 mod hostile;
+mod layers;
 mod metrics;
 mod notify;
 mod objstore;

@@ -195,20 +195,179 @@ async fn an_environment_value_is_nowhere_in_clear_in_hash_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn encrypt_mode_is_refused_with_its_place_until_it_is_built() {
+async fn encrypt_mode_round_trips_with_an_age_identity_and_stores_no_clear_value() {
+    use age::secrecy::ExposeSecret;
     let env = Env::new().await;
-    let _fleet = Fleet::deploy(&env);
+    let fleet = Fleet::deploy(&env);
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    write_private(
+        &env.path("me.agekey"),
+        format!("{}\n", identity.to_string().expose_secret()),
+    );
     let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
     std::fs::write(
         env.path("config.toml"),
-        format!("{config}\n[capture]\nsecrets = \"encrypt\"\n"),
+        format!("{config}\n[capture]\nsecrets = \"encrypt\"\nage_recipients = [\"{recipient}\"]\n"),
     )
     .unwrap();
-    let run = env.fnvault(&["sync"]).await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("capture.secrets"), "{}", run.stderr);
-    assert!(run.stderr.contains("not built yet"), "{}", run.stderr);
-    assert!(!env.path("archive").exists(), "nothing was written");
+    env.sim.set_config(&fleet.order_api, with_env(128, SECRET));
+    env.sim.set_config(&fleet.checkout, with_env(512, SECRET));
+    let mut outputs = vec![env.fnvault(&["sync", "-v"]).await];
+    assert_eq!(outputs[0].code, 0, "{}", outputs[0].stderr);
+
+    // Re-encrypted on every read (fresh nonces), yet not a change: the keyed hashes match.
+    let again = env.fnvault(&["sync", "-v"]).await;
+    assert!(
+        again.stderr.contains("0 changed, 4 unchanged"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(env.config_blobs().len(), 4, "no document kept per sweep");
+    outputs.push(again);
+    // A changed value is a change, and diff names it without showing it.
+    env.sim.set_config(
+        &fleet.order_api,
+        with_env(128, "pg://app:rotated-Zq8@db.internal/orders"),
+    );
+    let changed = env.fnvault(&["sync", "-v"]).await;
+    assert!(
+        changed.stderr.contains("1 changed, 3 unchanged"),
+        "{}",
+        changed.stderr
+    );
+    outputs.push(changed);
+    let d = env.fnvault(&["diff", ORDER_API, "1", "2"]).await;
+    assert!(
+        d.stdout
+            .contains("function.Environment.Variables[DB_URL].Value")
+            && d.stdout.contains("(secret) → (secret)"),
+        "{}",
+        d.stdout
+    );
+    assert!(
+        !d.stdout.contains("Variables[LOG_LEVEL]"),
+        "an unchanged value is not a change: {}",
+        d.stdout
+    );
+    outputs.push(d);
+    for args in [
+        vec!["show", ORDER_API, "--json"],
+        vec!["show", CHECKOUT],
+        vec!["history", ORDER_API, "--json"],
+    ] {
+        outputs.push(env.fnvault(&args).await);
+    }
+
+    // Without the identity the ciphertext stays; with it, function.json has the values.
+    let sealed = env.path("sealed");
+    let run = env
+        .fnvault(&[
+            "restore",
+            ORDER_API,
+            "--to",
+            sealed.to_str().unwrap(),
+            "--with-config",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(sealed.join("function.json")).unwrap();
+    assert!(
+        text.contains("age:hmac-sha256:") && !text.contains("rotated-Zq8"),
+        "{text}"
+    );
+    outputs.push(run);
+    let open = env.path("open");
+    let run = env
+        .fnvault(&[
+            "restore",
+            CHECKOUT,
+            "--to",
+            open.to_str().unwrap(),
+            "--with-config",
+            "--identity",
+            env.path("me.agekey").to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("3 secret(s) decrypted"),
+        "{}",
+        run.stderr
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(open.join("function.json")).unwrap()).unwrap();
+    assert_eq!(
+        doc["function"]["environmentVariables"]["DB_URL"], SECRET,
+        "{doc}"
+    );
+    assert_eq!(doc["function"]["environmentVariables"]["LOG_LEVEL"], "info");
+    // The timer trigger's payload, inside its JSON settings, is decrypted too.
+    assert!(
+        doc["triggers"][0]["triggerConfig"]
+            .as_str()
+            .unwrap()
+            .contains("\"payload\":\"p\""),
+        "{doc}"
+    );
+    assert!(!run.stderr.contains("Zq8") && !run.stdout.contains("Zq8"));
+
+    // A wrong identity file is named, and nothing is written.
+    write_private(&env.path("bad.agekey"), "not a key\n");
+    let bad = env.path("bad");
+    let run = env
+        .fnvault(&[
+            "restore",
+            CHECKOUT,
+            "--to",
+            bad.to_str().unwrap(),
+            "--with-config",
+            "--identity",
+            env.path("bad.agekey").to_str().unwrap(),
+        ])
+        .await;
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("bad.agekey"), "{}", run.stderr);
+    assert!(!bad.exists());
+    let other = age::x25519::Identity::generate();
+    write_private(
+        &env.path("other.agekey"),
+        format!("{}\n", other.to_string().expose_secret()),
+    );
+    let run = env
+        .fnvault(&[
+            "restore",
+            CHECKOUT,
+            "--to",
+            bad.to_str().unwrap(),
+            "--with-config",
+            "--identity",
+            env.path("other.agekey").to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("other.agekey"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(&bad).map(|d| d.count()).unwrap_or(0), 0);
+
+    // No clear value anywhere under the archive or the database, or in any output.
+    for (path, bytes) in all_bytes(&env) {
+        if path.starts_with(env.path("open")) || path.ends_with("me.agekey") {
+            continue;
+        }
+        assert!(
+            !contains(&bytes, "Zq8"),
+            "{} holds a clear value",
+            path.display()
+        );
+    }
+    for o in &outputs {
+        assert!(
+            !o.stdout.contains("Zq8") && !o.stderr.contains("Zq8"),
+            "{}\n{}",
+            o.stdout,
+            o.stderr
+        );
+    }
 }
 
 /// An archive written before configurations were read: its versions get their first

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives the fnvault release binary against sim.py (scenarios a-h of README.md).
+"""Drives the fnvault release binary against sim.py (scenarios a-i of README.md).
 
 Called by run.sh, which starts the sim and owns its lifetime. This script only
 rewrites the sim's state file, writes fnvault configs, runs the binary and
@@ -79,6 +79,8 @@ class World:
             "fc3-other": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
                           "name": "other"},
         }
+        # Layer versions the sim serves (scenario i): {name, version, package_file, _data}.
+        self.layers = []
         for fid in self.fns:
             self.deploy(fid, write=False)
         self.write_state()
@@ -129,6 +131,7 @@ class World:
                 "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun"],
                 "functions_v3": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun3"],
             },
+            "layers": [clean(l) for l in self.layers],
         }
         tmp = self.state_path + ".tmp"
         with open(tmp, "w") as f:
@@ -710,6 +713,143 @@ def scenario_h(w, cfg):
                            % os.path.relpath(path, w.fv_dir))
 
 
+def scenario_i(w):
+    """Layers and container images, in their own archive: an SCF, an FC 2.0 and an FC 3.0
+    function each use layer i-deps version 1 (SCF by name, FC by ARN), an SCF and an FC 3.0
+    function are container images. Every request (GetLayerVersion included, on all three
+    APIs) is accepted by the SDK verifiers; each layer key is downloaded once and its bytes
+    recorded; the image functions are archived as images with no package call; a second sync
+    makes no GetLayerVersion and downloads nothing."""
+    d = os.path.join(w.fv_dir, "layers")
+    os.makedirs(d, exist_ok=True)
+    for name, secret in (("tc.key", TC[1]), ("ali.key", ALI_ACS3[1])):
+        with open(os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(secret + "\n")
+    layer = make_zip("layer i-deps 1", 1500)
+    lpath = os.path.join(w.pkg_dir, "i-deps-1.zip")
+    with open(lpath, "wb") as f:
+        f.write(layer)
+    w.layers.append({"name": "i-deps", "version": 1, "package_file": lpath, "_data": layer})
+    uses = {"config": {"layers": [["i-deps", 1]]}}
+    w.fns.update({
+        "i-scf": {"cloud": "tencent", "region": "ap-guangzhou", "namespace": "default",
+                  "name": "i-layered", **uses},
+        "i-fc2": {"cloud": "aliyun", "account_id": ACCOUNT_ID, "region": "cn-shanghai",
+                  "service": "isvc", "name": "i-layered", **uses},
+        "i-fc3": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                  "name": "i-layered", **uses},
+        "i-scf-img": {"cloud": "tencent", "region": "ap-guangzhou", "namespace": "default",
+                      "name": "i-image",
+                      "config": {"image": "ccr.ccs.tencentyun.com/shop/i-image:v1@sha256:" + "a" * 64}},
+        "i-fc3-img": {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou",
+                      "name": "i-image", "config": {"image": "registry.cn-hangzhou.aliyuncs.com/shop/i-image:v1",
+                                                    "image_digest": "sha256:" + "b" * 64}},
+    })
+    for fid in ("i-scf", "i-fc2", "i-fc3", "i-scf-img", "i-fc3-img"):
+        w.deploy(fid, write=False)
+    w.write_state()
+    cfg = os.path.join(d, "fnvault.toml")
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f'''# written by tests/sdk-sim/scenarios.py (scenario i, layers and images)
+[archive]
+dir = "archive"
+
+[database]
+path = "fnvault.db"
+
+[[accounts]]
+name = "tc"
+cloud = "tencent"
+endpoint = "{w.endpoint}"
+secret_id = "{TC[0]}"
+secret_key_file = "tc.key"
+
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_ACS3[0]}"
+access_key_secret_file = "ali.key"
+
+[[functions]]
+account = "tc"
+region = "ap-guangzhou"
+namespace = "default"
+name = "i-layered"
+
+[[functions]]
+account = "ali"
+region = "cn-shanghai"
+service = "isvc"
+name = "i-layered"
+
+[[functions]]
+account = "ali"
+region = "cn-hangzhou"
+name = "i-layered"
+
+[[functions]]
+account = "tc"
+region = "ap-guangzhou"
+namespace = "default"
+name = "i-image"
+
+[[functions]]
+account = "ali"
+region = "cn-hangzhou"
+name = "i-image"
+''')
+
+    def run(*args):
+        cmd = [w.bin, "--config", cfg] + list(args)
+        p = subprocess.run(cmd, env=w.env(), cwd=d, capture_output=True, timeout=300)
+        return Run(cmd, p, 0)
+
+    n0 = len(w.log_entries())
+    r = run("sync")
+    expect(r.code == 0, "sync exited %d: %s" % (r.code, r.tail()))
+    entries = w.log_entries()[n0:]
+    api = check_requests(w.log_entries(), n0)
+    layer_calls = [e for e in api if e["action"] == "GetLayerVersion"]
+    clouds = sorted({(e["cloud"], e.get("api", "2021-04-06" if e["cloud"] == "aliyun" else "")) for e in layer_calls})
+    expect(len(layer_calls) == 3 and len(clouds) == 3,
+           "GetLayerVersion calls: %s, expected one each on SCF, FC 2.0 and FC 3.0" % clouds)
+    layer_dl = [e for e in entries if e["kind"] == "download" and e.get("layer")]
+    expect(len(layer_dl) == 3 and all(e["status"] == 200 for e in layer_dl),
+           "layer downloads: %d, expected one per key (3)" % len(layer_dl))
+    package_calls = [e for e in api if e["action"] in ("GetFunctionAddress", "GetFunctionCode")]
+    expect(not any("i-image" in (e.get("function") or "") for e in package_calls),
+           "a package call was made for an image function")
+    keys = {"tc/ap-guangzhou/default/i-layered": "tc/ap-guangzhou/layer/i-deps/1",
+            "ali/cn-shanghai/isvc/i-layered": "ali/cn-shanghai/layer/i-deps/1",
+            "ali/cn-hangzhou/i-layered": "ali/cn-hangzhou/layer/i-deps/1"}
+    for key, layer_key in keys.items():
+        sr = run("show", key, "--json")
+        expect(sr.code == 0, "`show %s --json` exited %d: %s" % (key, sr.code, sr.tail()))
+        o = json.loads(sr.stdout)
+        ls = o.get("layers") or []
+        expect(len(ls) == 1 and ls[0].get("key") == layer_key and ls[0].get("sha256") == sha(layer)
+               and ls[0].get("size") == len(layer) and ls[0].get("name") == "i-deps",
+               "%s: layers %r" % (key, ls))
+        expect(o.get("image") is None, "%s: image %r for a package function" % (key, o.get("image")))
+    for key, ref in (("tc/ap-guangzhou/default/i-image", "ccr.ccs.tencentyun.com/shop/i-image:v1@sha256:" + "a" * 64),
+                     ("ali/cn-hangzhou/i-image", "registry.cn-hangzhou.aliyuncs.com/shop/i-image@sha256:" + "b" * 64)):
+        sr = run("show", key, "--json")
+        expect(sr.code == 0, "`show %s --json` exited %d: %s" % (key, sr.code, sr.tail()))
+        o = json.loads(sr.stdout)
+        expect((o.get("image") or {}).get("reference") == ref, "%s: image %r, expected %s" % (key, o.get("image"), ref))
+        expect((o.get("package") or {}).get("format") == "image", "%s: package %r" % (key, o.get("package")))
+    # Layers are immutable: a second sync asks for none and downloads nothing.
+    n1 = len(w.log_entries())
+    r = run("sync")
+    expect(r.code == 0, "second sync exited %d: %s" % (r.code, r.tail()))
+    again = w.log_entries()[n1:]
+    expect(not [e for e in again if e.get("action") == "GetLayerVersion"], "a known layer was asked for again")
+    expect(not [e for e in again if e["kind"] == "download"], "the second sync downloaded something")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
@@ -730,6 +870,7 @@ def main():
         ("f-temporary-credentials", lambda: scenario_f(w)),
         ("g-fc3-functions-and-discovery", lambda: scenario_g(w)),
         ("h-config-only-change", lambda: scenario_h(w, cfg)),
+        ("i-layers-and-images", lambda: scenario_i(w)),
     ]
     for name, fn in scenarios:
         try:

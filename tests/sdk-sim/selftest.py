@@ -719,6 +719,45 @@ def _live_tests(live, port, cap):
         check("fc3-getfunction-unknown", err and err[0] == 404 and "FunctionNotFound" in err[2], err)
     run_case("config", config_reads)
 
+    # --- layers (issue 13): GetLayerVersion with each SDK's own client call
+    def layer_reads():
+        layer = b"PK\x03\x04 layer deps 1 " + os.urandom(150)
+        live.state["layers"] = [{"name": "deps", "version": 1,
+                                 "package_b64": base64.b64encode(layer).decode()}]
+        live.write_state()
+        c = scf_client(port, TC_ID, TC_KEY)
+        req = scf_models.GetLayerVersionRequest()
+        req.LayerName = "deps"
+        req.LayerVersion = 1
+        r = c.GetLayerVersion(req)
+        check("scf-getlayerversion-accepted", r.CodeSha256 == hashlib.sha256(layer).hexdigest()
+              and r.LayerVersion == 1, r.to_json_string()[:300])
+        status, _, data = get_url(r.Location)
+        check("scf-layer-download", status == 200 and data == layer, status)
+        req.LayerVersion = 9
+        check("scf-getlayerversion-unknown", scf_error(lambda: c.GetLayerVersion(req))
+              == "ResourceNotFound.LayerVersion")
+
+        rt = util_models.RuntimeOptions()
+        t = tea_client(port, ALI_AK, ALI_SECRET)
+        body = t.get_layer_version_with_options(
+            "deps", "1", fc_models.GetLayerVersionHeaders(x_fc_account_id=ACCOUNT), rt).body
+        check("fc2-getlayerversion-accepted", body.code_checksum == str(sim.crc64(layer))
+              and body.layer_name == "deps", body.to_map())
+        status, _, data = get_url(body.code.location)
+        check("fc2-layer-download", status == 200 and data == layer, status)
+        err = tea_error(lambda: t.get_layer_version_with_options(
+            "deps", "9", fc_models.GetLayerVersionHeaders(x_fc_account_id=ACCOUNT), rt))
+        check("fc2-getlayerversion-unknown", err and err[0] == 404 and "LayerVersionNotFound" in err[2], err)
+
+        c3 = fc3_client(port, ALI_AK, ALI_SECRET)
+        b3 = c3.get_layer_version_with_options("deps", "1", {}, rt).body
+        check("fc3-getlayerversion-accepted", b3.code_checksum == str(sim.crc64(layer))
+              and b3.layer_version_arn.endswith(":layers/deps/versions/1"), b3.to_map())
+        status, _, data = get_url(b3.code.location)
+        check("fc3-layer-download", status == 200 and data == layer, status)
+    run_case("layers", layer_reads)
+
     # --- request log
     def log_checks():
         entries = live.log_entries()

@@ -68,6 +68,8 @@ FC_SKEW = 15 * 60         # seconds, Date / x-acs-date
 FC_API_VERSION = "2021-04-06"
 FC3_API_VERSION = "2023-03-30"
 ACS3 = "ACS3-HMAC-SHA256"
+# The owner written into layer addresses when the credentials name no account.
+ACCOUNT_FALLBACK = "0"
 
 # OSS/FC CRC-64 (CRC-64/XZ) exactly as the OSS Python SDK spells it with crcmod.
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, rev=True,
@@ -656,7 +658,20 @@ def load_state(path):
             fn["_package"] = _package_bytes(fn, base)
     for fn in state["aliyun"].setdefault("functions_v3", []):
         fn["_package"] = _package_bytes(fn, base)
+    # Layer versions (any cloud: SCF and FC name them alike): {name, version, package_*}.
+    for layer in state.setdefault("layers", []):
+        layer["_package"] = _package_bytes(layer, base)
     return state
+
+
+def find_layer(state, name, version):
+    return next((l for l in state["layers"]
+                 if l["name"] == name and str(l["version"]) == str(version)), None)
+
+
+def layer_arn(fn, account, name, version):
+    return "acs:fc:%s:%s:layers/%s/versions/%s" % (fn.get("region", "cn-hangzhou"), account or "0",
+                                                   name, version)
 
 
 def _package_bytes(fn, base):
@@ -686,10 +701,13 @@ def corrupted(data):
 
 # A function's configuration lives in its state entry's optional "config" object:
 #   runtime, handler, memory, timeout, env ({name: value}), modified (the cloud's
-#   last-modified time), triggers ([trigger names], each a timer).
+#   last-modified time), triggers ([trigger names], each a timer), layers ([[name, version]],
+#   in order), image (a container image reference: SCF CustomImage / FC custom-container) and
+#   image_digest (FC 3.0's resolvedImageUri digest).
 # Absent keys take these defaults, so a state without "config" still answers.
 CONFIG_DEFAULTS = {"runtime": "python3.9", "handler": "index.handler", "memory": 128,
-                   "timeout": 3, "env": {}, "modified": None, "triggers": ["every-hour"]}
+                   "timeout": 3, "env": {}, "modified": None, "triggers": ["every-hour"],
+                   "layers": [], "image": None, "image_digest": None}
 
 
 def fn_config(fn):
@@ -702,12 +720,23 @@ def scf_get_function_answer(fn, name, ns, qual, pkg, request_id):
     """SCF GetFunction's Response, with the volatile fields the real API sends."""
     c = fn_config(fn)
     mod = c["modified"] or "2026-01-01 00:00:00"
+    runtime = (fn.get("config") or {}).get("runtime", "Python3.9")
+    handler = (fn.get("config") or {}).get("handler", "index.main_handler")
+    image = None
+    if c["image"]:
+        # The tccli example of an image function: CustomImage, no handler, CodeSize 0.
+        runtime, handler, pkg = "CustomImage", "", b""
+        image = {"ImageType": "personal", "ImageUri": c["image"], "RegistryId": "", "EntryPoint": "",
+                 "Command": "", "Args": "", "ContainerImageAccelerate": False, "ImagePort": 9000}
+    layers = [{"LayerName": n, "LayerVersion": int(v), "CompatibleRuntimes": ["Python3.9"],
+               "Description": "", "LicenseInfo": "", "AddTime": "2026-01-01 00:00:00",
+               "Status": "Active", "Stamp": "default"} for n, v in c["layers"]]
     return {
         "FunctionName": name, "Namespace": ns, "FunctionVersion": qual, "Qualifier": qual,
-        "Runtime": (fn.get("config") or {}).get("runtime", "Python3.9"), "Handler": (fn.get("config") or {}).get("handler", "index.main_handler"),
+        "Runtime": runtime, "Handler": handler, "ImageConfig": image,
         "MemorySize": c["memory"], "Timeout": c["timeout"], "Type": "Event", "Description": "",
         "Environment": {"Variables": [{"Key": k, "Value": v} for k, v in sorted(c["env"].items())]},
-        "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": [],
+        "VpcConfig": {"VpcId": "", "SubnetId": ""}, "Role": "", "Layers": layers,
         "Triggers": [{"TriggerName": t, "Type": "timer", "Qualifier": "$DEFAULT",
                       "TriggerDesc": "{\"cron\":\"0 0 */1 * * * *\"}", "CustomArgument": "",
                       "Enable": 1, "AvailableStatus": "Available", "BindStatus": "on",
@@ -718,23 +747,48 @@ def scf_get_function_answer(fn, name, ns, qual, pkg, request_id):
     }
 
 
-def fc_function_answer(fn, name, pkg, v3=False):
+def fc_function_answer(fn, name, pkg, v3=False, account=None):
     """FC GetFunction (2.0, or 3.0 with its ARN and lifecycle state)."""
     c = fn_config(fn)
+    account = account or fn.get("account_id") or "0"
+    arns = [layer_arn(fn, account, n, v) for n, v in c["layers"]]
     out = {
         "functionName": name, "functionId": "fn-%s" % _sha256_hex(name.encode())[:12], "description": "",
-        "runtime": c["runtime"], "handler": c["handler"], "memorySize": c["memory"],
+        "runtime": "custom-container" if c["image"] else c["runtime"], "handler": c["handler"],
+        "memorySize": c["memory"],
         "timeout": c["timeout"], "environmentVariables": dict(c["env"]), "layers": [],
         "codeChecksum": str(crc64(pkg)), "codeSize": len(pkg),
         "createdTime": "2026-01-01T00:00:00Z",
         "lastModifiedTime": c["modified"] or "2026-01-01T00:00:00Z",
     }
+    if c["image"]:
+        cc = {"image": c["image"], "command": "", "args": "", "accelerationType": "Default",
+              "accelerationInfo": {"status": "Preparing"}}
+        if v3 and c["image_digest"]:
+            cc["resolvedImageUri"] = "%s@%s" % (c["image"].rsplit(":", 1)[0], c["image_digest"])
+        out["customContainerConfig"] = cc
     if v3:
         out.update({"functionArn": "acs:fc:%s:%s:functions/%s" % (
                         fn.get("region", "cn-hangzhou"), fn.get("account_id") or "0", name),
-                    "state": "Active", "stateReason": "", "lastUpdateStatus": "Successful"})
+                    "state": "Active", "stateReason": "", "lastUpdateStatus": "Successful",
+                    "layers": [{"arn": a, "size": 1} for a in arns]})
     else:
-        out["layersArnV2"] = []
+        out["layersArnV2"] = arns
+    return out
+
+
+def fc_layer_answer(layer, url, region, account, v3=False):
+    """FC GetLayerVersion's Layer (2.0: arnV2 and an int acl; 3.0: layerVersionArn, acl "0")."""
+    pkg = layer["_package"]
+    arn = "acs:fc:%s:%s:layers/%s/versions/%s" % (region, account or "0", layer["name"], layer["version"])
+    out = {"layerName": layer["name"], "version": int(layer["version"]),
+           "code": {"location": url, "repositoryType": "OSS"},
+           "codeChecksum": str(crc64(pkg)), "codeSize": len(pkg), "compatibleRuntime": ["python3.9"],
+           "createTime": "2026-01-01T00:00:00Z", "description": "", "license": ""}
+    if v3:
+        out.update({"layerVersionArn": arn, "acl": "0"})
+    else:
+        out.update({"arnV2": arn, "acl": 0, "arn": "f00d#%s#%s" % (layer["name"], layer["version"])})
     return out
 
 
@@ -781,6 +835,7 @@ def fc_triggers_page(fn, q, v3=False):
 
 # FC 2.0 paths this sim serves (percent-decoded), each with its API action.
 FC2_ROUTES = [
+    (r"/2021-04-06/layers/([^/]+)/versions/([^/]+)", "GetLayerVersion"),
     (r"/2021-04-06/services/([^/]+)/functions/([^/]+)/code", "GetFunctionCode"),
     (r"/2021-04-06/services/([^/]+)/functions/([^/]+)/triggers", "ListTriggers"),
     (r"/2021-04-06/services/([^/]+)/functions/([^/]+)", "GetFunction"),
@@ -788,6 +843,7 @@ FC2_ROUTES = [
 ]
 # FC 3.0 per-function paths (ListFunctions is the bare collection).
 FC3_ROUTES = [
+    (r"/2023-03-30/layers/([^/]+)/versions/([^/]+)", "GetLayerVersion"),
     (r"/2023-03-30/functions/([^/]+)/code", "GetFunctionCode"),
     (r"/2023-03-30/functions/([^/]+)/triggers", "ListTriggers"),
     (r"/2023-03-30/functions/([^/]+)", "GetFunction"),
@@ -973,10 +1029,28 @@ class Handler(BaseHTTPRequestHandler):
         region = headers.get("x-tc-region")
         if not region:
             return fail("MissingParameter", "X-TC-Region is required")
-        if action not in ("GetFunctionAddress", "GetFunction"):
+        if action not in ("GetFunctionAddress", "GetFunction", "GetLayerVersion"):
             return fail("InvalidAction", "action %r is not served by the sim" % action)
         if not isinstance(params, dict):
             return fail("InvalidParameter.Payload", "body is not a JSON object")
+        if action == "GetLayerVersion":
+            lname, lver = params.get("LayerName"), params.get("LayerVersion")
+            entry["function"] = "layer %s/%s" % (lname, lver)
+            # The API types LayerVersion as an integer: a string is the wrong request.
+            if not isinstance(lname, str) or not isinstance(lver, int) or isinstance(lver, bool):
+                return fail("InvalidParameterValue", "LayerName (string) and LayerVersion (integer) are required")
+            layer = find_layer(state, lname, lver)
+            if layer is None:
+                return fail("ResourceNotFound.LayerVersion", "layer %s version %s does not exist" % (lname, lver))
+            lsha = _sha256_hex(layer["_package"])
+            expires = int(sim.now(state)) + int(state.get("url_ttl", 600))
+            url = sim.signer.cos_url(self._base_url(), state["tencent"].get("appid", "1250000000"),
+                                     lsha, lname, expires)
+            sim.log(entry)
+            return self._send(200, {"Response": {
+                "LayerName": lname, "LayerVersion": lver, "Location": url, "CodeSha256": lsha,
+                "CompatibleRuntimes": ["Python3.9"], "AddTime": "2026-01-01 00:00:00",
+                "Description": "", "LicenseInfo": "", "Status": "Active", "RequestId": request_id}})
         name = params.get("FunctionName")
         if not isinstance(name, str) or not name:
             return fail("MissingParameter", "FunctionName is required")
@@ -1072,6 +1146,17 @@ class Handler(BaseHTTPRequestHandler):
             return fail(403, "AccessDenied", "access key belongs to account %s, not %s" % (cred["account_id"], account))
         if method != "GET" or not m:
             return fail(400, "PathNotSupported", "%s %s is not served by the sim" % (method, split.path))
+        if action == "GetLayerVersion":
+            layer = find_layer(state, m.group(1), m.group(2))
+            if layer is None:
+                return fail(404, "LayerVersionNotFound", "layer %s version %s not found" % (m.group(1), m.group(2)))
+            expires = int(now) + int(state.get("url_ttl", 600))
+            owner = account or cred.get("account_id")
+            url = sim.signer.oss_url(self._base_url(), "fc-layers", owner or "0",
+                                     _sha256_hex(layer["_package"]), layer["name"], expires)
+            sim.log(entry)
+            return self._send(200, fc_layer_answer(layer, url, "cn-shanghai", owner),
+                              extra={"X-Fc-Request-Id": request_id})
         service = m.group(1)
         qual_eff = q.get("qualifier") or "LATEST"
         fns = [f for f in state["aliyun"]["functions"]
@@ -1104,7 +1189,8 @@ class Handler(BaseHTTPRequestHandler):
         pkg = fn["_package"]
         if action == "GetFunction":
             sim.log(entry)
-            return self._send(200, fc_function_answer(fn, fname, pkg), extra={"X-Fc-Request-Id": request_id})
+            return self._send(200, fc_function_answer(fn, fname, pkg, account=account),
+                              extra={"X-Fc-Request-Id": request_id})
         ttl = int(state.get("url_ttl", 600))
         expires = int(now) + (-60 if state.get("expired_urls") else ttl)
         url = sim.signer.oss_url(self._base_url(), "fc-code-%s" % fn.get("region", "cn-shanghai"),
@@ -1217,6 +1303,16 @@ class Handler(BaseHTTPRequestHandler):
             sim.log(entry)
             return self._send(200, out)
 
+        if action == "GetLayerVersion":
+            layer = find_layer(state, m.group(1), m.group(2))
+            if layer is None:
+                return fail(404, "LayerVersionNotFound", "layer %s version %s not found" % (m.group(1), m.group(2)))
+            expires = int(now) + int(state.get("url_ttl", 600))
+            owner = cred.get("account_id") or ACCOUNT_FALLBACK
+            url = sim.signer.oss_url(self._base_url(), "fc3-layers", owner,
+                                     _sha256_hex(layer["_package"]), layer["name"], expires)
+            sim.log(entry)
+            return self._send(200, fc_layer_answer(layer, url, "cn-hangzhou", owner, v3=True))
         fname = m.group(1)
         qual_eff = q.get("qualifier") or "LATEST"
         same_name = [f for f in v3 if f["name"] == fname]
@@ -1278,6 +1374,11 @@ class Handler(BaseHTTPRequestHandler):
             cloud = "aliyun"
         fns = state[cloud]["functions"] + (state["aliyun"]["functions_v3"] if cloud == "aliyun" else [])
         fn = next((f for f in fns if _sha256_hex(f["_package"]) == sha), None)
+        if fn is None:
+            # A layer version's zip, from the same kind of presigned address.
+            fn = next((l for l in state["layers"] if _sha256_hex(l["_package"]) == sha), None)
+            if fn is not None:
+                entry["layer"] = "%s/%s" % (fn["name"], fn["version"])
         if fn is None:
             entry["status"] = 404
             sim.log(entry)

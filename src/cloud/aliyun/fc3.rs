@@ -239,7 +239,7 @@ impl Client {
     }
 
     /// Signs and sends one GET; returns status, request id and body of a 2xx answer.
-    async fn call(
+    pub(super) async fn call(
         &self,
         action: &str,
         region: &str,

@@ -7,6 +7,7 @@
 //! [`CodeLocation`] or a typed [`CloudError`]. See `shared/api/aliyun-fc.md`.
 
 pub mod fc3;
+mod layers;
 pub mod sign;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! Owns: building, signing and sending SCF API requests and turning the `Response` envelope
 //! into a [`CodeLocation`] or a typed [`CloudError`]. See `shared/api/tencent-scf.md`.
 
+mod layers;
 pub mod sign;
 
 use std::time::Duration;
