@@ -514,6 +514,47 @@ impl Env {
         }
     }
 
+    /// The names (SHA-256) of the configuration documents under `blobs/`, on either backend.
+    pub fn config_blob_shas(&self) -> Vec<String> {
+        match self.bucket() {
+            None => self
+                .config_blobs()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect(),
+            Some(b) => b
+                .list("blobs/")
+                .expect("listing blobs")
+                .into_iter()
+                .filter(|o| {
+                    b.get_bytes(&o.name)
+                        .expect("reading a blob")
+                        .is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
+                })
+                .map(|o| o.name.rsplit('/').next().unwrap().to_string())
+                .collect(),
+        }
+    }
+
+    /// Every byte fnvault wrote: the files under the test's folder (archive or spool,
+    /// database and its WAL, outputs) and, on object storage, every object under the prefix.
+    pub fn all_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for p in self.files_in("") {
+            if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+        if let Some(b) = self.bucket() {
+            for o in b.list("").expect("listing the bucket") {
+                if let Some(bytes) = b.get_bytes(&o.name).expect("reading an object") {
+                    out.push((PathBuf::from(b.display(&o.name)), bytes));
+                }
+            }
+        }
+        out
+    }
+
     /// Where fnvault says blob `sha256` lives (a path, or an `s3://` location).
     pub fn blob_location(&self, sha256: &str) -> String {
         match self.bucket() {
@@ -525,7 +566,34 @@ impl Env {
     /// The journal of `key`, all its lines in order, on either backend (a file, or one
     /// object per line under `meta/<hash>/`). Empty when there is none.
     pub fn journal_text(&self, key: &str) -> String {
-        let hash = sha256_hex(key.as_bytes());
+        self.journal_text_of(&sha256_hex(key.as_bytes()))
+    }
+
+    /// The journal files there are, by their name (the SHA-256 of their key), on either
+    /// backend.
+    pub fn journal_hashes(&self) -> Vec<String> {
+        let mut out: Vec<String> = match self.bucket() {
+            None => self
+                .files_in("archive/meta")
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+                .collect(),
+            Some(b) => b
+                .list("meta/")
+                .expect("listing the journal")
+                .iter()
+                .filter_map(|o| o.name.split('/').nth(1).map(str::to_string))
+                .filter(|h| h.len() == 64)
+                .collect(),
+        };
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The journal file named `hash` (see [`Env::journal_text`]).
+    pub fn journal_text_of(&self, hash: &str) -> String {
         match self.bucket() {
             None => std::fs::read_to_string(self.path(&format!("archive/meta/{hash}.jsonl")))
                 .unwrap_or_default(),
@@ -551,12 +619,24 @@ impl Env {
     /// Replaces the journal of `key` with `text` (lines), on either backend: damage or
     /// history written by hand, as an older fnvault or a crash would have left it.
     pub fn set_journal_text(&self, key: &str, text: &str) {
-        let hash = sha256_hex(key.as_bytes());
+        self.set_journal_text_of(&sha256_hex(key.as_bytes()), text)
+    }
+
+    /// Replaces the journal file named `hash` (see [`Env::set_journal_text`]); empty text
+    /// removes it.
+    pub fn set_journal_text_of(&self, hash: &str, text: &str) {
         match self.bucket() {
             None => {
                 let path = self.path(&format!("archive/meta/{hash}.jsonl"));
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, text).unwrap()
+                if path.exists() {
+                    make_writable(&path);
+                }
+                if text.is_empty() {
+                    let _ = std::fs::remove_file(path);
+                } else {
+                    std::fs::write(path, text).unwrap()
+                }
             }
             Some(b) => {
                 for o in b.list(&format!("meta/{hash}/")).expect("listing a journal") {

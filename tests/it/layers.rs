@@ -57,7 +57,7 @@ fn deploy_layered(env: &Env) -> Layered {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_layer_shared_by_functions_is_downloaded_and_stored_once() {
     let env = Env::new().await;
     let l = deploy_layered(&env);
@@ -72,9 +72,11 @@ async fn a_layer_shared_by_functions_is_downloaded_and_stored_once() {
         "one per distinct key"
     );
     assert_eq!(env.sim.layer_downloads("fonts", 2), 1);
-    let blob = env.blob(&sha256_hex(&l.deps));
-    assert!(blob.exists(), "the layer is a blob like a package");
-    assert!(env.blob(&sha256_hex(&l.fonts)).exists());
+    assert!(
+        env.has_blob(&sha256_hex(&l.deps)),
+        "the layer is a blob like a package"
+    );
+    assert!(env.has_blob(&sha256_hex(&l.fonts)));
 
     let show = env.json(&["show", ORDER_API, "--json"], 0).await;
     assert_eq!(show["image"], serde_json::Value::Null, "{show}");
@@ -138,8 +140,9 @@ async fn a_layer_shared_by_functions_is_downloaded_and_stored_once() {
     let v = env.fnvault(&["verify"]).await;
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_corrupted_layer_download_records_nothing_and_fails_that_function_naming_the_layer() {
     let env = Env::new().await;
     let l = deploy_layered(&env);
@@ -169,8 +172,8 @@ async fn a_corrupted_layer_download_records_nothing_and_fails_that_function_nami
     // stored.
     let mut corrupted = l.fonts.clone();
     corrupted[0] ^= 0xff;
-    assert!(!env.blob(&sha256_hex(&corrupted)).exists());
-    assert!(!env.blob(&sha256_hex(&l.fonts)).exists());
+    assert!(!env.has_blob(&sha256_hex(&corrupted)));
+    assert!(!env.has_blob(&sha256_hex(&l.fonts)));
 
     // An unknown layer version fails with the cloud's code.
     env.sim.clear_layer_faults();
@@ -190,8 +193,9 @@ async fn a_corrupted_layer_download_records_nothing_and_fails_that_function_nami
     let show = env.json(&["show", ORDER_API, "--json"], 0).await;
     assert_eq!(show["layers"].as_array().unwrap().len(), 2, "{show}");
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn restore_with_config_writes_package_layers_and_function_json_verified() {
     let env = Env::new().await;
     let l = deploy_layered(&env);
@@ -224,9 +228,7 @@ async fn restore_with_config_writes_package_layers_and_function_json_verified() 
     );
 
     // A damaged layer blob is refused on the way out and nothing is left behind.
-    let blob = env.blob(&sha256_hex(&l.fonts));
-    make_writable(&blob);
-    std::fs::write(&blob, b"not the layer").unwrap();
+    env.damage_blob(&sha256_hex(&l.fonts), b"not the layer");
     let again = env.path("again");
     let run = env
         .fnvault(&[
@@ -249,7 +251,7 @@ async fn restore_with_config_writes_package_layers_and_function_json_verified() 
     assert!(v.stdout.contains("(layer)"), "{}", v.stdout);
 
     // Export writes each function's layers beside it.
-    std::fs::write(&blob, &l.fonts).unwrap();
+    env.damage_blob(&sha256_hex(&l.fonts), &l.fonts);
     let tree = env.path("tree");
     let run = env
         .fnvault(&["export", "--to", tree.to_str().unwrap(), "--with-config"])
@@ -264,8 +266,9 @@ async fn restore_with_config_writes_package_layers_and_function_json_verified() 
         l.deps
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn reindex_rebuilds_layers_and_their_links_from_the_journal() {
     let env = Env::new().await;
     let _l = deploy_layered(&env);
@@ -282,8 +285,9 @@ async fn reindex_rebuilds_layers_and_their_links_from_the_journal() {
     let v = env.fnvault(&["verify"]).await;
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_image_function_is_archived_as_an_image_on_scf_and_fc() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -409,8 +413,9 @@ async fn an_image_function_is_archived_as_an_image_on_scf_and_fc() {
     let v = env.fnvault(&["verify"]).await;
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn prune_keeps_the_layers_kept_versions_link_and_a_rebuild_still_links_them() {
     let env = Env::new().await;
     let l = deploy_layered(&env);
@@ -434,7 +439,7 @@ async fn prune_keeps_the_layers_kept_versions_link_and_a_rebuild_still_links_the
     assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
     // The kept version's layers are there, and verified.
     for bytes in [&deps2, &l.fonts, &l.deps] {
-        assert!(env.blob(&sha256_hex(bytes)).exists());
+        assert!(env.has_blob(&sha256_hex(bytes)));
     }
     let verify = env.fnvault(&["verify"]).await;
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
@@ -462,11 +467,12 @@ async fn prune_keeps_the_layers_kept_versions_link_and_a_rebuild_still_links_the
     let h = env.json(&["history", ORDER_API, "--json"], 0).await;
     assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
 }
+}
 
+crate::both_backends! {
 /// An archive made before layers were archived (its configurations name layers, nothing
 /// else knows them): the next sweep archives the layers and links them to the current
 /// versions, which is not a change.
-#[tokio::test(flavor = "multi_thread")]
 async fn an_archive_from_before_layers_gets_its_layers_linked_without_a_change() {
     let env = Env::new().await;
     let _l = deploy_layered(&env);
@@ -476,22 +482,14 @@ async fn an_archive_from_before_layers_gets_its_layers_linked_without_a_change()
     conn.execute_batch("DELETE FROM version_layers; DELETE FROM layers;")
         .unwrap();
     drop(conn);
-    for file in env.files_in("archive/meta") {
-        if file.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap();
-        let kept: String = text
+    for hash in env.journal_hashes() {
+        let kept: String = env
+            .journal_text_of(&hash)
             .lines()
             .filter(|l| !l.contains("\"event\":\"layer"))
             .map(|l| format!("{l}\n"))
             .collect();
-        make_writable(&file);
-        if kept.is_empty() {
-            std::fs::remove_file(&file).unwrap();
-        } else {
-            std::fs::write(&file, kept).unwrap();
-        }
+        env.set_journal_text_of(&hash, &kept);
     }
     let before = env.json(&["show", ORDER_API, "--json"], 0).await;
     assert_eq!(before["layers"], serde_json::json!([]), "{before}");
@@ -508,4 +506,5 @@ async fn an_archive_from_before_layers_gets_its_layers_linked_without_a_change()
     assert_eq!(after["layers"].as_array().unwrap().len(), 2, "{after}");
     let v = env.fnvault(&["verify"]).await;
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+}
 }

@@ -23,22 +23,17 @@ fn with_env(memory_mb: u64, secret: &str) -> SimConfig {
     }
 }
 
-/// Every file under the folder, the database included (and its WAL).
+/// Every file under the folder, the database included (and its WAL), and every object of
+/// the archive on object storage.
 fn all_bytes(env: &Env) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for p in env.files_in("") {
-        if let Ok(b) = std::fs::read(&p) {
-            out.push((p, b));
-        }
-    }
-    out
+    env.all_bytes()
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_configuration_only_change_is_one_new_version_and_downloads_nothing() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -47,7 +42,7 @@ async fn a_configuration_only_change_is_one_new_version_and_downloads_nothing() 
     env.sync_ok().await;
     let downloads = env.sim.stats().downloads;
     assert_eq!(
-        env.config_blobs().len(),
+        env.config_blob_stats().0,
         4,
         "one configuration per function"
     );
@@ -71,7 +66,7 @@ async fn a_configuration_only_change_is_one_new_version_and_downloads_nothing() 
         downloads,
         "no package downloaded"
     );
-    assert_eq!(env.config_blobs().len(), 6);
+    assert_eq!(env.config_blob_stats().0, 6);
     for key in [ORDER_API, CHECKOUT] {
         let h = env.json(&["history", key, "--json"], 0).await;
         let v = h["versions"].as_array().unwrap();
@@ -113,10 +108,11 @@ async fn a_configuration_only_change_is_one_new_version_and_downloads_nothing() 
         "{}",
         run.stderr
     );
-    assert_eq!(env.config_blobs().len(), 6);
+    assert_eq!(env.config_blob_stats().0, 6);
+}
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_environment_value_is_nowhere_in_clear_in_hash_mode() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -166,12 +162,21 @@ async fn an_environment_value_is_nowhere_in_clear_in_hash_mode() {
             path.display()
         );
     }
-    let key = env.path("archive/capture.key");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    match env.bucket() {
+        None => {
+            let key = env.path("archive/capture.key");
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        Some(b) => {
+            let key = b.get_bytes("capture.key").unwrap().expect("the key in the bucket");
+            assert_eq!(key.len(), 32);
+            assert!(!env.path("archive/capture.key").exists(), "not in the spool");
+        }
+    }
 
     // The same search finds the value when it is there: `plain` mode stores it as read.
     let plain = Env::new().await;
@@ -193,8 +198,9 @@ async fn an_environment_value_is_nowhere_in_clear_in_hash_mode() {
         "plain mode keeps the value, so the search above can fail"
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn encrypt_mode_round_trips_with_an_age_identity_and_stores_no_clear_value() {
     use age::secrecy::ExposeSecret;
     let env = Env::new().await;
@@ -223,7 +229,7 @@ async fn encrypt_mode_round_trips_with_an_age_identity_and_stores_no_clear_value
         "{}",
         again.stderr
     );
-    assert_eq!(env.config_blobs().len(), 4, "no document kept per sweep");
+    assert_eq!(env.config_blob_stats().0, 4, "no document kept per sweep");
     outputs.push(again);
     // A changed value is a change, and diff names it without showing it.
     env.sim.set_config(
@@ -369,10 +375,11 @@ async fn encrypt_mode_round_trips_with_an_age_identity_and_stores_no_clear_value
         );
     }
 }
+}
 
+crate::both_backends! {
 /// An archive written before configurations were read: its versions get their first
 /// configuration attached, which is not a change.
-#[tokio::test(flavor = "multi_thread")]
 async fn an_archive_without_configurations_upgrades_in_place() {
     let env = Env::new().await;
     let _fleet = Fleet::deploy(&env);
@@ -382,20 +389,17 @@ async fn an_archive_without_configurations_upgrades_in_place() {
     let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
     db.execute("DELETE FROM version_configs", []).unwrap();
     drop(db);
-    for p in env.files_in("archive/meta") {
-        if p.extension().is_some_and(|e| e == "jsonl") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let kept: String = text
-                .lines()
-                .filter(|l| !l.contains("\"event\":\"config\""))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            std::fs::write(&p, kept).unwrap();
-        }
+    for key in [ORDER_API, REPORT, CHECKOUT, REFUND] {
+        let kept: String = env
+            .journal_text(key)
+            .lines()
+            .filter(|l| !l.contains("\"event\":\"config\""))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        env.set_journal_text(key, &kept);
     }
-    for p in env.config_blobs() {
-        make_writable(&p);
-        std::fs::remove_file(p).unwrap();
+    for sha in env.config_blob_shas() {
+        env.remove_blob(&sha);
     }
     let downloads = env.sim.stats().downloads;
 
@@ -408,7 +412,7 @@ async fn an_archive_without_configurations_upgrades_in_place() {
         run.stderr
     );
     assert_eq!(env.sim.stats().downloads, downloads);
-    assert_eq!(env.config_blobs().len(), 4);
+    assert_eq!(env.config_blob_stats().0, 4);
     let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
     let v = &h["versions"];
     assert_eq!(v.as_array().unwrap().len(), 1, "{h}");
@@ -417,9 +421,10 @@ async fn an_archive_without_configurations_upgrades_in_place() {
     let verify = env.fnvault(&["verify"]).await;
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }
+}
 
+crate::both_backends! {
 /// The journal alone rebuilds each version's configuration link.
-#[tokio::test(flavor = "multi_thread")]
 async fn reindex_rebuilds_the_configuration_links_from_the_journal() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -456,10 +461,11 @@ async fn reindex_rebuilds_the_configuration_links_from_the_journal() {
     let verify = env.fnvault(&["verify"]).await;
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }
+}
 
+crate::both_backends! {
 /// prune keeps the configuration documents of the versions it keeps, and removes those of
 /// the versions it prunes.
-#[tokio::test(flavor = "multi_thread")]
 async fn prune_keeps_the_configurations_of_kept_versions() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -468,7 +474,7 @@ async fn prune_keeps_the_configurations_of_kept_versions() {
     env.sync_ok().await;
     env.sim.set_config(&fleet.report, with_env(512, "a"));
     env.sync_ok().await;
-    assert_eq!(env.config_blobs().len(), 6);
+    assert_eq!(env.config_blob_stats().0, 6);
     let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
     std::fs::write(
         env.path("config.toml"),
@@ -479,7 +485,7 @@ async fn prune_keeps_the_configurations_of_kept_versions() {
     let run = env.fnvault(&["prune"]).await;
 
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(env.config_blobs().len(), 4, "one per kept version");
+    assert_eq!(env.config_blob_stats().0, 4, "one per kept version");
     let verify = env.fnvault(&["verify"]).await;
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     let show = env.json(&["show", REPORT, "--json"], 0).await;
@@ -488,8 +494,9 @@ async fn prune_keeps_the_configurations_of_kept_versions() {
         "{show}"
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn restore_and_export_with_config_write_the_package_and_function_json_verified() {
     let env = Env::new().await;
     let fleet = Fleet::deploy(&env);
@@ -519,9 +526,7 @@ async fn restore_and_export_with_config_write_the_package_and_function_json_veri
     assert!(!String::from_utf8_lossy(&document).contains("Zq8"));
 
     // A damaged document is refused on the way out, and nothing is left behind.
-    let blob = env.blob(show["config_sha256"].as_str().unwrap());
-    make_writable(&blob);
-    std::fs::write(&blob, b"{\"fnvault\":{}}\n").unwrap();
+    env.damage_blob(show["config_sha256"].as_str().unwrap(), b"{\"fnvault\":{}}\n");
     let again = env.path("again");
     let run = env
         .fnvault(&[
@@ -556,4 +561,5 @@ async fn restore_and_export_with_config_write_the_package_and_function_json_veri
         order["configuration"]["path"],
         "tc/ap-guangzhou/default/order-api.function.json"
     );
+}
 }
