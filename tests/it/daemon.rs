@@ -76,10 +76,20 @@ async fn sigterm_during_a_download_exits_0_and_leaves_nothing_partial() {
     let child = spawn(&env, &["sync"]);
     // Stop once the three quick functions are archived and the slow one's bytes are landing in
     // tmp/ (observed moments, not a guessed delay): what the counts below expect is then settled.
+    // Recorded, not only stored: on object storage the journal objects and the row come
+    // some requests after the blob.
+    let recorded = || {
+        rusqlite::Connection::open_with_flags(
+            env.path("fnvault.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| db.query_row("SELECT COUNT(*) FROM versions", [], |r| r.get::<_, i64>(0)))
+        .unwrap_or(0)
+    };
     wait_until(
-        "the three quick packages and the slow download's temp file",
+        "the three quick packages recorded and the slow download's temp file",
         || {
-            env.package_blob_count() == 3
+            recorded() == 3
                 && env
                     .files_in("archive/tmp")
                     .iter()
