@@ -28,6 +28,8 @@ mod merge;
 pub use merge::MergedVersion;
 mod whole;
 pub use whole::VersionConfig;
+mod aliases;
+pub use aliases::AliasState;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

@@ -50,7 +50,7 @@ fn json(body: &serde_json::Value) -> Response {
 }
 
 /// The API faults, answered in the 3.0 envelope; `None`: answer normally.
-async fn api_fault(fault: Option<Fault>) -> Option<Response> {
+pub(super) async fn api_fault(fault: Option<Fault>) -> Option<Response> {
     match fault? {
         Fault::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -63,7 +63,7 @@ async fn api_fault(fault: Option<Fault>) -> Option<Response> {
 }
 
 /// The checks of every 3.0 call beyond the signature; `Err` is the answer to send.
-fn verify(
+pub(super) fn verify(
     shared: &Arc<Shared>,
     action: &str,
     method: &Method,
@@ -94,7 +94,7 @@ fn verify(
     Ok(())
 }
 
-fn query_value(uri: &Uri, key: &str) -> Option<String> {
+pub(super) fn query_value(uri: &Uri, key: &str) -> Option<String> {
     url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())

@@ -27,6 +27,7 @@ use crate::cloud::aliyun::sign as fc_sign;
 
 mod config;
 mod fc3;
+mod versions;
 pub use config::SimConfig;
 pub mod verify_fc;
 pub mod verify_tc;
@@ -182,6 +183,8 @@ struct Inner {
     tokens_seen: Vec<String>,
     /// Configurations served by the configuration calls (`config.rs`); default when absent.
     configs: HashMap<SimFunction, config::SimConfig>,
+    /// Published versions and aliases, by function without qualifier (`versions.rs`).
+    histories: HashMap<SimFunction, versions::History>,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -200,6 +203,14 @@ pub enum ListScope {
     },
     /// FC 3.0 `ListFunctions` (all of a region's functions).
     Fc3Functions,
+    /// The published versions of one function (without qualifier).
+    Versions {
+        function: SimFunction,
+    },
+    /// The aliases of one function (without qualifier).
+    Aliases {
+        function: SimFunction,
+    },
 }
 
 struct Shared {
@@ -323,6 +334,14 @@ impl Simulator {
             .route(
                 "/2023-03-30/functions/{function}/triggers",
                 get(fc3::list_triggers),
+            )
+            .route(
+                "/2023-03-30/functions/{function}/versions",
+                get(versions::fc3_list_versions),
+            )
+            .route(
+                "/2023-03-30/functions/{function}/aliases",
+                get(versions::fc3_list_aliases),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -623,6 +642,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         "GetFunction" => return config::scf_get_function(&shared, region, &params),
         "ListNamespaces" | "ListFunctions" => {
             return scf_list(&shared, action, region, &params).await;
+        }
+        "ListVersionByFunction" | "ListAliases" => {
+            return versions::scf(&shared, action, region, &params).await;
         }
         _ => return scf_error("InvalidAction", &format!("unknown action {action}")),
     }

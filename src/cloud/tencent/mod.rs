@@ -4,6 +4,7 @@
 //! into a [`CodeLocation`] or a typed [`CloudError`]. See `shared/api/tencent-scf.md`.
 
 pub mod sign;
+mod versions;
 
 use std::time::Duration;
 
