@@ -115,6 +115,16 @@ impl Db {
             .map_err(|e| sqlite(&self.path, e))
     }
 
+    /// Every alias state, as [`Db::replace_alias_states`] takes them (by function, alias, time).
+    pub fn all_alias_states(&self) -> Result<Vec<AliasState>, DbError> {
+        self.alias_query(
+            &format!(
+                "SELECT {COLUMNS} FROM alias_states ORDER BY function_key, alias, from_time, id"
+            ),
+            [],
+        )
+    }
+
     /// The functions (without qualifier) that have alias history, by key.
     pub fn alias_function_keys(&self) -> Result<Vec<String>, DbError> {
         let mut stmt = self
@@ -250,6 +260,36 @@ impl Db {
             .map_err(|e| sqlite(&self.path, e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// The archived published versions of `function_key`: the rows keyed
+    /// `<function_key>@<digits>`, as (row id, version, gone since, has a version row).
+    pub fn published_rows(
+        &self,
+        function_key: &str,
+    ) -> Result<Vec<(i64, String, Option<String>, bool)>, DbError> {
+        let prefix = format!("{function_key}@");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.qualifier, f.gone_since,
+                        EXISTS (SELECT 1 FROM versions v WHERE v.function_id = f.id)
+                 FROM functions f
+                 WHERE substr(f.key, 1, length(?1)) = ?1 AND f.qualifier IS NOT NULL",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([&prefix], |r| {
+                Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(|e| sqlite(&self.path, e))?;
+        let all: Vec<(i64, String, Option<String>, bool)> = rows
+            .collect::<Result<_, _>>()
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, q, _, _)| crate::cloud::versions::valid_version(q))
+            .collect())
     }
 
     /// Notes that version `version` of `function_key` is archived as listed (`modified`).

@@ -72,7 +72,11 @@ impl Simulator {
     pub fn publish_version(&self, f: &SimFunction) -> Option<String> {
         let base = latest(f);
         let mut inner = self.shared.lock();
-        let id = *inner.functions.get(&base)?;
+        let latest_id = *inner.functions.get(&base)?;
+        // A copy of its own, so downloads are counted per version (`downloads_of`).
+        let copy = inner.packages[latest_id].clone();
+        inner.packages.push(copy);
+        let id = inner.packages.len() - 1;
         let config = inner.configs.get(&base).cloned();
         let h = inner.histories.entry(base.clone()).or_default();
         h.last += 1;
@@ -138,13 +142,13 @@ enum Listed {
     Aliases(Vec<(String, (String, Vec<(String, f64)>, String))>),
 }
 
-/// `f`'s versions or aliases from `start`, at most `asked` (and the page limit); the total.
+/// `f`'s versions or aliases from `start`, at most `limit`; the total.
 fn listed(
     shared: &Arc<Shared>,
     f: &SimFunction,
     aliases: bool,
     start: usize,
-    asked: usize,
+    limit: usize,
 ) -> Result<(Listed, usize, Option<super::Fault>), ()> {
     let mut inner = shared.lock();
     let scope = if aliases {
@@ -160,7 +164,6 @@ fn listed(
     if !inner.functions.contains_key(f) {
         return Err(());
     }
-    let (_, limit) = page_bounds(&inner, start, asked);
     let h = inner.histories.get(f);
     Ok(if aliases {
         let all: Vec<_> = h
@@ -230,7 +233,15 @@ pub(super) async fn scf(
         return scf_error("InvalidParameterValue.OrderBy", "expected OrderBy=AddTime");
     }
     let f = SimFunction::scf(region, namespace, name, None);
-    let (page, total, fault) = match listed(shared, &f, aliases, offset, asked) {
+    // At most `limit` items per page; the version listing starts with `$LATEST`: offset 0
+    // is it, offset n is published version n-1.
+    let limit = page_bounds(&shared.lock(), offset, asked).1;
+    let (start, count) = match (aliases, offset) {
+        (true, _) => (offset, limit),
+        (false, 0) => (0, limit - 1),
+        (false, o) => (o - 1, limit),
+    };
+    let (page, total, fault) = match listed(shared, &f, aliases, start, count) {
         Ok(x) => x,
         Err(()) => {
             return scf_error(
@@ -331,7 +342,8 @@ async fn fc3_listing(
         Err(e) => return e,
     };
     let f = SimFunction::fc3(&function, None);
-    let (page, total, fault) = match listed(&shared, &f, aliases, start, asked) {
+    let limit = page_bounds(&shared.lock(), start, asked).1;
+    let (page, total, fault) = match listed(&shared, &f, aliases, start, limit) {
         Ok(x) => x,
         Err(()) => return super::fc3::error(404, "FunctionNotFound", "function not found"),
     };

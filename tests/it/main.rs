@@ -21,4 +21,5 @@ mod recovery;
 mod secrets;
 mod status;
 mod sync;
+mod versions;
 mod whole;
