@@ -125,6 +125,21 @@ impl Db {
         )
     }
 
+    /// The names of the aliases recorded for `function_key`, sorted.
+    pub fn alias_names(&self, function_key: &str) -> Result<Vec<String>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT alias FROM alias_states WHERE function_key = ?1 ORDER BY alias",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([function_key], |r| r.get(0))
+            .map_err(|e| sqlite(&self.path, e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
     /// The functions (without qualifier) that have alias history, by key.
     pub fn alias_function_keys(&self) -> Result<Vec<String>, DbError> {
         let mut stmt = self
