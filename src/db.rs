@@ -29,7 +29,7 @@ pub use merge::MergedVersion;
 mod whole;
 pub use whole::VersionConfig;
 mod aliases;
-pub use aliases::AliasState;
+pub use aliases::{AliasState, PublishedRow};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

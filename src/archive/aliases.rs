@@ -199,8 +199,12 @@ mod tests {
         let path = j.journal.file_for(&e.key);
         // A newer fnvault's extra field is read; its unknown kind of line is a problem.
         let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&format!(
-            "{{\"event\":\"alias\",\"key\":\"a/r/ns/f\",\"alias\":\"dev\",\"versions\":[],\"deleted\":true,\"time\":\"2026-03-04T00:00:00Z\",\"new\":1}}\n{{\"event\":\"other\",\"key\":\"a/r/ns/f\"}}\n"
+        text.push_str(concat!(
+            r#"{"event":"alias","key":"a/r/ns/f","alias":"dev","versions":[],"deleted":true,"#,
+            r#""time":"2026-03-04T00:00:00Z","new":1}"#,
+            "\n",
+            r#"{"event":"other","key":"a/r/ns/f"}"#,
+            "\n"
         ));
         // A torn last line is skipped.
         text.push_str("{\"event\":\"al");

@@ -128,7 +128,13 @@ pub(super) fn timeline(ro: &ReadOnly, f: &FunctionRow, json: bool) -> Result<Exi
             ],
         ));
     }
-    for (id, version, gone, _) in db.published_rows(&function).map_err(anyhow::Error::from)? {
+    for crate::db::PublishedRow {
+        id,
+        version,
+        gone_since: gone,
+        ..
+    } in db.published_rows(&function).map_err(anyhow::Error::from)?
+    {
         let archived = db.versions_of(id).map_err(anyhow::Error::from)?;
         for v in &archived {
             events.push((

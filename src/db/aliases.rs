@@ -32,6 +32,16 @@ impl AliasState {
     }
 }
 
+/// A function row of a published version (`<function key>@<digits>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedRow {
+    pub id: i64,
+    pub version: String,
+    pub gone_since: Option<String>,
+    /// Whether it has an archived version (a failed first archive leaves a row without).
+    pub archived: bool,
+}
+
 #[derive(Serialize, Deserialize)]
 struct WeightJson {
     version: String,
@@ -278,11 +288,8 @@ impl Db {
     }
 
     /// The archived published versions of `function_key`: the rows keyed
-    /// `<function_key>@<digits>`, as (row id, version, gone since, has a version row).
-    pub fn published_rows(
-        &self,
-        function_key: &str,
-    ) -> Result<Vec<(i64, String, Option<String>, bool)>, DbError> {
+    /// `<function_key>@<digits>`.
+    pub fn published_rows(&self, function_key: &str) -> Result<Vec<PublishedRow>, DbError> {
         let prefix = format!("{function_key}@");
         let mut stmt = self
             .conn
@@ -304,6 +311,12 @@ impl Db {
         Ok(all
             .into_iter()
             .filter(|(_, q, _, _)| crate::cloud::versions::valid_version(q))
+            .map(|(id, version, gone_since, archived)| PublishedRow {
+                id,
+                version,
+                gone_since,
+                archived,
+            })
             .collect())
     }
 
@@ -390,5 +403,65 @@ mod tests {
         assert_eq!(db.current_aliases("k").unwrap().len(), 1);
         db.replace_alias_states(&h[..2]).unwrap();
         assert_eq!(db.alias_history("k").unwrap(), h[..2].to_vec());
+    }
+
+    /// Issue 14: a database of the schema before migration 0010 upgrades in place: its
+    /// functions and versions stay as they were, and alias histories can be recorded.
+    #[test]
+    fn a_database_from_before_0010_upgrades_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let before = crate::db::schema_version() - 1;
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            crate::db::migrations()
+                .to_version(&mut conn, before)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO functions (key, cloud, account, region, namespace, name, first_seen)
+                 VALUES ('tc/r/ns/f', 'tencent', 'tc', 'r', 'ns', 'f', 't0')",
+                [],
+            )
+            .unwrap();
+            let id = conn.last_insert_rowid();
+            conn.execute(
+                "INSERT INTO versions (function_id, version_no, cloud_checksum, sha256, crc64,
+                                       size, first_seen, last_seen)
+                 VALUES (?1, 1, 'c', ?2, '0', 10, 't0', 't1')",
+                params![id, "a".repeat(64)],
+            )
+            .unwrap();
+        }
+        let mut db = Db::open(&path).unwrap();
+        let version: i64 = db
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, crate::db::schema_version() as i64);
+        let id: i64 = db
+            .conn
+            .query_row(
+                "SELECT id FROM functions WHERE key = 'tc/r/ns/f'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let v = db.latest_version(id).unwrap().unwrap();
+        assert_eq!(
+            (v.version_no, v.sha256.as_str(), v.last_seen.as_str()),
+            (1, "a".repeat(64).as_str(), "t1")
+        );
+        assert!(
+            db.record_alias_state(
+                "tc/r/ns/f",
+                "prod",
+                &[("1".to_string(), 1.0)],
+                false,
+                None,
+                "t2"
+            )
+            .unwrap()
+        );
+        assert!(db.published_rows("tc/r/ns/f").unwrap().is_empty());
     }
 }

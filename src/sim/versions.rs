@@ -19,6 +19,9 @@ use base64::Engine;
 
 use super::{ListScope, Shared, SimFunction, Simulator, page_bounds, scf_error};
 
+/// An alias: main version, additional (version, weight)s, last-modified text.
+type SimAlias = (String, Vec<(String, f64)>, String);
+
 /// A function's published versions and aliases.
 #[derive(Default)]
 pub(super) struct History {
@@ -27,7 +30,7 @@ pub(super) struct History {
     /// The last number given out (numbers are never reused, as in the clouds).
     last: u64,
     /// alias → (main version, additional (version, weight)s, last-modified text).
-    aliases: BTreeMap<String, (String, Vec<(String, f64)>, String)>,
+    aliases: BTreeMap<String, SimAlias>,
 }
 
 /// The function `f` names without its qualifier: histories are keyed by it.
@@ -139,7 +142,7 @@ impl Simulator {
 /// What one listing page of either call holds, before each cloud's shape is applied.
 enum Listed {
     Versions(Vec<(String, String)>),
-    Aliases(Vec<(String, (String, Vec<(String, f64)>, String))>),
+    Aliases(Vec<(String, SimAlias)>),
 }
 
 /// `f`'s versions or aliases from `start`, at most `limit`; the total.
@@ -208,25 +211,22 @@ pub(super) async fn scf(
         .and_then(|v| v.as_str())
         .unwrap_or("default");
     let aliases = action == "ListAliases";
-    let number = |key: &str, default: usize| -> Result<usize, Response> {
+    let number = |key: &str, default: usize| -> Result<usize, String> {
         match params.get(key) {
             None => Ok(default),
-            Some(serde_json::Value::String(s)) if aliases => s
-                .parse()
-                .map_err(|_| scf_error("InvalidParameterValue", &format!("{key} is not a number"))),
+            Some(serde_json::Value::String(s)) if aliases => {
+                s.parse().map_err(|_| format!("{key} is not a number"))
+            }
             Some(serde_json::Value::Number(n)) if !aliases => n
                 .as_u64()
                 .map(|n| n as usize)
-                .ok_or_else(|| scf_error("InvalidParameterValue", &format!("{key} is negative"))),
-            Some(_) => Err(scf_error(
-                "InvalidParameter",
-                &format!("{key} has the wrong type for {action}"),
-            )),
+                .ok_or_else(|| format!("{key} is negative")),
+            Some(_) => Err(format!("{key} has the wrong type for {action}")),
         }
     };
     let (offset, asked) = match (number("Offset", 0), number("Limit", 20)) {
         (Ok(o), Ok(l)) => (o, l),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return scf_error("InvalidParameterValue", &e),
     };
     if !aliases && params.get("OrderBy").and_then(|v| v.as_str()) != Some("AddTime") {
         // What fnvault must send for stable pages (capital B, unlike ListFunctions).
@@ -304,15 +304,14 @@ fn json(body: serde_json::Value) -> Response {
 
 /// Versions are paged from the offset a token names: the offset in base64 (so it carries
 /// `=` that must come back intact).
-fn fc_start(uri: &Uri) -> Result<usize, Response> {
+fn fc_start(uri: &Uri) -> Option<usize> {
     match super::fc3::query_value(uri, "nextToken") {
-        None => Ok(0),
+        None => Some(0),
         Some(t) => base64::engine::general_purpose::STANDARD
             .decode(t)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| super::fc3::error(400, "InvalidArgument", "nextToken is not valid")),
+            .and_then(|s| s.parse().ok()),
     }
 }
 
@@ -337,9 +336,8 @@ async fn fc3_listing(
     if !aliases && super::fc3::query_value(&uri, "direction").as_deref() != Some("FORWARD") {
         return super::fc3::error(400, "InvalidArgument", "expected direction=FORWARD");
     }
-    let start = match fc_start(&uri) {
-        Ok(s) => s,
-        Err(e) => return e,
+    let Some(start) = fc_start(&uri) else {
+        return super::fc3::error(400, "InvalidArgument", "nextToken is not valid");
     };
     let f = SimFunction::fc3(&function, None);
     let limit = page_bounds(&shared.lock(), start, asked).1;

@@ -164,7 +164,7 @@ impl Sweeper {
         let mut out = Followed::default();
         for v in &listed {
             let target = function.with_qualifier(Some(&v.version));
-            let archived = rows.iter().any(|(_, q, _, has)| *q == v.version && *has);
+            let archived = rows.iter().any(|r| r.version == v.version && r.archived);
             let same_listing = recorded.get(&v.version) == Some(&v.modified);
             if archived && same_listing {
                 continue;
@@ -178,25 +178,22 @@ impl Sweeper {
 
         // Gone: archived versions a complete listing misses, confirmed by a second listing.
         let listed_set: HashSet<&str> = listed.iter().map(|v| v.version.as_str()).collect();
-        let mut missing: Vec<&(i64, String, Option<String>, bool)> = rows
+        let mut missing: Vec<&crate::db::PublishedRow> = rows
             .iter()
-            .filter(|(_, q, gone, _)| gone.is_none() && !listed_set.contains(q.as_str()))
+            .filter(|r| r.gone_since.is_none() && !listed_set.contains(r.version.as_str()))
             .collect();
         if !missing.is_empty() {
             let Some(again) = self.all_versions(client, function, shutdown).await? else {
                 return Ok(None);
             };
             let again: HashSet<&str> = again.iter().map(|v| v.version.as_str()).collect();
-            missing.retain(|(_, q, _, _)| !again.contains(q.as_str()));
+            missing.retain(|r| !again.contains(r.version.as_str()));
         }
-        let gone: Vec<(i64, String)> = missing
-            .iter()
-            .map(|(id, q, _, _)| (*id, q.clone()))
-            .collect();
+        let gone: Vec<(i64, String)> = missing.iter().map(|r| (r.id, r.version.clone())).collect();
         let back: Vec<(i64, String)> = rows
             .iter()
-            .filter(|(_, q, gone, _)| gone.is_some() && listed_set.contains(q.as_str()))
-            .map(|(id, q, _, _)| (*id, q.clone()))
+            .filter(|r| r.gone_since.is_some() && listed_set.contains(r.version.as_str()))
+            .map(|r| (r.id, r.version.clone()))
             .collect();
         if !gone.is_empty() || !back.is_empty() {
             let now = now.to_string();

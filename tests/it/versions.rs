@@ -374,3 +374,48 @@ async fn versions_and_aliases_of_an_fc3_function_are_followed_too() {
         "{a}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_listing_is_retried_and_a_failed_one_fails_only_its_own_line() {
+    let env = Env::new().await;
+    let f = setup(&env);
+    env.sim.publish_version(&f).unwrap();
+    env.sim.set_alias(&f, "prod", "1", &[]);
+    let listed = fnvault::sim::ListScope::Versions {
+        function: order_api(),
+    };
+    env.sim
+        .set_listing_fault(listed.clone(), fnvault::sim::Fault::Throttle, 2);
+    env.sync_ok().await;
+    assert_eq!(env.sim.downloads_of(&at_version("1")), 1);
+
+    env.sim.deploy(&f, package("order-api v2", 31_000));
+    env.sim.publish_version(&f).unwrap();
+    env.sim.set_alias(&f, "prod", "2", &[]);
+    env.sim
+        .set_listing_fault(listed, fnvault::sim::Fault::ServerError, u32::MAX);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 changed") && run.stderr.contains("1 failed"),
+        "the function itself changed, its version listing failed: {}",
+        run.stderr
+    );
+    assert_eq!(env.sim.downloads_of(&at_version("2")), 0);
+    // The alias listing did not fail: its move is recorded.
+    let a = env.json(&["aliases", F, "--json"], 0).await;
+    assert_eq!(a[0]["history"][0]["versions"][0]["version"], "2", "{a}");
+    // Nothing is concluded from a failed listing: version 1 is not gone.
+    let tl = env.json(&["history", F, "--aliases", "--json"], 0).await;
+    assert!(
+        !tl["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "published_gone"),
+        "{tl}"
+    );
+    env.sim.clear_listing_faults();
+    env.sync_ok().await;
+    assert_eq!(env.sim.downloads_of(&at_version("2")), 1);
+}
