@@ -290,18 +290,20 @@ impl Db {
     /// The archived published versions of `function_key`: the rows keyed
     /// `<function_key>@<digits>`.
     pub fn published_rows(&self, function_key: &str) -> Result<Vec<PublishedRow>, DbError> {
-        let prefix = format!("{function_key}@");
+        // A range on the key's unique index: every key that starts with `<key>@` sorts
+        // after it and before `<key>A` (`A` follows `@`), so this reads only those rows.
+        let (low, high) = (format!("{function_key}@"), format!("{function_key}A"));
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT f.id, f.qualifier, f.gone_since,
                         EXISTS (SELECT 1 FROM versions v WHERE v.function_id = f.id)
                  FROM functions f
-                 WHERE substr(f.key, 1, length(?1)) = ?1 AND f.qualifier IS NOT NULL",
+                 WHERE f.key > ?1 AND f.key < ?2 AND f.qualifier IS NOT NULL",
             )
             .map_err(|e| sqlite(&self.path, e))?;
         let rows = stmt
-            .query_map([&prefix], |r| {
+            .query_map([&low, &high], |r| {
                 Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
             })
             .map_err(|e| sqlite(&self.path, e))?;
