@@ -89,13 +89,24 @@ impl super::Archive {
 }
 
 impl AliasJournal {
-    /// Appends one event and makes it durable (the folder is created, and fsynced into the
-    /// archive root, on first use).
-    pub fn append(&self, event: &AliasEvent) -> Result<(), ArchiveError> {
+    /// The journal it writes through (mirrors copy its lines like the version journal's).
+    pub(super) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Creates the local folder (fsynced into the archive root) if it is not there yet.
+    pub(super) fn ensure_dir(&self) -> Result<(), ArchiveError> {
         if self.local && !self.dir.is_dir() {
             std::fs::create_dir_all(&self.dir).map_err(|e| ArchiveError::io(&self.dir, e))?;
             super::sync_dir(&self.root)?;
         }
+        Ok(())
+    }
+
+    /// Appends one event and makes it durable (the folder is created, and fsynced into the
+    /// archive root, on first use).
+    pub fn append(&self, event: &AliasEvent) -> Result<(), ArchiveError> {
+        self.ensure_dir()?;
         let line = Line::Alias {
             key: event.key.clone(),
             alias: event.alias.clone(),

@@ -1,4 +1,5 @@
-//! Mirrors: copying to a second archive (a folder or a bucket) every blob and journal line it
+//! Mirrors: copying to a second archive (a folder or a bucket) every blob and journal line (of
+//! the version journal and the alias journal) it
 //! lacks, verified on the way. Resumable by construction: each run compares what is there
 //! with what the source holds, so a crash or a missed run only leaves more to copy next time.
 //!
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use super::journal::Journal;
 use super::{Archive, ArchiveError, BlobFile, LockGuard, Stored};
 use crate::config::{HttpSettings, Location};
 
@@ -120,6 +122,32 @@ pub fn copy_missing(
         }
     }
     let (sj, dj) = (source.journal(), dest.journal());
+    copy_lines(&sj, &dj, &mut report)?;
+    // The alias journal (issue 14), the same way; its folder is made on first use.
+    let (sa, da) = (source.alias_journal(), dest.alias_journal());
+    if !sa.journal().files()?.is_empty() {
+        da.ensure_dir()?;
+        copy_lines(sa.journal(), da.journal(), &mut report)?;
+    }
+    match sj.read_sightings() {
+        Ok(s) if !s.is_empty() => dj.write_sightings(&s)?,
+        _ => {}
+    }
+    if !bad.is_empty() {
+        return Err(ArchiveError::Io {
+            path: PathBuf::from(&bad[0]),
+            source: io::Error::other(format!(
+                "{} blob(s) of the archive do not hash to their names and were not copied \
+                 (run `fnvault verify`)",
+                bad.len()
+            )),
+        });
+    }
+    Ok(report)
+}
+
+/// Appends to `dj` every complete line of `sj`'s files that its file of the same name lacks.
+fn copy_lines(sj: &Journal, dj: &Journal, report: &mut MirrorReport) -> Result<(), ArchiveError> {
     for path in sj.files()? {
         let Some(text) = sj.read_file(&path)? else {
             continue;
@@ -144,21 +172,7 @@ pub fn copy_missing(
             report.journal_lines_copied += 1;
         }
     }
-    match sj.read_sightings() {
-        Ok(s) if !s.is_empty() => dj.write_sightings(&s)?,
-        _ => {}
-    }
-    if !bad.is_empty() {
-        return Err(ArchiveError::Io {
-            path: PathBuf::from(&bad[0]),
-            source: io::Error::other(format!(
-                "{} blob(s) of the archive do not hash to their names and were not copied \
-                 (run `fnvault verify`)",
-                bad.len()
-            )),
-        });
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Deletes from `dest` the blobs no name in `keep` refers to (`prune --mirrors`, after the

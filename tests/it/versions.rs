@@ -419,3 +419,42 @@ async fn a_throttled_listing_is_retried_and_a_failed_one_fails_only_its_own_line
     env.sync_ok().await;
     assert_eq!(env.sim.downloads_of(&at_version("2")), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_gets_the_alias_journal_and_rebuilds_the_same_alias_history() {
+    let env = Env::new().await;
+    let f = setup(&env);
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}\n[[mirrors]]\nname = \"usb\"\ndir = \"usb\"\n"),
+    )
+    .unwrap();
+    env.sim.publish_version(&f).unwrap();
+    env.sim.set_alias(&f, "prod", "1", &[]);
+    env.sync_ok().await;
+    env.sim.deploy(&f, package("order-api v2", 31_000));
+    env.sim.publish_version(&f).unwrap();
+    env.sim.set_alias(&f, "prod", "2", &[]);
+    env.sync_ok().await;
+    let original = env.json(&["aliases", F, "--json"], 0).await;
+    assert_eq!(
+        original[0]["history"].as_array().unwrap().len(),
+        2,
+        "{original}"
+    );
+
+    // The mirror alone, with a new database.
+    let mirror_config = env
+        .accounts()
+        .replace("dir = \"archive\"", "dir = \"usb\"")
+        .replace("path = \"fnvault.db\"", "path = \"mirror.db\"");
+    let mirror = env.path("mirror.toml");
+    std::fs::write(&mirror, mirror_config).unwrap();
+    let run = run_fnvault(&mirror, &["reindex"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let from_mirror = run_fnvault(&mirror, &["aliases", F, "--json"]).await;
+    assert_eq!(from_mirror.code, 0, "{}", from_mirror.stderr);
+    let from_mirror: serde_json::Value = serde_json::from_str(&from_mirror.stdout).unwrap();
+    assert_eq!(from_mirror, original);
+}
