@@ -6,7 +6,8 @@
 //! - **Published versions** become targets of their own, `<function key without
 //!   qualifier>@<version>`, and go through the same pipeline as every function (package,
 //!   configuration, journal, row). A version is immutable: once archived it is not asked for
-//!   again while the listing shows the same modified time for it (no call, no download). If
+//!   again while the listing shows the same modified time for it (no call, no download); being
+//!   listed counts as being seen live (its `last_seen`, as for an unchanged function). If
 //!   the listing's time changes, the pipeline checks it again: an equal checksum downloads
 //!   nothing; a different one is an anomaly (logged at WARN, [`anomalies`]) and is kept as a
 //!   new archive version of that key, nothing overwritten.
@@ -162,11 +163,16 @@ impl Sweeper {
             .await
             .map_err(Listing::Db)?;
         let mut out = Followed::default();
+        // Archived versions the listing still shows: seen live now, without a call.
+        let mut still_listed: Vec<i64> = Vec::new();
         for v in &listed {
             let target = function.with_qualifier(Some(&v.version));
-            let archived = rows.iter().any(|r| r.version == v.version && r.archived);
+            let archived = rows.iter().find(|r| r.version == v.version && r.archived);
             let same_listing = recorded.get(&v.version) == Some(&v.modified);
-            if archived && same_listing {
+            if let Some(row) = archived
+                && same_listing
+            {
+                still_listed.push(row.id);
                 continue;
             }
             out.published.insert(
@@ -174,6 +180,20 @@ impl Sweeper {
                 (fkey.clone(), v.version.clone(), v.modified.clone()),
             );
             out.targets.push(target);
+        }
+
+        if !still_listed.is_empty() {
+            let now = now.to_string();
+            self.db(move |db| {
+                for id in still_listed {
+                    if let Some(latest) = db.latest_version(id)? {
+                        db.record_unchanged(id, latest.id, &now)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(Listing::Db)?;
         }
 
         // Gone: archived versions a complete listing misses, confirmed by a second listing.

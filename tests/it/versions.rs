@@ -55,6 +55,12 @@ async fn each_published_version_is_downloaded_once_across_ten_sweeps() {
             .json(&["history", &format!("{F}@{v}"), "--json"], 0)
             .await;
         assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
+        // Listed by every later sweep: seen live then, without a call for it.
+        let (first, last) = (
+            &h["versions"][0]["first_seen"],
+            &h["versions"][0]["last_seen"],
+        );
+        assert!(last.as_str() > first.as_str(), "{h}");
     }
 }
 
