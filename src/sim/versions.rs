@@ -253,6 +253,18 @@ pub(super) async fn scf(
     if let Some(resp) = super::api_fault(fault, true).await {
         return resp;
     }
+    // A hostile listing: a name that must never become part of a key.
+    let page = match (page, fault) {
+        (Listed::Versions(mut v), Some(super::Fault::BadName)) if !v.is_empty() => {
+            v[0].0 = "../evil".to_string();
+            Listed::Versions(v)
+        }
+        (Listed::Aliases(mut a), Some(super::Fault::BadName)) if !a.is_empty() => {
+            a[0].0 = "prod/../x".to_string();
+            Listed::Aliases(a)
+        }
+        (page, _) => page,
+    };
     let body = match page {
         Listed::Versions(v) => {
             // The real listing shows `$LATEST` too; fnvault must skip it.

@@ -464,3 +464,37 @@ async fn a_mirror_gets_the_alias_journal_and_rebuilds_the_same_alias_history() {
     let from_mirror: serde_json::Value = serde_json::from_str(&from_mirror.stdout).unwrap();
     assert_eq!(from_mirror, original);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_version_or_alias_name_fails_its_listing_and_becomes_no_key() {
+    let env = Env::new().await;
+    let f = setup(&env);
+    env.sim.publish_version(&f).unwrap();
+    env.sim.set_alias(&f, "prod", "1", &[]);
+    for scope in [
+        fnvault::sim::ListScope::Versions {
+            function: order_api(),
+        },
+        fnvault::sim::ListScope::Aliases {
+            function: order_api(),
+        },
+    ] {
+        env.sim
+            .set_listing_fault(scope, fnvault::sim::Fault::BadName, u32::MAX);
+    }
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a version number") && run.stderr.contains("not a valid name"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 changed"),
+        "the function itself: {}",
+        run.stderr
+    );
+    let a = env.json(&["aliases", F, "--json"], 0).await;
+    assert_eq!(a, serde_json::json!([]));
+    assert!(env.files_in("archive/aliases").is_empty());
+}

@@ -178,3 +178,18 @@ impl Client {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_ends_at_the_total_or_without_one_at_a_short_page() {
+        assert_eq!(next(0, 100, Some(250), 100), Some(Cursor::Offset(100)));
+        assert_eq!(next(200, 50, Some(250), 100), None);
+        assert_eq!(next(0, 0, Some(250), 100), None, "an empty page ends it");
+        // ListAliases may answer TotalCount: null.
+        assert_eq!(next(0, 100, None, 100), Some(Cursor::Offset(100)));
+        assert_eq!(next(100, 7, None, 100), None);
+    }
+}
