@@ -549,6 +549,12 @@ pub fn catch_up(
             "wrote journal lines for versions recorded before the journal existed"
         );
     }
+    if r.alias_states > 0 {
+        tracing::warn!(
+            states = r.alias_states,
+            "alias states rebuilt from the archive's alias journal (the database's differed)"
+        );
+    }
     for m in &r.missing_blobs {
         tracing::warn!("{m}: its blob is missing from the archive (see `fnvault verify`)");
     }
