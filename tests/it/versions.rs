@@ -498,3 +498,35 @@ async fn a_hostile_version_or_alias_name_fails_its_listing_and_becomes_no_key() 
     assert_eq!(a, serde_json::json!([]));
     assert!(env.files_in("archive/aliases").is_empty());
 }
+
+/// SCF's built-in `$DEFAULT` alias points at `$LATEST`: `F@$DEFAULT` is the function itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_on_the_latest_code_restores_the_function_itself() {
+    let env = Env::new().await;
+    let f = setup(&env);
+    env.sim.set_alias(&f, "$DEFAULT", "$LATEST", &[]);
+    env.sync_ok().await;
+    let t = between();
+    let v2 = package("order-api v2", 31_000);
+    env.sim.deploy(&f, v2.clone());
+    env.sync_ok().await;
+    for (at, want) in [
+        (Some(t.as_str()), package("order-api v1", 30_000)),
+        (None, v2),
+    ] {
+        let out = env.path("default.zip");
+        let mut args = vec![
+            "restore",
+            "order-api@$DEFAULT",
+            "--force",
+            "--to",
+            out.to_str().unwrap(),
+        ];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let run = env.fnvault(&args).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(std::fs::read(&out).unwrap(), want, "at {at:?}");
+    }
+}
