@@ -13,6 +13,8 @@ CREATE TABLE published_versions (
     function_key   TEXT NOT NULL,                 -- the function without qualifier
     version        TEXT NOT NULL,                 -- the cloud's version, `1`, `2`, …
     listed_modified TEXT,                         -- the listing's modified time, as sent
+    absent         INTEGER NOT NULL DEFAULT 0     -- FC 2.0: the function is not in this
+                   CHECK (absent IN (0, 1)),      -- service version (it came later)
     first_listed   TEXT NOT NULL,
     last_listed    TEXT NOT NULL,
     PRIMARY KEY (function_key, version)

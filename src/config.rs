@@ -562,7 +562,7 @@ impl Config {
         let mut follow = HashMap::new();
         for (i, f) in raw.functions.iter().enumerate() {
             let target = validate_function(f, i, &loc, &by_name)?;
-            let wanted = validate::validate_follow(f, i, &loc, &target)?;
+            let wanted = validate::validate_follow(f);
             if wanted.any() {
                 follow.insert(target.key.clone(), wanted);
             }

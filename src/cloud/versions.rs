@@ -1,6 +1,7 @@
 //! Published versions and aliases of one function (issue 14): SCF `ListVersionByFunction` and
-//! `ListAliases`, FC 3.0 `ListFunctionVersions` and `ListAliases`, one page per call, parsed
-//! into the common [`VersionsPage`] / [`AliasesPage`].
+//! `ListAliases`, FC 3.0 `ListFunctionVersions` and `ListAliases`, FC 2.0 `ListServiceVersions`
+//! and the service's `ListAliases` (a 2.0 version or alias belongs to the whole service), one
+//! page per call, parsed into the common [`VersionsPage`] / [`AliasesPage`].
 //!
 //! Owns: the common shapes and the rule for weights. An alias serves its main version with
 //! weight `1 − Σ(additional weights)` and each additional version with its own weight (SCF
@@ -113,7 +114,8 @@ impl super::Client {
     pub fn versions_action(&self, target: &Target) -> &'static str {
         match target.cloud {
             Cloud::Tencent => "ListVersionByFunction",
-            Cloud::Aliyun => "ListFunctionVersions",
+            Cloud::Aliyun if target.is_fc3() => "ListFunctionVersions",
+            Cloud::Aliyun => "ListServiceVersions",
         }
     }
 
@@ -139,7 +141,10 @@ impl super::Client {
                 fc3.list_function_versions(&target.region, &target.name, super::token(cursor))
                     .await
             }
-            super::Api::Aliyun { .. } => Err(not_built(target)),
+            super::Api::Aliyun { fc2, .. } => {
+                fc2.list_service_versions(&target.region, &target.namespace, super::token(cursor))
+                    .await
+            }
         }
     }
 
@@ -164,23 +169,45 @@ impl super::Client {
                 fc3.list_aliases(&target.region, &target.name, super::token(cursor))
                     .await
             }
-            super::Api::Aliyun { .. } => Err(not_built(target)),
+            super::Api::Aliyun { fc2, .. } => {
+                fc2.list_service_aliases(&target.region, &target.namespace, super::token(cursor))
+                    .await
+            }
         }
     }
 }
 
-/// FC 2.0 versions and aliases are per service; config refuses asking for them, so reaching
-/// this is a caller's bug, reported rather than answered with an empty list.
-fn not_built(target: &Target) -> CloudError {
-    CloudError::invalid_response(
-        Cloud::Aliyun,
-        0,
-        None,
-        format!(
-            "published versions and aliases of FC 2.0 functions are not built ({})",
-            target.key
-        ),
-    )
+impl super::Client {
+    /// Whether the published version `target` (a function with a version qualifier) holds
+    /// the function. An FC 2.0 version is a snapshot of a whole service, so a function added
+    /// to the service later is not in the earlier versions: asked once with `GetFunction`
+    /// (404 `FunctionNotFound` = not in it). SCF and FC 3.0 versions belong to the function:
+    /// `true` without a call. The caller paces.
+    pub async fn in_version(&self, target: &Target) -> Result<bool, CloudError> {
+        match &self.api {
+            super::Api::Aliyun { fc2, .. } if !target.is_fc3() => {
+                match fc2
+                    .get_function(
+                        &target.region,
+                        &target.namespace,
+                        &target.name,
+                        target.qualifier.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind == super::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// Whether [`Self::in_version`] makes a call for `target`.
+    pub fn versions_are_per_scope(&self, target: &Target) -> bool {
+        matches!(&self.api, super::Api::Aliyun { .. }) && !target.is_fc3()
+    }
 }
 
 #[cfg(test)]

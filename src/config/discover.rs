@@ -229,7 +229,6 @@ pub(super) fn validate(
         versions: d.versions.unwrap_or(false),
         aliases: d.aliases.unwrap_or(false),
     };
-    super::validate::check_follow(follow, cloud, fc3).map_err(|(key, m)| err(key, m))?;
     Ok(Discover {
         follow,
         index: i + 1,

@@ -515,45 +515,13 @@ pub(super) fn validate_function(
     ))
 }
 
-/// `versions` / `aliases` of a `[[functions]]` entry (issue 14): both default to false.
-pub(super) fn validate_follow(
-    f: &RawFunction,
-    i: usize,
-    loc: &Locator,
-    target: &Target,
-) -> Result<crate::model::Follow, ConfigError> {
-    let follow = crate::model::Follow {
+/// `versions` / `aliases` of a `[[functions]]` entry (issue 14): both default to false; a
+/// value that is not a boolean is a serde error naming its line and key.
+pub(super) fn validate_follow(f: &RawFunction) -> crate::model::Follow {
+    crate::model::Follow {
         versions: f.versions.unwrap_or(false),
         aliases: f.aliases.unwrap_or(false),
-    };
-    check_follow(follow, target.cloud, target.is_fc3()).map_err(|(key, m)| {
-        loc.err_at(&[Seg::Key("functions"), Seg::Index(i), Seg::Key(key)], m)
-    })?;
-    Ok(follow)
-}
-
-/// Published versions and aliases are read for SCF and FC 3.0 functions. FC 2.0 versions and
-/// aliases belong to a whole service (a version is a snapshot of every function in it): not
-/// built yet, so asking for them is an error rather than a silent nothing.
-pub(super) fn check_follow(
-    follow: crate::model::Follow,
-    cloud: Cloud,
-    fc3: bool,
-) -> Result<(), (&'static str, String)> {
-    if cloud == Cloud::Aliyun && !fc3 {
-        for (key, set) in [("versions", follow.versions), ("aliases", follow.aliases)] {
-            if set {
-                return Err((
-                    key,
-                    format!(
-                        "`{key} = true` is not built yet for FC 2.0 functions (their versions and \
-                         aliases belong to the service); it works for SCF and FC 3.0 functions"
-                    ),
-                ));
-            }
-        }
     }
-    Ok(())
 }
 
 fn checked_name(f: &RawFunction, cloud: Cloud) -> Result<String, String> {

@@ -269,19 +269,22 @@ impl Db {
     }
 
     /// What the last version listing said of each published version of `function_key`
-    /// (version → listed modified time).
+    /// (version → (listed modified time, the function is absent from that version)).
     pub fn published_versions(
         &self,
         function_key: &str,
-    ) -> Result<HashMap<String, Option<String>>, DbError> {
+    ) -> Result<HashMap<String, (Option<String>, bool)>, DbError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT version, listed_modified FROM published_versions WHERE function_key = ?1",
+                "SELECT version, listed_modified, absent FROM published_versions
+                 WHERE function_key = ?1",
             )
             .map_err(|e| sqlite(&self.path, e))?;
         let rows = stmt
-            .query_map([function_key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([function_key], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get::<_, i64>(2)? != 0)))
+            })
             .map_err(|e| sqlite(&self.path, e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| sqlite(&self.path, e))
@@ -322,22 +325,24 @@ impl Db {
             .collect())
     }
 
-    /// Notes that version `version` of `function_key` is archived as listed (`modified`).
+    /// Notes that version `version` of `function_key` is archived as listed (`modified`), or
+    /// (`absent`) that the function is not in that version.
     pub fn note_published(
         &mut self,
         function_key: &str,
         version: &str,
         modified: Option<&str>,
+        absent: bool,
         now: &str,
     ) -> Result<(), DbError> {
         self.conn
             .execute(
                 "INSERT INTO published_versions
-                 (function_key, version, listed_modified, first_listed, last_listed)
-                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 (function_key, version, listed_modified, absent, first_listed, last_listed)
+                 VALUES (?1, ?2, ?3, ?5, ?4, ?4)
                  ON CONFLICT (function_key, version)
-                 DO UPDATE SET listed_modified = ?3, last_listed = ?4",
-                params![function_key, version, modified, now],
+                 DO UPDATE SET listed_modified = ?3, absent = ?5, last_listed = ?4",
+                params![function_key, version, modified, now, absent as i64],
             )
             .map(|_| ())
             .map_err(|e| sqlite(&self.path, e))

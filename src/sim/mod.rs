@@ -336,6 +336,14 @@ impl Simulator {
                 get(fc3::list_triggers),
             )
             .route(
+                "/2021-04-06/services/{service}/versions",
+                get(versions::fc2_list_versions),
+            )
+            .route(
+                "/2021-04-06/services/{service}/aliases",
+                get(versions::fc2_list_aliases),
+            )
+            .route(
                 "/2023-03-30/functions/{function}/versions",
                 get(versions::fc3_list_versions),
             )

@@ -42,8 +42,40 @@ fn latest(f: &SimFunction) -> SimFunction {
             name,
             ..
         } => SimFunction::scf(region, namespace, name, None),
-        SimFunction::Fc { service, name, .. } => SimFunction::fc(service, name, None),
+        // An FC 2.0 version or alias belongs to the service: one history per service, keyed
+        // by the service with no function name.
+        SimFunction::Fc { service, .. } => SimFunction::fc(service, "", None),
         SimFunction::Fc3 { name, .. } => SimFunction::fc3(name, None),
+    }
+}
+
+/// The functions (latest code) a published version of `base` snapshots: the function, or for
+/// FC 2.0 every function of the service.
+fn members(inner: &super::Inner, base: &SimFunction) -> Vec<SimFunction> {
+    match base {
+        SimFunction::Fc { service, .. } => {
+            let mut all: Vec<SimFunction> = inner
+                .functions
+                .keys()
+                .filter(|k| {
+                    matches!(k, SimFunction::Fc { service: s, qualifier, .. }
+                        if s == service && qualifier == "LATEST")
+                })
+                .cloned()
+                .collect();
+            all.sort_by_key(|k| format!("{k:?}"));
+            all
+        }
+        f if inner.functions.contains_key(f) => vec![f.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn qualifier_of(f: &SimFunction) -> &str {
+    match f {
+        SimFunction::Scf { qualifier, .. }
+        | SimFunction::Fc { qualifier, .. }
+        | SimFunction::Fc3 { qualifier, .. } => qualifier,
     }
 }
 
@@ -75,40 +107,55 @@ impl Simulator {
     pub fn publish_version(&self, f: &SimFunction) -> Option<String> {
         let base = latest(f);
         let mut inner = self.shared.lock();
-        let latest_id = *inner.functions.get(&base)?;
-        // A copy of its own, so downloads are counted per version (`downloads_of`).
-        let copy = inner.packages[latest_id].clone();
-        inner.packages.push(copy);
-        let id = inner.packages.len() - 1;
-        let config = inner.configs.get(&base).cloned();
+        let members = members(&inner, &base);
+        if members.is_empty() {
+            return None;
+        }
         let h = inner.histories.entry(base.clone()).or_default();
         h.last += 1;
         let version = h.last.to_string();
         h.versions.push((version.clone(), stamp(&base)));
-        let vf = with_qualifier(&base, &version);
-        inner.functions.insert(vf.clone(), id);
-        if let Some(c) = config {
-            inner.configs.insert(vf, c);
+        for m in members {
+            let Some(&latest_id) = inner.functions.get(&m) else {
+                continue;
+            };
+            // A copy of its own, so downloads are counted per version (`downloads_of`).
+            let copy = inner.packages[latest_id].clone();
+            inner.packages.push(copy);
+            let id = inner.packages.len() - 1;
+            let vf = with_qualifier(&m, &version);
+            inner.functions.insert(vf.clone(), id);
+            if let Some(c) = inner.configs.get(&m).cloned() {
+                inner.configs.insert(vf, c);
+            }
         }
         Some(version)
     }
 
-    /// Deletes published version `version` of `f`: no longer listed, its calls answer not
-    /// found.
+    /// Deletes published version `version` of `f` (for FC 2.0: of its service): no longer
+    /// listed, its calls answer not found.
     pub fn delete_version(&self, f: &SimFunction, version: &str) {
         let base = latest(f);
         let mut inner = self.shared.lock();
         if let Some(h) = inner.histories.get_mut(&base) {
             h.versions.retain(|(v, _)| v != version);
         }
-        inner.functions.remove(&with_qualifier(&base, version));
+        let gone: Vec<SimFunction> = inner
+            .functions
+            .keys()
+            .filter(|k| latest(k) == base && qualifier_of(k) == version)
+            .cloned()
+            .collect();
+        for k in gone {
+            inner.functions.remove(&k);
+        }
     }
 
     /// Replaces the package of an already published version (which the clouds never do: the
     /// anomaly fnvault must report) and bumps its modified time.
     pub fn tamper_version(&self, f: &SimFunction, version: &str, bytes: impl Into<Bytes>) {
         let base = latest(f);
-        self.deploy(&with_qualifier(&base, version), bytes);
+        self.deploy(&with_qualifier(f, version), bytes);
         let mut inner = self.shared.lock();
         if let Some(h) = inner.histories.get_mut(&base)
             && let Some(v) = h.versions.iter_mut().find(|(v, _)| v == version)
@@ -164,7 +211,7 @@ fn listed(
         }
     };
     let fault = inner.take_listing_fault(&scope);
-    if !inner.functions.contains_key(f) {
+    if members(&inner, f).is_empty() {
         return Err(());
     }
     let h = inner.histories.get(f);
@@ -327,37 +374,56 @@ fn fc_start(uri: &Uri) -> Option<usize> {
     }
 }
 
-async fn fc3_listing(
+/// FC 2.0 (`v3 = false`: the service's versions and aliases, the 2.0 error envelope and
+/// either signature) or FC 3.0 (the function's, ACS3 and the 3.0 envelope).
+#[allow(clippy::too_many_arguments)]
+async fn fc_listing(
     shared: Arc<Shared>,
-    function: String,
+    f: SimFunction,
+    v3: bool,
     action: &'static str,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = super::fc3::verify(&shared, action, &method, &uri, &headers, &body) {
+    let error = if v3 {
+        super::fc3::error
+    } else {
+        super::fc_error
+    };
+    let verified = if v3 {
+        super::fc3::verify(&shared, action, &method, &uri, &headers, &body)
+    } else {
+        super::fc_verify(&shared, &method, &uri, &headers, &body)
+    };
+    if let Err(resp) = verified {
         return *resp;
     }
     let aliases = action == "ListAliases";
     let asked: usize = match super::fc3::query_value(&uri, "limit").map(|l| l.parse()) {
         None => 20,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => return super::fc3::error(400, "InvalidArgument", "limit must be 1 to 100"),
+        Some(_) => return error(400, "InvalidArgument", "limit must be 1 to 100"),
     };
     if !aliases && super::fc3::query_value(&uri, "direction").as_deref() != Some("FORWARD") {
-        return super::fc3::error(400, "InvalidArgument", "expected direction=FORWARD");
+        return error(400, "InvalidArgument", "expected direction=FORWARD");
     }
     let Some(start) = fc_start(&uri) else {
-        return super::fc3::error(400, "InvalidArgument", "nextToken is not valid");
+        return error(400, "InvalidArgument", "nextToken is not valid");
     };
-    let f = SimFunction::fc3(&function, None);
     let limit = page_bounds(&shared.lock(), start, asked).1;
     let (page, total, fault) = match listed(&shared, &f, aliases, start, limit) {
         Ok(x) => x,
-        Err(()) => return super::fc3::error(404, "FunctionNotFound", "function not found"),
+        Err(()) if v3 => return error(404, "FunctionNotFound", "function not found"),
+        Err(()) => return error(404, "ServiceNotFound", "service not found"),
     };
-    if let Some(resp) = super::fc3::api_fault(fault).await {
+    let faulted = if v3 {
+        super::fc3::api_fault(fault).await
+    } else {
+        super::api_fault(fault, false).await
+    };
+    if let Some(resp) = faulted {
         return resp;
     }
     let (mut body, len) = match page {
@@ -406,9 +472,11 @@ pub(super) async fn fc3_list_versions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fc3_listing(
+    let f = SimFunction::fc3(&function, None);
+    fc_listing(
         shared,
-        function,
+        f,
+        true,
         "ListFunctionVersions",
         method,
         uri,
@@ -426,5 +494,40 @@ pub(super) async fn fc3_list_aliases(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fc3_listing(shared, function, "ListAliases", method, uri, headers, body).await
+    let f = SimFunction::fc3(&function, None);
+    fc_listing(shared, f, true, "ListAliases", method, uri, headers, body).await
+}
+
+pub(super) async fn fc2_list_versions(
+    State(shared): State<Arc<Shared>>,
+    Path(service): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = SimFunction::fc(&service, "", None);
+    fc_listing(
+        shared,
+        f,
+        false,
+        "ListServiceVersions",
+        method,
+        uri,
+        headers,
+        body,
+    )
+    .await
+}
+
+pub(super) async fn fc2_list_aliases(
+    State(shared): State<Arc<Shared>>,
+    Path(service): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = SimFunction::fc(&service, "", None);
+    fc_listing(shared, f, false, "ListAliases", method, uri, headers, body).await
 }

@@ -165,15 +165,37 @@ impl Sweeper {
         let mut out = Followed::default();
         // Archived versions the listing still shows: seen live now, without a call.
         let mut still_listed: Vec<i64> = Vec::new();
+        let mut absent: Vec<(String, Option<String>)> = Vec::new();
         for v in &listed {
             let target = function.with_qualifier(Some(&v.version));
             let archived = rows.iter().find(|r| r.version == v.version && r.archived);
-            let same_listing = recorded.get(&v.version) == Some(&v.modified);
+            let noted = recorded.get(&v.version);
+            let same_listing = noted.is_some_and(|(m, _)| *m == v.modified);
             if let Some(row) = archived
                 && same_listing
             {
                 still_listed.push(row.id);
                 continue;
+            }
+            if same_listing && noted.is_some_and(|(_, gone)| *gone) {
+                continue;
+            }
+            // FC 2.0: a version of the service from before the function existed does not
+            // hold it; asked once, remembered while the listing says the same.
+            if archived.is_none() && client.versions_are_per_scope(&target) {
+                let held = self
+                    .paced(client, &target, "GetFunction", shutdown, || {
+                        client.in_version(&target)
+                    })
+                    .await?;
+                match held {
+                    None => return Ok(None),
+                    Some(false) => {
+                        absent.push((v.version.clone(), v.modified.clone()));
+                        continue;
+                    }
+                    Some(true) => {}
+                }
             }
             out.published.insert(
                 target.key.clone(),
@@ -182,9 +204,13 @@ impl Sweeper {
             out.targets.push(target);
         }
 
-        if !still_listed.is_empty() {
+        if !still_listed.is_empty() || !absent.is_empty() {
             let now = now.to_string();
+            let key = fkey.clone();
             self.db(move |db| {
+                for (version, modified) in &absent {
+                    db.note_published(&key, version, modified.as_deref(), true, &now)?;
+                }
                 for id in still_listed {
                     if let Some(latest) = db.latest_version(id)? {
                         db.record_unchanged(id, latest.id, &now)?;
@@ -494,7 +520,7 @@ impl Sweeper {
         let now = crate::time::now_rfc3339();
         self.db(move |db| {
             for (fkey, version, modified) in &notes {
-                db.note_published(fkey, version, modified.as_deref(), &now)?;
+                db.note_published(fkey, version, modified.as_deref(), false, &now)?;
             }
             Ok(())
         })

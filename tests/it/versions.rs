@@ -530,3 +530,94 @@ async fn an_alias_on_the_latest_code_restores_the_function_itself() {
         assert_eq!(std::fs::read(&out).unwrap(), want, "at {at:?}");
     }
 }
+
+/// FC 2.0: a version and an alias belong to the whole service. A function added to the
+/// service after a version was published is not in it: asked once, remembered, no failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn fc2_service_versions_and_aliases_cover_the_functions_they_hold() {
+    let env = Env::new().await;
+    let checkout = SimFunction::fc("orders", "checkout", None);
+    let late = SimFunction::fc("orders", "late", None);
+    env.sim.deploy(&checkout, package("checkout v1", 20_000));
+    env.sim.publish_version(&checkout).unwrap();
+    env.sim.deploy(&late, package("late v1", 21_000));
+    env.sim.deploy(&checkout, package("checkout v2", 22_000));
+    env.sim.publish_version(&checkout).unwrap();
+    env.sim.set_alias(&checkout, "prod", "1", &[("2", 0.2)]);
+    let entry = |account: &str, name: &str| {
+        format!(
+            "[[functions]]\naccount = \"{account}\"\nregion = \"cn-shanghai\"\nservice = \"orders\"\nname = \"{name}\"\nversions = true\naliases = true\n"
+        )
+    };
+    // Both FC 2.0 signatures.
+    env.write_config(&format!(
+        "{}{}",
+        entry("ali", "checkout"),
+        entry("ali-fc", "late")
+    ));
+    env.sim.set_page_limit(1);
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = env.sim.stats().api_requests;
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (f, v, n) in [(&checkout, "1", 1), (&checkout, "2", 1), (&late, "2", 1)] {
+        let name = match f {
+            SimFunction::Fc { name, .. } => name.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            env.sim
+                .downloads_of(&SimFunction::fc("orders", &name, Some(v))),
+            n,
+            "{name}@{v}"
+        );
+    }
+    // The second sweep asked nothing about late@1 again: only listings and the two
+    // functions' own calls (GetService + GetFunction + ListTriggers + GetFunctionCode each).
+    let second = env.sim.stats().api_requests - requests;
+    // Per function: 2 version pages (page limit 1) + 1 alias page, and GetService,
+    // GetFunction, ListTriggers, GetFunctionCode; asking about late@1 again would be one more.
+    assert_eq!(second, 2 * (2 + 1) + 2 * 4, "requests of the second sweep");
+    for key in [
+        "ali/cn-shanghai/orders/checkout",
+        "ali-fc/cn-shanghai/orders/late",
+    ] {
+        let a = env.json(&["aliases", key, "--json"], 0).await;
+        assert_eq!(
+            a[0]["history"][0]["versions"],
+            serde_json::json!([{"version": "1", "weight": 0.8}, {"version": "2", "weight": 0.2}]),
+            "{a}"
+        );
+    }
+    let h = env
+        .json(
+            &["history", "ali-fc/cn-shanghai/orders/late@2", "--json"],
+            0,
+        )
+        .await;
+    assert_eq!(
+        h["versions"][0]["sha256"],
+        sha256_hex(&package("late v1", 21_000))
+    );
+    // late@1 was never archived (nor failed): the timeline has only its version 2.
+    let tl = env
+        .json(
+            &[
+                "history",
+                "ali-fc/cn-shanghai/orders/late",
+                "--aliases",
+                "--json",
+            ],
+            0,
+        )
+        .await;
+    let published: Vec<&serde_json::Value> = tl["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "published")
+        .map(|e| &e["published_version"])
+        .collect();
+    assert_eq!(published, vec!["2"], "{tl}");
+}

@@ -336,7 +336,7 @@ impl Client {
         function: &str,
         token: Option<&str>,
     ) -> Result<crate::cloud::versions::VersionsPage, CloudError> {
-        use crate::cloud::versions::{PAGE, PublishedVersion, VersionsPage};
+        use crate::cloud::versions::PAGE;
         let path = format!(
             "/{API_VERSION}/functions/{}/versions",
             sign::percent_encode(function)
@@ -350,30 +350,7 @@ impl Client {
         }
         let action = "ListFunctionVersions";
         let (status, rid, body) = self.call(action, region, &path, &query).await?;
-        let value = super::json_object(action, status, rid.clone(), &body)?;
-        let bad = |m: String| {
-            CloudError::invalid_response(
-                Cloud::Aliyun,
-                status,
-                rid.clone(),
-                format!("{action}: {m}"),
-            )
-        };
-        let mut versions = Vec::new();
-        for item in items(&value, "versions").map_err(&bad)? {
-            let version = item
-                .get("versionId")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| bad("an entry's `versionId` is not a string".to_string()))?;
-            versions.push(PublishedVersion {
-                version: version.to_string(),
-                modified: text(item, "lastModifiedTime"),
-            });
-        }
-        Ok(VersionsPage {
-            versions,
-            next: next_token(&value).map_err(&bad)?,
-        })
+        versions_page(action, status, rid, &body)
     }
 
     /// One page of the function's aliases: main version plus `additionalVersionWeight`.
@@ -383,7 +360,7 @@ impl Client {
         function: &str,
         token: Option<&str>,
     ) -> Result<crate::cloud::versions::AliasesPage, CloudError> {
-        use crate::cloud::versions::{AliasTargets, AliasesPage, PAGE, routing};
+        use crate::cloud::versions::PAGE;
         let path = format!(
             "/{API_VERSION}/functions/{}/aliases",
             sign::percent_encode(function)
@@ -394,55 +371,92 @@ impl Client {
         }
         let action = "ListAliases";
         let (status, rid, body) = self.call(action, region, &path, &query).await?;
-        let value = super::json_object(action, status, rid.clone(), &body)?;
-        let bad = |m: String| {
-            CloudError::invalid_response(
-                Cloud::Aliyun,
-                status,
-                rid.clone(),
-                format!("{action}: {m}"),
-            )
-        };
-        let mut aliases = Vec::new();
-        for item in items(&value, "aliases").map_err(&bad)? {
-            let name = item
-                .get("aliasName")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| bad("an entry's `aliasName` is not a string".to_string()))?;
-            let main = item
-                .get("versionId")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| bad(format!("alias `{name}`: `versionId` is not a string")))?;
-            let mut extra = Vec::new();
-            match item.get("additionalVersionWeight") {
-                None | Some(serde_json::Value::Null) => {}
-                Some(serde_json::Value::Object(m)) => {
-                    for (v, w) in m {
-                        let w = w.as_f64().ok_or_else(|| {
-                            bad(format!(
-                                "alias `{name}`: the weight of `{v}` is not a number"
-                            ))
-                        })?;
-                        extra.push((v.clone(), w));
-                    }
-                }
-                Some(_) => {
-                    return Err(bad(format!(
-                        "alias `{name}`: `additionalVersionWeight` is not an object"
-                    )));
+        aliases_page(action, status, rid, &body)
+    }
+}
+
+/// A page of published versions, as FC 2.0 `ListServiceVersions` and 3.0
+/// `ListFunctionVersions` answer it (`{versions: [{versionId, lastModifiedTime}], nextToken}`).
+pub(super) fn versions_page(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+) -> Result<crate::cloud::versions::VersionsPage, CloudError> {
+    use crate::cloud::versions::{PublishedVersion, VersionsPage};
+    let value = super::json_object(action, status, rid.clone(), body)?;
+    let bad = |m: String| {
+        CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), format!("{action}: {m}"))
+    };
+    let mut versions = Vec::new();
+    for item in items(&value, "versions").map_err(&bad)? {
+        let version = item
+            .get("versionId")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("an entry's `versionId` is not a string".to_string()))?;
+        versions.push(PublishedVersion {
+            version: version.to_string(),
+            modified: text(item, "lastModifiedTime"),
+        });
+    }
+    Ok(VersionsPage {
+        versions,
+        next: next_token(&value).map_err(&bad)?,
+    })
+}
+
+/// A page of aliases, as FC 2.0 and 3.0 `ListAliases` answer it: main `versionId` plus the
+/// `additionalVersionWeight` map.
+pub(super) fn aliases_page(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+) -> Result<crate::cloud::versions::AliasesPage, CloudError> {
+    use crate::cloud::versions::{AliasTargets, AliasesPage, routing};
+    let value = super::json_object(action, status, rid.clone(), body)?;
+    let bad = |m: String| {
+        CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), format!("{action}: {m}"))
+    };
+    let mut aliases = Vec::new();
+    for item in items(&value, "aliases").map_err(&bad)? {
+        let name = item
+            .get("aliasName")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("an entry's `aliasName` is not a string".to_string()))?;
+        let main = item
+            .get("versionId")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad(format!("alias `{name}`: `versionId` is not a string")))?;
+        let mut extra = Vec::new();
+        match item.get("additionalVersionWeight") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(m)) => {
+                for (v, w) in m {
+                    let w = w.as_f64().ok_or_else(|| {
+                        bad(format!(
+                            "alias `{name}`: the weight of `{v}` is not a number"
+                        ))
+                    })?;
+                    extra.push((v.clone(), w));
                 }
             }
-            aliases.push(AliasTargets {
-                name: name.to_string(),
-                versions: routing(main, &extra).map_err(|m| bad(format!("alias `{name}`: {m}")))?,
-                modified: text(item, "lastModifiedTime"),
-            });
+            Some(_) => {
+                return Err(bad(format!(
+                    "alias `{name}`: `additionalVersionWeight` is not an object"
+                )));
+            }
         }
-        Ok(AliasesPage {
-            aliases,
-            next: next_token(&value).map_err(&bad)?,
-        })
+        aliases.push(AliasTargets {
+            name: name.to_string(),
+            versions: routing(main, &extra).map_err(|m| bad(format!("alias `{name}`: {m}")))?,
+            modified: text(item, "lastModifiedTime"),
+        });
     }
+    Ok(AliasesPage {
+        aliases,
+        next: next_token(&value).map_err(&bad)?,
+    })
 }
 
 /// The entries of a listing's `array` (absent or null: none).
