@@ -11,6 +11,9 @@
 //!   the listing's time changes, the pipeline checks it again: an equal checksum downloads
 //!   nothing; a different one is an anomaly (logged at WARN, [`anomalies`]) and is kept as a
 //!   new archive version of that key, nothing overwritten.
+//! - FC 2.0 versions snapshot a whole service: a version from before the function existed
+//!   does not hold it. That is asked once (`cloud::Client::in_version`) and remembered
+//!   (`published_versions.absent`), so it is neither a failure nor asked again.
 //! - A version the listing no longer shows (twice in a row, since an offset-paged listing
 //!   shifts when something is deleted meanwhile) is marked gone (`db::gone`); its archive
 //!   stays and restores. Listed again, it is no longer gone.
