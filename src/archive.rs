@@ -12,6 +12,7 @@
 //! - `meta/` holds the append-only [`journal`] that makes the archive self-describing: with
 //!   `blobs/` alone it rebuilds the database (`fnvault reindex`).
 
+pub mod aliases;
 pub mod bucket_lock;
 pub mod documents;
 pub mod journal;

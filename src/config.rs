@@ -94,6 +94,8 @@ pub struct Config {
     pub retention: Option<RetentionPolicy>,
     pub accounts: Vec<Account>,
     pub functions: Vec<Target>,
+    /// `versions` / `aliases` of the `[[functions]]` entries that ask for either, by key.
+    pub follow: HashMap<String, crate::model::Follow>,
     /// `[metrics]`: where the daemon serves Prometheus metrics; `None` = not served.
     pub metrics: Option<MetricsSettings>,
     /// `[notify]`: failure alerts and healthchecks-style pings; `None` = none.
@@ -567,8 +569,13 @@ impl Config {
             accounts.iter().map(|a| (a.name.as_str(), a)).collect();
         let mut functions = Vec::with_capacity(raw.functions.len());
         let mut keys = HashSet::new();
+        let mut follow = HashMap::new();
         for (i, f) in raw.functions.iter().enumerate() {
             let target = validate_function(f, i, &loc, &by_name)?;
+            let wanted = validate::validate_follow(f);
+            if wanted.any() {
+                follow.insert(target.key.clone(), wanted);
+            }
             if !keys.insert(target.key.clone()) {
                 return Err(loc.err_at(
                     &[Seg::Key("functions"), Seg::Index(i), Seg::Key("name")],
@@ -654,6 +661,7 @@ impl Config {
             retention,
             accounts,
             functions,
+            follow,
             metrics: parse_metrics(raw.metrics.as_ref(), &loc)?,
             notify: parse_notify(raw.notify.as_ref(), &loc, &resolve_path)?,
             capture: parse_capture(raw.capture.as_ref(), &loc)?,

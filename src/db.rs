@@ -30,6 +30,8 @@ mod layers;
 pub use layers::LayerRow;
 mod whole;
 pub use whole::VersionConfig;
+mod aliases;
+pub use aliases::{AliasState, PublishedRow};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

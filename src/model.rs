@@ -130,6 +130,56 @@ impl Target {
     }
 }
 
+/// What a function's entry asks beyond its own code and configuration (issue 14): every
+/// published version (`versions = true`) and every alias's history (`aliases = true`). Both
+/// belong to the function without qualifier, whatever qualifier the entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Follow {
+    pub versions: bool,
+    pub aliases: bool,
+}
+
+impl Follow {
+    pub fn any(self) -> bool {
+        self.versions || self.aliases
+    }
+
+    /// Both entries' wishes (a function named by two entries or rules follows what either asks).
+    pub fn or(self, other: Follow) -> Follow {
+        Follow {
+            versions: self.versions || other.versions,
+            aliases: self.aliases || other.aliases,
+        }
+    }
+}
+
+impl Target {
+    /// The key of the function without its qualifier: what published versions
+    /// (`<this>@<version>`) and aliases belong to.
+    pub fn unqualified_key(&self) -> String {
+        match &self.qualifier {
+            Some(q) => self
+                .key
+                .strip_suffix(&format!("@{q}"))
+                .unwrap_or(&self.key)
+                .to_string(),
+            None => self.key.clone(),
+        }
+    }
+
+    /// The same function with another qualifier (`None`: the latest code).
+    pub fn with_qualifier(&self, qualifier: Option<&str>) -> Target {
+        Target::new(
+            self.cloud,
+            &self.account,
+            &self.region,
+            &self.namespace,
+            &self.name,
+            qualifier,
+        )
+    }
+}
+
 /// The checksum a cloud announces for a package, in that cloud's own terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {

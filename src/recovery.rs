@@ -50,6 +50,8 @@ pub struct Reconciled {
     pub missing_blobs: Vec<String>,
     /// Journal lines that disagree with the database or could not be read.
     pub problems: Vec<String>,
+    /// Alias states rebuilt from the alias journal because the database's differed.
+    pub alias_states: usize,
 }
 
 /// Makes the journal and the database agree: adopts journaled versions the database lacks
@@ -241,6 +243,13 @@ pub(crate) fn reconcile_held(archive: &Archive, db: &mut Db) -> Result<Reconcile
         }
         out.journaled += 1;
     }
+    let aliases = archive.alias_journal().read_all()?;
+    out.problems.extend(aliases.problems);
+    let states = alias_states(&aliases.events);
+    if states != db.all_alias_states()? {
+        db.replace_alias_states(&states)?;
+        out.alias_states = states.len();
+    }
     Ok(out)
 }
 
@@ -337,6 +346,34 @@ pub(crate) fn layer_row(l: &LayerRecord) -> crate::db::LayerRow {
         size: l.size,
         first_seen: l.first_seen.clone(),
     }
+}
+
+/// The alias histories the alias journal describes (issue 14): per alias, each event opens a
+/// state that the next one closes; an event that routes like the state before it changes
+/// nothing, and a deletion of an alias never seen is nothing, as when a sweep records them
+/// (`Db::record_alias_state`).
+pub fn alias_states(events: &[crate::archive::aliases::AliasEvent]) -> Vec<crate::db::AliasState> {
+    let mut by_alias: std::collections::BTreeMap<(&str, &str), Vec<crate::db::AliasState>> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        let states = by_alias.entry((&e.key, &e.alias)).or_default();
+        match states.last_mut() {
+            Some(last) if last.same_routing(&e.versions, e.deleted) => continue,
+            Some(last) => last.to = Some(e.time.clone()),
+            None if e.deleted => continue,
+            None => {}
+        }
+        states.push(crate::db::AliasState {
+            function_key: e.key.clone(),
+            alias: e.alias.clone(),
+            versions: e.versions.clone(),
+            deleted: e.deleted,
+            cloud_modified: e.cloud_modified.clone(),
+            from: e.time.clone(),
+            to: None,
+        });
+    }
+    by_alias.into_values().flatten().collect()
 }
 
 /// A journal `config` line as the database keeps it.

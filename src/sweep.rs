@@ -26,6 +26,7 @@ mod layers;
 mod plan;
 mod stages;
 pub use stages::{IMAGE_PREFIX, is_image};
+pub mod versions;
 
 /// What happened to one function in a sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +156,8 @@ pub struct Sweeper {
     /// A version was journaled but its row could not be written: adopt it before the next
     /// sweep numbers that function's next version (or the number would be used twice).
     journal_ahead: Arc<std::sync::atomic::AtomicBool>,
+    /// `versions` / `aliases` of the `[[functions]]` entries, by key (`versions.rs`).
+    follow: Arc<HashMap<String, crate::model::Follow>>,
     /// `[capture] secrets`: how configuration snapshots keep secret values.
     capture: crate::config::SecretsMode,
     /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
@@ -221,6 +224,7 @@ impl Sweeper {
             observer: Arc::new(NoObserver),
             only: None,
             journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            follow: Arc::new(config.follow.clone()),
             capture,
             capture_key: Arc::new(capture_key),
             layer_locks: Arc::default(),
@@ -306,6 +310,26 @@ impl Sweeper {
                 return Err(e);
             }
         };
+        // Published versions and aliases of the functions that ask (issue 14).
+        let followed = match self.follow_stage(&planned, shutdown).await {
+            Ok(f) => f,
+            Err(e) => {
+                let counts = SweepCounts::default();
+                let closed = self
+                    .db(move |db| {
+                        db.finish_sweep(sweep_id, "failed", counts, &crate::time::now_rfc3339())
+                    })
+                    .await;
+                if let Err(c) = closed {
+                    tracing::error!(sweep = sweep_id, "closing the sweep failed: {c}");
+                }
+                return Err(e);
+            }
+        };
+        let mut planned = planned;
+        planned.extend(followed.targets);
+        let mut listing_failures = listing_failures;
+        listing_failures.extend(followed.failures);
         let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
         self.observer.sweep_started(sweep_id, targets);
@@ -322,6 +346,7 @@ impl Sweeper {
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
+        self.settle_published(followed.published, &results).await?;
         results.extend(listing_failures);
 
         let counts = count(&results);
@@ -540,6 +565,12 @@ pub fn catch_up(
         tracing::info!(
             journaled = r.journaled,
             "wrote journal lines for versions recorded before the journal existed"
+        );
+    }
+    if r.alias_states > 0 {
+        tracing::warn!(
+            states = r.alias_states,
+            "alias states rebuilt from the archive's alias journal (the database's differed)"
         );
     }
     for m in &r.missing_blobs {

@@ -281,18 +281,34 @@ pub struct MergedRecord {
 pub struct Journal {
     dir: PathBuf,
     remote: Option<super::s3::S3>,
+    /// The object-name prefix on object storage: [`DIR`], or another journal's (the alias
+    /// journal, `super::aliases`, shares this code under its own folder).
+    prefix: &'static str,
 }
 
 impl Journal {
     pub(super) fn new(dir: PathBuf, remote: Option<super::s3::S3>) -> Journal {
-        Journal { dir, remote }
+        Journal::with_prefix(dir, remote, DIR)
+    }
+
+    /// A journal kept under another folder (`dir` locally, `prefix/` on object storage).
+    pub(super) fn with_prefix(
+        dir: PathBuf,
+        remote: Option<super::s3::S3>,
+        prefix: &'static str,
+    ) -> Journal {
+        Journal {
+            dir,
+            remote,
+            prefix,
+        }
     }
 
     /// The file holding `key`'s events (on object storage, a name standing for its objects).
     pub fn file_for(&self, key: &str) -> PathBuf {
         let name = hex::encode(Sha256::digest(key.as_bytes()));
         match &self.remote {
-            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{name}.jsonl"))),
+            Some(r) => PathBuf::from(r.display(&format!("{}/{name}.jsonl", self.prefix))),
             None => self.dir.join(format!("{name}.jsonl")),
         }
     }
@@ -301,10 +317,10 @@ impl Journal {
     pub fn files(&self) -> Result<Vec<PathBuf>, ArchiveError> {
         if let Some(r) = &self.remote {
             let mut out: Vec<PathBuf> = Vec::new();
-            for o in r.list(&format!("{DIR}/"))? {
-                let rest = &o.name[DIR.len() + 1..];
+            for o in r.list(&format!("{}/", self.prefix))? {
+                let rest = &o.name[self.prefix.len() + 1..];
                 if let Some((hash, _)) = rest.split_once('/') {
-                    let p = PathBuf::from(r.display(&format!("{DIR}/{hash}.jsonl")));
+                    let p = PathBuf::from(r.display(&format!("{}/{hash}.jsonl", self.prefix)));
                     if out.last() != Some(&p) {
                         out.push(p);
                     }
@@ -344,7 +360,7 @@ impl Journal {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let objects = r.list(&format!("{DIR}/{hash}/"))?;
+        let objects = r.list(&format!("{}/{hash}/", self.prefix))?;
         if objects.is_empty() {
             return Ok(None);
         }
@@ -371,7 +387,7 @@ impl Journal {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         Ok(Some(
-            r.list(&format!("{DIR}/{hash}/"))?
+            r.list(&format!("{}/{hash}/", self.prefix))?
                 .into_iter()
                 .map(|o| o.name)
                 .collect(),
@@ -382,7 +398,7 @@ impl Journal {
     pub fn same_file(&self, path: &Path) -> PathBuf {
         let file = path.file_name().map(PathBuf::from).unwrap_or_default();
         match &self.remote {
-            Some(r) => PathBuf::from(r.display(&format!("{DIR}/{}", file.display()))),
+            Some(r) => PathBuf::from(r.display(&format!("{}/{}", self.prefix, file.display()))),
             None => self.dir.join(&file),
         }
     }
@@ -454,7 +470,7 @@ impl Journal {
         self.write_line(&path, text)
     }
 
-    fn write_line(&self, path: &Path, text: String) -> Result<(), ArchiveError> {
+    pub(super) fn write_line(&self, path: &Path, text: String) -> Result<(), ArchiveError> {
         if let Some(r) = &self.remote {
             let hash = path
                 .file_stem()
@@ -467,7 +483,8 @@ impl Journal {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos());
                 let name = format!(
-                    "{DIR}/{hash}/{nanos:020}-{:08x}.json",
+                    "{}/{hash}/{nanos:020}-{:08x}.json",
+                    self.prefix,
                     rand::random::<u32>()
                 );
                 if r.put_bytes(&name, text.clone().into_bytes(), true)? {

@@ -1,4 +1,5 @@
-//! Mirrors: copying to a second archive (a folder or a bucket) every blob and journal line it
+//! Mirrors: copying to a second archive (a folder or a bucket) every blob and journal line (of
+//! the version journal and the alias journal) it
 //! lacks, verified on the way. Resumable by construction: each run compares what is there
 //! with what the source holds, so a crash or a missed run only leaves more to copy next time.
 //!
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use super::journal::Journal;
 use super::{Archive, ArchiveError, BlobFile, LockGuard, Stored};
 use crate::config::{HttpSettings, Location};
 
@@ -123,30 +125,12 @@ pub fn copy_missing(
         }
     }
     let (sj, dj) = (source.journal(), dest.journal());
-    for path in sj.files()? {
-        moved();
-        let Some(text) = sj.read_file(&path)? else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&text);
-        // A torn last line (a kill mid-append) was never acknowledged: not copied.
-        let complete: Vec<&str> = if text.ends_with('\n') {
-            text.lines().collect()
-        } else {
-            let mut l: Vec<&str> = text.lines().collect();
-            l.pop();
-            l
-        };
-        let theirs = dj.read_file(&dj.same_file(&path))?.unwrap_or_default();
-        let theirs = String::from_utf8_lossy(&theirs);
-        let theirs: BTreeSet<&str> = theirs.lines().collect();
-        for line in complete {
-            if line.trim().is_empty() || theirs.contains(line) {
-                continue;
-            }
-            dj.append_raw(&path, line)?;
-            report.journal_lines_copied += 1;
-        }
+    copy_lines(&sj, &dj, &mut report, moved)?;
+    // The alias journal (issue 14), the same way; its folder is made on first use.
+    let (sa, da) = (source.alias_journal(), dest.alias_journal());
+    if !sa.journal().files()?.is_empty() {
+        da.ensure_dir()?;
+        copy_lines(sa.journal(), da.journal(), &mut report, moved)?;
     }
     match sj.read_sightings() {
         Ok(s) if !s.is_empty() => dj.write_sightings(&s)?,
@@ -183,6 +167,41 @@ pub fn copy_missing(
         });
     }
     Ok(report)
+}
+
+/// Appends to `dj` every complete line of `sj`'s files that its file of the same name lacks.
+fn copy_lines(
+    sj: &Journal,
+    dj: &Journal,
+    report: &mut MirrorReport,
+    moved: &dyn Fn(),
+) -> Result<(), ArchiveError> {
+    for path in sj.files()? {
+        moved();
+        let Some(text) = sj.read_file(&path)? else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&text);
+        // A torn last line (a kill mid-append) was never acknowledged: not copied.
+        let complete: Vec<&str> = if text.ends_with('\n') {
+            text.lines().collect()
+        } else {
+            let mut l: Vec<&str> = text.lines().collect();
+            l.pop();
+            l
+        };
+        let theirs = dj.read_file(&dj.same_file(&path))?.unwrap_or_default();
+        let theirs = String::from_utf8_lossy(&theirs);
+        let theirs: BTreeSet<&str> = theirs.lines().collect();
+        for line in complete {
+            if line.trim().is_empty() || theirs.contains(line) {
+                continue;
+            }
+            dj.append_raw(&path, line)?;
+            report.journal_lines_copied += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes from `dest` the blobs no name in `keep` refers to (`prune --mirrors`, after the

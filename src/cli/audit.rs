@@ -33,9 +33,26 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault history order-api
     History {
-        /// The function (see above).
+        /// The function (see above). FUNCTION@<published version> is that published
+        /// version's history; FUNCTION@<alias> is that alias's history.
         function: String,
         /// A JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// One timeline: the function's versions, its published versions being archived (or
+        /// deleted) and its alias moves, oldest first.
+        #[arg(long)]
+        aliases: bool,
+    },
+    /// Each alias of a function (`aliases = true`) with its history, newest first: the
+    /// version(s) and weights it routed to, from when to when (RFC 3339, as the sweeps saw it),
+    /// and the cloud's own modified time.
+    ///
+    /// Example: fnvault aliases order-api --json
+    Aliases {
+        /// The function: canonical key, unique prefix or unique bare name.
+        function: String,
+        /// A JSON array of {alias, history: [{from, to, versions: [{version, weight}]}]}.
         #[arg(long)]
         json: bool,
     },
@@ -43,12 +60,16 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault show order-api@3
     Show {
-        /// FUNCTION or FUNCTION@VERSION.
+        /// FUNCTION or FUNCTION@VERSION; FUNCTION@<published version>, FUNCTION@<alias>.
         #[arg(value_name = "FUNCTION[@VERSION]")]
         function: String,
         /// A JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// The version live at this time (for FUNCTION@<alias>: what the alias pointed at
+        /// then) instead of the latest.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// The version of every function that was live at TIME, as far as the sweeps saw.
     ///
@@ -102,7 +123,8 @@ pub(super) enum AuditCommand {
     ///
     /// Example: fnvault restore order-api --at 2026-03-03 --to /tmp/order-api.zip
     Restore {
-        /// The function, optionally with a version number (default: the latest).
+        /// The function, optionally with a version number (default: the latest);
+        /// FUNCTION@<published version>; FUNCTION@<alias> (what it pointed at, at --at).
         #[arg(value_name = "FUNCTION[@VERSION]")]
         function: String,
         /// The file to write.
@@ -183,8 +205,17 @@ pub(super) async fn run(cmd: AuditCommand, config_path: &Path) -> Result<ExitCod
     let config = Config::load_without_credentials(config_path)?;
     // SQLite and file reads block; none of these commands has other work to overlap.
     tokio::task::block_in_place(move || match cmd {
-        AuditCommand::History { function, json } => history(&config, &function, json),
-        AuditCommand::Show { function, json } => show(&config, &function, json),
+        AuditCommand::History {
+            function,
+            json,
+            aliases,
+        } => history(&config, &function, json, aliases),
+        AuditCommand::Aliases { function, json } => {
+            let ro = open_read_only(&config)?;
+            let key = resolve::function_key(&ro, &function)?;
+            super::aliases::aliases(&ro, &key, None, json)
+        }
+        AuditCommand::Show { function, json, at } => show(&config, &function, json, at.as_deref()),
         AuditCommand::At { time, json } => at(&config, &time, json),
         AuditCommand::Diff {
             function,
@@ -259,9 +290,18 @@ fn function_json(f: &FunctionRow) -> serde_json::Map<String, serde_json::Value> 
     m
 }
 
-fn history(config: &Config, function: &str, json: bool) -> Result<ExitCode, Fatal> {
+fn history(config: &Config, function: &str, json: bool, aliases: bool) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
-    let f = resolve::function(&ro, function)?;
+    let f = match resolve::named(&ro, function)? {
+        resolve::Named::Alias { function, alias } => {
+            return super::aliases::aliases(&ro, &function, Some(&alias), json);
+        }
+        // FUNCTION@N without a published version N: still the function's whole history.
+        resolve::Named::Function(f, _) => f,
+    };
+    if aliases {
+        return super::aliases::timeline(&ro, &f, json);
+    }
     let f = &f;
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
     let configs = ro.db.configs_of(f.id).map_err(anyhow::Error::from)?;
@@ -334,9 +374,9 @@ fn entry_json(e: &Entry) -> serde_json::Value {
     })
 }
 
-fn show(config: &Config, spec: &str, json: bool) -> Result<ExitCode, Fatal> {
+fn show(config: &Config, spec: &str, json: bool, at: Option<&str>) -> Result<ExitCode, Fatal> {
     let ro = open_read_only(config)?;
-    let (f, v) = pick_version(&ro, spec, None)?;
+    let (f, v) = pick_version(&ro, spec, at)?;
     let f = &f;
     let count = ro.db.version_count_of(f.id).map_err(anyhow::Error::from)?;
     let blob = ro.archive.blob_location(&v.sha256);
@@ -523,7 +563,12 @@ fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
                 serde_json::Value::Object(m)
             })
             .collect();
-        print_json(&serde_json::json!({ "at": t, "functions": functions }))?;
+        let aliases = super::aliases::at(&ro, &t)?;
+        print_json(&serde_json::json!({
+            "at": t,
+            "functions": functions,
+            "aliases": super::aliases::at_json(&aliases),
+        }))?;
     } else {
         println!("live at {t} (as far as the sweeps saw):");
         let rows: Vec<Vec<String>> = found
@@ -549,6 +594,7 @@ fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
             &["FUNCTION", "VERSION", "FIRST SEEN", "LAST SEEN", "SHA256"],
             &rows,
         )?;
+        super::aliases::at_table(&super::aliases::at(&ro, &t)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! Exit codes: 0 everything succeeded · 1 the command ran but some function failed ·
 //! 2 usage, configuration or setup error (clap also uses 2 for usage errors).
 
+mod aliases;
 mod audit;
 mod check;
 mod config_view;

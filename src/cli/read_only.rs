@@ -53,6 +53,10 @@ impl resolve::Known for ReadOnly {
             .map(|f| f.target.key.clone())
             .collect())
     }
+
+    fn aliases_of(&self, function_key: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self.db.alias_names(function_key)?)
+    }
 }
 
 pub(super) fn open_read_only(config: &Config) -> Result<ReadOnly, Fatal> {
@@ -79,7 +83,12 @@ pub(super) fn pick_version(
     spec: &str,
     at: Option<&str>,
 ) -> Result<(FunctionRow, VersionRow), Fatal> {
-    let (f, number) = resolve::function_version(ro, spec)?;
+    let (f, number) = match resolve::named(ro, spec)? {
+        resolve::Named::Function(f, number) => (f, number),
+        resolve::Named::Alias { function, alias } => {
+            return alias_version(ro, &function, &alias, at);
+        }
+    };
     let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
     let chosen = match (number, at) {
         (Some(_), Some(_)) => {
@@ -105,6 +114,77 @@ pub(super) fn pick_version(
             .ok_or_else(|| anyhow!("{} has no archived version", f.target.key))?,
     };
     let chosen = chosen.clone();
+    Ok((f, chosen))
+}
+
+/// The archived version alias `alias` of `function` served at `at` (default now): its state
+/// then, the published version it routed to, and that version's archived package (a published
+/// version is immutable: the archive version live at `at`, else its first one, archived by the
+/// same sweep that first saw the alias point at it). A split between versions names each,
+/// since it served more than one package.
+fn alias_version(
+    ro: &ReadOnly,
+    function: &str,
+    alias: &str,
+    at: Option<&str>,
+) -> Result<(FunctionRow, VersionRow), Fatal> {
+    let t = match at {
+        Some(t) => resolve::time(t)?,
+        None => crate::time::now_rfc3339(),
+    };
+    let state = ro
+        .db
+        .alias_at(function, alias, &t)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            anyhow!(
+                "alias `{alias}` of {function} was not recorded at {t} (`fnvault aliases {function}` shows its history)"
+            )
+        })?;
+    if state.deleted {
+        return Err(anyhow!(
+            "alias `{alias}` of {function} was deleted at {t} (recorded deleted since {})",
+            state.from
+        )
+        .into());
+    }
+    let version = match state.versions.as_slice() {
+        [(v, _)] => v.clone(),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|(v, _)| format!("`{function}@{v}`"))
+                .collect();
+            return Err(anyhow!(
+                "at {t} alias `{alias}` of {function} routed to several versions: {}; name one: {}",
+                crate::sweep::versions::describe(many),
+                names.join(", ")
+            )
+            .into());
+        }
+    };
+    let key = if version == "$LATEST" || version == "LATEST" {
+        function.to_string()
+    } else {
+        format!("{function}@{version}")
+    };
+    let f = ro
+        .db
+        .function_by_key(&key)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            anyhow!(
+                "at {t} alias `{alias}` of {function} pointed at version {version}, which is not archived (is `versions = true` set for it?)"
+            )
+        })?;
+    let versions = ro.db.versions_of(f.id).map_err(anyhow::Error::from)?;
+    let chosen = versions
+        .iter()
+        .rev()
+        .find(|v| v.first_seen <= t)
+        .or(versions.first())
+        .ok_or_else(|| anyhow!("{key} has no archived version"))?
+        .clone();
     Ok((f, chosen))
 }
 

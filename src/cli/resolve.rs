@@ -17,6 +17,10 @@ pub trait Known {
     fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>>;
     /// Every key, for suggestions.
     fn all_keys(&self) -> anyhow::Result<Vec<String>>;
+    /// The aliases recorded for the function `function_key` (without qualifier), by name.
+    fn aliases_of(&self, _function_key: &str) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 impl Known for [FunctionRow] {
@@ -203,12 +207,105 @@ fn candidates<'a>(functions: &'a [FunctionRow], arg: &str) -> Vec<&'a FunctionRo
         })
         .collect();
     if !by_parts.is_empty() {
-        return by_parts;
+        return prefer_function_over_its_versions(by_parts);
     }
     functions
         .iter()
         .filter(|f| f.target.key.starts_with(arg))
         .collect()
+}
+
+/// A function's published versions (`<key>@<digits>`, issue 14) never make its name
+/// ambiguous: when every candidate but one is a published version of that one, the name means
+/// the function itself (`F@<n>` names a version). Other qualifiers (`F@prod`) still do.
+fn prefer_function_over_its_versions(found: Vec<&FunctionRow>) -> Vec<&FunctionRow> {
+    let plain: Vec<&FunctionRow> = found
+        .iter()
+        .copied()
+        .filter(|f| f.target.qualifier.is_none())
+        .collect();
+    if let [one] = plain.as_slice()
+        && found.iter().all(|f| {
+            f.id == one.id
+                || (f.target.unqualified_key() == one.target.key
+                    && f.target
+                        .qualifier
+                        .as_deref()
+                        .is_some_and(crate::cloud::versions::valid_version))
+        })
+    {
+        return vec![*one];
+    }
+    found
+}
+
+/// What `FUNCTION@<something>` names (issue 14).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Named {
+    /// A function (a key: the function itself, a configured qualifier or a published
+    /// version), and an archive version number of it if one was given.
+    Function(FunctionRow, Option<i64>),
+    /// An alias of the function `function` (key without qualifier), resolved at a time.
+    Alias { function: String, alias: String },
+}
+
+/// `FUNCTION[@VERSION]`, `FUNCTION@<published version>` or `FUNCTION@<alias>`:
+///
+/// 1. the exact key wins (`F@prod` configured as a qualifier, `F@3` a published version);
+/// 2. `F@<digits>`: the published version's key `F@<digits>` when it is archived, else
+///    archive version `<digits>` of F (so archive version 3 of a function that also has a
+///    published version 3 is `F@$LATEST@3` on SCF, `F@LATEST@3` on FC);
+/// 3. `F@<name>`: a function whose key this names (a configured qualifier), else an alias
+///    `<name>` recorded for F.
+pub fn named(known: &(impl Known + ?Sized), arg: &str) -> anyhow::Result<Named> {
+    if let Some(exact) = known.exact(arg)? {
+        return Ok(Named::Function(exact, None));
+    }
+    if let Some((head, tail)) = arg.rsplit_once('@')
+        && !head.is_empty()
+        && crate::cloud::versions::valid_alias(tail)
+        && !tail.bytes().all(|b| b.is_ascii_digit())
+    {
+        let functions = known.containing(needle(arg))?;
+        if candidates(&functions, arg).is_empty()
+            && let Some(key) = function_key_in(&functions, head)
+            && known.aliases_of(&key)?.iter().any(|a| a == tail)
+        {
+            return Ok(Named::Alias {
+                function: key,
+                alias: tail.to_string(),
+            });
+        }
+    }
+    let (f, v) = function_version(known, arg)?;
+    Ok(Named::Function(f, v))
+}
+
+/// The key without qualifier of the one function `arg` names, qualified forms included
+/// (`order-api` names `…/order-api`, its versions `…@1` and its `…@prod` alike).
+fn function_key_in(functions: &[FunctionRow], arg: &str) -> Option<String> {
+    let found = candidates(functions, arg);
+    let first = found.first()?.target.unqualified_key();
+    found
+        .iter()
+        .all(|f| f.target.unqualified_key() == first)
+        .then_some(first)
+}
+
+/// The function (key without qualifier) `arg` names, for commands about a function's
+/// versions and aliases as a whole (`aliases`): the exact key, or a name whose candidates
+/// are all forms of one function.
+pub fn function_key(known: &(impl Known + ?Sized), arg: &str) -> anyhow::Result<String> {
+    if let Some(exact) = known.exact(arg)? {
+        return Ok(exact.target.unqualified_key());
+    }
+    let functions = known.containing(needle(arg))?;
+    if let Some(key) = function_key_in(&functions, arg) {
+        return Ok(key);
+    }
+    Ok(function_in(&functions, known, arg)?
+        .target
+        .unqualified_key())
 }
 
 /// `FUNCTION[@VERSION]`. Qualifiers also follow an `@` (and may be digits), so: the exact key
@@ -235,6 +332,12 @@ pub fn function_version(
         if let [whole] = candidates(functions, arg).as_slice()
             && whole.id != f.id
         {
+            // `F@<n>` where `F@<n>` is archived: the published version (issue 14).
+            if whole.target.unqualified_key() == f.target.key
+                && whole.target.qualifier.as_deref() == Some(tail)
+            {
+                return Ok(((*whole).clone(), None));
+            }
             bail!(
                 "`{arg}` is ambiguous: version {version} of {} or the function {}; \
                  write the full key (with @VERSION after it for a version)",
@@ -333,14 +436,91 @@ mod tests {
 
     #[test]
     fn an_ambiguous_name_lists_the_candidates() {
-        let e = function(fleet().as_slice(), "order-api")
-            .unwrap_err()
-            .to_string();
+        let mut f = fleet();
+        f.push(row(5, "default", "order-api", Some("prod")));
+        let e = function(f.as_slice(), "order-api").unwrap_err().to_string();
         assert!(e.contains("ambiguous"), "{e}");
         assert!(
-            e.contains("default/order-api\n") && e.contains("order-api@1"),
+            e.contains("default/order-api\n") && e.contains("order-api@prod"),
             "{e}"
         );
+    }
+
+    /// Issue 14: published versions (`@<digits>` keys) do not make a name ambiguous, and
+    /// `F@<n>` names the published version when it is archived.
+    #[test]
+    fn a_published_version_is_named_by_its_number_and_never_shadows_the_function() {
+        let f = fleet();
+        assert_eq!(function(f.as_slice(), "order-api").unwrap().id, 1);
+        assert_eq!(
+            function_version(f.as_slice(), "order-api@1")
+                .map(|(f, v)| (f.id, v))
+                .unwrap(),
+            (2, None)
+        );
+        // No published version 7: archive version 7 of the function.
+        assert_eq!(
+            function_version(f.as_slice(), "order-api@7")
+                .map(|(f, v)| (f.id, v))
+                .unwrap(),
+            (1, Some(7))
+        );
+        // Archive version 1 of the function itself, past its published version 1.
+        assert_eq!(
+            function_version(f.as_slice(), "order-api@$LATEST@1")
+                .map(|(f, v)| (f.id, v))
+                .unwrap(),
+            (1, Some(1))
+        );
+        assert_eq!(
+            function_key(f.as_slice(), "order-api@1").unwrap(),
+            "tc/ap-guangzhou/default/order-api"
+        );
+    }
+
+    struct WithAliases(Vec<FunctionRow>);
+
+    impl Known for WithAliases {
+        fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>> {
+            self.0.as_slice().exact(key)
+        }
+        fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>> {
+            self.0.as_slice().containing(text)
+        }
+        fn all_keys(&self) -> anyhow::Result<Vec<String>> {
+            self.0.as_slice().all_keys()
+        }
+        fn aliases_of(&self, key: &str) -> anyhow::Result<Vec<String>> {
+            Ok(if key == "tc/ap-guangzhou/default/order-api" {
+                vec!["prod".to_string(), "canary".to_string()]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+
+    #[test]
+    fn an_alias_is_named_after_the_function_unless_a_key_says_otherwise() {
+        let mut f = fleet();
+        f.push(row(5, "default", "order-api", Some("canary")));
+        let k = WithAliases(f);
+        assert_eq!(
+            named(&k, "order-api@prod").unwrap(),
+            Named::Alias {
+                function: "tc/ap-guangzhou/default/order-api".to_string(),
+                alias: "prod".to_string()
+            }
+        );
+        // A configured qualifier of that name is a key: it wins.
+        assert!(matches!(
+            named(&k, "order-api@canary").unwrap(),
+            Named::Function(r, None) if r.id == 5
+        ));
+        assert!(named(&k, "order-api@nope").is_err());
+        assert!(matches!(
+            named(&k, "report@2").unwrap(),
+            Named::Function(r, Some(2)) if r.id == 3
+        ));
     }
 
     /// Review P7: an unknown FUNCTION printed every known key (100,000 lines at scale); it

@@ -6,6 +6,7 @@
 
 pub mod aliyun;
 pub mod tencent;
+pub mod versions;
 
 use std::fmt;
 use std::sync::Arc;

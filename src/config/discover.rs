@@ -27,6 +27,8 @@ pub(super) struct RawDiscover {
     exclude: Option<Vec<String>>,
     qualifier: Option<String>,
     fc_version: Option<String>,
+    versions: Option<bool>,
+    aliases: Option<bool>,
 }
 
 /// One validated `[[discover]]` block.
@@ -49,6 +51,8 @@ pub struct Discover {
     include_set: Option<GlobSet>,
     exclude_set: GlobSet,
     pub qualifier: Option<String>,
+    /// `versions` / `aliases` (issue 14): for every function the rule archives.
+    pub follow: crate::model::Follow,
 }
 
 impl Discover {
@@ -221,7 +225,12 @@ pub(super) fn validate(
             return Err(err("qualifier", format!("`{q}` is not a valid qualifier")));
         }
     }
+    let follow = crate::model::Follow {
+        versions: d.versions.unwrap_or(false),
+        aliases: d.aliases.unwrap_or(false),
+    };
     Ok(Discover {
+        follow,
         index: i + 1,
         account: account.name.clone(),
         cloud,

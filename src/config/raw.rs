@@ -134,4 +134,8 @@ pub(super) struct RawFunction {
     pub(super) service: Option<String>,
     pub(super) name: String,
     pub(super) qualifier: Option<String>,
+    /// Archive every published version (issue 14).
+    pub(super) versions: Option<bool>,
+    /// Record every alias's targets and weights (issue 14).
+    pub(super) aliases: Option<bool>,
 }

@@ -561,3 +561,53 @@ fn object_storage_mistakes_name_their_key() {
     let e = parse(&twice).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("mirrors[2].name"), "{e}");
 }
+
+/// Issue 14: `versions` / `aliases`, default off, per entry and per rule.
+#[test]
+fn versions_and_aliases_are_off_unless_asked_and_bad_values_name_line_and_key() {
+    let c = parse(BASE).unwrap();
+    assert!(c.follow.is_empty());
+    assert!(c.discover.is_empty());
+
+    let src = BASE.replace(
+        "name = \"order-api\"\nqualifier = \"$LATEST\"",
+        "name = \"order-api\"\nqualifier = \"$LATEST\"\nversions = true\naliases = false",
+    ) + "\n[[discover]]\naccount = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\naliases = true\n";
+    let c = parse(&src).unwrap();
+    assert_eq!(
+        c.follow.get("tc-prod/ap-guangzhou/default/order-api"),
+        Some(&crate::model::Follow {
+            versions: true,
+            aliases: false
+        })
+    );
+    assert!(c.discover[0].follow.aliases && !c.discover[0].follow.versions);
+
+    let src = BASE.replace(
+        "name = \"order-api\"\nqualifier = \"$LATEST\"",
+        "name = \"order-api\"\nqualifier = \"$LATEST\"\nversions = \"yes\"",
+    );
+    let e = parse(&src).unwrap_err();
+    let line = src.lines().position(|l| l.contains("\"yes\"")).unwrap() + 1;
+    assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+    assert_eq!(e.key.as_deref(), Some("functions[1].versions"), "{e}");
+
+    let src = BASE.to_string()
+        + "\n[[discover]]\naccount = \"tc-prod\"\nregions = [\"ap-guangzhou\"]\naliases = 1\n";
+    let e = parse(&src).unwrap_err();
+    assert!(e.to_string().contains("aliases"), "{e}");
+    assert!(e.position.is_some(), "{e}");
+
+    // FC 2.0 (versions and aliases of the service) and FC 3.0 alike.
+    let src = BASE.replace(
+        "service = \"orders\"\nname = \"checkout\"",
+        "service = \"orders\"\nname = \"checkout\"\naliases = true",
+    );
+    assert!(parse(&src).unwrap().follow.len() == 1);
+    // FC 3.0 (no service) is fine.
+    let src = BASE.replace("service = \"orders\"\n", "").replace(
+        "name = \"checkout\"",
+        "name = \"checkout\"\nversions = true",
+    );
+    assert!(parse(&src).unwrap().follow.len() == 1);
+}

@@ -515,6 +515,15 @@ pub(super) fn validate_function(
     ))
 }
 
+/// `versions` / `aliases` of a `[[functions]]` entry (issue 14): both default to false; a
+/// value that is not a boolean is a serde error naming its line and key.
+pub(super) fn validate_follow(f: &RawFunction) -> crate::model::Follow {
+    crate::model::Follow {
+        versions: f.versions.unwrap_or(false),
+        aliases: f.aliases.unwrap_or(false),
+    }
+}
+
 fn checked_name(f: &RawFunction, cloud: Cloud) -> Result<String, String> {
     let name_ok = match cloud {
         Cloud::Tencent => valid_scf_name(&f.name, 128),

@@ -94,7 +94,7 @@ pub(super) fn verify(
     Ok(())
 }
 
-fn query_value(uri: &Uri, key: &str) -> Option<String> {
+pub(super) fn query_value(uri: &Uri, key: &str) -> Option<String> {
     url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())

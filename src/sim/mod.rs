@@ -28,6 +28,7 @@ use crate::cloud::aliyun::sign as fc_sign;
 mod config;
 mod fc3;
 mod layers;
+mod versions;
 pub use config::SimConfig;
 pub use layers::LAYER_ARN_REGION;
 pub mod verify_fc;
@@ -192,6 +193,8 @@ struct Inner {
     layer_downloads: HashMap<layers::LayerId, u64>,
     /// `GetLayerVersion` calls answered, any cloud.
     layer_calls: u64,
+    /// Published versions and aliases, by function without qualifier (`versions.rs`).
+    histories: HashMap<SimFunction, versions::History>,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -210,6 +213,14 @@ pub enum ListScope {
     },
     /// FC 3.0 `ListFunctions` (all of a region's functions).
     Fc3Functions,
+    /// The published versions of one function (without qualifier).
+    Versions {
+        function: SimFunction,
+    },
+    /// The aliases of one function (without qualifier).
+    Aliases {
+        function: SimFunction,
+    },
 }
 
 struct Shared {
@@ -341,6 +352,22 @@ impl Simulator {
             .route(
                 "/2023-03-30/layers/{name}/versions/{version}",
                 get(layers::fc3_get_layer_version),
+            )
+            .route(
+                "/2021-04-06/services/{service}/versions",
+                get(versions::fc2_list_versions),
+            )
+            .route(
+                "/2021-04-06/services/{service}/aliases",
+                get(versions::fc2_list_aliases),
+            )
+            .route(
+                "/2023-03-30/functions/{function}/versions",
+                get(versions::fc3_list_versions),
+            )
+            .route(
+                "/2023-03-30/functions/{function}/aliases",
+                get(versions::fc3_list_aliases),
             )
             .route("/cos/{id}", get(download))
             .route("/oss/{id}", get(download))
@@ -644,6 +671,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         }
         "ListNamespaces" | "ListFunctions" => {
             return scf_list(&shared, action, region, &params).await;
+        }
+        "ListVersionByFunction" | "ListAliases" => {
+            return versions::scf(&shared, action, region, &params).await;
         }
         _ => return scf_error("InvalidAction", &format!("unknown action {action}")),
     }

@@ -68,7 +68,7 @@ async fn bash_accepts_the_bash_completion_script() {
 }
 
 /// Every command, nested ones as `config check`; checked against what `--help` lists below.
-const ALL_COMMANDS: [&str; 21] = [
+const ALL_COMMANDS: [&str; 22] = [
     "sync",
     "daemon",
     "list",
@@ -81,6 +81,7 @@ const ALL_COMMANDS: [&str; 21] = [
     "completions",
     "man",
     "history",
+    "aliases",
     "show",
     "at",
     "diff",

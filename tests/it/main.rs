@@ -22,4 +22,5 @@ mod recovery;
 mod secrets;
 mod status;
 mod sync;
+mod versions;
 mod whole;

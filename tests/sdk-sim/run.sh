@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-check fnvault against a simulator that verifies every request with the
 # clouds' official SDK code. See README.md.
-#   bash tests/sdk-sim/run.sh              build fnvault (release) and run scenarios a-i
+#   bash tests/sdk-sim/run.sh              build fnvault (release) and run scenarios a-j
 #   bash tests/sdk-sim/run.sh --selftest   check the simulator itself with the SDK clients
 # Options: --keep (keep the work folder), --no-build (use the existing target/release/fnvault)
 set -euo pipefail

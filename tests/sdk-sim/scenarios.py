@@ -119,6 +119,7 @@ class World:
                     {"secret_id": TC_STS[0], "secret_key": TC_STS[1], "token": TC_STS[2]},
                 ],
                 "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "tencent"],
+                "aliases": getattr(self, "aliases", {}).get("tencent", []),
             },
             "aliyun": {
                 "credentials": [
@@ -130,6 +131,7 @@ class World:
                 ],
                 "functions": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun"],
                 "functions_v3": [clean(f) for f in self.fns.values() if f["cloud"] == "aliyun3"],
+                "aliases_v3": getattr(self, "aliases", {}).get("aliyun3", []),
             },
             "layers": [clean(l) for l in self.layers],
         }
@@ -850,6 +852,126 @@ name = "i-image"
     expect(not [e for e in again if e["kind"] == "download"], "the second sync downloaded something")
 
 
+def scenario_j(w):
+    """Published versions and aliases (issue 14), SCF and FC 3.0, in their own archive: with
+    `versions = true` and `aliases = true` every published version is archived once under
+    `<key>@<version>` and an alias's move is recorded with its weights; the listings
+    (ListVersionByFunction, ListAliases; ListFunctionVersions, ListAliases) pass the SDK
+    verifiers like every call; a further sync downloads nothing."""
+    d = os.path.join(w.fv_dir, "versions")
+    os.makedirs(d, exist_ok=True)
+    for name, secret in (("tc.key", TC[1]), ("ali.key", ALI_ACS3[1])):
+        with open(os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(secret + "\n")
+    w.fns["j-scf"] = {"cloud": "tencent", "region": "ap-guangzhou", "namespace": "default", "name": "release-api"}
+    w.fns["j-fc3"] = {"cloud": "aliyun3", "account_id": ACCOUNT_ID, "region": "cn-hangzhou", "name": "release3"}
+    keys = {"j-scf": "tc/ap-guangzhou/default/release-api", "j-fc3": "ali/cn-hangzhou/release3"}
+    w.aliases = {"tencent": [], "aliyun3": []}
+
+    def publish(fid, version, stamp):
+        w.fns["%s@%s" % (fid, version)] = dict(w.fns[fid], qualifier=version, mod_time=stamp)
+
+    def alias(fid, main, weights):
+        cloud = w.fns[fid]["cloud"]
+        a = {"function": w.fns[fid]["name"], "name": "prod", "version": main, "weights": weights,
+             "mod_time": "2026-12-06 10:00:00" if cloud == "tencent" else "2026-12-06T02:00:00Z"}
+        w.aliases[cloud] = [x for x in w.aliases[cloud] if x["function"] != a["function"]] + [a]
+
+    for fid in keys:
+        w.deploy(fid, write=False)
+        publish(fid, "1", "2026-12-05 10:00:00" if fid == "j-scf" else "2026-12-05T02:00:00Z")
+        alias(fid, "1", {})
+    w.write_state()
+    path = os.path.join(d, "fnvault.toml")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f'''# written by tests/sdk-sim/scenarios.py (scenario j, versions and aliases)
+[archive]
+dir = "archive"
+
+[database]
+path = "fnvault.db"
+
+[[accounts]]
+name = "tc"
+cloud = "tencent"
+endpoint = "{w.endpoint}"
+secret_id = "{TC[0]}"
+secret_key_file = "tc.key"
+
+[[accounts]]
+name = "ali"
+cloud = "aliyun"
+account_id = "{ACCOUNT_ID}"
+endpoint = "{w.endpoint}"
+access_key_id = "{ALI_ACS3[0]}"
+access_key_secret_file = "ali.key"
+
+[[functions]]
+account = "tc"
+region = "ap-guangzhou"
+name = "release-api"
+versions = true
+aliases = true
+
+[[functions]]
+account = "ali"
+region = "cn-hangzhou"
+name = "release3"
+versions = true
+aliases = true
+''')
+
+    def run(*args):
+        cmd = [w.bin, "--config", path] + list(args)
+        p = subprocess.run(cmd, env=w.env(), cwd=d, capture_output=True, timeout=300)
+        return Run(cmd, p, 0)
+
+    n0, d0 = len(w.log_entries()), w.stats()["downloads"]
+    r = run("sync")
+    expect(r.code == 0, "first sync exited %d: %s" % (r.code, r.tail()))
+    api = check_requests(w.log_entries(), n0)
+    actions = {e["action"] for e in api}
+    for want in ("ListVersionByFunction", "ListAliases", "ListFunctionVersions"):
+        expect(want in actions, "no %s request in the sync (saw %s)" % (want, sorted(a for a in actions if a)))
+    got = w.stats()["downloads"] - d0
+    expect(got == 4, "first sync downloaded %d packages, expected 4 (two functions, two versions 1)" % got)
+
+    for fid in keys:
+        w.deploy(fid, write=False)
+        publish(fid, "2", "2026-12-06 10:00:00" if fid == "j-scf" else "2026-12-06T02:00:00Z")
+        alias(fid, "1", {"2": 0.1})
+    w.write_state()
+    n0, d0 = len(w.log_entries()), w.stats()["downloads"]
+    r = run("sync")
+    expect(r.code == 0, "second sync exited %d: %s" % (r.code, r.tail()))
+    check_requests(w.log_entries(), n0)
+    got = w.stats()["downloads"] - d0
+    expect(got == 4, "second sync downloaded %d packages, expected 4 (two functions, two versions 2)" % got)
+    d0 = w.stats()["downloads"]
+    r = run("sync")
+    expect(r.code == 0, "third sync exited %d: %s" % (r.code, r.tail()))
+    got = w.stats()["downloads"] - d0
+    expect(got == 0, "an unchanged sync downloaded %d packages (published versions are immutable)" % got)
+
+    for fid, key in keys.items():
+        for version in ("1", "2"):
+            r = run("history", "%s@%s" % (key, version), "--json")
+            expect(r.code == 0, "`history %s@%s` exited %d: %s" % (key, version, r.code, r.tail()))
+            versions = json.loads(r.stdout)["versions"]
+            expect(len(versions) == 1, "%s@%s: %d archive versions, expected 1" % (key, version, len(versions)))
+            expect(versions[0]["sha256"] == sha(w.pkgs[(fid, int(version))]),
+                   "%s@%s: archived the wrong package" % (key, version))
+        r = run("aliases", key, "--json")
+        expect(r.code == 0, "`aliases %s` exited %d: %s" % (key, r.code, r.tail()))
+        history = json.loads(r.stdout)[0]["history"]
+        steps = [[(v["version"], v["weight"]) for v in s["versions"]] for s in history]
+        expect(steps == [[("1", 0.9), ("2", 0.1)], [("1", 1.0)]],
+               "%s: alias prod recorded as %r" % (key, steps))
+        expect(history[0]["to"] is None and history[1]["to"] == history[0]["from"],
+               "%s: alias states do not chain: %r" % (key, history))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
@@ -871,6 +993,7 @@ def main():
         ("g-fc3-functions-and-discovery", lambda: scenario_g(w)),
         ("h-config-only-change", lambda: scenario_h(w, cfg)),
         ("i-layers-and-images", lambda: scenario_i(w)),
+        ("j-published-versions-and-aliases", lambda: scenario_j(w)),
     ]
     for name, fn in scenarios:
         try:

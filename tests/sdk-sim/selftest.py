@@ -758,6 +758,52 @@ def _live_tests(live, port, cap):
         check("fc3-layer-download", status == 200 and data == layer, status)
     run_case("layers", layer_reads)
 
+    # --- published versions and aliases (issue 14) with each SDK's own client call: the SDKs
+    # send Offset/Limit with the types the sim insists on (int, and str for SCF ListAliases)
+    def version_listings():
+        base = live.state["tencent"]["functions"][0]
+        live.state["tencent"]["functions"].append(dict(base, qualifier="1", mod_time="2026-12-05 10:00:00"))
+        live.state["tencent"]["aliases"] = [{"function": base["name"], "region": base["region"],
+                                             "namespace": base["namespace"], "name": "prod",
+                                             "version": "1", "weights": {"$LATEST": 0.25}}]
+        r3 = live.state["aliyun"]["functions_v3"][0]
+        live.state["aliyun"]["functions_v3"].append(dict(r3, qualifier="1"))
+        live.state["aliyun"]["aliases_v3"] = [{"function": r3["name"], "name": "prod", "version": "1",
+                                               "weights": {"2": 0.05}}]
+        live.write_state()
+        c = scf_client(port, TC_ID, TC_KEY)
+        req = scf_models.ListVersionByFunctionRequest()
+        req.FunctionName = base["name"]
+        req.Namespace = base["namespace"]
+        req.Offset, req.Limit, req.OrderBy, req.Order = 0, 1, "AddTime", "ASC"
+        first = c.ListVersionByFunction(req)
+        req.Offset = 1
+        second = c.ListVersionByFunction(req)
+        check("scf-listversions-paged", [v.Version for v in first.Versions] == ["$LATEST"]
+              and [v.Version for v in second.Versions] == ["1"] and second.TotalCount == 2,
+              second.to_json_string()[:300])
+        areq = scf_models.ListAliasesRequest()
+        areq.FunctionName = base["name"]
+        areq.Namespace = base["namespace"]
+        areq.Offset, areq.Limit = "0", "20"
+        aliases = c.ListAliases(areq)
+        weights = aliases.Aliases[0].RoutingConfig.AdditionalVersionWeights if aliases.Aliases else []
+        check("scf-listaliases-accepted", [a.Name for a in aliases.Aliases] == ["prod"]
+              and [(w.Version, w.Weight) for w in weights] == [("$LATEST", 0.25)], aliases.to_json_string()[:300])
+        areq.Offset = 0
+        check("scf-listaliases-int-offset-refused",
+              scf_error(lambda: c.ListAliases(areq)) == "InvalidParameterValue")
+
+        c3 = fc3_client(port, ALI_AK, ALI_SECRET)
+        rt = util_models.RuntimeOptions()
+        v = c3.list_function_versions_with_options(
+            r3["name"], fc3_models.ListFunctionVersionsRequest(direction="FORWARD", limit=1), {}, rt).body
+        check("fc3-listversions-accepted", [x.version_id for x in v.versions] == ["1"], v.to_map())
+        a = c3.list_aliases_with_options(r3["name"], fc3_models.ListAliasesRequest(limit=10), {}, rt).body
+        check("fc3-listaliases-accepted", [(x.alias_name, x.version_id, x.additional_version_weight)
+                                           for x in a.aliases] == [("prod", "1", {"2": 0.05})], a.to_map())
+    run_case("versions", version_listings)
+
     # --- request log
     def log_checks():
         entries = live.log_entries()

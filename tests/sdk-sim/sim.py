@@ -846,6 +846,8 @@ FC3_ROUTES = [
     (r"/2023-03-30/layers/([^/]+)/versions/([^/]+)", "GetLayerVersion"),
     (r"/2023-03-30/functions/([^/]+)/code", "GetFunctionCode"),
     (r"/2023-03-30/functions/([^/]+)/triggers", "ListTriggers"),
+    (r"/2023-03-30/functions/([^/]+)/versions", "ListFunctionVersions"),
+    (r"/2023-03-30/functions/([^/]+)/aliases", "ListAliases"),
     (r"/2023-03-30/functions/([^/]+)", "GetFunction"),
 ]
 
@@ -1029,6 +1031,8 @@ class Handler(BaseHTTPRequestHandler):
         region = headers.get("x-tc-region")
         if not region:
             return fail("MissingParameter", "X-TC-Region is required")
+        if action in ("ListVersionByFunction", "ListAliases"):
+            return self._scf_listing(action, params, state, region, entry, fail, request_id)
         if action not in ("GetFunctionAddress", "GetFunction", "GetLayerVersion"):
             return fail("InvalidAction", "action %r is not served by the sim" % action)
         if not isinstance(params, dict):
@@ -1080,6 +1084,60 @@ class Handler(BaseHTTPRequestHandler):
         url = sim.signer.cos_url(self._base_url(), state["tencent"].get("appid", "1250000000"), sha, name, expires)
         sim.log(entry)
         return self._send(200, {"Response": {"Url": url, "CodeSha256": sha, "RequestId": request_id}})
+
+    def _scf_listing(self, action, params, state, region, entry, fail, request_id):
+        """ListVersionByFunction and ListAliases (issue 14). A published version is a function
+        entry whose qualifier is digits; aliases are state["tencent"]["aliases"]. Offset and
+        Limit must have the types the SDK's request models give them: int for
+        ListVersionByFunction, str for ListAliases (models.ListAliasesRequest). The version
+        listing shows $LATEST first, as the tccli example does."""
+        if not isinstance(params, dict):
+            return fail("InvalidParameter.Payload", "body is not a JSON object")
+        name = params.get("FunctionName")
+        if not isinstance(name, str) or not name:
+            return fail("MissingParameter", "FunctionName is required")
+        ns = params.get("Namespace", "default")
+        want = str if action == "ListAliases" else int
+        for key, default in (("Offset", 0), ("Limit", 20)):
+            value = params.get(key, want(default))
+            if type(value) is not want:
+                return fail("InvalidParameterValue", "%s is typed %s in the SDK's %sRequest, got %r"
+                            % (key, want.__name__, action, value))
+        offset, limit = int(params.get("Offset", 0)), int(params.get("Limit", 20))
+        fns = [f for f in state["tencent"]["functions"]
+               if f.get("region", region) == region and f.get("namespace", "default") == ns
+               and f["name"] == name]
+        if not fns:
+            return fail("ResourceNotFound.Function", "function %s does not exist in %s/%s" % (name, region, ns))
+        if action == "ListVersionByFunction":
+            if params.get("OrderBy") not in (None, "AddTime", "ModTime"):
+                return fail("InvalidParameterValue.OrderBy", "OrderBy %r" % params.get("OrderBy"))
+            published = sorted((f for f in fns if str(f.get("qualifier", "")).isdigit()),
+                               key=lambda f: int(f["qualifier"]))
+            items = [{"Version": "$LATEST", "Description": None, "AddTime": None, "ModTime": None,
+                      "Status": "Active"}]
+            items += [{"Version": f["qualifier"], "Description": "",
+                       "AddTime": f.get("mod_time", "2026-12-01 00:00:00"),
+                       "ModTime": f.get("mod_time", "2026-12-01 00:00:00"), "Status": "Active"}
+                      for f in published]
+            page = items[offset:offset + limit]
+            out = {"FunctionVersion": [i["Version"] for i in page], "Versions": page,
+                   "TotalCount": len(items), "RequestId": request_id}
+        else:
+            aliases = [a for a in state["tencent"].get("aliases", [])
+                       if a["function"] == name and a.get("region", region) == region
+                       and a.get("namespace", "default") == ns]
+            items = [{"Name": a["name"], "FunctionVersion": a["version"],
+                      "RoutingConfig": {"AdditionalVersionWeights": [
+                          {"Version": v, "Weight": w} for v, w in sorted(a.get("weights", {}).items())],
+                          "AddtionVersionMatchs": []},
+                      "Description": "", "AddTime": a.get("mod_time", "2026-12-01 00:00:00"),
+                      "ModTime": a.get("mod_time", "2026-12-01 00:00:00")}
+                     for a in sorted(aliases, key=lambda a: a["name"])]
+            out = {"Aliases": items[offset:offset + limit], "TotalCount": len(items),
+                   "RequestId": request_id}
+        self.sim.log(entry)
+        return self._send(200, {"Response": out})
 
     # -- Aliyun FC
     def _fc(self, method, body):
@@ -1318,6 +1376,41 @@ class Handler(BaseHTTPRequestHandler):
         same_name = [f for f in v3 if f["name"] == fname]
         if not same_name:
             return fail(404, "FunctionNotFound", "function not found")
+        if action in ("ListFunctionVersions", "ListAliases"):
+            # Issue 14: published versions are entries whose qualifier is digits; aliases are
+            # state["aliyun"]["aliases_v3"]. Paged by limit (1-100) and a base64 offset token.
+            try:
+                limit = int(q.get("limit", "20"))
+                start = int(base64.b64decode(q["nextToken"], validate=True).decode()) if "nextToken" in q else 0
+            except (ValueError, KeyError):
+                return fail(400, "InvalidArgument", "limit or nextToken is not valid")
+            if not 1 <= limit <= 100:
+                return fail(400, "InvalidArgument", "limit must be 1 to 100")
+            if action == "ListFunctionVersions":
+                direction = q.get("direction", "BACKWARD")
+                if direction not in ("FORWARD", "BACKWARD"):
+                    return fail(400, "InvalidArgument", "direction must be FORWARD or BACKWARD")
+                published = sorted((f for f in same_name if str(f.get("qualifier", "")).isdigit()),
+                                   key=lambda f: int(f["qualifier"]), reverse=direction == "BACKWARD")
+                items = [{"versionId": f["qualifier"], "description": "",
+                          "createdTime": f.get("mod_time", "2026-12-01T00:00:00Z"),
+                          "lastModifiedTime": f.get("mod_time", "2026-12-01T00:00:00Z")}
+                         for f in published]
+                key = "versions"
+            else:
+                aliases = sorted((a for a in state["aliyun"].get("aliases_v3", []) if a["function"] == fname),
+                                 key=lambda a: a["name"])
+                items = [{"aliasName": a["name"], "versionId": a["version"],
+                          "additionalVersionWeight": a.get("weights", {}), "description": "",
+                          "createdTime": a.get("mod_time", "2026-12-01T00:00:00Z"),
+                          "lastModifiedTime": a.get("mod_time", "2026-12-01T00:00:00Z")}
+                         for a in aliases]
+                key = "aliases"
+            out = {key: items[start:start + limit]}
+            if start + limit < len(items):
+                out["nextToken"] = base64.b64encode(str(start + limit).encode()).decode()
+            sim.log(entry)
+            return self._send(200, out)
         if action == "ListTriggers":
             # Triggers belong to the function, not to a version: ListTriggers takes no qualifier.
             out, err = fc_triggers_page(same_name[0], q, v3=True)

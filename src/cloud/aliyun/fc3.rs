@@ -326,6 +326,162 @@ fn body_request_id(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `ListFunctionVersions` and `ListAliases` (issue 14; `aliyun-fc-more.md` B.9, B.10): in FC
+/// 3.0 versions and aliases belong to one function.
+impl Client {
+    /// One page of the function's published versions, oldest first (`direction=FORWARD`).
+    pub async fn list_function_versions(
+        &self,
+        region: &str,
+        function: &str,
+        token: Option<&str>,
+    ) -> Result<crate::cloud::versions::VersionsPage, CloudError> {
+        use crate::cloud::versions::PAGE;
+        let path = format!(
+            "/{API_VERSION}/functions/{}/versions",
+            sign::percent_encode(function)
+        );
+        let mut query: Vec<(&'static str, String)> = vec![
+            ("direction", "FORWARD".to_string()),
+            ("limit", PAGE.to_string()),
+        ];
+        if let Some(t) = token {
+            query.push(("nextToken", t.to_string()));
+        }
+        let action = "ListFunctionVersions";
+        let (status, rid, body) = self.call(action, region, &path, &query).await?;
+        versions_page(action, status, rid, &body)
+    }
+
+    /// One page of the function's aliases: main version plus `additionalVersionWeight`.
+    pub async fn list_aliases(
+        &self,
+        region: &str,
+        function: &str,
+        token: Option<&str>,
+    ) -> Result<crate::cloud::versions::AliasesPage, CloudError> {
+        use crate::cloud::versions::PAGE;
+        let path = format!(
+            "/{API_VERSION}/functions/{}/aliases",
+            sign::percent_encode(function)
+        );
+        let mut query: Vec<(&'static str, String)> = vec![("limit", PAGE.to_string())];
+        if let Some(t) = token {
+            query.push(("nextToken", t.to_string()));
+        }
+        let action = "ListAliases";
+        let (status, rid, body) = self.call(action, region, &path, &query).await?;
+        aliases_page(action, status, rid, &body)
+    }
+}
+
+/// A page of published versions, as FC 2.0 `ListServiceVersions` and 3.0
+/// `ListFunctionVersions` answer it (`{versions: [{versionId, lastModifiedTime}], nextToken}`).
+pub(super) fn versions_page(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+) -> Result<crate::cloud::versions::VersionsPage, CloudError> {
+    use crate::cloud::versions::{PublishedVersion, VersionsPage};
+    let value = super::json_object(action, status, rid.clone(), body)?;
+    let bad = |m: String| {
+        CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), format!("{action}: {m}"))
+    };
+    let mut versions = Vec::new();
+    for item in items(&value, "versions").map_err(&bad)? {
+        let version = item
+            .get("versionId")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("an entry's `versionId` is not a string".to_string()))?;
+        versions.push(PublishedVersion {
+            version: version.to_string(),
+            modified: text(item, "lastModifiedTime"),
+        });
+    }
+    Ok(VersionsPage {
+        versions,
+        next: next_token(&value).map_err(&bad)?,
+    })
+}
+
+/// A page of aliases, as FC 2.0 and 3.0 `ListAliases` answer it: main `versionId` plus the
+/// `additionalVersionWeight` map.
+pub(super) fn aliases_page(
+    action: &str,
+    status: u16,
+    rid: Option<String>,
+    body: &[u8],
+) -> Result<crate::cloud::versions::AliasesPage, CloudError> {
+    use crate::cloud::versions::{AliasTargets, AliasesPage, routing};
+    let value = super::json_object(action, status, rid.clone(), body)?;
+    let bad = |m: String| {
+        CloudError::invalid_response(Cloud::Aliyun, status, rid.clone(), format!("{action}: {m}"))
+    };
+    let mut aliases = Vec::new();
+    for item in items(&value, "aliases").map_err(&bad)? {
+        let name = item
+            .get("aliasName")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("an entry's `aliasName` is not a string".to_string()))?;
+        let main = item
+            .get("versionId")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad(format!("alias `{name}`: `versionId` is not a string")))?;
+        let mut extra = Vec::new();
+        match item.get("additionalVersionWeight") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(m)) => {
+                for (v, w) in m {
+                    let w = w.as_f64().ok_or_else(|| {
+                        bad(format!(
+                            "alias `{name}`: the weight of `{v}` is not a number"
+                        ))
+                    })?;
+                    extra.push((v.clone(), w));
+                }
+            }
+            Some(_) => {
+                return Err(bad(format!(
+                    "alias `{name}`: `additionalVersionWeight` is not an object"
+                )));
+            }
+        }
+        aliases.push(AliasTargets {
+            name: name.to_string(),
+            versions: routing(main, &extra).map_err(|m| bad(format!("alias `{name}`: {m}")))?,
+            modified: text(item, "lastModifiedTime"),
+        });
+    }
+    Ok(AliasesPage {
+        aliases,
+        next: next_token(&value).map_err(&bad)?,
+    })
+}
+
+/// The entries of a listing's `array` (absent or null: none).
+fn items<'v>(value: &'v serde_json::Value, array: &str) -> Result<&'v [serde_json::Value], String> {
+    match value.get(array) {
+        None | Some(serde_json::Value::Null) => Ok(&[]),
+        Some(serde_json::Value::Array(a)) => Ok(a),
+        Some(_) => Err(format!("`{array}` is not an array")),
+    }
+}
+
+fn text(item: &serde_json::Value, field: &str) -> Option<String> {
+    item.get(field).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// `nextToken`: absent, null or empty on the last page.
+fn next_token(value: &serde_json::Value) -> Result<Option<crate::cloud::Cursor>, String> {
+    match value.get("nextToken") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(t)) if t.is_empty() => Ok(None),
+        Some(serde_json::Value::String(t)) => Ok(Some(crate::cloud::Cursor::Token(t.clone()))),
+        Some(_) => Err("`nextToken` is not a string".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,44 @@ impl Client {
         json_object("GetFunction", status, rid, &body)
     }
 
+    /// One page of `ListServiceVersions` (issue 14; `aliyun-fc-more.md` A.7): the service's
+    /// published versions, oldest first (`direction=FORWARD`). In FC 2.0 a version is a
+    /// snapshot of the whole service. The caller paces.
+    pub async fn list_service_versions(
+        &self,
+        region: &str,
+        service: &str,
+        token: Option<&str>,
+    ) -> Result<crate::cloud::versions::VersionsPage, CloudError> {
+        let path = format!("/{API_VERSION}/services/{service}/versions");
+        let limit = crate::cloud::versions::PAGE.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("direction", "FORWARD"), ("limit", &limit)];
+        if let Some(t) = token {
+            query.push(("nextToken", t));
+        }
+        let action = "ListServiceVersions";
+        let (status, rid, body) = self.call(action, region, &path, &query).await?;
+        fc3::versions_page(action, status, rid, &body)
+    }
+
+    /// One page of the service's `ListAliases` (an FC 2.0 alias belongs to the service).
+    pub async fn list_service_aliases(
+        &self,
+        region: &str,
+        service: &str,
+        token: Option<&str>,
+    ) -> Result<crate::cloud::versions::AliasesPage, CloudError> {
+        let path = format!("/{API_VERSION}/services/{service}/aliases");
+        let limit = crate::cloud::versions::PAGE.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
+        if let Some(t) = token {
+            query.push(("nextToken", t));
+        }
+        let action = "ListAliases";
+        let (status, rid, body) = self.call(action, region, &path, &query).await?;
+        fc3::aliases_page(action, status, rid, &body)
+    }
+
     /// One page of `ListTriggers` (limit 100, the maximum): the entries and the next token.
     /// The caller paces.
     pub async fn list_triggers(

@@ -5,6 +5,7 @@
 
 mod layers;
 pub mod sign;
+mod versions;
 
 use std::time::Duration;
 
