@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::cloud::listed::Hint;
 use crate::cloud::{self, Cursor, Target};
 use crate::config::{Discover, RetrySettings, valid_cloud_name};
 use crate::shutdown::Shutdown;
@@ -60,6 +61,15 @@ pub struct Listing {
     pub failures: Vec<ScopeFailure>,
     /// Shutdown came first: nothing may be concluded from what was (not) listed.
     pub interrupted: bool,
+    /// Each listed function's change hints, by key (absent: its entry carried none).
+    pub hints: HashMap<String, Hint>,
+}
+
+/// One listed name, and for a function its entry's change hints.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub hint: Option<Hint>,
 }
 
 impl Listing {
@@ -82,10 +92,12 @@ pub async fn list(
     clients: &cloud::Clients,
     retry: &RetrySettings,
     shutdown: &Shutdown,
+    hint_key: &[u8; 32],
 ) -> Listing {
-    let mut scopes_cache: HashMap<(String, String), Result<Vec<String>, String>> = HashMap::new();
-    let mut functions_cache: HashMap<(String, String, String), Result<Vec<String>, String>> =
+    let mut scopes_cache: HashMap<(String, String), Result<Vec<Listed>, String>> = HashMap::new();
+    let mut functions_cache: HashMap<(String, String, String), Result<Vec<Listed>, String>> =
         HashMap::new();
+    let mut hints: HashMap<String, Hint> = HashMap::new();
     let mut found: BTreeMap<String, Target> = BTreeMap::new();
     let mut failures: Vec<ScopeFailure> = Vec::new();
     let mut fail = |f: ScopeFailure| {
@@ -113,6 +125,7 @@ pub async fn list(
                     targets: found.into_values().collect(),
                     failures,
                     interrupted: true,
+                    hints,
                 };
             }
             let scopes: Vec<String> = match &rule.scopes {
@@ -120,11 +133,12 @@ pub async fn list(
                 None => {
                     let key = (rule.account.clone(), region.clone());
                     if !scopes_cache.contains_key(&key) {
-                        let r = list_all(client, rule, region, None, retry, shutdown).await;
+                        let r =
+                            list_all(client, rule, region, None, retry, shutdown, hint_key).await;
                         scopes_cache.insert(key.clone(), r);
                     }
                     match &scopes_cache[&key] {
-                        Ok(s) => s.clone(),
+                        Ok(s) => s.iter().map(|l| l.name.clone()).collect(),
                         Err(error) => {
                             fail(ScopeFailure {
                                 account: rule.account.clone(),
@@ -143,17 +157,30 @@ pub async fn list(
                         targets: found.into_values().collect(),
                         failures,
                         interrupted: true,
+                        hints,
                     };
                 }
                 let key = (rule.account.clone(), region.clone(), scope.clone());
                 if !functions_cache.contains_key(&key) {
-                    let r = list_all(client, rule, region, Some(&scope), retry, shutdown).await;
+                    let r = list_all(
+                        client,
+                        rule,
+                        region,
+                        Some(&scope),
+                        retry,
+                        shutdown,
+                        hint_key,
+                    )
+                    .await;
                     functions_cache.insert(key.clone(), r);
                 }
                 match &functions_cache[&key] {
-                    Ok(names) => {
-                        for name in names.iter().filter(|n| rule.wants_name(n)) {
-                            let t = rule.target(region, &scope, name);
+                    Ok(listed) => {
+                        for l in listed.iter().filter(|l| rule.wants_name(&l.name)) {
+                            let t = rule.target(region, &scope, &l.name);
+                            if let Some(h) = &l.hint {
+                                hints.entry(t.key.clone()).or_insert_with(|| h.clone());
+                            }
                             found.entry(t.key.clone()).or_insert(t);
                         }
                     }
@@ -177,6 +204,7 @@ pub async fn list(
         targets,
         failures,
         interrupted: shutdown.is_stopping(),
+        hints,
     }
 }
 
@@ -217,9 +245,20 @@ pub async fn confirm_missing(
             if shutdown.is_stopping() {
                 break;
             }
-            let r = list_all(client, rule, &t.region, Some(&t.namespace), retry, shutdown).await;
+            let r = list_all(
+                client,
+                rule,
+                &t.region,
+                Some(&t.namespace),
+                retry,
+                shutdown,
+                &[0; 32],
+            )
+            .await;
             let names = match r {
-                Ok(names) if !shutdown.is_stopping() => Some(names.into_iter().collect()),
+                Ok(listed) if !shutdown.is_stopping() => {
+                    Some(listed.into_iter().map(|l| l.name).collect())
+                }
                 Ok(_) => None,
                 Err(e) => {
                     tracing::warn!(
@@ -247,15 +286,16 @@ pub async fn confirm_missing(
 
 /// Every page of one listing: the scopes of a region (`scope: None`) or the functions of one
 /// scope. `Err` is a one-line, secret-free reason naming the call.
-async fn list_all(
+pub async fn list_all(
     client: &cloud::Client,
     rule: &Discover,
     region: &str,
     scope: Option<&str>,
     retry: &RetrySettings,
     shutdown: &Shutdown,
-) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::new();
+    hint_key: &[u8; 32],
+) -> Result<Vec<Listed>, String> {
+    let mut names: Vec<Listed> = Vec::new();
     // Names already taken, as a set: one scope (SCF's `default`) may hold the whole fleet,
     // and a scan per name was quadratic in it (review P2).
     let mut taken: HashSet<String> = HashSet::new();
@@ -263,7 +303,7 @@ async fn list_all(
     let mut seen_tokens: Vec<Cursor> = Vec::new();
     for _ in 0..MAX_PAGES {
         let page = page_with_retries(client, region, scope, &cursor, retry, shutdown).await?;
-        for name in &page.names {
+        for (i, name) in page.names.iter().enumerate() {
             if !valid_cloud_name(rule.cloud, scope.is_none(), name) {
                 let what = if scope.is_none() {
                     client.scopes_action()
@@ -286,7 +326,15 @@ async fn list_all(
                 ));
             }
             if taken.insert(name.clone()) {
-                names.push(name.clone());
+                // Scopes have no hints: a service's own settings are read at full checks.
+                let hint = match (scope, page.entries.get(i)) {
+                    (Some(_), Some(entry)) => cloud::listed::hint(rule.cloud, entry, hint_key),
+                    _ => None,
+                };
+                names.push(Listed {
+                    name: name.clone(),
+                    hint,
+                });
             }
         }
         match page.next {
@@ -339,6 +387,7 @@ async fn page_with_retries(
                 tracing::warn!(region, scope, "listed scope does not exist: {e}");
                 return Ok(cloud::Page {
                     names: Vec::new(),
+                    entries: Vec::new(),
                     next: None,
                     request_id: e.request_id,
                 });

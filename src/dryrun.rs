@@ -75,8 +75,14 @@ pub async fn plan(
     let mut targets = explicit.to_vec();
     let mut listing_failures = Vec::new();
     if !config.discover.is_empty() {
-        let listing =
-            crate::discover::list(&config.discover, &clients, &config.retry, shutdown).await;
+        let listing = crate::discover::list(
+            &config.discover,
+            &clients,
+            &config.retry,
+            shutdown,
+            &[0; 32],
+        )
+        .await;
         // A set of the keys taken, not a scan of `targets` per listed function (review P2).
         let mut taken: std::collections::HashSet<String> =
             targets.iter().map(|t| t.key.clone()).collect();

@@ -22,6 +22,7 @@ use crate::db::{Db, DbError, LatestVersion, SweepCounts, Writer};
 use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
+mod check;
 mod plan;
 mod stages;
 
@@ -156,7 +157,10 @@ pub struct Sweeper {
     /// `[capture] secrets`: how configuration snapshots keep secret values.
     capture: crate::config::SecretsMode,
     /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
+    /// Also keys the listing fingerprints (`cloud::listed`).
     capture_key: Arc<[u8; 32]>,
+    /// `[sync] full_check_interval` (`sweep/check.rs`).
+    full_check_interval: Duration,
 }
 
 impl Sweeper {
@@ -211,6 +215,7 @@ impl Sweeper {
             journal_ahead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             capture,
             capture_key: Arc::new(capture_key),
+            full_check_interval: config.sync.full_check_interval,
         };
         Ok((sweeper, lock))
     }
@@ -275,7 +280,7 @@ impl Sweeper {
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
-        let (planned, listing_failures) = match self.plan(targets, shutdown).await {
+        let (planned, listing_failures, mut hints) = match self.plan(targets, shutdown).await {
             Ok(p) => p,
             Err(e) => {
                 // The sweep row exists: close it, so it is not later taken for a killed run.
@@ -296,13 +301,28 @@ impl Sweeper {
         self.observer.sweep_started(sweep_id, targets);
 
         let all = targets.to_vec();
-        let known = self
-            .db(move |db| db.prepare_targets(&all, &crate::time::now_rfc3339()))
+        let (known, mut listing_checks) = self
+            .db(move |db| {
+                let known = db.prepare_targets(&all, &crate::time::now_rfc3339())?;
+                Ok((known, db.listing_checks()?))
+            })
             .await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let interval = self.full_check_interval;
         let mut results: Vec<FunctionResult> =
             futures_util::stream::iter(targets.iter().zip(known))
                 .map(|(t, (function_id, latest))| {
-                    self.process(t, function_id, latest, sweep_id, shutdown)
+                    let hint = hints.remove(&t.key);
+                    let state = listing_checks.remove(&function_id);
+                    let check = check::decide(
+                        t,
+                        hint.as_ref(),
+                        state.as_ref(),
+                        latest.as_ref(),
+                        interval,
+                        now_ms,
+                    );
+                    self.process(t, function_id, latest, sweep_id, shutdown, (check, hint))
                 })
                 .buffer_unordered(self.concurrency)
                 .collect()
@@ -345,9 +365,10 @@ impl Sweeper {
         latest: Option<LatestVersion>,
         sweep_id: i64,
         shutdown: &Shutdown,
+        check: (check::Check, Option<crate::cloud::listed::Hint>),
     ) -> FunctionResult {
         let result = self
-            .process_inner(target, function_id, latest, sweep_id, shutdown)
+            .process_inner(target, function_id, latest, sweep_id, shutdown, check)
             .await;
         self.observer.function_finished(target, &result);
         result
@@ -360,6 +381,7 @@ impl Sweeper {
         latest: Option<LatestVersion>,
         sweep_id: i64,
         shutdown: &Shutdown,
+        (check, hint): (check::Check, Option<crate::cloud::listed::Hint>),
     ) -> FunctionResult {
         let mut bytes = 0;
         if shutdown.is_stopping() {
@@ -370,7 +392,7 @@ impl Sweeper {
             };
         }
         let outcome = match tokio::select! {
-            r = self.try_process(target, function_id, latest, sweep_id, shutdown, &mut bytes) => r,
+            r = self.checked_process(target, function_id, latest, sweep_id, shutdown, &mut bytes, check, hint) => r,
             // Dropping the pipeline's future cancels its download; the temp file goes with it.
             _ = shutdown.aborted() => Ok(Outcome::Interrupted),
         } {

@@ -27,6 +27,7 @@ use crate::cloud::aliyun::sign as fc_sign;
 
 mod config;
 mod fc3;
+mod listed;
 pub use config::SimConfig;
 pub mod verify_fc;
 pub mod verify_tc;
@@ -182,6 +183,11 @@ struct Inner {
     tokens_seen: Vec<String>,
     /// Configurations served by the configuration calls (`config.rs`); default when absent.
     configs: HashMap<SimFunction, config::SimConfig>,
+    /// Each function's modified time, in seconds of `clock` (`listed.rs`).
+    modified: HashMap<SimFunction, u64>,
+    clock: u64,
+    /// Verified API requests per action (`listed.rs`).
+    by_action: HashMap<String, u64>,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -387,6 +393,7 @@ impl Simulator {
         inner.packages.push(package);
         let id = inner.packages.len() - 1;
         inner.functions.insert(f.clone(), id);
+        inner.touch(f);
     }
 
     /// Deletes a function: its API calls answer "not found" from now on.
@@ -603,6 +610,7 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
+        inner.count_action(header_str(&headers, "x-tc-action").unwrap_or_default());
     }
 
     if header_str(&headers, "x-tc-version") != Some("2018-04-16") {
@@ -736,6 +744,7 @@ async fn fc_get_function_code(
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
+        inner.count_action("GetFunctionCode");
     }
 
     let qualifier = uri.query().and_then(|q| {
@@ -1084,13 +1093,15 @@ async fn scf_list(
             "Namespaces": items, "TotalCount": all.len(), "RequestId": request_id()
         }})
     } else {
+        let inner = shared.lock();
         let items: Vec<_> = page
             .iter()
             .map(|n| {
-                serde_json::json!({"FunctionName": n, "Namespace": namespace,
-                    "Status": "Active", "Runtime": null})
+                let f = SimFunction::scf(region, &namespace, n, None);
+                inner.scf_entry(&f, n, &namespace)
             })
             .collect();
+        drop(inner);
         serde_json::json!({"Response": {
             "Functions": items, "TotalCount": all.len(), "RequestId": request_id()
         }})
@@ -1175,6 +1186,7 @@ fn verify_request(
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
     inner.api_times.push(std::time::Instant::now());
+    inner.count_action(listed::fc_action(uri.path()));
     if let Some(token) = &verified.security_token {
         inner.tokens_seen.push(token.clone());
     }
@@ -1293,10 +1305,16 @@ async fn fc_list(shared: &Arc<Shared>, uri: &Uri, service: Option<String>) -> Re
     } else {
         ("services", "serviceName")
     };
+    let inner = shared.lock();
     let items: Vec<_> = page
         .iter()
-        .map(|n| serde_json::json!({ field: n, "description": "" }))
+        .map(|n| match &service {
+            Some(s) => inner.fc_entry(&SimFunction::fc(s, n, None), n),
+            None => serde_json::json!({ field: n, "description": "",
+                "lastModifiedTime": "2026-01-01T00:00:00Z" }),
+        })
         .collect();
+    drop(inner);
     let mut body = serde_json::json!({ array: items });
     if let Some(next) = next {
         body["nextToken"] = serde_json::Value::String(next);

@@ -19,9 +19,9 @@ impl Sweeper {
         &self,
         explicit: &[Target],
         shutdown: &Shutdown,
-    ) -> Result<(Vec<Target>, Vec<FunctionResult>), SweepError> {
+    ) -> Result<(Vec<Target>, Vec<FunctionResult>, Hints), SweepError> {
         if self.discover.is_empty() {
-            return Ok((explicit.to_vec(), Vec::new()));
+            return Ok((explicit.to_vec(), Vec::new(), Hints::new()));
         }
         let listing = self
             .while_listing(crate::discover::list(
@@ -29,6 +29,7 @@ impl Sweeper {
                 &self.clients,
                 &self.retry,
                 shutdown,
+                &self.capture_key,
             ))
             .await;
         let explicit_keys: HashSet<String> = explicit.iter().map(|t| t.key.clone()).collect();
@@ -53,7 +54,7 @@ impl Sweeper {
         if listing.interrupted {
             // Shutdown came first: nothing is concluded from a partial listing, and the targets
             // below are all reported as interrupted by `process`.
-            return Ok((targets, Vec::new()));
+            return Ok((targets, Vec::new(), Hints::new()));
         }
 
         // Gone means gone: a known function the listing missed is marked gone only when a
@@ -87,6 +88,7 @@ impl Sweeper {
             .await
         };
         let mut listing = listing;
+        let hints = std::mem::take(&mut listing.hints);
         for t in &confirmation.found {
             if self.only.as_ref().is_none_or(|o| o.matches(t)) {
                 targets.push(t.clone());
@@ -152,9 +154,12 @@ impl Sweeper {
                 bytes: 0,
             })
             .collect();
-        Ok((targets, results))
+        Ok((targets, results, hints))
     }
 }
+
+/// The listing's change hints of this sweep's functions, by key.
+pub(super) type Hints = std::collections::HashMap<String, crate::cloud::listed::Hint>;
 
 /// How often a running `[[discover]]` listing tells the observers it is still under way.
 const LISTING_TICK: std::time::Duration = std::time::Duration::from_secs(10);

@@ -31,6 +31,7 @@ use crate::db::{LatestVersion, NewVersion, VersionConfig};
 use crate::fetch;
 use crate::shutdown::Shutdown;
 
+use super::check::PackageHint;
 use super::{Outcome, Sweeper, next_version_no, with_attempts};
 
 /// A stage's answer when shutdown may have stopped it.
@@ -63,7 +64,9 @@ enum Plan {
 }
 
 impl Sweeper {
-    /// The pipeline for one function. `Err` is the one-line reason it failed.
+    /// The pipeline for one function. `Err` is the one-line reason it failed. `package_hint`:
+    /// what this sweep's listing says about the package (`sweep/check.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn try_process(
         &self,
         target: &Target,
@@ -72,6 +75,7 @@ impl Sweeper {
         sweep_id: i64,
         shutdown: &Shutdown,
         bytes: &mut u64,
+        package_hint: PackageHint,
     ) -> Result<Outcome, String> {
         let client = self
             .clients
@@ -94,7 +98,7 @@ impl Sweeper {
         };
 
         let (package, cloud_checksum) = match self
-            .package_stages(client, target, &latest, shutdown)
+            .package_stages(client, target, &latest, package_hint, shutdown)
             .await?
         {
             Step::Done(p) => p,
@@ -131,7 +135,11 @@ impl Sweeper {
                         "the archived blob of this package was corrupt: moved aside and replaced by the verified download"
                     );
                 }
-                if restored {
+                if restored && package_hint == PackageHint::Suspect {
+                    tracing::info!(function = %target.key, "the listing showed a new size or modified time with the same CRC-64; downloaded: the same SHA-256, unchanged");
+                    self.plan_same_package(&latest, &snapshot, &previous_config, config_changed)
+                        .await?
+                } else if restored {
                     tracing::warn!(function = %target.key, sha256 = %package.sha256, "restored a missing blob");
                     self.plan_same_package(&latest, &snapshot, &previous_config, config_changed)
                         .await?
@@ -237,8 +245,18 @@ impl Sweeper {
         client: &cloud::Client,
         target: &Target,
         latest: &Option<LatestVersion>,
+        package_hint: PackageHint,
         shutdown: &Shutdown,
     ) -> Result<Step<(Package, String)>, String> {
+        // The listing showed the package as the last full check saw it: no call for it.
+        if package_hint == PackageHint::Same
+            && let Some(l) = latest
+            && self.blob_present(&l.sha256).await
+        {
+            return Ok(Step::Done((Package::Unchanged, l.cloud_checksum.clone())));
+        }
+        // The same CRC-64 with another size or modified time: the bytes decide (SHA-256).
+        let force_download = package_hint == PackageHint::Suspect;
         let attempts = self.retry.attempts;
         let mut attempt = 0;
         // The SHA-256 of the last download that did not match the cloud's checksum.
@@ -259,7 +277,7 @@ impl Sweeper {
                 Err(e) => return Err(with_attempts(e.to_string(), attempt)),
             };
             let cloud_checksum = location.checksum.to_db_string();
-            if self.compare_package(latest, &cloud_checksum).await {
+            if !force_download && self.compare_package(latest, &cloud_checksum).await {
                 return Ok(Step::Done((Package::Unchanged, cloud_checksum)));
             }
             let result = match self.fetch_package(target, &location, shutdown).await? {
@@ -323,7 +341,7 @@ impl Sweeper {
 
     /// Whether blob `sha256` is in the archive. On object storage this is a HEAD request, so
     /// it runs off the async workers.
-    async fn blob_present(&self, sha256: &str) -> bool {
+    pub(super) async fn blob_present(&self, sha256: &str) -> bool {
         let (archive, sha) = (self.archive.clone(), sha256.to_string());
         tokio::task::spawn_blocking(move || archive.contains(&sha))
             .await

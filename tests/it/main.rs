@@ -20,5 +20,6 @@ mod props;
 mod recovery;
 mod secrets;
 mod status;
+mod sweepcost;
 mod sync;
 mod whole;

@@ -437,6 +437,7 @@ pub(crate) fn page(
     };
     Ok(super::Page {
         names,
+        entries: items.clone(),
         next,
         request_id: rid,
     })

@@ -1,0 +1,280 @@
+//! Issue 16: sweeps that cost the cloud almost nothing. The listing recognises unchanged
+//! functions; a function's own calls are made only when its listing entry changed or its full
+//! check is due (`[sync] full_check_interval`). Every test counts the verified requests the
+//! simulator received, per API action.
+
+use std::collections::HashMap;
+
+use fnvault::sim::{SimConfig, SimFunction};
+
+use crate::common::*;
+
+const RULES: &str = "[[discover]]\naccount = \"tc\"\nregions = [\"ap-guangzhou\"]\n\n\
+     [[discover]]\naccount = \"ali\"\nregions = [\"cn-hangzhou\"]\nservices = [\"*\"]\n\n\
+     [[discover]]\naccount = \"ali\"\nregions = [\"cn-hangzhou\"]\nfc_version = \"3.0\"\n";
+
+/// Three SCF, three FC 2.0 (one service) and two FC 3.0 functions.
+fn fleet(env: &Env) -> (Vec<SimFunction>, Vec<SimFunction>) {
+    let mut scf = Vec::new();
+    let mut fc = Vec::new();
+    for n in ["a", "b", "c"] {
+        let f = SimFunction::scf("ap-guangzhou", "default", &format!("scf-{n}"), None);
+        env.sim.deploy(&f, package(&format!("scf {n}"), 2_000));
+        scf.push(f);
+        let f = SimFunction::fc("orders", &format!("fc-{n}"), None);
+        env.sim.deploy(&f, package(&format!("fc {n}"), 2_000));
+        fc.push(f);
+    }
+    for n in ["a", "b"] {
+        let f = SimFunction::fc3(&format!("fc3-{n}"), None);
+        env.sim.deploy(&f, package(&format!("fc3 {n}"), 2_000));
+        fc.push(f);
+    }
+    (scf, fc)
+}
+
+/// Runs `fnvault sync` (which must succeed) and returns the verified requests it made, per
+/// action.
+async fn sync_counting(env: &Env) -> HashMap<String, u64> {
+    let before = env.sim.requests_by_action();
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut made = env.sim.requests_by_action();
+    for (action, n) in before {
+        *made.entry(action).or_default() -= n;
+    }
+    made.retain(|_, n| *n > 0);
+    made
+}
+
+fn calls(made: &HashMap<String, u64>, action: &str) -> u64 {
+    made.get(action).copied().unwrap_or(0)
+}
+
+/// `list --json`'s `last_check_kind` of every function.
+async fn kinds(env: &Env) -> Vec<(String, String)> {
+    let mut k: Vec<(String, String)> = env
+        .list()
+        .await
+        .iter()
+        .map(|e| {
+            assert!(e["last_full_check"].is_string(), "no last_full_check: {e}");
+            (
+                e["function"].as_str().unwrap_or_default().to_string(),
+                e["last_check_kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    k.sort();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_sweep_costs_only_the_listings() {
+    let env = Env::new().await;
+    let (scf, fc) = fleet(&env);
+    env.write_config(RULES);
+
+    let first = sync_counting(&env).await;
+    assert_eq!(calls(&first, "GetFunctionAddress"), 3, "{first:?}");
+    assert_eq!(calls(&first, "GetFunctionCode"), 5, "{first:?}");
+    // SCF's ModTime has one-second resolution: a changed entry is confirmed by a second full
+    // check before the listing alone vouches for it. FC's entries carry the checksum.
+    let second = sync_counting(&env).await;
+    assert_eq!(calls(&second, "GetFunctionAddress"), 3, "{second:?}");
+    assert_eq!(calls(&second, "GetFunctionCode"), 0, "{second:?}");
+    assert_eq!(calls(&second, "GetFunction"), 3, "{second:?}");
+
+    let quick = sync_counting(&env).await;
+
+    // Only listings: SCF ListNamespaces + ListFunctions, FC ListServices + one ListFunctions
+    // per service, FC 3.0 one ListFunctions.
+    assert_eq!(calls(&quick, "GetFunctionAddress"), 0, "{quick:?}");
+    assert_eq!(calls(&quick, "GetFunctionCode"), 0, "{quick:?}");
+    for action in ["GetFunction", "GetService", "ListTriggers"] {
+        assert_eq!(calls(&quick, action), 0, "{action}: {quick:?}");
+    }
+    let total: u64 = quick.values().sum();
+    assert_eq!(total, 5, "{quick:?}");
+    assert_eq!(env.sim.stats().downloads, 8);
+    let kinds = kinds(&env).await;
+    assert_eq!(kinds.len(), scf.len() + fc.len());
+    assert!(kinds.iter().all(|(_, k)| k == "listing"), "{kinds:?}");
+    assert_eq!(env.sim.stats().rejected_requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redeploy_is_archived_in_the_next_sweep_on_both_clouds() {
+    let env = Env::new().await;
+    let (scf, fc) = fleet(&env);
+    env.write_config(RULES);
+    for _ in 0..3 {
+        sync_counting(&env).await;
+    }
+
+    env.sim
+        .deploy(&scf[1], package("scf b, second deploy", 2_100));
+    env.sim
+        .deploy(&fc[1], package("fc b, second deploy", 2_100));
+    env.sim
+        .deploy(&fc[4], package("fc3 b, second deploy", 2_100));
+    let made = sync_counting(&env).await;
+
+    // Only the redeployed functions are asked.
+    assert_eq!(calls(&made, "GetFunctionAddress"), 1, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionCode"), 2, "{made:?}");
+    for key in [
+        "tc/ap-guangzhou/default/scf-b",
+        "ali/cn-hangzhou/orders/fc-b",
+        "ali/cn-hangzhou/fc3-b",
+    ] {
+        let e = env.entry(key).await;
+        assert_eq!(e["versions"], 2, "{e}");
+        assert_eq!(e["last_check_kind"], "full", "{e}");
+    }
+    assert_eq!(
+        env.entry("tc/ap-guangzhou/default/scf-a").await["versions"],
+        1
+    );
+    let e = env.entry("ali/cn-hangzhou/orders/fc-b").await;
+    assert_eq!(
+        e["latest_sha256"],
+        sha256_hex(&package("fc b, second deploy", 2_100))
+    );
+}
+
+/// Bytes that end like `prefix` followed by 8 bytes chosen so the whole has CRC-64 `target`:
+/// the CRC is affine in those 8 bytes over GF(2), so a linear system gives them. Whoever
+/// deploys can do the same, which is why a CRC-64 never proves a package unchanged alone.
+fn with_crc64(prefix: &[u8], target: u64) -> Vec<u8> {
+    let crc = |x: u64| {
+        let mut v = prefix.to_vec();
+        v.extend_from_slice(&x.to_le_bytes());
+        fnvault::fetch::crc64(&v)
+    };
+    let base = crc(0);
+    // An echelon basis of the images of the 64 unit vectors, each with its preimage.
+    let mut basis: [Option<(u64, u64)>; 64] = [None; 64];
+    for i in 0..64 {
+        let (mut image, mut pre) = (crc(1 << i) ^ base, 1u64 << i);
+        for bit in (0..64).rev() {
+            if image >> bit & 1 == 0 {
+                continue;
+            }
+            match basis[bit] {
+                Some((bi, bp)) => {
+                    image ^= bi;
+                    pre ^= bp;
+                }
+                None => {
+                    basis[bit] = Some((image, pre));
+                    break;
+                }
+            }
+        }
+    }
+    let (mut want, mut x) = (target ^ base, 0u64);
+    for bit in (0..64).rev() {
+        if want >> bit & 1 == 1 {
+            let (bi, bp) = basis[bit].expect("the CRC is a bijection of the last 8 bytes");
+            want ^= bi;
+            x ^= bp;
+        }
+    }
+    let mut v = prefix.to_vec();
+    v.extend_from_slice(&x.to_le_bytes());
+    assert_eq!(fnvault::fetch::crc64(&v), target);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_with_the_same_crc64_and_a_new_modified_time_is_downloaded_and_archived() {
+    let env = Env::new().await;
+    let f = SimFunction::fc("orders", "checkout", None);
+    let original = package("the original", 4_000);
+    env.sim.deploy(&f, original.clone());
+    env.write_config("[[discover]]\naccount = \"ali\"\nregions = [\"cn-hangzhou\"]\n");
+    sync_counting(&env).await;
+    sync_counting(&env).await;
+    let key = "ali/cn-hangzhou/orders/checkout";
+    assert_eq!(env.entry(key).await["last_check_kind"], "listing");
+
+    // The same bytes deployed again: a new lastModifiedTime, the same CRC-64 and size. The
+    // package is downloaded and its SHA-256 compared: equal, so no new version.
+    env.sim.deploy(&f, original.clone());
+    let made = sync_counting(&env).await;
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    assert_eq!(env.sim.downloads_of(&f), 2);
+    assert_eq!(env.entry(key).await["versions"], 1);
+
+    // Other bytes of the same size with the same CRC-64: archived as a new version.
+    let forged = with_crc64(
+        &package("someone else's code", 4_000)[..original.len() - 8],
+        fnvault::fetch::crc64(&original),
+    );
+    assert_eq!(forged.len(), original.len());
+    assert_ne!(sha256_hex(&forged), sha256_hex(&original));
+    env.sim.deploy(&f, forged.clone());
+    let made = sync_counting(&env).await;
+
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    let e = env.entry(key).await;
+    assert_eq!(e["versions"], 2, "{e}");
+    assert_eq!(e["latest_sha256"], sha256_hex(&forged), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configuration_change_in_the_listing_reads_the_configuration_without_get_function_code() {
+    let env = Env::new().await;
+    let (_, fc) = fleet(&env);
+    env.write_config(RULES);
+    for _ in 0..3 {
+        sync_counting(&env).await;
+    }
+    let mut c = SimConfig {
+        memory_mb: 512,
+        ..SimConfig::default()
+    };
+    c.modified = "2026-02-01T00:00:00Z".into();
+    env.sim.set_config(&fc[0], c);
+
+    let made = sync_counting(&env).await;
+
+    // Its lastModifiedTime moved with the same CRC-64 and size: the bytes are compared (one
+    // GetFunctionCode, one download); the configuration is read and archived.
+    assert_eq!(calls(&made, "GetService"), 1, "{made:?}");
+    assert_eq!(calls(&made, "ListTriggers"), 1, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    let e = env.entry("ali/cn-hangzhou/orders/fc-a").await;
+    assert_eq!(e["versions"], 2, "{e}");
+    assert_eq!(e["latest_sha256"], sha256_hex(&package("fc a", 2_000)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_zero_full_check_interval_every_function_gets_a_full_check() {
+    let env = Env::new().await;
+    let (scf, fc) = fleet(&env);
+    env.write_config(&format!("[sync]\nfull_check_interval = \"0s\"\n\n{RULES}"));
+    sync_counting(&env).await;
+    sync_counting(&env).await;
+
+    let made = sync_counting(&env).await;
+
+    assert_eq!(
+        calls(&made, "GetFunctionAddress"),
+        scf.len() as u64,
+        "{made:?}"
+    );
+    // The configuration of every function; FC packages still judged by the listing.
+    assert_eq!(
+        calls(&made, "GetFunction"),
+        (scf.len() + fc.len()) as u64,
+        "{made:?}"
+    );
+    assert_eq!(calls(&made, "ListTriggers"), fc.len() as u64, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionCode"), 0, "{made:?}");
+    assert!(kinds(&env).await.iter().all(|(_, k)| k == "full"));
+}
