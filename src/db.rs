@@ -29,7 +29,7 @@ pub use merge::MergedVersion;
 mod whole;
 pub use whole::VersionConfig;
 mod listing;
-pub use listing::ListingCheck;
+pub use listing::{FullCheckSummary, ListingCheck};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

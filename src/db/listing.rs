@@ -22,7 +22,43 @@ pub struct ListingCheck {
     pub last_full_check: Option<String>,
 }
 
+/// How the functions (not gone) were last checked, for `status` and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FullCheckSummary {
+    /// Last checked by the listing alone.
+    pub by_listing: i64,
+    /// Last checked by a full check.
+    pub full: i64,
+    /// No full check recorded since migration 0011 (their next check is a full one).
+    pub never: i64,
+    /// The oldest `last_full_check` among them.
+    pub oldest_full_check: Option<String>,
+}
+
 impl Db {
+    /// How every function that is not gone was last checked (one pass).
+    pub fn full_check_summary(&self) -> Result<FullCheckSummary, DbError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(c.last_check_kind = 'listing'), 0),
+                        COALESCE(SUM(c.last_check_kind = 'full'), 0),
+                        COALESCE(SUM(c.function_id IS NULL), 0),
+                        MIN(c.last_full_check)
+                 FROM functions f LEFT JOIN listing_checks c ON c.function_id = f.id
+                 WHERE f.gone_since IS NULL",
+                [],
+                |r| {
+                    Ok(FullCheckSummary {
+                        by_listing: r.get(0)?,
+                        full: r.get(1)?,
+                        never: r.get(2)?,
+                        oldest_full_check: r.get(3)?,
+                    })
+                },
+            )
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
     /// Every function's listing check, by function id: one pass, read once per sweep.
     pub fn listing_checks(&self) -> Result<HashMap<i64, ListingCheck>, DbError> {
         let mut stmt = self
@@ -163,5 +199,8 @@ mod tests {
         assert!(db.listing_checks().unwrap()[&id].settled);
         db.record_full_check(id, None, true, "t5").unwrap();
         assert!(!db.listing_checks().unwrap()[&id].settled);
+        let s = db.full_check_summary().unwrap();
+        assert_eq!((s.by_listing, s.full, s.never), (0, 1, 0));
+        assert_eq!(s.oldest_full_check.as_deref(), Some("t5"));
     }
 }

@@ -104,6 +104,12 @@ async fn an_unchanged_sweep_costs_only_the_listings() {
     assert_eq!(kinds.len(), scf.len() + fc.len());
     assert!(kinds.iter().all(|(_, k)| k == "listing"), "{kinds:?}");
     assert_eq!(env.sim.stats().rejected_requests, 0);
+    let status = env.fnvault(&["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json");
+    assert_eq!(v["full_checks"]["last_by_listing"], 8, "{v}");
+    assert_eq!(v["full_checks"]["last_full"], 0, "{v}");
+    assert_eq!(v["full_checks"]["interval_seconds"], 86_400, "{v}");
+    assert!(v["full_checks"]["oldest_full_check"].is_string(), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
