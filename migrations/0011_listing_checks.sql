@@ -22,3 +22,15 @@ CREATE TABLE listing_checks (
     last_full_check TEXT,
     last_check_kind TEXT NOT NULL DEFAULT 'full'
 );
+
+-- How many pages the last listing of a scope of explicit `[[functions]]` took, so a sweep
+-- lists a scope only when that costs fewer requests than asking each function (issue 16).
+--   scope      account/region/namespace-or-service ('' for FC 3.0's region-wide listing)
+--   pages      pages it took, or when it was stopped for costing too much, one more than
+--              it was allowed
+--   listed_at  when (RFC 3339 UTC); a day later the scope is measured again
+CREATE TABLE scope_listings (
+    scope     TEXT PRIMARY KEY,
+    pages     INTEGER NOT NULL,
+    listed_at TEXT NOT NULL
+);

@@ -286,7 +286,7 @@ pub async fn confirm_missing(
 
 /// Every page of one listing: the scopes of a region (`scope: None`) or the functions of one
 /// scope. `Err` is a one-line, secret-free reason naming the call.
-pub async fn list_all(
+async fn list_all(
     client: &cloud::Client,
     rule: &Discover,
     region: &str,
@@ -295,24 +295,89 @@ pub async fn list_all(
     shutdown: &Shutdown,
     hint_key: &[u8; 32],
 ) -> Result<Vec<Listed>, String> {
+    let call = ListCall {
+        client,
+        cloud: rule.cloud,
+        region,
+        scope,
+        max_pages: MAX_PAGES,
+    };
+    list_pages(&call, retry, shutdown, hint_key).await
+}
+
+/// One listing to page through: the scopes of a region (`scope: None`) or the functions of
+/// one scope, at most `max_pages` pages.
+pub struct ListCall<'a> {
+    pub client: &'a cloud::Client,
+    pub cloud: cloud::Cloud,
+    pub region: &'a str,
+    pub scope: Option<&'a str>,
+    pub max_pages: usize,
+}
+
+/// Why [`list_pages`] gave up.
+#[derive(Debug)]
+pub enum ListError {
+    /// The listing has more than `max_pages` pages (it was stopped there).
+    TooLong { pages: usize },
+    /// A one-line, secret-free reason naming the call.
+    Failed(String),
+}
+
+/// Every page of one listing, each paced and retried; a listed name failing the naming rules,
+/// a repeated cursor or more than `max_pages` pages ends it with an error.
+pub async fn list_pages(
+    call: &ListCall<'_>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+    hint_key: &[u8; 32],
+) -> Result<Vec<Listed>, String> {
+    match list_bounded(call, retry, shutdown, hint_key).await {
+        Ok((l, _)) => Ok(l),
+        Err(ListError::Failed(e)) => Err(e),
+        Err(ListError::TooLong { .. }) => Err(format!(
+            "{} listing has more than {} pages; stopped",
+            call.cloud.display_name(),
+            call.max_pages
+        )),
+    }
+}
+
+/// [`list_pages`], telling a listing longer than `max_pages` apart from a failure; with the
+/// number of pages it took.
+pub async fn list_bounded(
+    call: &ListCall<'_>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+    hint_key: &[u8; 32],
+) -> Result<(Vec<Listed>, usize), ListError> {
+    let ListCall {
+        client,
+        cloud: rule_cloud,
+        region,
+        scope,
+        max_pages,
+    } = *call;
     let mut names: Vec<Listed> = Vec::new();
     // Names already taken, as a set: one scope (SCF's `default`) may hold the whole fleet,
     // and a scan per name was quadratic in it (review P2).
     let mut taken: HashSet<String> = HashSet::new();
     let mut cursor = Cursor::Start;
     let mut seen_tokens: Vec<Cursor> = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = page_with_retries(client, region, scope, &cursor, retry, shutdown).await?;
+    for pages in 1..=max_pages {
+        let page = page_with_retries(client, region, scope, &cursor, retry, shutdown)
+            .await
+            .map_err(ListError::Failed)?;
         for (i, name) in page.names.iter().enumerate() {
-            if !valid_cloud_name(rule.cloud, scope.is_none(), name) {
+            if !valid_cloud_name(rule_cloud, scope.is_none(), name) {
                 let what = if scope.is_none() {
                     client.scopes_action()
                 } else {
                     "ListFunctions"
                 };
-                return Err(format!(
+                return Err(ListError::Failed(format!(
                     "{} {what} answered a name that is not a valid {} name: \"{}\"{}",
-                    rule.cloud.display_name(),
+                    rule_cloud.display_name(),
                     if scope.is_none() {
                         "namespace/service"
                     } else {
@@ -323,12 +388,12 @@ pub async fn list_all(
                         .as_deref()
                         .map(|id| format!(" (request id {id})"))
                         .unwrap_or_default()
-                ));
+                )));
             }
             if taken.insert(name.clone()) {
                 // Scopes have no hints: a service's own settings are read at full checks.
                 let hint = match (scope, page.entries.get(i)) {
-                    (Some(_), Some(entry)) => cloud::listed::hint(rule.cloud, entry, hint_key),
+                    (Some(_), Some(entry)) => cloud::listed::hint(rule_cloud, entry, hint_key),
                     _ => None,
                 };
                 names.push(Listed {
@@ -338,24 +403,21 @@ pub async fn list_all(
             }
         }
         match page.next {
-            None => return Ok(names),
+            None => return Ok((names, pages)),
             Some(next) => {
                 // A token or offset that comes back again would page forever.
                 if seen_tokens.contains(&next) {
-                    return Err(format!(
+                    return Err(ListError::Failed(format!(
                         "{} listing returned the same page cursor twice; stopped",
-                        rule.cloud.display_name()
-                    ));
+                        rule_cloud.display_name()
+                    )));
                 }
                 seen_tokens.push(next.clone());
                 cursor = next;
             }
         }
     }
-    Err(format!(
-        "{} listing has more than {MAX_PAGES} pages; stopped",
-        rule.cloud.display_name()
-    ))
+    Err(ListError::TooLong { pages: max_pages })
 }
 
 async fn page_with_retries(

@@ -59,6 +59,59 @@ impl Db {
             .map_err(|e| sqlite(&self.path, e))
     }
 
+    /// Each function's last full check, by key (only those that had one).
+    pub fn last_full_checks(&self) -> Result<HashMap<String, String>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.key, c.last_full_check FROM listing_checks c
+                 JOIN functions f ON f.id = c.function_id
+                 WHERE c.last_full_check IS NOT NULL",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| sqlite(&self.path, e))?;
+        rows.collect::<Result<HashMap<_, _>, _>>()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// Each explicit scope's last listing: pages and when (`scope_listings`).
+    pub fn scope_listings(&self) -> Result<HashMap<String, (usize, String)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT scope, pages, listed_at FROM scope_listings")
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)?.max(0) as usize, r.get::<_, String>(2)?),
+                ))
+            })
+            .map_err(|e| sqlite(&self.path, e))?;
+        rows.collect::<Result<HashMap<_, _>, _>>()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// Records what listing `scope` took (see `scope_listings`).
+    pub fn record_scope_listing(
+        &mut self,
+        scope: &str,
+        pages: usize,
+        now: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO scope_listings (scope, pages, listed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (scope) DO UPDATE SET pages = excluded.pages,
+                     listed_at = excluded.listed_at",
+            )
+            .and_then(|mut s| s.execute(params![scope, pages.min(i64::MAX as usize) as i64, now]))
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(())
+    }
+
     /// Every function's listing check, by function id: one pass, read once per sweep.
     pub fn listing_checks(&self) -> Result<HashMap<i64, ListingCheck>, DbError> {
         let mut stmt = self

@@ -77,7 +77,13 @@ pub fn decide(
         return Check::Full(PackageHint::Unknown);
     };
     let same_entry = state.fingerprint.as_deref() == Some(hint.fingerprint.as_str());
-    if same_entry && state.settled && !due(&target.key, state, interval, now_ms) {
+    let due = due(
+        &target.key,
+        state.last_full_check.as_deref(),
+        interval,
+        now_ms,
+    );
+    if same_entry && state.settled && !due {
         return Check::Listing;
     }
     let package = match &hint.code_checksum {
@@ -97,15 +103,14 @@ pub fn decide(
     Check::Full(package)
 }
 
-/// Whether `key`'s full check is due: its last one was in an earlier slot (see module doc).
-fn due(key: &str, state: &ListingCheck, interval: Duration, now_ms: i64) -> bool {
+/// Whether `key`'s full check is due: its last one (`None`: never) was in an earlier slot
+/// (see module doc).
+pub fn due(key: &str, last_full_check: Option<&str>, interval: Duration, now_ms: i64) -> bool {
     let period = interval.as_millis().min(i64::MAX as u128) as i64;
     if period == 0 {
         return true;
     }
-    let Some(last) = state
-        .last_full_check
-        .as_deref()
+    let Some(last) = last_full_check
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp_millis())
     else {

@@ -233,7 +233,7 @@ async fn a_package_with_the_same_crc64_and_a_new_modified_time_is_downloaded_and
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_configuration_change_in_the_listing_reads_the_configuration_without_get_function_code() {
+async fn a_configuration_change_in_the_listing_is_read_and_the_package_compared_by_sha256() {
     let env = Env::new().await;
     let (_, fc) = fleet(&env);
     env.write_config(RULES);
@@ -283,4 +283,72 @@ async fn with_a_zero_full_check_interval_every_function_gets_a_full_check() {
     assert_eq!(calls(&made, "ListTriggers"), fc.len() as u64, "{made:?}");
     assert_eq!(calls(&made, "GetFunctionCode"), 0, "{made:?}");
     assert!(kinds(&env).await.iter().all(|(_, k)| k == "full"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explicit_functions_are_checked_by_listing_their_scope_when_that_is_cheaper() {
+    let env = Env::new().await;
+    let mut config = String::new();
+    for n in ["a", "b", "c"] {
+        env.sim.deploy(
+            &SimFunction::scf("ap-guangzhou", "default", &format!("scf-{n}"), None),
+            package(&format!("scf {n}"), 1_000),
+        );
+        config += &scf("ap-guangzhou", "default", &format!("scf-{n}"), None);
+        env.sim.deploy(
+            &SimFunction::fc("orders", &format!("fc-{n}"), None),
+            package(&format!("fc {n}"), 1_000),
+        );
+        config += &fc("ali", "cn-hangzhou", "orders", &format!("fc-{n}"), None);
+    }
+    // One function of a service of 12, listed 1 per page: 12 pages cost more than its 4
+    // calls, so it is asked directly (the listing is stopped after 3 pages, and not tried
+    // again while that measure is fresh).
+    for i in 0..12 {
+        env.sim.deploy(
+            &SimFunction::fc("big", &format!("f{i:02}"), None),
+            package(&format!("big {i}"), 1_000),
+        );
+    }
+    config += &fc("ali", "cn-hangzhou", "big", "f00", None);
+    env.write_config(&config);
+
+    // The first sweep lists nothing (every function needs a full check anyway); the second
+    // lists each scope (SCF's entries settle at the third).
+    let first = sync_counting(&env).await;
+    assert_eq!(calls(&first, "ListFunctions"), 0, "{first:?}");
+    let second = sync_counting(&env).await;
+    assert_eq!(calls(&second, "ListFunctions"), 3, "{second:?}");
+    assert_eq!(calls(&second, "GetFunctionCode"), 4, "{second:?}");
+    let third = sync_counting(&env).await;
+    assert_eq!(calls(&third, "GetFunctionAddress"), 3, "{third:?}");
+    assert_eq!(calls(&third, "GetFunctionCode"), 0, "{third:?}");
+    env.sim.set_page_limit(1);
+    let made = sync_counting(&env).await;
+    // 3 pages of each small scope, 3 of the big one (stopped), then the big one's full check.
+    assert_eq!(calls(&made, "ListFunctions"), 9, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionAddress"), 0, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    assert_eq!(calls(&made, "GetService"), 1, "{made:?}");
+
+    let made = sync_counting(&env).await;
+
+    assert_eq!(calls(&made, "ListFunctions"), 6, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionAddress"), 0, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    let e = env.entry("ali/cn-hangzhou/big/f00").await;
+    assert_eq!(e["last_check_kind"], "full", "{e}");
+    let e = env.entry("tc/ap-guangzhou/default/scf-b").await;
+    assert_eq!(e["last_check_kind"], "listing", "{e}");
+    // A redeploy of an explicit function is archived at once.
+    env.sim.deploy(
+        &SimFunction::scf("ap-guangzhou", "default", "scf-b", None),
+        package("scf b again", 1_000),
+    );
+    let made = sync_counting(&env).await;
+    assert_eq!(calls(&made, "GetFunctionAddress"), 1, "{made:?}");
+    assert_eq!(
+        env.entry("tc/ap-guangzhou/default/scf-b").await["versions"],
+        2
+    );
 }
