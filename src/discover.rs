@@ -7,7 +7,7 @@
 //! from a cloud never becomes a path, and one that could is an error naming the scope); and
 //! reporting which scopes could not be listed, so the caller fails only their functions and
 //! never marks them gone. Calls `cloud` (listing), `config` (rules and name rules) and
-//! `sweep::backoff_delay`. No database: the sweep decides what is gone.
+//! `retry`. No database: the sweep decides what is gone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -428,48 +428,48 @@ async fn page_with_retries(
     retry: &RetrySettings,
     shutdown: &Shutdown,
 ) -> Result<cloud::Page, String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        client.pace().await;
-        let result = match scope {
-            None => client.list_scopes(region, cursor, PAGE_SIZE).await,
-            Some(s) => client.list_functions(region, s, cursor, PAGE_SIZE).await,
-        };
-        match result {
-            Ok(page) => return Ok(page),
-            // A namespace/service named in the config that no longer exists has no functions:
-            // they are gone, which is what the caller concludes from an empty listing.
-            // Not for FC 3.0's region-wide listing: a 404 there means a wrong endpoint or
-            // API, never "no functions", and would otherwise mark every function gone.
-            Err(e)
-                if scope.is_some_and(|s| s != cloud::NO_SCOPE)
-                    && e.kind == cloud::ErrorKind::NotFound =>
-            {
-                tracing::warn!(region, scope, "listed scope does not exist: {e}");
-                return Ok(cloud::Page {
-                    names: Vec::new(),
-                    entries: Vec::new(),
-                    next: None,
-                    request_id: e.request_id,
-                });
+    let attempted = crate::retry::call(
+        Some(client),
+        retry,
+        shutdown,
+        |attempt, delay, e| {
+            tracing::info!(
+                region,
+                scope,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retrying listing: {e}"
+            );
+        },
+        || async {
+            match scope {
+                None => client.list_scopes(region, cursor, PAGE_SIZE).await,
+                Some(s) => match client.list_functions(region, s, cursor, PAGE_SIZE).await {
+                    // A namespace/service named in the config that no longer exists has no
+                    // functions: they are gone, which is what the caller concludes from an
+                    // empty listing. Not for FC 3.0's region-wide listing: a 404 there means
+                    // a wrong endpoint or API, never "no functions", and would otherwise mark
+                    // every function gone.
+                    Err(e) if s != cloud::NO_SCOPE && e.kind == cloud::ErrorKind::NotFound => {
+                        tracing::warn!(region, scope, "listed scope does not exist: {e}");
+                        Ok(cloud::Page {
+                            names: Vec::new(),
+                            entries: Vec::new(),
+                            next: None,
+                            request_id: e.request_id,
+                        })
+                    }
+                    other => other,
+                },
             }
-            Err(e) if e.is_retryable() && attempt < retry.attempts => {
-                let delay = crate::sweep::backoff_delay(retry, attempt, e.retry_after);
-                tracing::info!(
-                    region,
-                    scope,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "retrying listing: {e}"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.stopped() => return Err("interrupted".to_string()),
-                }
-            }
-            Err(e) if attempt > 1 => return Err(format!("{e} (after {attempt} attempts)")),
-            Err(e) => return Err(e.to_string()),
+        },
+    )
+    .await;
+    match attempted {
+        crate::retry::Attempted::Done(page) => Ok(page),
+        crate::retry::Attempted::Interrupted => Err("interrupted".to_string()),
+        crate::retry::Attempted::Failed { error, attempts } => {
+            Err(crate::retry::with_attempts(error.to_string(), attempts))
         }
     }
 }

@@ -567,9 +567,7 @@ pub fn catch_up(
 }
 
 impl Sweeper {
-    /// Waits before try `attempt + 1`: capped exponential backoff with "equal jitter" (half
-    /// fixed, half random), so many functions failing together do not retry in lockstep; never
-    /// shorter than what the cloud asked for.
+    /// Waits before try `attempt + 1` (`retry::backoff_delay`), telling the observers.
     /// Returns false when shutdown stopped the wait: the caller gives up without a failure.
     async fn backoff(
         &self,
@@ -582,26 +580,12 @@ impl Sweeper {
         let delay = backoff_delay(&self.retry, attempt, asked);
         self.observer.retry(target);
         tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => !shutdown.is_stopping(),
-            _ = shutdown.stopped() => false,
-        }
+        crate::retry::wait(delay, shutdown).await
     }
 }
 
-pub fn backoff_delay(retry: &RetrySettings, attempt: u32, asked: Option<Duration>) -> Duration {
-    let exp = retry
-        .initial_backoff
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(retry.max_backoff);
-    let half = exp / 2;
-    let jitter = half.mul_f64(rand::random::<f64>());
-    let delay = half + jitter;
-    match asked {
-        Some(a) => delay.max(a),
-        None => delay,
-    }
-}
+pub use crate::retry::backoff_delay;
+use crate::retry::with_attempts;
 
 /// The sweep's figures, as its `sweeps` row, the summary line and the metrics give them. A
 /// function shutdown kept from being checked is in none of them (it was not checked).
@@ -618,14 +602,6 @@ fn count(results: &[FunctionResult]) -> SweepCounts {
         counts.checked += 1;
     }
     counts
-}
-
-fn with_attempts(error: String, attempt: u32) -> String {
-    if attempt > 1 {
-        format!("{error} (after {attempt} attempts)")
-    } else {
-        error
-    }
 }
 
 /// `1.5 MiB`: sizes for people.

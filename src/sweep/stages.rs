@@ -202,27 +202,30 @@ impl Sweeper {
         target: &Target,
         shutdown: &Shutdown,
     ) -> Result<Step<Option<Snapshot>>, String> {
-        let mut attempt = 0;
-        let answer = loop {
-            attempt += 1;
-            let read = client.read_config(target).await;
-            self.observer.api_call(target, read.as_ref().map(|_| ()));
-            match read {
-                Ok(a) => break a,
-                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    if !self
-                        .backoff(target, attempt, e.retry_after, &e.to_string(), shutdown)
-                        .await
-                    {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(e) => {
-                    return Err(with_attempts(
-                        format!("{e} (reading the configuration)"),
-                        attempt,
-                    ));
-                }
+        // `read_config` paces each of its calls itself.
+        let read = crate::retry::call(
+            None,
+            &self.retry,
+            shutdown,
+            |attempt, delay, e| {
+                self.observer.retry(target);
+                tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {e}");
+            },
+            || async {
+                let read = client.read_config(target).await;
+                self.observer.api_call(target, read.as_ref().map(|_| ()));
+                read
+            },
+        )
+        .await;
+        let answer = match read {
+            crate::retry::Attempted::Done(a) => a,
+            crate::retry::Attempted::Interrupted => return Ok(Step::Interrupted),
+            crate::retry::Attempted::Failed { error, attempts } => {
+                return Err(with_attempts(
+                    format!("{error} (reading the configuration)"),
+                    attempts,
+                ));
             }
         };
         let Some(answer) = answer else {
