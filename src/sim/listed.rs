@@ -25,9 +25,27 @@ impl Inner {
         chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
     }
 
-    /// Counts one verified request of `action`.
-    pub(super) fn count_action(&mut self, action: &str) {
+    /// Counts one verified request of `action` of `cloud` (`scf`, `fc`); false when it is
+    /// over that action's rate limit (`Simulator::set_rate_limit`): the caller answers it
+    /// throttled, as the cloud would, and it is counted as throttled instead.
+    pub(super) fn count_action(&mut self, cloud: &str, action: &str) -> bool {
+        let key = format!("{cloud}:{action}");
+        if let Some((limit, window)) = self.rate_limits.get_mut(&key) {
+            let now = std::time::Instant::now();
+            while window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(1))
+            {
+                window.pop_front();
+            }
+            if window.len() >= *limit as usize {
+                self.throttled += 1;
+                return false;
+            }
+            window.push_back(now);
+        }
         *self.by_action.entry(action.to_string()).or_default() += 1;
+        true
     }
 
     /// An FC (2.0 or 3.0) `ListFunctions` entry of `f`, listed as `listed_name`.
@@ -93,6 +111,26 @@ impl Simulator {
             .get(action)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Answers more than `per_second` requests of `action` of `cloud` (`scf` or `fc`) within
+    /// any one second as throttled (SCF `RequestLimitExceeded`, FC 429), as the clouds'
+    /// published per-API limits do. `0` removes the limit.
+    pub fn set_rate_limit(&self, cloud: &str, action: &str, per_second: u32) {
+        let key = format!("{cloud}:{action}");
+        let mut inner = self.shared.lock();
+        if per_second == 0 {
+            inner.rate_limits.remove(&key);
+        } else {
+            inner
+                .rate_limits
+                .insert(key, (per_second, std::collections::VecDeque::new()));
+        }
+    }
+
+    /// Requests answered as throttled by [`Simulator::set_rate_limit`] so far.
+    pub fn throttled(&self) -> u64 {
+        self.shared.lock().throttled
     }
 
     /// Every action's count of verified requests so far.

@@ -188,6 +188,9 @@ struct Inner {
     clock: u64,
     /// Verified API requests per action (`listed.rs`).
     by_action: HashMap<String, u64>,
+    /// Per-action rate limits (`cloud:action` → limit, arrivals in the last second).
+    rate_limits: HashMap<String, (u32, std::collections::VecDeque<std::time::Instant>)>,
+    throttled: u64,
 }
 
 /// One listing call of the simulator, for fault injection.
@@ -610,7 +613,9 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
-        inner.count_action(header_str(&headers, "x-tc-action").unwrap_or_default());
+        if !inner.count_action("scf", header_str(&headers, "x-tc-action").unwrap_or_default()) {
+            return scf_error("RequestLimitExceeded", "request limit exceeded");
+        }
     }
 
     if header_str(&headers, "x-tc-version") != Some("2018-04-16") {
@@ -744,7 +749,9 @@ async fn fc_get_function_code(
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
-        inner.count_action("GetFunctionCode");
+        if !inner.count_action("fc", "GetFunctionCode") {
+            return fc_error(429, "ResourceExhausted", "limit exceeded");
+        }
     }
 
     let qualifier = uri.query().and_then(|q| {
@@ -1186,7 +1193,9 @@ fn verify_request(
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
     inner.api_times.push(std::time::Instant::now());
-    inner.count_action(listed::fc_action(uri.path()));
+    if !inner.count_action("fc", listed::fc_action(uri.path())) {
+        return Err(Box::new(error(429, "ResourceExhausted", "limit exceeded")));
+    }
     if let Some(token) = &verified.security_token {
         inner.tokens_seen.push(token.clone());
     }

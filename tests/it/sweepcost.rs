@@ -352,3 +352,38 @@ async fn explicit_functions_are_checked_by_listing_their_scope_when_that_is_chea
         2
     );
 }
+
+/// The simulator's per-API limits (benchmark 1 runs against them) throttle what exceeds them,
+/// and fnvault's per-account pacing keeps under them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_throttles_beyond_a_per_api_limit_and_pacing_stays_under_it() {
+    let env = Env::new().await;
+    let mut config = String::new();
+    for i in 0..6 {
+        let name = format!("fn-{i}");
+        env.sim.deploy(
+            &SimFunction::scf("ap-guangzhou", "default", &name, None),
+            package(&name, 500),
+        );
+        config += &scf("ap-guangzhou", "default", &name, None);
+    }
+    env.sim.set_rate_limit("scf", "GetFunctionAddress", 2);
+    let unpaced = env
+        .accounts()
+        .replace("name = \"tc\"\n", "name = \"tc\"\nrequests_per_second = 0\n")
+        + &config;
+    std::fs::write(env.path("config.toml"), unpaced).unwrap();
+    env.fnvault(&["sync"]).await;
+    assert!(env.sim.throttled() > 0, "six at once over a limit of 2/s");
+
+    let throttled = env.sim.throttled();
+    let paced = env
+        .accounts()
+        .replace("name = \"tc\"\n", "name = \"tc\"\nrequests_per_second = 2\n")
+        + "[sync]\nfull_check_interval = \"0s\"\n"
+        + &config;
+    std::fs::write(env.path("config.toml"), paced).unwrap();
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.sim.throttled(), throttled, "paced at the limit: none throttled");
+}
