@@ -1011,19 +1011,18 @@ async fn rate_limited(scale: &Scale, work: &Path, table: &mut Table) {
             match what {
                 "quick" => format!(
                     "target < 5 s: {}",
-                    if run.wall.as_secs_f64() < 5.0 { "met" } else { "missed" }
+                    if run.wall.as_secs_f64() < 5.0 {
+                        "met"
+                    } else {
+                        "missed"
+                    }
                 ),
                 _ => String::new(),
             },
         );
     }
     if let [quick, full] = walls[..] {
-        table.row(
-            "  full / quick",
-            format!("{:.0}×", full / quick),
-            "",
-            "",
-        );
+        table.row("  full / quick", format!("{:.0}×", full / quick), "", "");
     }
 }
 

@@ -613,7 +613,10 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
-        if !inner.count_action("scf", header_str(&headers, "x-tc-action").unwrap_or_default()) {
+        if !inner.count_action(
+            "scf",
+            header_str(&headers, "x-tc-action").unwrap_or_default(),
+        ) {
             return scf_error("RequestLimitExceeded", "request limit exceeded");
         }
     }

@@ -367,23 +367,27 @@ async fn the_simulator_throttles_beyond_a_per_api_limit_and_pacing_stays_under_i
         );
         config += &scf("ap-guangzhou", "default", &name, None);
     }
-    env.sim.set_rate_limit("scf", "GetFunctionAddress", 2);
-    let unpaced = env
-        .accounts()
-        .replace("name = \"tc\"\n", "name = \"tc\"\nrequests_per_second = 0\n")
-        + &config;
+    env.sim.set_rate_limit("scf", "GetFunctionAddress", 3);
+    let unpaced = env.accounts().replace(
+        "name = \"tc\"\n",
+        "name = \"tc\"\nrequests_per_second = 0\n",
+    ) + &config;
     std::fs::write(env.path("config.toml"), unpaced).unwrap();
     env.fnvault(&["sync"]).await;
-    assert!(env.sim.throttled() > 0, "six at once over a limit of 2/s");
+    assert!(env.sim.throttled() > 0, "six at once over a limit of 3/s");
 
     let throttled = env.sim.throttled();
-    let paced = env
-        .accounts()
-        .replace("name = \"tc\"\n", "name = \"tc\"\nrequests_per_second = 2\n")
-        + "[sync]\nfull_check_interval = \"0s\"\n"
+    let paced = env.accounts().replace(
+        "name = \"tc\"\n",
+        "name = \"tc\"\nrequests_per_second = 2\n",
+    ) + "[sync]\nfull_check_interval = \"0s\"\n"
         + &config;
     std::fs::write(env.path("config.toml"), paced).unwrap();
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(env.sim.throttled(), throttled, "paced at the limit: none throttled");
+    assert_eq!(
+        env.sim.throttled(),
+        throttled,
+        "paced at the limit: none throttled"
+    );
 }
