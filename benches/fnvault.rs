@@ -36,6 +36,8 @@ struct Scale {
     repeats: usize,
     /// Fleet sizes of the discovered unchanged sweep (issue 16, part 2).
     scale_steps: Vec<usize>,
+    /// Functions per cloud of the rate-limited sweep (issue 16, bench 1).
+    limited_per_cloud: usize,
     /// Functions and versions per function of the large database (issue 16, part 3).
     million_functions: usize,
     million_per: usize,
@@ -52,6 +54,7 @@ impl Scale {
             audit_versions_per_function: 10,
             repeats: 5,
             scale_steps: vec![10_000, 50_000, 100_000],
+            limited_per_cloud: 2_000,
             million_functions: 100_000,
             million_per: 10,
         }
@@ -67,6 +70,7 @@ impl Scale {
             audit_versions_per_function: 10,
             repeats: 2,
             scale_steps: vec![500, 1_000],
+            limited_per_cloud: 200,
             million_functions: 2_000,
             million_per: 10,
         }
@@ -333,7 +337,14 @@ async fn unchanged_sweep(scale: &Scale, work: &Path, table: &mut Table) {
             format!("package {i} of the unchanged-sweep fleet").into_bytes(),
         );
     }
-    let cfg = config(&dir, &sim.endpoint(), &functions, "");
+    // Every sweep a full check (issue 16's listing path is measured by `limited` and `scale`):
+    // this one measures the per-function path.
+    let cfg = config(
+        &dir,
+        &sim.endpoint(),
+        &functions,
+        "full_check_interval = \"0s\"",
+    );
     let cfg = cfg.to_string_lossy().into_owned();
     let first = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
     let n = scale.unchanged_functions as f64;
@@ -876,6 +887,9 @@ async fn scale_sweeps(scale: &Scale, work: &Path, table: &mut Table) {
         deployed = n;
         let first = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
         eprintln!("   setup sweep: {:.1} s", first.wall.as_secs_f64());
+        // SCF's listing entries settle at their second full check (`sweep/check.rs`).
+        let settle = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+        eprintln!("   settling sweep: {:.1} s", settle.wall.as_secs_f64());
         let sim_cpu_before = self_cpu();
         let api_before = sim.stats().api_requests;
         let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
@@ -914,6 +928,101 @@ async fn scale_sweeps(scale: &Scale, work: &Path, table: &mut Table) {
             "target: flat (1.0×)",
             if last / first < 1.25 { "met" } else { "missed" },
         );
+    }
+}
+
+/// Issue 16, bench 1: the unchanged sweep of 2,000 SCF + 2,000 FC discovered functions with
+/// the simulator enforcing the clouds' published per-API limits (SCF `GetFunctionAddress` and
+/// `ListNamespaces` 20/s, `ListFunctions` and `GetFunction` 100/s; FC 100/s per API) and
+/// fnvault paced per account (`requests_per_second` 20 for SCF, whose binding limit is
+/// `GetFunctionAddress`, 100 for FC): the quick sweep (listing only) beside the full one
+/// (`full_check_interval = "0s"`: every function's own calls).
+async fn rate_limited(scale: &Scale, work: &Path, table: &mut Table) {
+    let per = scale.limited_per_cloud;
+    eprintln!("== rate-limited unchanged sweep: {per} SCF + {per} FC functions");
+    let dir = work.join("limited");
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let sim = simulator().await;
+    for (i, f) in fleet(2 * per).iter().enumerate() {
+        sim.deploy(f, format!("package {i} of the limited fleet").into_bytes());
+    }
+    // Setup without limits: archive, then the SCF entries' settling full check.
+    let free = discover_config(&dir, &sim.endpoint(), "");
+    fnvault_ok(&dir, &["-c", &free, "sync"]).await;
+    fnvault_ok(&dir, &["-c", &free, "sync"]).await;
+    for (action, n) in [
+        ("GetFunctionAddress", 20),
+        ("ListNamespaces", 20),
+        ("ListFunctions", 100),
+        ("GetFunction", 100),
+    ] {
+        sim.set_rate_limit("scf", action, n);
+    }
+    for action in [
+        "GetFunctionCode",
+        "GetFunction",
+        "GetService",
+        "ListTriggers",
+        "ListFunctions",
+        "ListServices",
+    ] {
+        sim.set_rate_limit("fc", action, 100);
+    }
+    let text = std::fs::read_to_string(&free).expect("config");
+    let limited = |name: &str, sync: &str| -> String {
+        let c = text
+            .replacen("requests_per_second = 0", "requests_per_second = 20", 1)
+            .replacen("requests_per_second = 0", "requests_per_second = 100", 1)
+            .replacen("[sync]\n", &format!("[sync]\n{sync}\n"), 1);
+        let path = dir.join(name);
+        std::fs::write(&path, c).expect("config file");
+        path.to_string_lossy().into_owned()
+    };
+    let quick_cfg = limited("quick.toml", "");
+    let full_cfg = limited("full.toml", "full_check_interval = \"0s\"");
+    let n = (2 * per) as f64;
+    let mut walls = Vec::new();
+    for (what, cfg) in [("quick", &quick_cfg), ("full", &full_cfg)] {
+        let (api0, throttled0) = (sim.stats().api_requests, sim.throttled());
+        let by0 = sim.requests_by_action();
+        let run = fnvault_ok(&dir, &["-c", cfg, "sync"]).await;
+        let api = sim.stats().api_requests - api0;
+        let throttled = sim.throttled() - throttled0;
+        let mut by: Vec<(String, u64)> = sim
+            .requests_by_action()
+            .into_iter()
+            .map(|(k, v)| {
+                let before = by0.get(&k).copied().unwrap_or(0);
+                (k, v - before)
+            })
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        by.sort();
+        let calls: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        walls.push(run.wall.as_secs_f64());
+        table.row(
+            format!("Rate-limited unchanged sweep, {per} SCF + {per} FC, {what}"),
+            format!(
+                "{:.2} s, {:.3} API requests per function",
+                run.wall.as_secs_f64(),
+                api as f64 / n
+            ),
+            format!("{} ({throttled} throttled)", calls.join(", ")),
+            match what {
+                "quick" => format!(
+                    "target < 5 s: {}",
+                    if run.wall.as_secs_f64() < 5.0 {
+                        "met"
+                    } else {
+                        "missed"
+                    }
+                ),
+                _ => String::new(),
+            },
+        );
+    }
+    if let [quick, full] = walls[..] {
+        table.row("  full / quick", format!("{:.0}×", full / quick), "", "");
     }
 }
 
@@ -1368,6 +1477,9 @@ fn main() {
         }
         if wanted("audit") {
             audit_queries(&scale, work.path(), &mut table).await;
+        }
+        if wanted("limited") {
+            rate_limited(&scale, work.path(), &mut table).await;
         }
         if wanted("scale") {
             scale_sweeps(&scale, work.path(), &mut table).await;

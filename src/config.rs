@@ -196,6 +196,10 @@ pub struct SyncSettings {
     /// After SIGTERM/SIGINT, how long in-flight downloads may take to finish before they are
     /// cancelled.
     pub shutdown_grace: Duration,
+    /// Every function gets a full check (its per-function calls) at least this often; between
+    /// full checks a function the listing shows unchanged is checked by the listing alone.
+    /// Zero: every sweep is a full check.
+    pub full_check_interval: Duration,
 }
 
 /// Which versions `fnvault prune` keeps, per function. A version is kept when any rule keeps
@@ -497,6 +501,16 @@ impl Config {
             concurrency: positive(raw.sync.concurrency, "concurrency", 32)?,
             downloads: positive(raw.sync.downloads, "downloads", 4)?,
             shutdown_grace: duration("sync", "shutdown_grace", &raw.sync.shutdown_grace, secs(30))?,
+            // "0s" is allowed here (unlike the other durations): it means "always".
+            full_check_interval: match &raw.sync.full_check_interval {
+                None => secs(24 * 3600),
+                Some(s) => humantime::parse_duration(s).map_err(|e| {
+                    loc.err(
+                        &["sync", "full_check_interval"],
+                        format!("`{s}` is not a duration ({e}; examples: \"24h\", \"0s\")"),
+                    )
+                })?,
+            },
         };
         let schedule = match &raw.schedule {
             None => None,

@@ -32,6 +32,8 @@ mod whole;
 pub use whole::VersionConfig;
 mod aliases;
 pub use aliases::{AliasState, PublishedRow};
+mod listing;
+pub use listing::{FullCheckSummary, ListingCheck};
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
@@ -163,6 +165,11 @@ pub struct FunctionSummary {
     pub last_error: Option<String>,
     /// When discovery first found the function missing from the cloud (its archive is kept).
     pub gone_since: Option<String>,
+    /// When it last had a full check (its own API calls), not one by the listing alone.
+    pub last_full_check: Option<String>,
+    /// `full` or `listing`: how its latest successful check was made (`None`: no full check
+    /// recorded since migration 0011).
+    pub last_check_kind: Option<String>,
 }
 
 /// Totals of one sweep, written when it ends.
@@ -409,9 +416,11 @@ impl Db {
             .conn
             .prepare_cached(
                 "SELECT f.key, f.last_checked, f.last_status, f.last_error, f.version_count,
-                        l.version_no, l.sha256, l.size, f.gone_since
+                        l.version_no, l.sha256, l.size, f.gone_since,
+                        c.last_full_check, c.last_check_kind
                  FROM functions f
-                 LEFT JOIN versions l ON l.id = f.latest_version_id",
+                 LEFT JOIN versions l ON l.id = f.latest_version_id
+                 LEFT JOIN listing_checks c ON c.function_id = f.id",
             )
             .map_err(|e| sqlite(&self.path, e))?;
         type Row = (
@@ -423,6 +432,7 @@ impl Db {
             Option<String>,
             Option<i64>,
             Option<String>,
+            (Option<String>, Option<String>),
         );
         let mut by_key: std::collections::HashMap<String, Row> = stmt
             .query_map([], |r| {
@@ -437,6 +447,7 @@ impl Db {
                         r.get(6)?,
                         r.get(7)?,
                         r.get(8)?,
+                        (r.get(9)?, r.get(10)?),
                     ),
                 ))
             })
@@ -454,6 +465,7 @@ impl Db {
                     latest_sha256,
                     latest_size,
                     gone_since,
+                    (last_full_check, last_check_kind),
                 )) => FunctionSummary {
                     key: t.key.clone(),
                     cloud: t.cloud.as_str().to_string(),
@@ -465,6 +477,8 @@ impl Db {
                     latest_sha256,
                     latest_size,
                     gone_since,
+                    last_full_check,
+                    last_check_kind,
                 },
                 None => empty_summary(t),
             })
@@ -500,6 +514,8 @@ pub fn empty_summary(t: &Target) -> FunctionSummary {
         last_status: None,
         last_error: None,
         gone_since: None,
+        last_full_check: None,
+        last_check_kind: None,
     }
 }
 

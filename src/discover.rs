@@ -7,10 +7,11 @@
 //! from a cloud never becomes a path, and one that could is an error naming the scope); and
 //! reporting which scopes could not be listed, so the caller fails only their functions and
 //! never marks them gone. Calls `cloud` (listing), `config` (rules and name rules) and
-//! `sweep::backoff_delay`. No database: the sweep decides what is gone.
+//! `retry`. No database: the sweep decides what is gone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::cloud::listed::Hint;
 use crate::cloud::{self, Cursor, Target};
 use crate::config::{Discover, RetrySettings, valid_cloud_name};
 use crate::shutdown::Shutdown;
@@ -60,6 +61,15 @@ pub struct Listing {
     pub failures: Vec<ScopeFailure>,
     /// Shutdown came first: nothing may be concluded from what was (not) listed.
     pub interrupted: bool,
+    /// Each listed function's change hints, by key (absent: its entry carried none).
+    pub hints: HashMap<String, Hint>,
+}
+
+/// One listed name, and for a function its entry's change hints.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub hint: Option<Hint>,
 }
 
 impl Listing {
@@ -82,10 +92,12 @@ pub async fn list(
     clients: &cloud::Clients,
     retry: &RetrySettings,
     shutdown: &Shutdown,
+    hint_key: &[u8; 32],
 ) -> Listing {
-    let mut scopes_cache: HashMap<(String, String), Result<Vec<String>, String>> = HashMap::new();
-    let mut functions_cache: HashMap<(String, String, String), Result<Vec<String>, String>> =
+    let mut scopes_cache: HashMap<(String, String), Result<Vec<Listed>, String>> = HashMap::new();
+    let mut functions_cache: HashMap<(String, String, String), Result<Vec<Listed>, String>> =
         HashMap::new();
+    let mut hints: HashMap<String, Hint> = HashMap::new();
     let mut found: BTreeMap<String, Target> = BTreeMap::new();
     let mut failures: Vec<ScopeFailure> = Vec::new();
     let mut fail = |f: ScopeFailure| {
@@ -113,6 +125,7 @@ pub async fn list(
                     targets: found.into_values().collect(),
                     failures,
                     interrupted: true,
+                    hints,
                 };
             }
             let scopes: Vec<String> = match &rule.scopes {
@@ -120,11 +133,12 @@ pub async fn list(
                 None => {
                     let key = (rule.account.clone(), region.clone());
                     if !scopes_cache.contains_key(&key) {
-                        let r = list_all(client, rule, region, None, retry, shutdown).await;
+                        let r =
+                            list_all(client, rule, region, None, retry, shutdown, hint_key).await;
                         scopes_cache.insert(key.clone(), r);
                     }
                     match &scopes_cache[&key] {
-                        Ok(s) => s.clone(),
+                        Ok(s) => s.iter().map(|l| l.name.clone()).collect(),
                         Err(error) => {
                             fail(ScopeFailure {
                                 account: rule.account.clone(),
@@ -143,17 +157,30 @@ pub async fn list(
                         targets: found.into_values().collect(),
                         failures,
                         interrupted: true,
+                        hints,
                     };
                 }
                 let key = (rule.account.clone(), region.clone(), scope.clone());
                 if !functions_cache.contains_key(&key) {
-                    let r = list_all(client, rule, region, Some(&scope), retry, shutdown).await;
+                    let r = list_all(
+                        client,
+                        rule,
+                        region,
+                        Some(&scope),
+                        retry,
+                        shutdown,
+                        hint_key,
+                    )
+                    .await;
                     functions_cache.insert(key.clone(), r);
                 }
                 match &functions_cache[&key] {
-                    Ok(names) => {
-                        for name in names.iter().filter(|n| rule.wants_name(n)) {
-                            let t = rule.target(region, &scope, name);
+                    Ok(listed) => {
+                        for l in listed.iter().filter(|l| rule.wants_name(&l.name)) {
+                            let t = rule.target(region, &scope, &l.name);
+                            if let Some(h) = &l.hint {
+                                hints.entry(t.key.clone()).or_insert_with(|| h.clone());
+                            }
                             found.entry(t.key.clone()).or_insert(t);
                         }
                     }
@@ -177,6 +204,7 @@ pub async fn list(
         targets,
         failures,
         interrupted: shutdown.is_stopping(),
+        hints,
     }
 }
 
@@ -217,9 +245,20 @@ pub async fn confirm_missing(
             if shutdown.is_stopping() {
                 break;
             }
-            let r = list_all(client, rule, &t.region, Some(&t.namespace), retry, shutdown).await;
+            let r = list_all(
+                client,
+                rule,
+                &t.region,
+                Some(&t.namespace),
+                retry,
+                shutdown,
+                &[0; 32],
+            )
+            .await;
             let names = match r {
-                Ok(names) if !shutdown.is_stopping() => Some(names.into_iter().collect()),
+                Ok(listed) if !shutdown.is_stopping() => {
+                    Some(listed.into_iter().map(|l| l.name).collect())
+                }
                 Ok(_) => None,
                 Err(e) => {
                     tracing::warn!(
@@ -254,25 +293,91 @@ async fn list_all(
     scope: Option<&str>,
     retry: &RetrySettings,
     shutdown: &Shutdown,
-) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::new();
+    hint_key: &[u8; 32],
+) -> Result<Vec<Listed>, String> {
+    let call = ListCall {
+        client,
+        cloud: rule.cloud,
+        region,
+        scope,
+        max_pages: MAX_PAGES,
+    };
+    list_pages(&call, retry, shutdown, hint_key).await
+}
+
+/// One listing to page through: the scopes of a region (`scope: None`) or the functions of
+/// one scope, at most `max_pages` pages.
+pub struct ListCall<'a> {
+    pub client: &'a cloud::Client,
+    pub cloud: cloud::Cloud,
+    pub region: &'a str,
+    pub scope: Option<&'a str>,
+    pub max_pages: usize,
+}
+
+/// Why [`list_pages`] gave up.
+#[derive(Debug)]
+pub enum ListError {
+    /// The listing has more than `max_pages` pages (it was stopped there).
+    TooLong { pages: usize },
+    /// A one-line, secret-free reason naming the call.
+    Failed(String),
+}
+
+/// Every page of one listing, each paced and retried; a listed name failing the naming rules,
+/// a repeated cursor or more than `max_pages` pages ends it with an error.
+pub async fn list_pages(
+    call: &ListCall<'_>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+    hint_key: &[u8; 32],
+) -> Result<Vec<Listed>, String> {
+    match list_bounded(call, retry, shutdown, hint_key).await {
+        Ok((l, _)) => Ok(l),
+        Err(ListError::Failed(e)) => Err(e),
+        Err(ListError::TooLong { .. }) => Err(format!(
+            "{} listing has more than {} pages; stopped",
+            call.cloud.display_name(),
+            call.max_pages
+        )),
+    }
+}
+
+/// [`list_pages`], telling a listing longer than `max_pages` apart from a failure; with the
+/// number of pages it took.
+pub async fn list_bounded(
+    call: &ListCall<'_>,
+    retry: &RetrySettings,
+    shutdown: &Shutdown,
+    hint_key: &[u8; 32],
+) -> Result<(Vec<Listed>, usize), ListError> {
+    let ListCall {
+        client,
+        cloud: rule_cloud,
+        region,
+        scope,
+        max_pages,
+    } = *call;
+    let mut names: Vec<Listed> = Vec::new();
     // Names already taken, as a set: one scope (SCF's `default`) may hold the whole fleet,
     // and a scan per name was quadratic in it (review P2).
     let mut taken: HashSet<String> = HashSet::new();
     let mut cursor = Cursor::Start;
     let mut seen_tokens: Vec<Cursor> = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let page = page_with_retries(client, region, scope, &cursor, retry, shutdown).await?;
-        for name in &page.names {
-            if !valid_cloud_name(rule.cloud, scope.is_none(), name) {
+    for pages in 1..=max_pages {
+        let page = page_with_retries(client, region, scope, &cursor, retry, shutdown)
+            .await
+            .map_err(ListError::Failed)?;
+        for (i, name) in page.names.iter().enumerate() {
+            if !valid_cloud_name(rule_cloud, scope.is_none(), name) {
                 let what = if scope.is_none() {
                     client.scopes_action()
                 } else {
                     "ListFunctions"
                 };
-                return Err(format!(
+                return Err(ListError::Failed(format!(
                     "{} {what} answered a name that is not a valid {} name: \"{}\"{}",
-                    rule.cloud.display_name(),
+                    rule_cloud.display_name(),
                     if scope.is_none() {
                         "namespace/service"
                     } else {
@@ -283,31 +388,36 @@ async fn list_all(
                         .as_deref()
                         .map(|id| format!(" (request id {id})"))
                         .unwrap_or_default()
-                ));
+                )));
             }
             if taken.insert(name.clone()) {
-                names.push(name.clone());
+                // Scopes have no hints: a service's own settings are read at full checks.
+                let hint = match (scope, page.entries.get(i)) {
+                    (Some(_), Some(entry)) => cloud::listed::hint(rule_cloud, entry, hint_key),
+                    _ => None,
+                };
+                names.push(Listed {
+                    name: name.clone(),
+                    hint,
+                });
             }
         }
         match page.next {
-            None => return Ok(names),
+            None => return Ok((names, pages)),
             Some(next) => {
                 // A token or offset that comes back again would page forever.
                 if seen_tokens.contains(&next) {
-                    return Err(format!(
+                    return Err(ListError::Failed(format!(
                         "{} listing returned the same page cursor twice; stopped",
-                        rule.cloud.display_name()
-                    ));
+                        rule_cloud.display_name()
+                    )));
                 }
                 seen_tokens.push(next.clone());
                 cursor = next;
             }
         }
     }
-    Err(format!(
-        "{} listing has more than {MAX_PAGES} pages; stopped",
-        rule.cloud.display_name()
-    ))
+    Err(ListError::TooLong { pages: max_pages })
 }
 
 async fn page_with_retries(
@@ -318,47 +428,48 @@ async fn page_with_retries(
     retry: &RetrySettings,
     shutdown: &Shutdown,
 ) -> Result<cloud::Page, String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        client.pace().await;
-        let result = match scope {
-            None => client.list_scopes(region, cursor, PAGE_SIZE).await,
-            Some(s) => client.list_functions(region, s, cursor, PAGE_SIZE).await,
-        };
-        match result {
-            Ok(page) => return Ok(page),
-            // A namespace/service named in the config that no longer exists has no functions:
-            // they are gone, which is what the caller concludes from an empty listing.
-            // Not for FC 3.0's region-wide listing: a 404 there means a wrong endpoint or
-            // API, never "no functions", and would otherwise mark every function gone.
-            Err(e)
-                if scope.is_some_and(|s| s != cloud::NO_SCOPE)
-                    && e.kind == cloud::ErrorKind::NotFound =>
-            {
-                tracing::warn!(region, scope, "listed scope does not exist: {e}");
-                return Ok(cloud::Page {
-                    names: Vec::new(),
-                    next: None,
-                    request_id: e.request_id,
-                });
+    let attempted = crate::retry::call(
+        Some(client),
+        retry,
+        shutdown,
+        |attempt, delay, e| {
+            tracing::info!(
+                region,
+                scope,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retrying listing: {e}"
+            );
+        },
+        || async {
+            match scope {
+                None => client.list_scopes(region, cursor, PAGE_SIZE).await,
+                Some(s) => match client.list_functions(region, s, cursor, PAGE_SIZE).await {
+                    // A namespace/service named in the config that no longer exists has no
+                    // functions: they are gone, which is what the caller concludes from an
+                    // empty listing. Not for FC 3.0's region-wide listing: a 404 there means
+                    // a wrong endpoint or API, never "no functions", and would otherwise mark
+                    // every function gone.
+                    Err(e) if s != cloud::NO_SCOPE && e.kind == cloud::ErrorKind::NotFound => {
+                        tracing::warn!(region, scope, "listed scope does not exist: {e}");
+                        Ok(cloud::Page {
+                            names: Vec::new(),
+                            entries: Vec::new(),
+                            next: None,
+                            request_id: e.request_id,
+                        })
+                    }
+                    other => other,
+                },
             }
-            Err(e) if e.is_retryable() && attempt < retry.attempts => {
-                let delay = crate::sweep::backoff_delay(retry, attempt, e.retry_after);
-                tracing::info!(
-                    region,
-                    scope,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "retrying listing: {e}"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.stopped() => return Err("interrupted".to_string()),
-                }
-            }
-            Err(e) if attempt > 1 => return Err(format!("{e} (after {attempt} attempts)")),
-            Err(e) => return Err(e.to_string()),
+        },
+    )
+    .await;
+    match attempted {
+        crate::retry::Attempted::Done(page) => Ok(page),
+        crate::retry::Attempted::Interrupted => Err("interrupted".to_string()),
+        crate::retry::Attempted::Failed { error, attempts } => {
+            Err(crate::retry::with_attempts(error.to_string(), attempts))
         }
     }
 }

@@ -6,7 +6,7 @@
 //! stops there. It writes nothing: no sweep row, no check time, no temp file; it takes no lock
 //! and opens the database read-only, so it works beside a running daemon (its API calls count
 //! against the same per-account limits, as a second process's would). Calls `cloud`, `db`
-//! (read-only), `archive` (read-only), `http` and `sweep::backoff_delay`.
+//! (read-only), `archive` (read-only), `http` and `retry`.
 
 use std::collections::HashMap;
 
@@ -75,8 +75,14 @@ pub async fn plan(
     let mut targets = explicit.to_vec();
     let mut listing_failures = Vec::new();
     if !config.discover.is_empty() {
-        let listing =
-            crate::discover::list(&config.discover, &clients, &config.retry, shutdown).await;
+        let listing = crate::discover::list(
+            &config.discover,
+            &clients,
+            &config.retry,
+            shutdown,
+            &[0; 32],
+        )
+        .await;
         // A set of the keys taken, not a scan of `targets` per listed function (review P2).
         let mut taken: std::collections::HashSet<String> =
             targets.iter().map(|t| t.key.clone()).collect();
@@ -160,51 +166,37 @@ async fn plan_one(
     latest: Option<LatestVersion>,
     shutdown: &Shutdown,
 ) -> Plan {
-    let mut attempt = 0;
-    loop {
-        if shutdown.is_stopping() {
-            return Plan::Interrupted;
+    if shutdown.is_stopping() {
+        return Plan::Interrupted;
+    }
+    let resolved = crate::retry::call(
+        Some(client),
+        &config.retry,
+        shutdown,
+        |attempt, _, e| tracing::info!(function = %target.key, attempt, "retrying: {e}"),
+        || client.resolve(target),
+    )
+    .await;
+    let location = match resolved {
+        crate::retry::Attempted::Done(l) => l,
+        crate::retry::Attempted::Interrupted => return Plan::Interrupted,
+        crate::retry::Attempted::Failed { error, attempts } => {
+            return Plan::Failed {
+                error: crate::retry::with_attempts(error.to_string(), attempts),
+            };
         }
-        attempt += 1;
-        client.pace().await;
-        match client.resolve(target).await {
-            Ok(location) => {
-                let cloud_checksum = location.checksum.to_db_string();
-                let reason = match &latest {
-                    None => Reason::New,
-                    Some(l) if l.cloud_checksum != cloud_checksum => Reason::Changed,
-                    Some(l)
-                        if !crate::archive::blob_present_in(
-                            &config.archive,
-                            &config.http,
-                            &l.sha256,
-                        ) =>
-                    {
-                        Reason::BlobMissing
-                    }
-                    Some(_) => return Plan::UpToDate,
-                };
-                return Plan::Download {
-                    reason,
-                    cloud_checksum,
-                };
-            }
-            Err(e) if e.is_retryable() && attempt < config.retry.attempts => {
-                let delay = crate::sweep::backoff_delay(&config.retry, attempt, e.retry_after);
-                tracing::info!(function = %target.key, attempt, "retrying: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.stopped() => return Plan::Interrupted,
-                }
-            }
-            Err(e) => {
-                let error = if attempt > 1 {
-                    format!("{e} (after {attempt} attempts)")
-                } else {
-                    e.to_string()
-                };
-                return Plan::Failed { error };
-            }
+    };
+    let cloud_checksum = location.checksum.to_db_string();
+    let reason = match &latest {
+        None => Reason::New,
+        Some(l) if l.cloud_checksum != cloud_checksum => Reason::Changed,
+        Some(l) if !crate::archive::blob_present_in(&config.archive, &config.http, &l.sha256) => {
+            Reason::BlobMissing
         }
+        Some(_) => return Plan::UpToDate,
+    };
+    Plan::Download {
+        reason,
+        cloud_checksum,
     }
 }

@@ -20,6 +20,7 @@ pub mod model;
 pub mod notify;
 pub mod observe;
 pub mod recovery;
+pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod select;

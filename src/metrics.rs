@@ -52,6 +52,11 @@ struct CloudOutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MirrorLabels {
     mirror: String,
 }
@@ -81,6 +86,10 @@ pub struct Metrics {
     archive_blobs: Gauge,
     archive_bytes: Gauge,
     functions_gone: Gauge,
+    /// Functions by how their latest check was made (`listing`, `full`, `never`: no full
+    /// check recorded yet), and the oldest full check (issue 16).
+    functions_by_check: Family<CheckLabels, Gauge>,
+    oldest_full_check: Gauge,
     mirror_lag_versions: Family<MirrorLabels, Gauge>,
     mirror_lag_age: Family<MirrorLabels, Gauge>,
     mirror_last_success: Family<MirrorLabels, Gauge>,
@@ -184,6 +193,19 @@ impl Metrics {
             Unit::Seconds,
             last_success_sweep.clone(),
         );
+        let functions_by_check = Family::<CheckLabels, Gauge>::default();
+        registry.register(
+            "functions_by_last_check",
+            "Functions (not gone) by how their latest check was made: listing (the cloud's listing showed them unchanged), full (their own API calls), never (no full check recorded yet)",
+            functions_by_check.clone(),
+        );
+        let oldest_full_check = Gauge::default();
+        registry.register_with_unit(
+            "oldest_full_check_timestamp",
+            "The oldest last full check among the functions that have one (unix time; 0 = none)",
+            Unit::Seconds,
+            oldest_full_check.clone(),
+        );
         let function_last_success = Family::<FunctionLabels, Gauge>::default();
         registry.register_with_unit(
             "function_last_success_timestamp",
@@ -272,6 +294,8 @@ impl Metrics {
             archive_blobs,
             archive_bytes,
             functions_gone,
+            functions_by_check,
+            oldest_full_check,
             mirror_lag_versions,
             mirror_lag_age,
             mirror_last_success,
@@ -463,6 +487,20 @@ impl Metrics {
         self.archive_versions.set(t.versions);
         self.archive_blobs.set(t.blobs);
         self.archive_bytes.set(t.blob_bytes);
+        let c = db.full_check_summary()?;
+        for (check, n) in [
+            ("listing", c.by_listing),
+            ("full", c.full),
+            ("never", c.never),
+        ] {
+            self.functions_by_check
+                .get_or_create(&CheckLabels {
+                    check: check.to_string(),
+                })
+                .set(n);
+        }
+        self.oldest_full_check
+            .set(unix(c.oldest_full_check.as_deref()));
         Ok(())
     }
 

@@ -22,6 +22,7 @@ use crate::db::{Db, DbError, LatestVersion, SweepCounts, Writer};
 use crate::observe::{NoObserver, SweepObserver};
 use crate::shutdown::Shutdown;
 
+mod check;
 mod layers;
 mod plan;
 mod stages;
@@ -161,6 +162,7 @@ pub struct Sweeper {
     /// `[capture] secrets`: how configuration snapshots keep secret values.
     capture: crate::config::SecretsMode,
     /// The archive's key for `hash` mode (`capture.key`); zeros in `plain` mode (unused).
+    /// Also keys the listing fingerprints (`cloud::listed`).
     capture_key: Arc<[u8; 32]>,
     /// One lock per layer key being archived, so functions sharing a new layer download it
     /// once (`layers.rs`).
@@ -170,6 +172,8 @@ pub struct Sweeper {
     /// `encrypt` mode: each configuration document's comparable SHA-256
     /// (`capture::comparable_sha256`), by its blob name, so a document is read once.
     comparable: Arc<std::sync::Mutex<HashMap<String, String>>>,
+    /// `[sync] full_check_interval` (`sweep/check.rs`).
+    full_check_interval: Duration,
 }
 
 impl Sweeper {
@@ -230,6 +234,7 @@ impl Sweeper {
             layer_locks: Arc::default(),
             age_recipients: Arc::new(config.capture.age_recipients.clone()),
             comparable: Arc::default(),
+            full_check_interval: config.sync.full_check_interval,
         };
         Ok((sweeper, lock))
     }
@@ -294,7 +299,7 @@ impl Sweeper {
         let sweep_id = self
             .db(move |db| db.start_sweep(&trigger, &crate::time::now_rfc3339()))
             .await?;
-        let (planned, listing_failures) = match self.plan(targets, shutdown).await {
+        let (planned, listing_failures, mut hints) = match self.plan(targets, shutdown).await {
             Ok(p) => p,
             Err(e) => {
                 // The sweep row exists: close it, so it is not later taken for a killed run.
@@ -335,13 +340,28 @@ impl Sweeper {
         self.observer.sweep_started(sweep_id, targets);
 
         let all = targets.to_vec();
-        let known = self
-            .db(move |db| db.prepare_targets(&all, &crate::time::now_rfc3339()))
+        let (known, mut listing_checks) = self
+            .db(move |db| {
+                let known = db.prepare_targets(&all, &crate::time::now_rfc3339())?;
+                Ok((known, db.listing_checks()?))
+            })
             .await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let interval = self.full_check_interval;
         let mut results: Vec<FunctionResult> =
             futures_util::stream::iter(targets.iter().zip(known))
                 .map(|(t, (function_id, latest))| {
-                    self.process(t, function_id, latest, sweep_id, shutdown)
+                    let hint = hints.remove(&t.key);
+                    let state = listing_checks.remove(&function_id);
+                    let check = check::decide(
+                        t,
+                        hint.as_ref(),
+                        state.as_ref(),
+                        latest.as_ref(),
+                        interval,
+                        now_ms,
+                    );
+                    self.process(t, function_id, latest, sweep_id, shutdown, (check, hint))
                 })
                 .buffer_unordered(self.concurrency)
                 .collect()
@@ -385,9 +405,10 @@ impl Sweeper {
         latest: Option<LatestVersion>,
         sweep_id: i64,
         shutdown: &Shutdown,
+        check: (check::Check, Option<crate::cloud::listed::Hint>),
     ) -> FunctionResult {
         let result = self
-            .process_inner(target, function_id, latest, sweep_id, shutdown)
+            .process_inner(target, function_id, latest, sweep_id, shutdown, check)
             .await;
         self.observer.function_finished(target, &result);
         result
@@ -400,6 +421,7 @@ impl Sweeper {
         latest: Option<LatestVersion>,
         sweep_id: i64,
         shutdown: &Shutdown,
+        (check, hint): (check::Check, Option<crate::cloud::listed::Hint>),
     ) -> FunctionResult {
         let mut bytes = 0;
         if shutdown.is_stopping() {
@@ -410,7 +432,7 @@ impl Sweeper {
             };
         }
         let outcome = match tokio::select! {
-            r = self.try_process(target, function_id, latest, sweep_id, shutdown, &mut bytes) => r,
+            r = self.checked_process(target, function_id, latest, sweep_id, shutdown, &mut bytes, check, hint) => r,
             // Dropping the pipeline's future cancels its download; the temp file goes with it.
             _ = shutdown.aborted() => Ok(Outcome::Interrupted),
         } {
@@ -594,9 +616,7 @@ pub fn catch_up(
 }
 
 impl Sweeper {
-    /// Waits before try `attempt + 1`: capped exponential backoff with "equal jitter" (half
-    /// fixed, half random), so many functions failing together do not retry in lockstep; never
-    /// shorter than what the cloud asked for.
+    /// Waits before try `attempt + 1` (`retry::backoff_delay`), telling the observers.
     /// Returns false when shutdown stopped the wait: the caller gives up without a failure.
     async fn backoff(
         &self,
@@ -609,26 +629,12 @@ impl Sweeper {
         let delay = backoff_delay(&self.retry, attempt, asked);
         self.observer.retry(target);
         tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {why}");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => !shutdown.is_stopping(),
-            _ = shutdown.stopped() => false,
-        }
+        crate::retry::wait(delay, shutdown).await
     }
 }
 
-pub fn backoff_delay(retry: &RetrySettings, attempt: u32, asked: Option<Duration>) -> Duration {
-    let exp = retry
-        .initial_backoff
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(retry.max_backoff);
-    let half = exp / 2;
-    let jitter = half.mul_f64(rand::random::<f64>());
-    let delay = half + jitter;
-    match asked {
-        Some(a) => delay.max(a),
-        None => delay,
-    }
-}
+pub use crate::retry::backoff_delay;
+use crate::retry::with_attempts;
 
 /// The sweep's figures, as its `sweeps` row, the summary line and the metrics give them. A
 /// function shutdown kept from being checked is in none of them (it was not checked).
@@ -645,14 +651,6 @@ fn count(results: &[FunctionResult]) -> SweepCounts {
         counts.checked += 1;
     }
     counts
-}
-
-fn with_attempts(error: String, attempt: u32) -> String {
-    if attempt > 1 {
-        format!("{error} (after {attempt} attempts)")
-    } else {
-        error
-    }
 }
 
 /// `1.5 MiB`: sizes for people.

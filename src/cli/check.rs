@@ -44,22 +44,31 @@ pub async fn run(config: &Config) -> anyhow::Result<ExitCode> {
             fc3.then_some(("ListFunctions (FC 3.0)", Some(cloud::NO_SCOPE))),
         ];
         for (action, scope) in probes.into_iter().flatten() {
-            let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                client.pace().await;
-                let answer = match scope {
-                    None => client.list_scopes(&region, &Cursor::Start, 1).await,
-                    Some(s) => client.list_functions(&region, s, &Cursor::Start, 1).await,
-                };
-                match answer {
-                    Err(e) if e.is_retryable() && attempt < config.retry.attempts => {
-                        let delay =
-                            crate::sweep::backoff_delay(&config.retry, attempt, e.retry_after);
-                        tracing::info!(account = %account.name, "retrying {action}: {e}");
-                        tokio::time::sleep(delay).await;
+            // No shutdown handling here: `check` is short and its API timeout bounds it.
+            let result = match crate::retry::call(
+                Some(&client),
+                &config.retry,
+                &crate::shutdown::Shutdown::new(),
+                |_, _, e| tracing::info!(account = %account.name, "retrying {action}: {e}"),
+                || async {
+                    match scope {
+                        None => client.list_scopes(&region, &Cursor::Start, 1).await,
+                        Some(s) => client.list_functions(&region, s, &Cursor::Start, 1).await,
                     }
-                    other => break other,
+                },
+            )
+            .await
+            {
+                crate::retry::Attempted::Done(page) => Ok(page),
+                crate::retry::Attempted::Failed { error, .. } => Err(error),
+                // Never: nothing stops this shutdown.
+                crate::retry::Attempted::Interrupted => {
+                    Err(crate::cloud::CloudError::invalid_response(
+                        account.cloud(),
+                        0,
+                        None,
+                        "interrupted",
+                    ))
                 }
             };
             match result {

@@ -133,6 +133,10 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
     let tracked = crate::tracked::tracked_targets(config, db.as_ref())?;
     let live = crate::tracked::live_targets(&tracked);
     let gone: Vec<_> = tracked.iter().filter(|t| t.is_gone()).collect();
+    let full_checks = match &db {
+        Some(db) => db.full_check_summary()?,
+        None => Default::default(),
+    };
     let (recent, health, gone_health, totals) = match &db {
         Some(db) => (
             db.recent_sweeps(sweeps)?,
@@ -230,6 +234,13 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
                 "gone_since": t.gone_since,
                 "last_success": h.last_success,
             })).collect::<Vec<_>>(),
+            "full_checks": {
+                "last_by_listing": full_checks.by_listing,
+                "last_full": full_checks.full,
+                "never": full_checks.never,
+                "oldest_full_check": full_checks.oldest_full_check,
+                "interval_seconds": config.sync.full_check_interval.as_secs(),
+            },
             "archive": {
                 "functions": totals.functions,
                 "versions": totals.versions,
@@ -336,6 +347,16 @@ pub fn status(config: &Config, sweeps: usize, json_out: bool) -> anyhow::Result<
                 )?;
             }
         }
+        writeln!(
+            out,
+            "Checks: {} last by the listing alone, {} last by a full check, {} without a full \
+             check yet; oldest full check: {} (full_check_interval {})",
+            full_checks.by_listing,
+            full_checks.full,
+            full_checks.never,
+            full_checks.oldest_full_check.as_deref().unwrap_or("none"),
+            humantime::format_duration(config.sync.full_check_interval)
+        )?;
         writeln!(
             out,
             "Archive: {} functions, {} versions, {} blobs ({}); on disk: {} blobs, {}",

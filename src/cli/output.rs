@@ -24,6 +24,8 @@ pub fn list_json(rows: &[FunctionSummary]) -> serde_json::Value {
                     "last_status": s.last_status,
                     "last_error": s.last_error,
                     "gone_since": s.gone_since,
+                    "last_full_check": s.last_full_check,
+                    "last_check_kind": s.last_check_kind,
                 })
             })
             .collect(),
@@ -176,6 +178,8 @@ mod tests {
             last_status: Some("failed".into()),
             last_error: Some("SCF InvalidParameter: \x1b]0;owned\x07bad".into()),
             gone_since: None,
+            last_full_check: None,
+            last_check_kind: None,
         };
         let mut out = Vec::new();
         list_table(&mut out, &[row]).unwrap();

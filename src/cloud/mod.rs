@@ -5,6 +5,7 @@
 //! sign API requests (architecture invariant); everything above them sees [`Client::resolve`].
 
 pub mod aliyun;
+pub mod listed;
 pub mod tencent;
 pub mod versions;
 
@@ -463,6 +464,10 @@ pub enum Cursor {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub names: Vec<String>,
+    /// The entries the names came from, in the same order (function listings: their change
+    /// hints are read by [`listed::hint`]); may be shorter than `names` when a page was made
+    /// without entries (a scope that does not exist).
+    pub entries: Vec<serde_json::Value>,
     /// `None` on the last page.
     pub next: Option<Cursor>,
     pub request_id: Option<String>,

@@ -52,6 +52,7 @@ pub(super) struct RawSync {
     pub(super) concurrency: Option<i64>,
     pub(super) downloads: Option<i64>,
     pub(super) shutdown_grace: Option<String>,
+    pub(super) full_check_interval: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -88,7 +88,9 @@ impl Default for SimConfig {
 impl Simulator {
     /// Sets (replaces) a function's configuration; a function without one serves the default.
     pub fn set_config(&self, f: &SimFunction, config: SimConfig) {
-        self.shared.lock().configs.insert(f.clone(), config);
+        let mut inner = self.shared.lock();
+        inner.configs.insert(f.clone(), config);
+        inner.touch(f);
     }
 
     /// The configuration `f` serves now.

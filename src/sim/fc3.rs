@@ -211,10 +211,15 @@ pub(super) async fn list_functions(
     {
         *first = "../evil".to_string();
     }
+    let inner = shared.lock();
     let items: Vec<_> = page
         .iter()
-        .map(|n| serde_json::json!({"functionName": n, "description": ""}))
+        .map(|n| match n.split_once('$') {
+            Some((service, name)) => inner.fc_entry(&SimFunction::fc(service, name, None), n),
+            None => inner.fc_entry(&SimFunction::fc3(n, None), n),
+        })
         .collect();
+    drop(inner);
     let mut body = serde_json::json!({ "functions": items });
     if let Some(next) = next {
         body["nextToken"] = serde_json::Value::String(next);

@@ -28,6 +28,7 @@ use crate::cloud::aliyun::sign as fc_sign;
 mod config;
 mod fc3;
 mod layers;
+mod listed;
 mod versions;
 pub use config::SimConfig;
 pub use layers::LAYER_ARN_REGION;
@@ -195,7 +196,24 @@ struct Inner {
     layer_calls: u64,
     /// Published versions and aliases, by function without qualifier (`versions.rs`).
     histories: HashMap<SimFunction, versions::History>,
+    /// Each function's modified time, in seconds of `clock` (`listed.rs`).
+    modified: HashMap<SimFunction, u64>,
+    clock: u64,
+    /// Verified API requests per action (`listed.rs`).
+    by_action: HashMap<String, u64>,
+    /// Per-action rate limits (`cloud:action` → limit, arrivals in the last second).
+    rate_limits: HashMap<String, (u32, std::collections::VecDeque<std::time::Instant>)>,
+    throttled: u64,
+    /// Bumped whenever a function is added or removed: the sorted name lists of the listings
+    /// are reused until then (a 100,000-function listing must not sort the fleet per page).
+    generation: u64,
+    /// Per listing (`scf:<region>:<namespace>`, `fc:<service>`): the generation it was made
+    /// at, the scopes and the names.
+    sorted: HashMap<String, SortedListing>,
 }
+
+/// A listing's generation, its scopes and its names, sorted (`Inner::sorted`).
+type SortedListing = (u64, Arc<Vec<String>>, Arc<Vec<String>>);
 
 /// One listing call of the simulator, for fault injection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -431,12 +449,17 @@ impl Simulator {
         let mut inner = self.shared.lock();
         inner.packages.push(package);
         let id = inner.packages.len() - 1;
-        inner.functions.insert(f.clone(), id);
+        if inner.functions.insert(f.clone(), id).is_none() {
+            inner.generation += 1;
+        }
+        inner.touch(f);
     }
 
     /// Deletes a function: its API calls answer "not found" from now on.
     pub fn remove(&self, f: &SimFunction) {
-        self.shared.lock().functions.remove(f);
+        let mut inner = self.shared.lock();
+        inner.functions.remove(f);
+        inner.generation += 1;
     }
 
     /// Injects `fault` for every request of `f` until cleared.
@@ -648,6 +671,12 @@ async fn scf_api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
+        if !inner.count_action(
+            "scf",
+            header_str(&headers, "x-tc-action").unwrap_or_default(),
+        ) {
+            return scf_error("RequestLimitExceeded", "request limit exceeded");
+        }
     }
 
     if header_str(&headers, "x-tc-version") != Some("2018-04-16") {
@@ -787,6 +816,9 @@ async fn fc_get_function_code(
         let mut inner = shared.lock();
         inner.stats.api_requests += 1;
         inner.api_times.push(std::time::Instant::now());
+        if !inner.count_action("fc", "GetFunctionCode") {
+            return fc_error(429, "ResourceExhausted", "limit exceeded");
+        }
     }
 
     let qualifier = uri.query().and_then(|q| {
@@ -1072,29 +1104,40 @@ async fn scf_list(
     let (fault, all, limit) = {
         let mut inner = shared.lock();
         let fault = inner.take_listing_fault(&scope);
-        // Sorted sets: a page of a 100,000-function namespace must not cost a scan of the
-        // names per name (the scale benchmarks list whole fleets through here).
-        let mut namespaces = std::collections::BTreeSet::from(["default".to_string()]);
-        let mut names = std::collections::BTreeSet::new();
-        for f in inner.functions.keys() {
-            if let SimFunction::Scf {
-                region: r,
-                namespace: n,
-                name,
-                ..
-            } = f
-                && r == region
-            {
-                if !namespaces.contains(n) {
-                    namespaces.insert(n.clone());
+        let cache_key = format!("scf:{region}:{namespace}");
+        let (namespaces, names) = match inner.sorted.get(&cache_key) {
+            Some((g, scopes, names)) if *g == inner.generation => (scopes.clone(), names.clone()),
+            _ => {
+                // Sorted sets: a page of a 100,000-function namespace must not cost a scan of
+                // the names per name (the scale benchmarks list whole fleets through here).
+                let mut namespaces = std::collections::BTreeSet::from(["default".to_string()]);
+                let mut names = std::collections::BTreeSet::new();
+                for f in inner.functions.keys() {
+                    if let SimFunction::Scf {
+                        region: r,
+                        namespace: n,
+                        name,
+                        ..
+                    } = f
+                        && r == region
+                    {
+                        if !namespaces.contains(n) {
+                            namespaces.insert(n.clone());
+                        }
+                        if *n == namespace && !names.contains(name) {
+                            names.insert(name.clone());
+                        }
+                    }
                 }
-                if *n == namespace && !names.contains(name) {
-                    names.insert(name.clone());
-                }
+                let namespaces = Arc::new(namespaces.into_iter().collect::<Vec<String>>());
+                let names = Arc::new(names.into_iter().collect::<Vec<String>>());
+                let generation = inner.generation;
+                inner
+                    .sorted
+                    .insert(cache_key, (generation, namespaces.clone(), names.clone()));
+                (namespaces, names)
             }
-        }
-        let namespaces: Vec<String> = namespaces.into_iter().collect();
-        let names: Vec<String> = names.into_iter().collect();
+        };
         if action == "ListFunctions" && !namespaces.contains(&namespace) {
             return scf_error(
                 "ResourceNotFound.Namespace",
@@ -1123,6 +1166,7 @@ async fn scf_list(
             if *left == 0 {
                 let f = f.clone();
                 inner.functions.remove(&f);
+                inner.generation += 1;
                 inner.remove_after_pages = None;
             }
         }
@@ -1141,13 +1185,15 @@ async fn scf_list(
             "Namespaces": items, "TotalCount": all.len(), "RequestId": request_id()
         }})
     } else {
+        let inner = shared.lock();
         let items: Vec<_> = page
             .iter()
             .map(|n| {
-                serde_json::json!({"FunctionName": n, "Namespace": namespace,
-                    "Status": "Active", "Runtime": null})
+                let f = SimFunction::scf(region, &namespace, n, None);
+                inner.scf_entry(&f, n, &namespace)
             })
             .collect();
+        drop(inner);
         serde_json::json!({"Response": {
             "Functions": items, "TotalCount": all.len(), "RequestId": request_id()
         }})
@@ -1232,6 +1278,9 @@ fn verify_request(
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
     inner.api_times.push(std::time::Instant::now());
+    if !inner.count_action("fc", listed::fc_action(uri.path())) {
+        return Err(Box::new(error(429, "ResourceExhausted", "limit exceeded")));
+    }
     if let Some(token) = &verified.security_token {
         inner.tokens_seen.push(token.clone());
     }
@@ -1287,24 +1336,35 @@ async fn fc_list(shared: &Arc<Shared>, uri: &Uri, service: Option<String>) -> Re
     let (fault, all, limit) = {
         let mut inner = shared.lock();
         let fault = inner.take_listing_fault(&scope);
-        // Sorted sets, as in `scf_list`.
-        let mut services = std::collections::BTreeSet::new();
-        let mut names = std::collections::BTreeSet::new();
-        for f in inner.functions.keys() {
-            if let SimFunction::Fc {
-                service: s, name, ..
-            } = f
-            {
-                if !services.contains(s) {
-                    services.insert(s.clone());
+        let cache_key = format!("fc:{}", service.as_deref().unwrap_or_default());
+        let (services, names) = match inner.sorted.get(&cache_key) {
+            Some((g, scopes, names)) if *g == inner.generation => (scopes.clone(), names.clone()),
+            _ => {
+                // Sorted sets, as in `scf_list`.
+                let mut services = std::collections::BTreeSet::new();
+                let mut names = std::collections::BTreeSet::new();
+                for f in inner.functions.keys() {
+                    if let SimFunction::Fc {
+                        service: s, name, ..
+                    } = f
+                    {
+                        if !services.contains(s) {
+                            services.insert(s.clone());
+                        }
+                        if service.as_ref() == Some(s) && !names.contains(name) {
+                            names.insert(name.clone());
+                        }
+                    }
                 }
-                if service.as_ref() == Some(s) && !names.contains(name) {
-                    names.insert(name.clone());
-                }
+                let services = Arc::new(services.into_iter().collect::<Vec<String>>());
+                let names = Arc::new(names.into_iter().collect::<Vec<String>>());
+                let generation = inner.generation;
+                inner
+                    .sorted
+                    .insert(cache_key, (generation, services.clone(), names.clone()));
+                (services, names)
             }
-        }
-        let services: Vec<String> = services.into_iter().collect();
-        let names: Vec<String> = names.into_iter().collect();
+        };
         if let Some(s) = &service
             && !services.contains(s)
         {
@@ -1350,10 +1410,16 @@ async fn fc_list(shared: &Arc<Shared>, uri: &Uri, service: Option<String>) -> Re
     } else {
         ("services", "serviceName")
     };
+    let inner = shared.lock();
     let items: Vec<_> = page
         .iter()
-        .map(|n| serde_json::json!({ field: n, "description": "" }))
+        .map(|n| match &service {
+            Some(s) => inner.fc_entry(&SimFunction::fc(s, n, None), n),
+            None => serde_json::json!({ field: n, "description": "",
+                "lastModifiedTime": "2026-01-01T00:00:00Z" }),
+        })
         .collect();
+    drop(inner);
     let mut body = serde_json::json!({ array: items });
     if let Some(next) = next {
         body["nextToken"] = serde_json::Value::String(next);

@@ -31,6 +31,7 @@ use crate::db::{LatestVersion, NewVersion, VersionConfig};
 use crate::fetch;
 use crate::shutdown::Shutdown;
 
+use super::check::PackageHint;
 use super::{Outcome, Sweeper, next_version_no, with_attempts};
 
 /// A stage's answer when shutdown may have stopped it.
@@ -74,7 +75,9 @@ enum Plan {
 }
 
 impl Sweeper {
-    /// The pipeline for one function. `Err` is the one-line reason it failed.
+    /// The pipeline for one function. `Err` is the one-line reason it failed. `package_hint`:
+    /// what this sweep's listing says about the package (`sweep/check.rs`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn try_process(
         &self,
         target: &Target,
@@ -83,6 +86,7 @@ impl Sweeper {
         sweep_id: i64,
         shutdown: &Shutdown,
         bytes: &mut u64,
+        package_hint: PackageHint,
     ) -> Result<Outcome, String> {
         let client = self
             .clients
@@ -161,7 +165,7 @@ impl Sweeper {
         }
 
         let (package, cloud_checksum) = match self
-            .package_stages(client, target, &latest, shutdown)
+            .package_stages(client, target, &latest, package_hint, shutdown)
             .await?
         {
             Step::Done(p) => p,
@@ -191,7 +195,11 @@ impl Sweeper {
                         "the archived blob of this package was corrupt: moved aside and replaced by the verified download"
                     );
                 }
-                if restored {
+                if restored && package_hint == PackageHint::Suspect {
+                    tracing::info!(function = %target.key, "the listing showed a new size or modified time with the same CRC-64; downloaded: the same SHA-256, unchanged");
+                    self.plan_same_package(&latest, &snapshot, &previous_config, config_changed)
+                        .await?
+                } else if restored {
                     tracing::warn!(function = %target.key, sha256 = %package.sha256, "restored a missing blob");
                     self.plan_same_package(&latest, &snapshot, &previous_config, config_changed)
                         .await?
@@ -309,27 +317,30 @@ impl Sweeper {
         target: &Target,
         shutdown: &Shutdown,
     ) -> Result<Step<Option<Snapshot>>, String> {
-        let mut attempt = 0;
-        let answer = loop {
-            attempt += 1;
-            let read = client.read_config(target).await;
-            self.observer.api_call(target, read.as_ref().map(|_| ()));
-            match read {
-                Ok(a) => break a,
-                Err(e) if e.is_retryable() && attempt < self.retry.attempts => {
-                    if !self
-                        .backoff(target, attempt, e.retry_after, &e.to_string(), shutdown)
-                        .await
-                    {
-                        return Ok(Step::Interrupted);
-                    }
-                }
-                Err(e) => {
-                    return Err(with_attempts(
-                        format!("{e} (reading the configuration)"),
-                        attempt,
-                    ));
-                }
+        // `read_config` paces each of its calls itself.
+        let read = crate::retry::call(
+            None,
+            &self.retry,
+            shutdown,
+            |attempt, delay, e| {
+                self.observer.retry(target);
+                tracing::info!(function = %target.key, attempt, delay_ms = delay.as_millis() as u64, "retrying: {e}");
+            },
+            || async {
+                let read = client.read_config(target).await;
+                self.observer.api_call(target, read.as_ref().map(|_| ()));
+                read
+            },
+        )
+        .await;
+        let answer = match read {
+            crate::retry::Attempted::Done(a) => a,
+            crate::retry::Attempted::Interrupted => return Ok(Step::Interrupted),
+            crate::retry::Attempted::Failed { error, attempts } => {
+                return Err(with_attempts(
+                    format!("{error} (reading the configuration)"),
+                    attempts,
+                ));
             }
         };
         let Some(answer) = answer else {
@@ -356,8 +367,18 @@ impl Sweeper {
         client: &cloud::Client,
         target: &Target,
         latest: &Option<LatestVersion>,
+        package_hint: PackageHint,
         shutdown: &Shutdown,
     ) -> Result<Step<(Package, String)>, String> {
+        // The listing showed the package as the last full check saw it: no call for it.
+        if package_hint == PackageHint::Same
+            && let Some(l) = latest
+            && self.blob_present(&l.sha256).await
+        {
+            return Ok(Step::Done((Package::Unchanged, l.cloud_checksum.clone())));
+        }
+        // The same CRC-64 with another size or modified time: the bytes decide (SHA-256).
+        let force_download = package_hint == PackageHint::Suspect;
         let attempts = self.retry.attempts;
         let mut attempt = 0;
         // The SHA-256 of the last download that did not match the cloud's checksum.
@@ -378,7 +399,7 @@ impl Sweeper {
                 Err(e) => return Err(with_attempts(e.to_string(), attempt)),
             };
             let cloud_checksum = location.checksum.to_db_string();
-            if self.compare_package(latest, &cloud_checksum).await {
+            if !force_download && self.compare_package(latest, &cloud_checksum).await {
                 return Ok(Step::Done((Package::Unchanged, cloud_checksum)));
             }
             let result = match self.fetch_package(target, &location, shutdown).await? {

@@ -21,6 +21,7 @@ mod props;
 mod recovery;
 mod secrets;
 mod status;
+mod sweepcost;
 mod sync;
 mod versions;
 mod whole;

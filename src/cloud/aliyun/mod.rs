@@ -476,6 +476,7 @@ pub(crate) fn page(
     };
     Ok(super::Page {
         names,
+        entries: items.clone(),
         next,
         request_id: rid,
     })

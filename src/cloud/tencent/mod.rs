@@ -214,7 +214,9 @@ impl Client {
             .collect::<Result<Vec<String>, _>>()?;
         let total: u64 = serde_json::from_value(field(&response, "TotalCount"))
             .map_err(|e| bad(e.to_string()))?;
-        Ok(offset_page(names, offset, total, rid))
+        let mut page = offset_page(names, offset, total, rid);
+        page.entries = items;
+        Ok(page)
     }
 
     /// Signs and sends one action; returns the `Response` object of a successful answer.
@@ -324,6 +326,7 @@ fn offset_page(names: Vec<String>, offset: u64, total: u64, rid: Option<String>)
     };
     super::Page {
         names,
+        entries: Vec::new(),
         next,
         request_id: rid,
     }
