@@ -432,6 +432,9 @@ impl Sweeper {
             };
         }
         let outcome = match tokio::select! {
+            // A pipeline that finished at the moment of the abort (its version recorded) is
+            // reported as such, not as interrupted.
+            biased;
             r = self.checked_process(target, function_id, latest, sweep_id, shutdown, &mut bytes, check, hint) => r,
             // Dropping the pipeline's future cancels its download; the temp file goes with it.
             _ = shutdown.aborted() => Ok(Outcome::Interrupted),

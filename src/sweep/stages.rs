@@ -160,6 +160,7 @@ impl Sweeper {
                     },
                     plan,
                     sweep_id,
+                    shutdown,
                 )
                 .await;
         }
@@ -227,6 +228,7 @@ impl Sweeper {
             },
             plan,
             sweep_id,
+            shutdown,
         )
         .await
     }
@@ -524,6 +526,7 @@ impl Sweeper {
         captured: Captured,
         plan: Plan,
         sweep_id: i64,
+        shutdown: &Shutdown,
     ) -> Result<Outcome, String> {
         let Captured {
             snapshot,
@@ -670,7 +673,14 @@ impl Sweeper {
         }
         self.link_layers(target, version_no, layers).await;
         if code_changed && !is_image(&cloud_checksum_of_record) {
-            self.read_manifest(target, &sha256).await;
+            // The version is recorded: a stop does not wait for this best-effort read (the
+            // next sweep's catch-up reads the manifest), and the function still counts as
+            // archived (`process_inner` prefers a finished pipeline to the abort).
+            tokio::select! {
+                biased;
+                _ = shutdown.aborted() => {}
+                _ = self.read_manifest(target, &sha256) => {}
+            }
         }
         tracing::info!(
             function = %target.key,
