@@ -26,7 +26,7 @@ fn at_version(v: &str) -> SimFunction {
     SimFunction::scf("ap-guangzhou", "default", "order-api", Some(v))
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn each_published_version_is_downloaded_once_across_ten_sweeps() {
     let env = Env::new().await;
     let f = setup(&env);
@@ -63,6 +63,7 @@ async fn each_published_version_is_downloaded_once_across_ten_sweeps() {
         assert!(last.as_str() > first.as_str(), "{h}");
     }
 }
+}
 
 /// Now, between two sweeps, as the sweeps store times.
 fn between() -> String {
@@ -72,7 +73,7 @@ fn between() -> String {
     t
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn an_alias_moving_between_versions_is_recorded_step_by_step() {
     let env = Env::new().await;
     let f = setup(&env);
@@ -263,8 +264,9 @@ async fn an_alias_moving_between_versions_is_recorded_step_by_step() {
     let text = env.fnvault(&["aliases", "order-api"]).await;
     assert!(text.stdout.contains("(current)"), "{}", text.stdout);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_deleted_version_is_marked_gone_and_still_restores() {
     let env = Env::new().await;
     let f = setup(&env);
@@ -299,6 +301,7 @@ async fn a_deleted_version_is_marked_gone_and_still_restores() {
     assert_eq!(env.sim.downloads_of(&at_version("1")), 1);
     assert_eq!(env.sim.downloads_of(&at_version("2")), 1);
 }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_version_whose_package_changes_anyway_is_an_anomaly_kept_beside_the_first() {
@@ -319,7 +322,7 @@ async fn a_published_version_whose_package_changes_anyway_is_an_anomaly_kept_bes
     assert_eq!(v[1]["sha256"], sha256_hex(&tampered));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn reindex_rebuilds_alias_histories_from_the_archive_alone() {
     let env = Env::new().await;
     let f = setup(&env);
@@ -349,6 +352,7 @@ async fn reindex_rebuilds_alias_histories_from_the_archive_alone() {
     // And a restore through the alias still works after the rebuild.
     let h = env.json(&["history", &format!("{F}@2"), "--json"], 0).await;
     assert_eq!(h["versions"].as_array().unwrap().len(), 1, "{h}");
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,7 +430,7 @@ async fn a_throttled_listing_is_retried_and_a_failed_one_fails_only_its_own_line
     assert_eq!(env.sim.downloads_of(&at_version("2")), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+crate::both_backends! {
 async fn a_mirror_gets_the_alias_journal_and_rebuilds_the_same_alias_history() {
     let env = Env::new().await;
     let f = setup(&env);
@@ -463,6 +467,7 @@ async fn a_mirror_gets_the_alias_journal_and_rebuilds_the_same_alias_history() {
     assert_eq!(from_mirror.code, 0, "{}", from_mirror.stderr);
     let from_mirror: serde_json::Value = serde_json::from_str(&from_mirror.stdout).unwrap();
     assert_eq!(from_mirror, original);
+}
 }
 
 #[tokio::test(flavor = "multi_thread")]
