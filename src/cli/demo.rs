@@ -122,7 +122,8 @@ pub async fn run(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
         "\n4. checkout's memory and an environment variable change, its code does not: a new \
-         version with the same package, nothing downloaded"
+         version with the same package, no new blob (FC moved the function's modified time, so \
+         fnvault downloaded the package once and compared its SHA-256: a CRC-64 can be forged)"
     )?;
     let mut changed = sim.config(&checkout);
     changed.memory_mb = 1024;
