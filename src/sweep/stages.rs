@@ -159,8 +159,7 @@ impl Sweeper {
                         document_is_latest,
                     },
                     plan,
-                    sweep_id,
-                    shutdown,
+                    (sweep_id, shutdown),
                 )
                 .await;
         }
@@ -227,8 +226,7 @@ impl Sweeper {
                 document_is_latest,
             },
             plan,
-            sweep_id,
-            shutdown,
+            (sweep_id, shutdown),
         )
         .await
     }
@@ -525,8 +523,7 @@ impl Sweeper {
         latest: &Option<LatestVersion>,
         captured: Captured,
         plan: Plan,
-        sweep_id: i64,
-        shutdown: &Shutdown,
+        (sweep_id, shutdown): (i64, &Shutdown),
     ) -> Result<Outcome, String> {
         let Captured {
             snapshot,
