@@ -564,6 +564,7 @@ async fn fc2_service_versions_and_aliases_cover_the_functions_they_hold() {
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let requests = env.sim.stats().api_requests;
+    let listings = env.sim.requests_of("ListFunctions");
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     for (f, v, n) in [(&checkout, "1", 1), (&checkout, "2", 1), (&late, "2", 1)] {
@@ -580,9 +581,13 @@ async fn fc2_service_versions_and_aliases_cover_the_functions_they_hold() {
     }
     // The second sweep asked nothing about late@1 again: only listings and the two
     // functions' own calls (GetService + GetFunction + ListTriggers + GetFunctionCode each).
-    let second = env.sim.stats().api_requests - requests;
+    // The function listings of the change detection (issue 16: the scope is listed from the
+    // second sweep on) are not what this counts.
+    let second =
+        env.sim.stats().api_requests - requests - (env.sim.requests_of("ListFunctions") - listings);
     // Per function: 2 version pages (page limit 1) + 1 alias page, and GetService,
-    // GetFunction, ListTriggers, GetFunctionCode; asking about late@1 again would be one more.
+    // GetFunction, ListTriggers, GetFunctionCode (no listing fingerprint was recorded by the
+    // first sweep yet, so both get a full check); asking about late@1 again would be one more.
     assert_eq!(second, 2 * (2 + 1) + 2 * 4, "requests of the second sweep");
     for key in [
         "ali/cn-shanghai/orders/checkout",
