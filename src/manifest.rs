@@ -8,7 +8,7 @@
 //! package is archived either way.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One entry of a zip's central directory.
@@ -57,13 +57,37 @@ pub fn read(path: &Path) -> Result<Package, ManifestError> {
     read_from(BufReader::new(file), path)
 }
 
+/// A zip's end-of-central-directory record (`PK\x05\x06`, 22 bytes and a comment of at most
+/// 65,535) lies in its last 65,557 bytes.
+const EOCD_WINDOW: u64 = 22 + 65_535;
+
+/// Whether the end-of-central-directory signature is in the last [`EOCD_WINDOW`] bytes. The
+/// zip crate, not finding it there, searches the whole file (for data appended after an
+/// archive): on a package that is no zip at all that reads every byte, which on object storage
+/// is dozens of range requests per package (it halved the changed sweep into a bucket).
+/// A zip with more than 64 KiB appended after it is therefore reported as not a zip.
+fn eocd_in_tail(reader: &mut (impl Read + Seek)) -> io::Result<bool> {
+    let len = reader.seek(SeekFrom::End(0))?;
+    let start = len.saturating_sub(EOCD_WINDOW);
+    reader.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    reader.by_ref().take(len - start).read_to_end(&mut tail)?;
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
+}
+
 /// [`read`] of a package read in place (a blob on object storage, by ranges); `path` names it
 /// in errors.
-pub fn read_from(reader: impl Read + Seek, path: &Path) -> Result<Package, ManifestError> {
+pub fn read_from(mut reader: impl Read + Seek, path: &Path) -> Result<Package, ManifestError> {
     let io_err = |source| ManifestError::Io {
         path: path.to_path_buf(),
         source,
     };
+    if !eocd_in_tail(&mut reader).map_err(io_err)? {
+        return Ok(Package::NotZip(
+            "no end-of-central-directory record in its last 64 KiB".to_string(),
+        ));
+    }
     let mut zip = match zip::ZipArchive::new(reader) {
         Ok(z) => z,
         Err(zip::result::ZipError::Io(e)) => return Err(io_err(e)),
@@ -142,6 +166,40 @@ pub fn extract_from(
 
 #[cfg(test)]
 mod tests {
+
+    /// A reader that counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn a_package_that_is_no_zip_is_told_from_its_tail_without_reading_it_all() {
+        let bytes: Vec<u8> = (0..8u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let reader = Counting {
+            inner: io::Cursor::new(bytes),
+            read: read.clone(),
+        };
+        let got = read_from(reader, Path::new("pkg")).unwrap();
+        assert!(
+            matches!(got, Package::NotZip(ref why) if why.contains("end-of-central-directory")),
+            "{got:?}"
+        );
+        assert!(read.get() <= EOCD_WINDOW, "{} bytes read", read.get());
+    }
     use super::*;
     use std::io::Write;
 
