@@ -358,11 +358,11 @@ async fn the_store_stopped_mid_sweep_fails_only_what_it_caught_and_the_next_swee
 }
 
 /// A bucket over its quota (SeaweedFS's `s3.bucket.quota`, enforced by making the bucket
-/// read-only, which its S3 gateway answers with HTTP 500 `InternalError`). Set while a sweep
-/// downloads: that sweep fails the redeployed function with the store's status and code,
-/// records no version and leaves no object. A sweep started while the bucket is full cannot
-/// even take the bucket's writer lock and stops at once, naming it. Once the quota is lifted
-/// the next sweep archives the redeploy.
+/// read-only, which its S3 gateway answers with HTTP 500 `InternalError`). Set between two of
+/// a daemon's sweeps: the next one fails the redeployed function with the store's status and
+/// code, records no version and leaves no object; once the quota is lifted the one after
+/// archives the redeploy. A sweep started while the bucket is full cannot even take the
+/// bucket's writer lock and stops at once, naming it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
     let Some(server) = start_server() else {
@@ -382,42 +382,69 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
     let bucket = env.bucket().unwrap();
     let journal_before = bucket.list("meta/").unwrap().len();
     // The master learns the bucket's size from volume heartbeats: wait until it knows, so
-    // the quota below is enforced at once.
-    eventually("the bucket's size known to the master", async || {
+    // the quota below is enforced at once. Under a full test run's load that can take longer
+    // than `eventually`'s 30 s (each `weed shell` also takes a while to connect).
+    let started = std::time::Instant::now();
+    loop {
         let out = server.shell(&["s3.bucket.list"]);
         let size: u64 = out
             .split_whitespace()
-            .find_map(|w| w.strip_prefix("size:"))?
-            .parse()
-            .ok()?;
+            .find_map(|w| w.strip_prefix("size:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         if size > 1 << 20 {
-            return Some(());
+            break;
         }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "the master never learned the bucket's size: {out}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        None
-    })
-    .await;
+    }
 
-    env.sim
-        .deploy(&fleet.checkout, package("checkout v2 over quota", 120_000));
-    env.sim.set_fault(&fleet.checkout, Fault::SlowDownload);
-    let sweep = spawn_fnvault(&env, &["sync"]);
-    eventually("the sweep's lock object", async || {
-        bucket.get_bytes("lock.json").ok().flatten().map(|_| ())
-    })
-    .await;
+    // A daemon holds the bucket's lock and sweeps every second; the quota is set between its
+    // sweeps, so the next one meets a full bucket when it uploads (no race with a download).
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    std::fs::write(
+        env.path("config.toml"),
+        format!("{config}\n[schedule]\ncron = \"* * * * * *\"\n"),
+    )
+    .unwrap();
+    let mut daemon = spawn_fnvault(&env, &["daemon"]);
+    let until = |what: &str, secs: u64| {
+        let what = what.to_string();
+        let started = std::time::Instant::now();
+        move || {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(secs),
+                "timed out waiting for {what}"
+            )
+        }
+    };
+    let check = until("the daemon's lock object", 60);
+    while bucket.get_bytes("lock.json").ok().flatten().is_none() {
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let out = server.shell(&[
         &format!("s3.bucket.quota -name={BUCKET} -op=set -sizeMB=1"),
         "s3.bucket.quota.enforce -apply",
     ]);
     assert!(out.contains("read only"), "{out}");
-    let out = sweep.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(CHECKOUT), "{stderr}");
-    assert!(stderr.contains("HTTP 500"), "{stderr}");
-    assert!(stderr.contains("InternalError"), "{stderr}");
-    assert!(!stderr.contains(S3_SECRET), "{stderr}");
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2 over quota", 120_000));
+    let check = until("a sweep failing the redeploy", 120);
+    let error = loop {
+        check();
+        let e = env.entry(CHECKOUT).await;
+        if let Some(err) = e["last_error"].as_str() {
+            break err.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(error.contains("HTTP 500"), "{error}");
+    assert!(error.contains("InternalError"), "{error}");
+    assert!(!error.contains(S3_SECRET), "{error}");
     assert_eq!(env.entry(CHECKOUT).await["versions"], 1);
     assert_eq!(
         env.blob_count(),
@@ -425,8 +452,36 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
         "no object from the refused upload"
     );
     assert_eq!(bucket.list("meta/").unwrap().len(), journal_before);
-    assert!(env.files_in("archive/tmp").is_empty());
 
+    // Lifted: the daemon's next sweep archives the redeploy.
+    let out = server.shell(&[
+        &format!("s3.bucket.quota -name={BUCKET} -op=remove"),
+        "s3.bucket.quota.enforce -apply",
+    ]);
+    assert!(out.contains("cleared read-only"), "{out}");
+    let check = until("the redeploy archived", 120);
+    while env.entry(CHECKOUT).await["versions"] != 2 {
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().unwrap().to_string()])
+        .status();
+    let status = daemon.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(env.files_in("archive/tmp").is_empty());
+    let entry = env.entry(CHECKOUT).await;
+    let sha = entry["latest_sha256"].as_str().unwrap();
+    assert_eq!(sha256_hex(&env.read_blob(sha).expect("stored")), sha);
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+
+    // A sweep started while the bucket is full cannot even take the writer lock: it stops at
+    // once, naming the lock object and the store's answer.
+    let out = server.shell(&[
+        &format!("s3.bucket.quota -name={BUCKET} -op=set -sizeMB=1"),
+        "s3.bucket.quota.enforce -apply",
+    ]);
+    assert!(out.contains("read only"), "{out}");
     let run = env.fnvault(&["sync"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("lock.json"), "{}", run.stderr);
@@ -435,19 +490,6 @@ async fn a_bucket_over_its_quota_fails_the_upload_and_records_nothing() {
         "{}",
         run.stderr
     );
-
-    env.sim.clear_fault(&fleet.checkout);
-    let out = server.shell(&[
-        &format!("s3.bucket.quota -name={BUCKET} -op=remove"),
-        "s3.bucket.quota.enforce -apply",
-    ]);
-    assert!(out.contains("cleared read-only"), "{out}");
-    env.sync_ok().await;
-    let entry = env.entry(CHECKOUT).await;
-    assert_eq!(entry["versions"], 2, "{entry}");
-    let sha = entry["latest_sha256"].as_str().unwrap();
-    assert_eq!(sha256_hex(&env.read_blob(sha).expect("stored")), sha);
-    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
 
 /// How many objects under `blobs/` are packages: every one but the configuration documents
