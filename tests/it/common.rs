@@ -158,7 +158,27 @@ signature = "fc"
 }
 
 pub fn is_config_document(p: &Path) -> bool {
-    std::fs::read(p).is_ok_and(|b| b.starts_with(b"{\"fnvault\":"))
+    std::fs::read(p).is_ok_and(|b| is_document(&b))
+}
+
+/// Whether blob bytes are a configuration document (canonical JSON starting `{"fnvault":`)
+/// rather than a package.
+pub fn is_document(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"{\"fnvault\":")
+}
+
+/// Every object under a bucket's `blobs/`, each with whether it is a configuration document
+/// (read whole to tell: tests only).
+pub fn bucket_blobs(b: &fnvault::archive::s3::S3) -> Vec<(fnvault::archive::s3::Listed, bool)> {
+    b.list("blobs/")
+        .expect("listing blobs")
+        .into_iter()
+        .map(|o| {
+            let bytes = b.get_bytes(&o.name).expect("reading a blob");
+            let document = bytes.is_some_and(|b| is_document(&b));
+            (o, document)
+        })
+        .collect()
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -396,15 +416,7 @@ impl Env {
     pub fn package_blob_count(&self) -> usize {
         match self.bucket() {
             None => self.package_blobs().len(),
-            Some(b) => b
-                .list("blobs/")
-                .expect("listing blobs")
-                .iter()
-                .filter(|o| {
-                    let bytes = b.get_bytes(&o.name).expect("reading a blob");
-                    !bytes.is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
-                })
-                .count(),
+            Some(b) => bucket_blobs(&b).iter().filter(|(_, doc)| !doc).count(),
         }
     }
 
@@ -499,17 +511,11 @@ impl Env {
                 (docs.len(), bytes)
             }
             Some(b) => {
-                let docs: Vec<_> = b
-                    .list("blobs/")
-                    .expect("listing blobs")
+                let docs: Vec<_> = bucket_blobs(&b)
                     .into_iter()
-                    .filter(|o| {
-                        b.get_bytes(&o.name)
-                            .expect("reading a blob")
-                            .is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
-                    })
+                    .filter(|(_, doc)| *doc)
                     .collect();
-                (docs.len(), docs.iter().map(|o| o.size).sum())
+                (docs.len(), docs.iter().map(|(o, _)| o.size).sum())
             }
         }
     }
@@ -522,16 +528,10 @@ impl Env {
                 .iter()
                 .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
                 .collect(),
-            Some(b) => b
-                .list("blobs/")
-                .expect("listing blobs")
+            Some(b) => bucket_blobs(&b)
                 .into_iter()
-                .filter(|o| {
-                    b.get_bytes(&o.name)
-                        .expect("reading a blob")
-                        .is_some_and(|b| b.starts_with(b"{\"fnvault\":"))
-                })
-                .map(|o| o.name.rsplit('/').next().unwrap().to_string())
+                .filter(|(_, doc)| *doc)
+                .map(|(o, _)| o.name.rsplit('/').next().unwrap().to_string())
                 .collect(),
         }
     }
