@@ -86,13 +86,21 @@ struct ProcRun {
 }
 
 /// Runs the fnvault binary to completion in `dir`, its output going to files there.
+/// Set around a measured run that FNVAULT_BENCH_PROFILE should wrap.
+static PROFILE_THIS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn run_fnvault(dir: &Path, args: &[&str]) -> ProcRun {
     let out = std::fs::File::create(dir.join("last-stdout.txt")).expect("stdout file");
     let err = std::fs::File::create(dir.join("last-stderr.txt")).expect("stderr file");
     let started = Instant::now();
     // FNVAULT_BENCH_WRAPPER="valgrind --tool=callgrind" (say) profiles the child; its figures
     // are then the wrapper's, not fnvault's.
-    let wrapper = std::env::var("FNVAULT_BENCH_WRAPPER").unwrap_or_default();
+    // FNVAULT_BENCH_PROFILE: the same, for the measured sweeps of `scale` only (their setup
+    // sweeps are not what is being profiled).
+    let wrapper = match std::env::var("FNVAULT_BENCH_PROFILE") {
+        Ok(w) if PROFILE_THIS.load(std::sync::atomic::Ordering::Relaxed) => w,
+        _ => std::env::var("FNVAULT_BENCH_WRAPPER").unwrap_or_default(),
+    };
     let mut words = wrapper.split_whitespace();
     let mut command = match words.next() {
         Some(program) => {
@@ -892,7 +900,9 @@ async fn scale_sweeps(scale: &Scale, work: &Path, table: &mut Table) {
         eprintln!("   settling sweep: {:.1} s", settle.wall.as_secs_f64());
         let sim_cpu_before = self_cpu();
         let api_before = sim.stats().api_requests;
+        PROFILE_THIS.store(true, std::sync::atomic::Ordering::Relaxed);
         let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
+        PROFILE_THIS.store(false, std::sync::atomic::Ordering::Relaxed);
         let sim_cpu = self_cpu() - sim_cpu_before;
         let api = sim.stats().api_requests - api_before;
         let rate = n as f64 / run.wall.as_secs_f64();
@@ -1449,6 +1459,13 @@ fn main() {
     // `--big-mib N`: the big package's size, to see how memory follows it.
     if let Some(w) = args.windows(2).find(|w| w[0] == "--big-mib") {
         scale.big_package = w[1].parse::<usize>().expect("--big-mib takes a number") << 20;
+    }
+    // `--steps 100000` (or `10000,100000`): the fleet sizes of `scale`, e.g. to profile one.
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--steps") {
+        scale.scale_steps = w[1]
+            .split(',')
+            .map(|n| n.parse::<usize>().expect("--steps takes numbers separated by commas"))
+            .collect();
     }
 
     // Work on the same file system as cargo's target dir, where a real archive would be

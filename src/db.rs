@@ -329,16 +329,7 @@ impl Db {
         // transaction; alone it is its own transaction.
         let path = self.path.clone();
         let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
-        sp.prepare_cached("UPDATE versions SET last_seen = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![version_id, now]))
-            .map_err(|e| sqlite(&path, e))?;
-        sp.prepare_cached(
-            "UPDATE functions SET last_checked = ?2, last_success = ?2, last_status = 'unchanged',
-                    last_error = NULL, gone_since = NULL
-             WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![function_id, now]))
-        .map_err(|e| sqlite(&path, e))?;
+        set_unchanged(&sp, &path, function_id, version_id, now)?;
         sp.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -728,6 +719,28 @@ fn begin(db: &mut Db) -> bool {
             false
         }
     }
+}
+
+/// The rows of an unchanged check: the latest version seen live now, the function checked
+/// and healthy. Shared by a full check's record and the listing's batch.
+pub(crate) fn set_unchanged(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    function_id: i64,
+    version_id: i64,
+    now: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE versions SET last_seen = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![version_id, now]))
+        .map_err(|e| sqlite(path, e))?;
+    conn.prepare_cached(
+        "UPDATE functions SET last_checked = ?2, last_success = ?2, last_status = 'unchanged',
+                last_error = NULL, gone_since = NULL
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![function_id, now]))
+    .map_err(|e| sqlite(path, e))?;
+    Ok(())
 }
 
 #[cfg(test)]

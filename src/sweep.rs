@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
-use crate::archive::journal::Event;
 use crate::archive::{Archive, ArchiveError, LockGuard};
 use crate::cloud::{self, Target};
 use crate::config::{Config, RetrySettings};
@@ -58,6 +57,15 @@ pub struct FunctionResult {
     pub outcome: Outcome,
     /// Bytes downloaded for this function in this sweep.
     pub bytes: u64,
+}
+
+/// A function the sweep checks with its own calls (`full_checks`).
+struct Work {
+    target: Target,
+    function_id: i64,
+    latest: Option<LatestVersion>,
+    check: check::Check,
+    hint: Option<crate::cloud::listed::Hint>,
 }
 
 #[derive(Debug, Clone)]
@@ -348,24 +356,40 @@ impl Sweeper {
             .await?;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let interval = self.full_check_interval;
-        let mut results: Vec<FunctionResult> =
-            futures_util::stream::iter(targets.iter().zip(known))
-                .map(|(t, (function_id, latest))| {
-                    let hint = hints.remove(&t.key);
-                    let state = listing_checks.remove(&function_id);
-                    let check = check::decide(
-                        t,
-                        hint.as_ref(),
-                        state.as_ref(),
-                        latest.as_ref(),
-                        interval,
-                        now_ms,
-                    );
-                    self.process(t, function_id, latest, sweep_id, shutdown, (check, hint))
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
+        let mut vouched = Vec::new();
+        let mut full = Vec::new();
+        for (t, (function_id, latest)) in targets.iter().zip(known) {
+            let hint = hints.remove(&t.key);
+            let state = listing_checks.remove(&function_id);
+            let check = check::decide(
+                t,
+                hint.as_ref(),
+                state.as_ref(),
+                latest.as_ref(),
+                interval,
+                now_ms,
+            );
+            match (check, latest) {
+                (check::Check::Listing, Some(latest)) => vouched.push(check::Vouched {
+                    target: t,
+                    function_id,
+                    latest,
+                    hint,
+                }),
+                (check, latest) => full.push(Work {
+                    target: t.clone(),
+                    function_id,
+                    latest,
+                    check,
+                    hint,
+                }),
+            }
+        }
+        // Whatever the listing did not name (removed functions) is no longer needed.
+        drop((hints, listing_checks));
+        let (mut results, missing) = self.check_by_listing(vouched, shutdown).await;
+        full.extend(missing);
+        results.extend(self.full_checks(full, sweep_id, shutdown).await);
         self.settle_published(followed.published, &results).await?;
         results.extend(listing_failures);
 
@@ -396,6 +420,54 @@ impl Sweeper {
         tracing::info!(sweep = sweep_id, "{}", report.summary_line());
         self.observer.sweep_finished(&report);
         Ok(report)
+    }
+
+    /// The functions that need their own calls, one task each (bounded by `sync.concurrency`),
+    /// so the sweep's CPU work (signing, hashing, parsing) spreads over every core. A task
+    /// outlives nothing: dropping the sweep aborts the ones still running, as dropping their
+    /// futures did when they ran inside the sweep's own task.
+    async fn full_checks(
+        &self,
+        work: Vec<Work>,
+        sweep_id: i64,
+        shutdown: &Shutdown,
+    ) -> Vec<FunctionResult> {
+        futures_util::stream::iter(work)
+            .map(|w| {
+                let key = w.target.key.clone();
+                let (sweeper, shutdown) = (self.clone(), shutdown.clone());
+                let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+                    let Work {
+                        target,
+                        function_id,
+                        latest,
+                        check,
+                        hint,
+                    } = w;
+                    sweeper
+                        .process(
+                            &target,
+                            function_id,
+                            latest,
+                            sweep_id,
+                            &shutdown,
+                            (check, hint),
+                        )
+                        .await
+                }));
+                async move {
+                    task.await.unwrap_or_else(|e| FunctionResult {
+                        key,
+                        outcome: Outcome::Failed {
+                            error: format!("internal: the function's task failed: {e}"),
+                        },
+                        bytes: 0,
+                    })
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await
     }
 
     async fn process(
@@ -508,7 +580,10 @@ impl Sweeper {
     }
 
     /// Saves every function's current version's `last_seen` beside the journal, so a rebuilt
-    /// database has it exactly. Losing it costs precision, not data: failures are logged.
+    /// database has it exactly: one bounded file rewritten per sweep, in place of the `seen`
+    /// journal line per function per day that fnvault wrote before (issue 16; old lines are
+    /// still read). Losing it costs precision, not data (a rebuild falls back to the newest
+    /// `seen` line or the version's `first_seen`): failures are logged.
     async fn write_sightings(&self) {
         let sightings = match self.db(|db| db.latest_sightings()).await {
             Ok(s) => s,
@@ -524,31 +599,6 @@ impl Sweeper {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("journal sightings: {e}"),
             Err(e) => tracing::warn!("journal sightings: {e}"),
-        }
-    }
-
-    /// The journal keeps `last_seen` to within a day: the first sweep of each UTC day that
-    /// finds a version live writes a `seen` line. Losing one costs precision, not data, so a
-    /// failure is only logged.
-    async fn journal_first_sighting_of_the_day(
-        &self,
-        target: &Target,
-        latest: &LatestVersion,
-        now: &str,
-    ) {
-        if latest.last_seen.get(..10) == now.get(..10) {
-            return;
-        }
-        let archive = self.archive.clone();
-        let event = Event::Seen {
-            key: target.key.clone(),
-            version_no: latest.version_no,
-            time: now.to_string(),
-        };
-        match tokio::task::spawn_blocking(move || archive.journal().append(&event)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(function = %target.key, "journal: {e}"),
-            Err(e) => tracing::warn!(function = %target.key, "journal: {e}"),
         }
     }
 }

@@ -185,23 +185,25 @@ impl Db {
         Ok(())
     }
 
-    /// The listing vouched for the function: its latest version is still live, checked now
-    /// without a call of its own.
-    pub fn record_listing_check(
+    /// The listing vouched for these functions (function id, its latest version's id): each
+    /// latest version is still live, checked now without a call of its own. One savepoint
+    /// for all, so a sweep's listing-checked functions cost one commit.
+    pub fn record_listing_checks(
         &mut self,
-        function_id: i64,
-        version_id: i64,
+        checked: &[(i64, i64)],
         now: &str,
     ) -> Result<(), DbError> {
         let path = self.path.clone();
         let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
-        sp.prepare_cached(
-            "UPDATE listing_checks SET last_check_kind = 'listing' WHERE function_id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![function_id]))
-        .map_err(|e| sqlite(&path, e))?;
-        sp.commit().map_err(|e| sqlite(&path, e))?;
-        self.record_unchanged(function_id, version_id, now)
+        for &(function_id, version_id) in checked {
+            sp.prepare_cached(
+                "UPDATE listing_checks SET last_check_kind = 'listing' WHERE function_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![function_id]))
+            .map_err(|e| sqlite(&path, e))?;
+            super::set_unchanged(&sp, &path, function_id, version_id, now)?;
+        }
+        sp.commit().map_err(|e| sqlite(&path, e))
     }
 }
 

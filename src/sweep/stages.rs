@@ -732,8 +732,8 @@ impl Sweeper {
             .map_err(|e| e.to_string())
     }
 
-    /// Stage record when nothing changed: the day's first sighting in the journal, then the
-    /// check in the database.
+    /// Stage record when nothing changed: the check in the database (the sighting reaches
+    /// the journal's `sightings.json` at the end of the sweep).
     async fn record_unchanged(
         &self,
         target: &Target,
@@ -744,8 +744,6 @@ impl Sweeper {
         let Some(latest) = latest else {
             return Err("internal: unchanged without a latest version".into());
         };
-        self.journal_first_sighting_of_the_day(target, latest, now)
-            .await;
         let (version_id, now) = (latest.id, now.to_string());
         self.db(move |db| db.record_unchanged(function_id, version_id, &now))
             .await

@@ -391,3 +391,81 @@ async fn the_simulator_throttles_beyond_a_per_api_limit_and_pacing_stays_under_i
         "paced at the limit: none throttled"
     );
 }
+
+/// The first sweep of each day used to append a `seen` line to every function's journal file
+/// (a journal growing by one fsynced line per function per day). `meta/sightings.json`, one
+/// file rewritten per sweep, keeps each current version's `last_seen` instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_day_adds_no_journal_line_and_the_sightings_file_keeps_last_seen() {
+    let env = Env::new().await;
+    let (scf, fc) = fleet(&env);
+    env.write_config(RULES);
+    for _ in 0..3 {
+        sync_counting(&env).await;
+    }
+    // As far as the database knows, every version was last seen long ago: the next sweep is
+    // the first of a new day.
+    let old = "2020-01-01T00:00:00.000Z";
+    rusqlite::Connection::open(env.path("fnvault.db"))
+        .unwrap()
+        .execute("UPDATE versions SET last_seen = ?1", [old])
+        .unwrap();
+    let journals = |env: &Env| -> Vec<(String, String)> {
+        env.journal_hashes()
+            .into_iter()
+            .map(|h| {
+                let text = env.journal_text_of(&h);
+                (h, text)
+            })
+            .collect()
+    };
+    let before = journals(&env);
+    assert_eq!(before.len(), scf.len() + fc.len());
+
+    let quick = sync_counting(&env).await;
+    assert_eq!(calls(&quick, "GetFunctionAddress"), 0, "{quick:?}");
+    assert_eq!(journals(&env), before, "the sweep appended to a journal file");
+    let text = std::fs::read(env.path("archive/meta/sightings.json")).expect("sightings.json");
+    let sightings: Vec<serde_json::Value> = serde_json::from_slice(&text).expect("JSON");
+    assert_eq!(sightings.len(), scf.len() + fc.len());
+    let db = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    for s in &sightings {
+        let seen = s["last_seen"].as_str().unwrap_or_default();
+        assert!(seen > old, "{s}");
+        let in_db: String = db
+            .query_row(
+                "SELECT v.last_seen FROM functions f JOIN versions v ON v.id = f.latest_version_id
+                 WHERE f.key = ?1",
+                [s["key"].as_str().unwrap_or_default()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(in_db, seen, "{s}");
+    }
+}
+
+/// The listing vouches for a function, but its latest blob is gone from the folder archive:
+/// that function (only) gets a full check, which stores the package again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_gone_under_a_listing_checked_function_is_stored_again() {
+    let env = Env::new().await;
+    fleet(&env);
+    env.write_config(RULES);
+    for _ in 0..3 {
+        sync_counting(&env).await;
+    }
+    let key = "ali/cn-hangzhou/orders/fc-a";
+    let sha = env.entry(key).await["latest_sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    env.remove_blob(&sha);
+
+    let made = sync_counting(&env).await;
+    assert_eq!(calls(&made, "GetFunctionCode"), 1, "{made:?}");
+    assert_eq!(calls(&made, "GetFunctionAddress"), 0, "{made:?}");
+    assert!(env.has_blob(&sha));
+    let e = env.entry(key).await;
+    assert_eq!(e["versions"], 1, "{e}");
+    assert_eq!(e["last_check_kind"], "full", "{e}");
+}
