@@ -1464,7 +1464,10 @@ fn main() {
     if let Some(w) = args.windows(2).find(|w| w[0] == "--steps") {
         scale.scale_steps = w[1]
             .split(',')
-            .map(|n| n.parse::<usize>().expect("--steps takes numbers separated by commas"))
+            .map(|n| {
+                n.parse::<usize>()
+                    .expect("--steps takes numbers separated by commas")
+            })
             .collect();
     }
 

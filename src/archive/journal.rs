@@ -552,8 +552,8 @@ impl Journal {
                 last_seen: s.last_seen.clone(),
             })
             .collect();
-        let text = serde_json::to_vec(&lines)
-            .map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
+        let text =
+            serde_json::to_vec(&lines).map_err(|e| ArchiveError::io(&path, io::Error::other(e)))?;
         if let Some(r) = &self.remote {
             // One PUT replaces it whole: readers see the old or the new file, never a mix.
             r.put_bytes(&format!("{DIR}/{SIGHTINGS}"), text, false)?;

@@ -424,7 +424,11 @@ async fn a_new_day_adds_no_journal_line_and_the_sightings_file_keeps_last_seen()
 
     let quick = sync_counting(&env).await;
     assert_eq!(calls(&quick, "GetFunctionAddress"), 0, "{quick:?}");
-    assert_eq!(journals(&env), before, "the sweep appended to a journal file");
+    assert_eq!(
+        journals(&env),
+        before,
+        "the sweep appended to a journal file"
+    );
     let text = std::fs::read(env.path("archive/meta/sightings.json")).expect("sightings.json");
     let sightings: Vec<serde_json::Value> = serde_json::from_slice(&text).expect("JSON");
     assert_eq!(sightings.len(), scf.len() + fc.len());
