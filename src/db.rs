@@ -282,36 +282,63 @@ impl Db {
         let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
         let mut out = Vec::with_capacity(targets.len());
         {
+            // One indexed lookup per known function (its latest version is kept on its row by
+            // migration 0006's triggers); the insert and a second lookup only for new ones.
+            let mut known = sp
+                .prepare_cached(
+                    "SELECT f.id, v.id, v.version_no, v.cloud_checksum, v.sha256, v.last_seen
+                     FROM functions f LEFT JOIN versions v ON v.id = f.latest_version_id
+                     WHERE f.key = ?1",
+                )
+                .map_err(|e| sqlite(&path, e))?;
             let mut insert = sp
                 .prepare_cached(UPSERT_FUNCTION)
                 .map_err(|e| sqlite(&path, e))?;
-            let mut id = sp
-                .prepare_cached("SELECT id FROM functions WHERE key = ?1")
-                .map_err(|e| sqlite(&path, e))?;
-            let mut latest = sp
-                .prepare_cached(LATEST_VERSION)
-                .map_err(|e| sqlite(&path, e))?;
             for t in targets {
-                insert
-                    .execute(params![
-                        t.key,
-                        t.cloud.as_str(),
-                        t.account,
-                        t.region,
-                        t.namespace,
-                        t.name,
-                        t.qualifier,
-                        now
-                    ])
-                    .map_err(|e| sqlite(&path, e))?;
-                let function_id: i64 = id
-                    .query_row([&t.key], |r| r.get(0))
-                    .map_err(|e| sqlite(&path, e))?;
-                let version = latest
-                    .query_row([function_id], latest_from_row)
+                let found = known
+                    .query_row([&t.key], |r| {
+                        let function_id: i64 = r.get(0)?;
+                        let latest = match r.get::<_, Option<i64>>(1)? {
+                            None => None,
+                            Some(id) => Some(LatestVersion {
+                                id,
+                                version_no: r.get(2)?,
+                                cloud_checksum: r.get(3)?,
+                                sha256: r.get(4)?,
+                                last_seen: r.get(5)?,
+                            }),
+                        };
+                        Ok((function_id, latest))
+                    })
                     .optional()
                     .map_err(|e| sqlite(&path, e))?;
-                out.push((function_id, version));
+                let entry = match found {
+                    Some(entry) => entry,
+                    None => {
+                        let inserted = insert
+                            .execute(params![
+                                t.key,
+                                t.cloud.as_str(),
+                                t.account,
+                                t.region,
+                                t.namespace,
+                                t.name,
+                                t.qualifier,
+                                now
+                            ])
+                            .map_err(|e| sqlite(&path, e))?;
+                        // Not there a moment ago in this transaction, and this is the only
+                        // writer: the insert made the row.
+                        if inserted != 1 {
+                            return Err(DbError::Other {
+                                path: path.clone(),
+                                message: format!("function `{}`: its row was not created", t.key),
+                            });
+                        }
+                        (sp.last_insert_rowid(), None)
+                    }
+                };
+                out.push(entry);
             }
         }
         sp.commit().map_err(|e| sqlite(&path, e))?;
@@ -329,7 +356,7 @@ impl Db {
         // transaction; alone it is its own transaction.
         let path = self.path.clone();
         let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
-        set_unchanged(&sp, &path, function_id, version_id, now)?;
+        set_unchanged(&sp, &path, &[(function_id, version_id)], now)?;
         sp.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -721,26 +748,52 @@ fn begin(db: &mut Db) -> bool {
     }
 }
 
-/// The rows of an unchanged check: the latest version seen live now, the function checked
-/// and healthy. Shared by a full check's record and the listing's batch.
+/// The rows of unchanged checks (function id, its latest version's id): each latest version
+/// seen live now, each function checked and healthy. Set-based (the ids passed as one JSON
+/// array each), so a sweep's 100,000 listing-checked functions are two statements, not
+/// 200,000. Shared by a full check's record and the listing's batch.
 pub(crate) fn set_unchanged(
     conn: &rusqlite::Connection,
     path: &std::path::Path,
-    function_id: i64,
-    version_id: i64,
+    checked: &[(i64, i64)],
     now: &str,
 ) -> Result<(), DbError> {
-    conn.prepare_cached("UPDATE versions SET last_seen = ?2 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![version_id, now]))
-        .map_err(|e| sqlite(path, e))?;
+    let functions = id_array(checked.iter().map(|c| c.0));
+    let versions = id_array(checked.iter().map(|c| c.1));
     conn.prepare_cached(
-        "UPDATE functions SET last_checked = ?2, last_success = ?2, last_status = 'unchanged',
-                last_error = NULL, gone_since = NULL
-         WHERE id = ?1",
+        "UPDATE versions SET last_seen = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
     )
-    .and_then(|mut s| s.execute(params![function_id, now]))
+    .and_then(|mut s| s.execute(params![versions, now]))
+    .map_err(|e| sqlite(path, e))?;
+    conn.prepare_cached(
+        "UPDATE functions SET last_checked = ?2, last_success = ?2, last_error = NULL,
+                gone_since = NULL
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .and_then(|mut s| s.execute(params![functions, now]))
+    .map_err(|e| sqlite(path, e))?;
+    // Apart: setting `last_status` runs the failure-streak trigger (migration 0004) for each
+    // row, which only matters when the status changes (it resets a streak).
+    conn.prepare_cached(
+        "UPDATE functions SET last_status = 'unchanged'
+         WHERE id IN (SELECT value FROM json_each(?1)) AND last_status IS NOT 'unchanged'",
+    )
+    .and_then(|mut s| s.execute([&functions]))
     .map_err(|e| sqlite(path, e))?;
     Ok(())
+}
+
+/// Row ids as a JSON array, for `json_each` (integers only: nothing to escape).
+pub(crate) fn id_array(ids: impl Iterator<Item = i64>) -> String {
+    let mut out = String::from("[");
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
 }
 
 #[cfg(test)]

@@ -186,8 +186,8 @@ impl Db {
     }
 
     /// The listing vouched for these functions (function id, its latest version's id): each
-    /// latest version is still live, checked now without a call of its own. One savepoint
-    /// for all, so a sweep's listing-checked functions cost one commit.
+    /// latest version is still live, checked now without a call of its own. Set-based
+    /// statements in one savepoint, so a sweep's listing-checked functions cost one commit.
     pub fn record_listing_checks(
         &mut self,
         checked: &[(i64, i64)],
@@ -195,14 +195,14 @@ impl Db {
     ) -> Result<(), DbError> {
         let path = self.path.clone();
         let sp = self.conn.savepoint().map_err(|e| sqlite(&path, e))?;
-        for &(function_id, version_id) in checked {
-            sp.prepare_cached(
-                "UPDATE listing_checks SET last_check_kind = 'listing' WHERE function_id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![function_id]))
-            .map_err(|e| sqlite(&path, e))?;
-            super::set_unchanged(&sp, &path, function_id, version_id, now)?;
-        }
+        sp.prepare_cached(
+            "UPDATE listing_checks SET last_check_kind = 'listing'
+             WHERE function_id IN (SELECT value FROM json_each(?1))
+               AND last_check_kind IS NOT 'listing'",
+        )
+        .and_then(|mut s| s.execute([super::id_array(checked.iter().map(|c| c.0))]))
+        .map_err(|e| sqlite(&path, e))?;
+        super::set_unchanged(&sp, &path, checked, now)?;
         sp.commit().map_err(|e| sqlite(&path, e))
     }
 }
