@@ -76,12 +76,17 @@ impl Listing {
     /// Whether `t`, covered by a rule but not listed, is really gone (its scope was listed).
     /// (A second listing must confirm it: `confirm_missing`.)
     pub fn proves_gone(&self, t: &Target) -> bool {
-        !self.interrupted
-            && !self.failures.iter().any(|f| f.covers(t))
+        self.scope_listed(t)
             && self
                 .targets
                 .binary_search_by(|x| x.key.cmp(&t.key))
                 .is_err()
+    }
+
+    /// Whether the scope of `t` was listed whole: no failure covers it and shutdown did not
+    /// cut the listing short, so its absence from the listing means something.
+    pub fn scope_listed(&self, t: &Target) -> bool {
+        !self.interrupted && !self.failures.iter().any(|f| f.covers(t))
     }
 }
 

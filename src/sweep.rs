@@ -343,11 +343,14 @@ impl Sweeper {
         planned.extend(followed.targets);
         let mut listing_failures = listing_failures;
         listing_failures.extend(followed.failures);
+        // Shared with the database job rather than copied: at 100,000 functions a copy is
+        // tens of MiB.
+        let planned = Arc::new(planned);
         let targets: &[Target] = &planned;
         tracing::info!(sweep = sweep_id, functions = targets.len(), "sweep started");
         self.observer.sweep_started(sweep_id, targets);
 
-        let all = targets.to_vec();
+        let all = Arc::clone(&planned);
         let (known, mut listing_checks) = self
             .db(move |db| {
                 let known = db.prepare_targets(&all, &crate::time::now_rfc3339())?;

@@ -19,6 +19,15 @@ pub struct KnownFunction {
 impl Db {
     /// Every function ever recorded, by key.
     pub fn known_functions(&self) -> Result<Vec<KnownFunction>, DbError> {
+        self.known_functions_where(|_| true)
+    }
+
+    /// The recorded functions `keep` accepts, by key; the others are never held in memory
+    /// together (a sweep of 100,000 listed functions keeps only the few unlisted or gone ones).
+    pub fn known_functions_where(
+        &self,
+        keep: impl Fn(&KnownFunction) -> bool,
+    ) -> Result<Vec<KnownFunction>, DbError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -48,7 +57,7 @@ impl Db {
             let Some(cloud) = Cloud::parse(&cloud) else {
                 continue;
             };
-            out.push(KnownFunction {
+            let known = KnownFunction {
                 id,
                 // As stored (see `FunctionRow`): a latest-alias key until it is merged.
                 target: Target::as_named(
@@ -60,7 +69,10 @@ impl Db {
                     qualifier.as_deref(),
                 ),
                 gone_since,
-            });
+            };
+            if keep(&known) {
+                out.push(known);
+            }
         }
         Ok(out)
     }

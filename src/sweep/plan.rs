@@ -45,13 +45,17 @@ impl Sweeper {
             ))
             .await;
         let explicit_keys: HashSet<String> = explicit.iter().map(|t| t.key.clone()).collect();
+        let mut listing = listing;
+        let hints = std::mem::take(&mut listing.hints);
+        // The listed keys, sorted as `Listing::targets` is: what the gone bookkeeping below
+        // looks up, so the targets themselves move into the sweep instead of being copied (at
+        // 100,000 functions each copy is tens of MiB).
+        let mut listed: Vec<String> = listing.targets.iter().map(|t| t.key.clone()).collect();
         let mut targets = explicit.to_vec();
         targets.extend(
-            listing
-                .targets
-                .iter()
-                .filter(|t| !explicit_keys.contains(&t.key))
-                .cloned(),
+            std::mem::take(&mut listing.targets)
+                .into_iter()
+                .filter(|t| !explicit_keys.contains(&t.key)),
         );
         if let Some(only) = &self.only {
             // A typo must not become a silent no-op sweep (unless a listing failed: what it
@@ -71,19 +75,29 @@ impl Sweeper {
 
         // Gone means gone: a known function the listing missed is marked gone only when a
         // second listing of its scope misses it too (offset paging shifts when something is
-        // deleted mid-listing; a scope's NotFound may be transient).
+        // deleted mid-listing; a scope's NotFound may be transient). Only the known functions
+        // that are unlisted or marked gone matter here, and only they are read into memory.
         let rules = Arc::clone(&self.discover);
-        let known = self.db(|db| db.known_functions()).await?;
-        let listed: HashSet<&str> = listing.targets.iter().map(|t| t.key.as_str()).collect();
+        let listed_now = Arc::new(listed);
+        let known = {
+            let listed = Arc::clone(&listed_now);
+            self.db(move |db| {
+                db.known_functions_where(|k| {
+                    k.gone_since.is_some() || !is_listed(&listed, &k.target.key)
+                })
+            })
+            .await?
+        };
+        listed = Arc::try_unwrap(listed_now).unwrap_or_else(|shared| (*shared).clone());
         let missing: Vec<Target> = known
             .iter()
             .filter(|k| k.gone_since.is_none())
             .map(|k| &k.target)
             .filter(|t| {
                 !explicit_keys.contains(&t.key)
-                    && !listed.contains(t.key.as_str())
+                    && !is_listed(&listed, &t.key)
                     && rules.iter().any(|r| r.covers(t))
-                    && listing.proves_gone(t)
+                    && listing.scope_listed(t)
             })
             .cloned()
             .collect();
@@ -99,16 +113,13 @@ impl Sweeper {
             )
             .await
         };
-        let mut listing = listing;
-        let hints = std::mem::take(&mut listing.hints);
         for t in &confirmation.found {
             if self.only.as_ref().is_none_or(|o| o.matches(t)) {
                 targets.push(t.clone());
             }
         }
-        listing.targets.extend(confirmation.found);
-        // `Listing::proves_gone` looks keys up in sorted order.
-        listing.targets.sort_by(|a, b| a.key.cmp(&b.key));
+        listed.extend(confirmation.found.iter().map(|t| t.key.clone()));
+        listed.sort_unstable();
         let confirmed_gone = confirmation.gone;
 
         let failed = self
@@ -116,15 +127,13 @@ impl Sweeper {
                 let now = crate::time::now_rfc3339();
                 let mut failed: Vec<(String, String)> = Vec::new();
                 let mut used = vec![false; listing.failures.len()];
-                let listed: HashSet<&str> =
-                    listing.targets.iter().map(|t| t.key.as_str()).collect();
                 for known in known {
                     let t = &known.target;
                     // Explicit functions are checked directly; rules speak only for the rest.
                     if explicit_keys.contains(&t.key) || !rules.iter().any(|r| r.covers(t)) {
                         continue;
                     }
-                    if listed.contains(t.key.as_str()) {
+                    if is_listed(&listed, &t.key) {
                         if known.gone_since.is_some() && db.clear_gone(known.id)? {
                             tracing::info!(function = %t.key, "listed again: no longer gone");
                         }
@@ -138,7 +147,7 @@ impl Sweeper {
                         let error = format!("listing {} failed: {}", f.key(), f.error);
                         db.record_failure(known.id, &error, &now)?;
                         failed.push((t.key.clone(), error));
-                    } else if listing.proves_gone(t)
+                    } else if listing.scope_listed(t)
                         && confirmed_gone.contains(&t.key)
                         && db.mark_gone(known.id, &now)?
                     {
@@ -168,6 +177,11 @@ impl Sweeper {
             .collect();
         Ok((targets, results, hints))
     }
+}
+
+/// Whether `key` is in `listed` (sorted).
+fn is_listed(listed: &[String], key: &str) -> bool {
+    listed.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
 }
 
 /// API calls a full check of one function of each kind costs when nothing changed: what a
