@@ -59,6 +59,30 @@ pub struct FunctionResult {
     pub bytes: u64,
 }
 
+/// `work` reordered to take each account in turn (each account's own order kept). Every
+/// account has its own rate limiter; in configuration order the sweep's `sync.concurrency`
+/// slots could all hold one account's functions waiting for its limiter while another
+/// account's calls, allowed at once, queue behind them.
+fn interleave_accounts(work: Vec<Work>) -> Vec<Work> {
+    let mut by_account: Vec<(String, std::collections::VecDeque<Work>)> = Vec::new();
+    let total = work.len();
+    for w in work {
+        match by_account.iter_mut().find(|(a, _)| *a == w.target.account) {
+            Some((_, queue)) => queue.push_back(w),
+            None => by_account.push((w.target.account.clone(), [w].into())),
+        }
+    }
+    let mut out = Vec::with_capacity(total);
+    while out.len() < total {
+        for (_, queue) in &mut by_account {
+            if let Some(w) = queue.pop_front() {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
 /// A function the sweep checks with its own calls (`full_checks`).
 struct Work {
     target: Target,
@@ -435,7 +459,7 @@ impl Sweeper {
         sweep_id: i64,
         shutdown: &Shutdown,
     ) -> Vec<FunctionResult> {
-        futures_util::stream::iter(work)
+        futures_util::stream::iter(interleave_accounts(work))
             .map(|w| {
                 let key = w.target.key.clone();
                 let (sweeper, shutdown) = (self.clone(), shutdown.clone());
@@ -722,5 +746,39 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Cloud;
+
+    fn work(account: &str, name: &str) -> Work {
+        Work {
+            target: Target::new(Cloud::Tencent, account, "ap-guangzhou", "ns", name, None),
+            function_id: 0,
+            latest: None,
+            check: check::Check::Full(check::PackageHint::Unknown),
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn full_checks_take_each_account_in_turn_keeping_each_ones_order() {
+        let queue = vec![
+            work("scf", "a1"),
+            work("scf", "a2"),
+            work("scf", "a3"),
+            work("fc", "b1"),
+            work("other", "c1"),
+            work("fc", "b2"),
+        ];
+        let names: Vec<String> = interleave_accounts(queue)
+            .into_iter()
+            .map(|w| w.target.name)
+            .collect();
+        assert_eq!(names, ["a1", "b1", "c1", "a2", "b2", "a3"]);
+        assert!(interleave_accounts(Vec::new()).is_empty());
     }
 }
