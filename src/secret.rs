@@ -83,6 +83,34 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `text` with the query, fragment and userinfo cut off every `http(s)://` URL in it (see
+/// [`redact_url`]): for text a cloud or a server wrote (an error's code or message), which may
+/// quote a presigned URL.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = find_url(rest) {
+        out.push_str(&rest[..start]);
+        let url = &rest[start..];
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(url.len());
+        out.push_str(&redact_url(&url[..end]));
+        rest = &url[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the first `http://` or `https://` (any case) in `text` starts.
+fn find_url(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    [lower.find("http://"), lower.find("https://")]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
@@ -139,6 +167,20 @@ impl fmt::Display for EndpointUrl {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn urls_quoted_in_a_text_lose_their_query_and_userinfo() {
+        assert_eq!(
+            redact_urls_in(r#"{"code":"http://127.0.0.1:1/a.zip?sign=x"}"#),
+            r#"{"code":"http://127.0.0.1:1/a.zip?***"}"#
+        );
+        assert_eq!(
+            redact_urls_in("see HTTPS://u:p@h/x?Signature=s#f and https://h/y?a=b"),
+            "see HTTPS://***@h/x?*** and https://h/y?***"
+        );
+        assert_eq!(redact_urls_in("no url here"), "no url here");
+    }
+
     use super::*;
 
     /// Review X5: webhook and ping URLs printed their path, where Slack and healthchecks.io

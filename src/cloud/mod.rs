@@ -95,12 +95,15 @@ impl fmt::Display for CloudError {
         if let Some(status) = self.http_status {
             write!(f, " HTTP {status}")?;
         }
+        // The code, message and request id are the server's text: one could quote a
+        // presigned URL (a 3xx body, an echoing proxy), whose signature must not be shown.
+        use crate::secret::redact_urls_in;
         if let Some(code) = &self.code {
-            write!(f, " {code}")?;
+            write!(f, " {}", redact_urls_in(code))?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", redact_urls_in(&self.message))?;
         if let Some(id) = &self.request_id {
-            write!(f, " (request id {id})")?;
+            write!(f, " (request id {})", redact_urls_in(id))?;
         }
         Ok(())
     }
