@@ -21,7 +21,7 @@ mod mirrors;
 pub use gone::KnownFunction;
 pub use mirrors::MirrorState;
 mod ops;
-pub use ops::{ArchiveTotals, FunctionHealth, SweepRow, TouchedFunction};
+pub use ops::{ArchiveTotals, AttentionRow, FunctionHealth, SweepRow, TouchedFunction};
 mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 mod merge;

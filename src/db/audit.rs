@@ -70,6 +70,16 @@ fn version_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
     })
 }
 
+/// The least byte string greater than every string that starts with `prefix` (keys compare
+/// byte by byte, SQLite's BINARY collation): `prefix` with its last byte below 0xFF raised
+/// by one and what follows it dropped. `None` when there is no such byte (no upper bound).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|b| *b != 0xFF)?;
+    let mut end = prefix[..=last].to_vec();
+    end[last] += 1;
+    Some(end)
+}
+
 impl Db {
     /// Every function the database knows, by key.
     pub fn functions(&self) -> Result<Vec<FunctionRow>, DbError> {
@@ -81,11 +91,28 @@ impl Db {
         Ok(self.function_rows("WHERE key = ?1", [key])?.pop())
     }
 
-    /// The functions whose key contains `text`, by key: a superset of what any partial name
-    /// can mean (a name, a prefix, trailing path parts are all parts of the key), so naming
-    /// a function reads these rows instead of every function. One pass over the key column.
+    /// The functions `text` (what precedes the first `@` of a FUNCTION argument) can name,
+    /// by key: those whose key starts with `text` (an exact key, a prefix, a key with a
+    /// qualifier) and those whose name is its last `/` part (a bare name, trailing parts of
+    /// a key). That is every function any rule of `cli::resolve` can match, since a function
+    /// name holds neither `/` nor `@` (both clouds' naming rules, and config validation).
+    /// Two index lookups (the key's, and `functions_by_name` of migration 0013), so naming
+    /// one function among 100,000 reads only the rows that can match.
     pub fn functions_containing(&self, text: &str) -> Result<Vec<FunctionRow>, DbError> {
-        self.function_rows("WHERE instr(key, ?1) > 0", [text])
+        let name = text.rsplit('/').next().unwrap_or(text);
+        match prefix_end(text.as_bytes()) {
+            Some(end) => self.function_rows(
+                "WHERE (key >= ?1 AND key < ?2) OR name = ?3",
+                params![
+                    text,
+                    // Bytes, not a `str`: the bound need not be UTF-8.
+                    rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(&end)),
+                    name
+                ],
+            ),
+            // An empty text (or one of 0xFF bytes, impossible in UTF-8) is a prefix of all.
+            None => self.function_rows("WHERE key >= ?1 OR name = ?2", params![text, name]),
+        }
     }
 
     fn function_rows<P: rusqlite::Params>(
