@@ -493,6 +493,60 @@ impl Db {
             .map_err(|e| self.e(e))
     }
 
+    /// [`Db::is_zip`] of each of `sha256s` that has been read, in one statement (`export`
+    /// asks it for every function it writes).
+    pub fn zip_flags(
+        &self,
+        sha256s: &[&str],
+    ) -> Result<std::collections::HashMap<String, bool>, DbError> {
+        // One JSON array parameter (`json_each`): no statement per hash, no SQL built by text.
+        let list = serde_json::json!(sha256s).to_string();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sha256, is_zip FROM packages
+                 WHERE sha256 IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map([list], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? == 1))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.e(e))?;
+        Ok(rows)
+    }
+
+    /// [`Db::config_of_version`] of each of `version_ids` that has one, in one statement.
+    pub fn configs_of_versions(
+        &self,
+        version_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, super::VersionConfig>, DbError> {
+        let list = serde_json::json!(version_ids).to_string();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT version_id, config_sha256, code_changed, config_changed, cloud_modified
+                 FROM version_configs WHERE version_id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(|e| self.e(e))?;
+        let rows = stmt
+            .query_map([list], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    super::VersionConfig {
+                        config_sha256: r.get(1)?,
+                        code_changed: r.get(2)?,
+                        config_changed: r.get(3)?,
+                        cloud_modified: r.get(4)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.e(e))?;
+        Ok(rows)
+    }
+
     /// Stores what the package of blob `sha256` is (replacing what was stored).
     pub fn save_manifest(&mut self, sha256: &str, package: &Package) -> Result<(), DbError> {
         let path = self.path.clone();
