@@ -1008,6 +1008,18 @@ mod tests {
             .map(|f| (f.id, f.target.key))
             .collect();
         for t in at {
+            // `functions_at` (the `at` command) is `functions` with `versions_at`.
+            let mut live = db.versions_at(t).unwrap();
+            let zipped: Vec<_> = db
+                .functions()
+                .unwrap()
+                .into_iter()
+                .map(|f| {
+                    let v = live.remove(&f.id);
+                    (f, v)
+                })
+                .collect();
+            assert_eq!(db.functions_at(t).unwrap(), zipped, "at {t}");
             let mut rows: Vec<(String, i64)> = db
                 .versions_at(t)
                 .unwrap()

@@ -538,12 +538,8 @@ fn show(config: &Config, spec: &str, json: bool, at: Option<&str>) -> Result<Exi
 fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
     let t = resolve::time(time)?;
     let ro = open_read_only(config)?;
-    let mut live = ro.db.versions_at(&t).map_err(anyhow::Error::from)?;
-    let found: Vec<_> = ro
-        .functions()?
-        .iter()
-        .map(|f| (f, live.remove(&f.id)))
-        .collect();
+    // Every function with its live version, in one statement (by key).
+    let found = ro.db.functions_at(&t).map_err(anyhow::Error::from)?;
     if json {
         // Each function's entry is made as it is written (`JsonSeq`), not the whole array
         // first: 100,000 of them.
