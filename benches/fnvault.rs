@@ -474,6 +474,19 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
         .map(|f| sim.download_url(f).expect("deployed"))
         .collect();
 
+    // Issue 16, bench 4: fnvault itself at 8 and 16 downloads too (each into an archive of
+    // its own, all packages new), to tell its default parallelism from the rest of its work
+    // when it is below the best raw store.
+    let mut more = Vec::new();
+    for p in [8, 16] {
+        let sub = dir.join(format!("downloads-{p}"));
+        std::fs::create_dir_all(&sub).expect("work dir");
+        let c = config(&sub, &sim.endpoint(), &functions, &format!("downloads = {p}"));
+        let run = fnvault_ok(&sub, &["-c", &c.to_string_lossy(), "sync"]).await;
+        std::fs::remove_dir_all(&sub).expect("archive removed");
+        eprintln!("   fnvault, downloads = {p}: {:.0} MB/s", mb_per_s(total, run.wall));
+        more.push((p, run));
+    }
     let (n, fetch) = raw_fetch(&urls, parallel, None).await;
     assert_eq!(n, total);
     // Issue 16, bench 4: the raw-store limit at 4, 8 and 16 in parallel, the best taken, so
@@ -527,6 +540,15 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
             }
         ),
     );
+    for (p, run) in &more {
+        let r = mb_per_s(total, run.wall);
+        table.row(
+            format!("  same, fnvault at `downloads = {p}`"),
+            format!("{r:.0} MB/s ({:.2} s), CPU {:.2} s", run.wall.as_secs_f64(), run.cpu.as_secs_f64()),
+            "",
+            format!("{:.0} % of the best raw store", 100.0 * r / raw_store),
+        );
+    }
     table.row(
         "",
         "",
