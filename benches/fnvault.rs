@@ -481,10 +481,18 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
     for p in [8, 16] {
         let sub = dir.join(format!("downloads-{p}"));
         std::fs::create_dir_all(&sub).expect("work dir");
-        let c = config(&sub, &sim.endpoint(), &functions, &format!("downloads = {p}"));
+        let c = config(
+            &sub,
+            &sim.endpoint(),
+            &functions,
+            &format!("downloads = {p}"),
+        );
         let run = fnvault_ok(&sub, &["-c", &c.to_string_lossy(), "sync"]).await;
         std::fs::remove_dir_all(&sub).expect("archive removed");
-        eprintln!("   fnvault, downloads = {p}: {:.0} MB/s", mb_per_s(total, run.wall));
+        eprintln!(
+            "   fnvault, downloads = {p}: {:.0} MB/s",
+            mb_per_s(total, run.wall)
+        );
         more.push((p, run));
     }
     let (n, fetch) = raw_fetch(&urls, parallel, None).await;
@@ -544,7 +552,11 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
         let r = mb_per_s(total, run.wall);
         table.row(
             format!("  same, fnvault at `downloads = {p}`"),
-            format!("{r:.0} MB/s ({:.2} s), CPU {:.2} s", run.wall.as_secs_f64(), run.cpu.as_secs_f64()),
+            format!(
+                "{r:.0} MB/s ({:.2} s), CPU {:.2} s",
+                run.wall.as_secs_f64(),
+                run.cpu.as_secs_f64()
+            ),
             "",
             format!("{:.0} % of the best raw store", 100.0 * r / raw_store),
         );
