@@ -485,6 +485,68 @@ impl Db {
             .collect())
     }
 
+    /// Every function row with its summary (the columns of [`Db::summaries`]) and its target
+    /// as stored, in no particular order: `list` in one pass over `functions`, instead of
+    /// one to decide which functions are tracked and another, into a map, for the figures.
+    pub fn all_summaries(&self) -> Result<Vec<(Target, FunctionSummary)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.cloud, f.account, f.region, f.namespace, f.name, f.qualifier,
+                        f.last_checked, f.last_status, f.last_error, f.version_count,
+                        f.latest_version_no, f.latest_sha256, f.latest_size, f.gone_since,
+                        c.last_full_check, c.last_check_kind
+                 FROM functions f
+                 LEFT JOIN listing_checks c ON c.function_id = f.id",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let names: [String; 5] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?];
+                Ok((
+                    names,
+                    r.get::<_, Option<String>>(5)?,
+                    FunctionSummary {
+                        // Filled in below from the target.
+                        key: String::new(),
+                        cloud: String::new(),
+                        last_checked: r.get(6)?,
+                        last_status: r.get(7)?,
+                        last_error: r.get(8)?,
+                        versions: r.get(9)?,
+                        latest_version: r.get(10)?,
+                        latest_sha256: r.get(11)?,
+                        latest_size: r.get(12)?,
+                        gone_since: r.get(13)?,
+                        last_full_check: r.get(14)?,
+                        last_check_kind: r.get(15)?,
+                    },
+                ))
+            })
+            .map_err(|e| sqlite(&self.path, e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ([cloud, account, region, namespace, name], qualifier, mut summary) =
+                row.map_err(|e| sqlite(&self.path, e))?;
+            // As `known_functions` reads them: the CHECK allows only the two clouds.
+            let Some(cloud) = crate::cloud::Cloud::parse(&cloud) else {
+                continue;
+            };
+            let target = Target::as_named(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            summary.key = target.key.clone();
+            summary.cloud = target.cloud.as_str().to_string();
+            out.push((target, summary));
+        }
+        Ok(out)
+    }
+
     /// Every version's blob hash, for consistency checks.
     pub fn all_version_hashes(&self) -> Result<Vec<(String, i64, String)>, DbError> {
         let mut stmt = self

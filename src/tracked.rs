@@ -15,7 +15,7 @@
 
 use crate::cloud::Target;
 use crate::config::{Config, Discover};
-use crate::db::{Db, DbError, FunctionHealth};
+use crate::db::{Db, DbError, FunctionHealth, FunctionSummary};
 
 /// One function fnvault answers for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,38 @@ pub fn needing_attention(
         }
     }
     Ok(Attention { live, gone })
+}
+
+/// `list`'s rows: the summary of every tracked function, in [`tracked_targets`]'s order
+/// (explicit ones in config order, an unswept one empty, then the discovered ones by key),
+/// from one pass over the database's functions.
+pub fn tracked_summaries(config: &Config, db: &Db) -> Result<Vec<FunctionSummary>, DbError> {
+    // The first entry of a key wins, as `Db::summaries` gave it (a repeated key's later
+    // entries got an empty summary).
+    let mut explicit_at: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, t) in config.functions.iter().enumerate() {
+        explicit_at.entry(t.key.as_str()).or_insert(i);
+    }
+    let mut explicit: Vec<Option<FunctionSummary>> = vec![None; config.functions.len()];
+    let mut discovered = Vec::new();
+    for (target, summary) in db.all_summaries()? {
+        if let Some(&i) = explicit_at.get(target.key.as_str()) {
+            explicit[i] = Some(FunctionSummary {
+                cloud: config.functions[i].cloud.as_str().to_string(),
+                ..summary
+            });
+        } else if config.discover.iter().any(|r| r.covers(&target)) {
+            discovered.push(summary);
+        }
+    }
+    // Keys are unique, so this is the database's `ORDER BY key` (bytes in both).
+    discovered.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(explicit
+        .into_iter()
+        .zip(&config.functions)
+        .map(|(s, t)| s.unwrap_or_else(|| crate::db::empty_summary(t)))
+        .chain(discovered)
+        .collect())
 }
 
 /// The targets of `tracked` still served by the cloud (not gone).
@@ -325,5 +357,13 @@ mod tests {
         );
         // The healthy discovered rows were not read at all.
         assert_eq!(attention.live.len(), 3 + 4);
+
+        // `list`'s one pass gives the rows and order of `tracked_targets` + `summaries`
+        // (explicit first, one never swept; gone and uncovered rows as the rule says).
+        let targets: Vec<Target> = tracked.iter().map(|t| t.target.clone()).collect();
+        assert_eq!(
+            tracked_summaries(&config, &db).unwrap(),
+            db.summaries(&targets).unwrap()
+        );
     }
 }
