@@ -482,18 +482,53 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
         .map(|f| sim.download_url(f).expect("deployed"))
         .collect();
 
+    // Issue 16, bench 4: fnvault itself at 8 and 16 downloads too (each into an archive of
+    // its own, all packages new), to tell its default parallelism from the rest of its work
+    // when it is below the best raw store.
+    let mut more = Vec::new();
+    for p in [8, 16] {
+        let sub = dir.join(format!("downloads-{p}"));
+        std::fs::create_dir_all(&sub).expect("work dir");
+        let c = config(
+            &sub,
+            &sim.endpoint(),
+            &functions,
+            &format!("downloads = {p}"),
+        );
+        let run = fnvault_ok(&sub, &["-c", &c.to_string_lossy(), "sync"]).await;
+        std::fs::remove_dir_all(&sub).expect("archive removed");
+        eprintln!(
+            "   fnvault, downloads = {p}: {:.0} MB/s",
+            mb_per_s(total, run.wall)
+        );
+        more.push((p, run));
+    }
     let (n, fetch) = raw_fetch(&urls, parallel, None).await;
     assert_eq!(n, total);
-    let raw_dir = dir.join("raw");
-    std::fs::create_dir_all(&raw_dir).expect("raw dir");
-    let (n, store) = raw_fetch(&urls, parallel, Some(&raw_dir)).await;
-    assert_eq!(n, total);
-    std::fs::remove_dir_all(&raw_dir).expect("raw files removed");
+    // Issue 16, bench 4: the raw-store limit at 4, 8 and 16 in parallel, the best taken, so
+    // the limit is one fnvault (at its default of 4) cannot exceed by choosing another
+    // parallelism than the baseline's.
+    let mut stores = Vec::new();
+    for p in [4, 8, 16] {
+        let raw_dir = dir.join(format!("raw-{p}"));
+        std::fs::create_dir_all(&raw_dir).expect("raw dir");
+        let (n, store) = raw_fetch(&urls, p, Some(&raw_dir)).await;
+        assert_eq!(n, total);
+        std::fs::remove_dir_all(&raw_dir).expect("raw files removed");
+        eprintln!(
+            "   raw store, {p} in parallel: {:.0} MB/s",
+            mb_per_s(total, store)
+        );
+        stores.push((p, mb_per_s(total, store)));
+    }
+    let (best_p, raw_store) = stores
+        .iter()
+        .copied()
+        .fold((0, 0.0), |best, s| if s.1 > best.1 { s } else { best });
 
     let run = fnvault_ok(&dir, &["-c", &cfg, "sync"]).await;
     let sha = sha256_throughput();
     let fnv = mb_per_s(total, run.wall);
-    let raw_store = mb_per_s(total, store);
     let raw_fetch = mb_per_s(total, fetch);
     let label = format!(
         "Changed sweep, {} × {} MiB",
@@ -503,9 +538,37 @@ async fn changed_sweep(scale: &Scale, work: &Path, table: &mut Table) {
     table.row(
         label,
         format!("{fnv:.0} MB/s ({:.2} s)", run.wall.as_secs_f64()),
-        format!("raw store {raw_store:.0} MB/s"),
-        format!("{:.0} % (target ≥ 85 %)", 100.0 * fnv / raw_store),
+        format!(
+            "raw store, best of 4/8/16 in parallel: {raw_store:.0} MB/s (at {best_p}; {})",
+            stores
+                .iter()
+                .map(|(p, r)| format!("{p}: {r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "{:.0} % (target ≥ 90 %: {})",
+            100.0 * fnv / raw_store,
+            if fnv >= 0.9 * raw_store {
+                "met"
+            } else {
+                "missed"
+            }
+        ),
     );
+    for (p, run) in &more {
+        let r = mb_per_s(total, run.wall);
+        table.row(
+            format!("  same, fnvault at `downloads = {p}`"),
+            format!(
+                "{r:.0} MB/s ({:.2} s), CPU {:.2} s",
+                run.wall.as_secs_f64(),
+                run.cpu.as_secs_f64()
+            ),
+            "",
+            format!("{:.0} % of the best raw store", 100.0 * r / raw_store),
+        );
+    }
     table.row(
         "",
         "",
@@ -1134,6 +1197,21 @@ async fn million(scale: &Scale, work: &Path, table: &mut Table) {
             [&now],
         )
         .expect("healthy fleet");
+    }
+    // Every function fully checked once and checked by the listing since (half an hour
+    // apart), as the sweeps of issue 16 leave a fleet: `status` and `list` read these rows.
+    {
+        let conn = rusqlite::Connection::open(&db_path).expect("open bench database");
+        conn.execute(
+            "INSERT INTO listing_checks (function_id, fingerprint, settled, modified,
+                                         last_full_check, last_check_kind)
+             SELECT id, printf('%064x', id), 1, '2026-11-01 10:00:00',
+                    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (id % 48) * 30 || ' minutes'),
+                    'listing'
+             FROM functions",
+            [],
+        )
+        .expect("listing checks");
     }
     write_journal(&dir.join("archive"), &db_path, &functions, per);
     eprintln!("   written in {:.0} s", started.elapsed().as_secs_f64());

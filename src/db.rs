@@ -21,7 +21,7 @@ mod mirrors;
 pub use gone::KnownFunction;
 pub use mirrors::MirrorState;
 mod ops;
-pub use ops::{ArchiveTotals, FunctionHealth, SweepRow, TouchedFunction};
+pub use ops::{ArchiveTotals, AttentionRow, FunctionHealth, SweepRow, TouchedFunction};
 mod audit;
 pub use audit::{Adopted, FunctionRow, PackageInfo, VersionRow};
 mod merge;
@@ -429,15 +429,15 @@ impl Db {
         // One pass over all functions rather than a lookup per target: with 10,000 functions
         // this is the difference between ~15 ms and ~150 ms for `list`. The count and the
         // latest version are kept on the function's row (migration 0006): no aggregation
-        // over the versions, one primary-key lookup per function.
+        // over the versions; and the latest version's number, hash and size are copied there
+        // too (migration 0013), so no lookup in `versions` at all.
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT f.key, f.last_checked, f.last_status, f.last_error, f.version_count,
-                        l.version_no, l.sha256, l.size, f.gone_since,
+                        f.latest_version_no, f.latest_sha256, f.latest_size, f.gone_since,
                         c.last_full_check, c.last_check_kind
                  FROM functions f
-                 LEFT JOIN versions l ON l.id = f.latest_version_id
                  LEFT JOIN listing_checks c ON c.function_id = f.id",
             )
             .map_err(|e| sqlite(&self.path, e))?;
@@ -501,6 +501,68 @@ impl Db {
                 None => empty_summary(t),
             })
             .collect())
+    }
+
+    /// Every function row with its summary (the columns of [`Db::summaries`]) and its target
+    /// as stored, in no particular order: `list` in one pass over `functions`, instead of
+    /// one to decide which functions are tracked and another, into a map, for the figures.
+    pub fn all_summaries(&self) -> Result<Vec<(Target, FunctionSummary)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.cloud, f.account, f.region, f.namespace, f.name, f.qualifier,
+                        f.last_checked, f.last_status, f.last_error, f.version_count,
+                        f.latest_version_no, f.latest_sha256, f.latest_size, f.gone_since,
+                        c.last_full_check, c.last_check_kind
+                 FROM functions f
+                 LEFT JOIN listing_checks c ON c.function_id = f.id",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let names: [String; 5] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?];
+                Ok((
+                    names,
+                    r.get::<_, Option<String>>(5)?,
+                    FunctionSummary {
+                        // Filled in below from the target.
+                        key: String::new(),
+                        cloud: String::new(),
+                        last_checked: r.get(6)?,
+                        last_status: r.get(7)?,
+                        last_error: r.get(8)?,
+                        versions: r.get(9)?,
+                        latest_version: r.get(10)?,
+                        latest_sha256: r.get(11)?,
+                        latest_size: r.get(12)?,
+                        gone_since: r.get(13)?,
+                        last_full_check: r.get(14)?,
+                        last_check_kind: r.get(15)?,
+                    },
+                ))
+            })
+            .map_err(|e| sqlite(&self.path, e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ([cloud, account, region, namespace, name], qualifier, mut summary) =
+                row.map_err(|e| sqlite(&self.path, e))?;
+            // As `known_functions` reads them: the CHECK allows only the two clouds.
+            let Some(cloud) = crate::cloud::Cloud::parse(&cloud) else {
+                continue;
+            };
+            let target = Target::as_named(
+                cloud,
+                &account,
+                &region,
+                &namespace,
+                &name,
+                qualifier.as_deref(),
+            );
+            summary.key = target.key.clone();
+            summary.cloud = target.cloud.as_str().to_string();
+            out.push((target, summary));
+        }
+        Ok(out)
     }
 
     /// Every version's blob hash, for consistency checks.
@@ -1074,6 +1136,18 @@ mod tests {
             .map(|f| (f.id, f.target.key))
             .collect();
         for t in at {
+            // `functions_at` (the `at` command) is `functions` with `versions_at`.
+            let mut live = db.versions_at(t).unwrap();
+            let zipped: Vec<_> = db
+                .functions()
+                .unwrap()
+                .into_iter()
+                .map(|f| {
+                    let v = live.remove(&f.id);
+                    (f, v)
+                })
+                .collect();
+            assert_eq!(db.functions_at(t).unwrap(), zipped, "at {t}");
             let mut rows: Vec<(String, i64)> = db
                 .versions_at(t)
                 .unwrap()
@@ -1167,6 +1241,15 @@ mod tests {
                 "UPDATE versions SET function_id = ?1, version_no = 9
                  WHERE function_id = ?2 AND version_no = 1",
                 params![c, b],
+            )
+            .unwrap();
+        assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));
+        // A latest version's own columns rewritten (nothing does today): the copy on its
+        // function's row (migration 0013) follows.
+        db.conn
+            .execute(
+                "UPDATE versions SET sha256 = ?1, size = 77 WHERE function_id = ?2 AND version_no = 2",
+                params!["e".repeat(64), b],
             )
             .unwrap();
         assert_eq!(kept(&db, &TIMES), aggregated(&db.conn, &TIMES));

@@ -538,37 +538,32 @@ fn show(config: &Config, spec: &str, json: bool, at: Option<&str>) -> Result<Exi
 fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
     let t = resolve::time(time)?;
     let ro = open_read_only(config)?;
-    let mut live = ro.db.versions_at(&t).map_err(anyhow::Error::from)?;
-    let found: Vec<_> = ro
-        .functions()?
-        .iter()
-        .map(|f| (f, live.remove(&f.id)))
-        .collect();
+    // Every function with its live version, in one statement (by key).
+    let found = ro.db.functions_at(&t).map_err(anyhow::Error::from)?;
     if json {
-        let functions: Vec<serde_json::Value> = found
-            .iter()
-            .map(|(f, v)| {
-                let mut m = serde_json::Map::new();
-                m.insert("function".into(), f.target.key.clone().into());
-                match v {
-                    Some(v) => {
-                        if let serde_json::Value::Object(vj) = version_json(v) {
-                            m.extend(vj);
-                        }
-                    }
-                    None => {
-                        m.insert("version".into(), serde_json::Value::Null);
+        // Each function's entry is made as it is written (`JsonSeq`), not the whole array
+        // first: 100,000 of them.
+        let functions = super::output::JsonSeq::new(found.iter().map(|(f, v)| {
+            let mut m = serde_json::Map::new();
+            m.insert("function".into(), f.target.key.clone().into());
+            match v {
+                Some(v) => {
+                    if let serde_json::Value::Object(vj) = version_json(v) {
+                        m.extend(vj);
                     }
                 }
-                serde_json::Value::Object(m)
-            })
-            .collect();
+                None => {
+                    m.insert("version".into(), serde_json::Value::Null);
+                }
+            }
+            serde_json::Value::Object(m)
+        }));
         let aliases = super::aliases::at(&ro, &t)?;
-        print_json(&serde_json::json!({
-            "at": t,
-            "functions": functions,
-            "aliases": super::aliases::at_json(&aliases),
-        }))?;
+        print_json(&AtJson {
+            aliases: super::aliases::at_json(&aliases),
+            at: &t,
+            functions,
+        })?;
     } else {
         println!("live at {t} (as far as the sweeps saw):");
         let rows: Vec<Vec<String>> = found
@@ -597,6 +592,25 @@ fn at(config: &Config, time: &str, json: bool) -> Result<ExitCode, Fatal> {
         super::aliases::at_table(&super::aliases::at(&ro, &t)?)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `at --json`: the object `json!` made before, keys in its (sorted) order, the functions
+/// written one by one.
+struct AtJson<'a, I> {
+    aliases: serde_json::Value,
+    at: &'a str,
+    functions: super::output::JsonSeq<I>,
+}
+
+impl<I: Iterator<Item = serde_json::Value>> serde::Serialize for AtJson<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("aliases", &self.aliases)?;
+        m.serialize_entry("at", self.at)?;
+        m.serialize_entry("functions", &self.functions)?;
+        m.end()
+    }
 }
 
 fn changes_json(changes: &[crate::capture::Change]) -> serde_json::Value {

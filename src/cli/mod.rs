@@ -756,14 +756,9 @@ pub(crate) fn no_database_note(config: &Config) {
 
 fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let summaries = match Db::open_read_only(&config.database_path)? {
-        Some(db) => {
-            // Discovered functions included, gone ones too: their archive is kept and listed.
-            let targets: Vec<_> = crate::tracked::tracked_targets(config, Some(&db))?
-                .into_iter()
-                .map(|t| t.target)
-                .collect();
-            db.summaries(&targets)?
-        }
+        // Discovered functions included, gone ones too: their archive is kept and listed.
+        // One pass over the functions (`tracked_summaries`), not one per question.
+        Some(db) => crate::tracked::tracked_summaries(config, &db)?,
         None => {
             no_database_note(config);
             config

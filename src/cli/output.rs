@@ -8,28 +8,46 @@ use std::io::{self, Write};
 use crate::db::FunctionSummary;
 use crate::sweep::human_bytes;
 
-/// `fnvault list --json`: one object per configured function, in config order.
-pub fn list_json(rows: &[FunctionSummary]) -> serde_json::Value {
-    serde_json::Value::Array(
-        rows.iter()
-            .map(|s| {
-                serde_json::json!({
-                    "function": s.key,
-                    "cloud": s.cloud,
-                    "versions": s.versions,
-                    "latest_version": s.latest_version,
-                    "latest_sha256": s.latest_sha256,
-                    "latest_size": s.latest_size,
-                    "last_checked": s.last_checked,
-                    "last_status": s.last_status,
-                    "last_error": s.last_error,
-                    "gone_since": s.gone_since,
-                    "last_full_check": s.last_full_check,
-                    "last_check_kind": s.last_check_kind,
-                })
-            })
-            .collect(),
-    )
+/// `fnvault list --json`: one object per configured function, in config order. Written
+/// entry by entry ([`JsonSeq`]): at 100,000 functions the whole array as one value was
+/// ≈ 150 MiB of small allocations.
+pub fn list_json(rows: &[FunctionSummary]) -> JsonSeq<impl Iterator<Item = serde_json::Value>> {
+    JsonSeq::new(rows.iter().map(|s| {
+        serde_json::json!({
+            "function": s.key,
+            "cloud": s.cloud,
+            "versions": s.versions,
+            "latest_version": s.latest_version,
+            "latest_sha256": s.latest_sha256,
+            "latest_size": s.latest_size,
+            "last_checked": s.last_checked,
+            "last_status": s.last_status,
+            "last_error": s.last_error,
+            "gone_since": s.gone_since,
+            "last_full_check": s.last_full_check,
+            "last_check_kind": s.last_check_kind,
+        })
+    }))
+}
+
+/// A JSON array whose elements are made as it is written, so a large output never exists
+/// as one tree in memory; serialized like the `Value::Array` of the same elements (same
+/// bytes, pretty or not). It can be serialized once: after that it is an empty array.
+pub struct JsonSeq<I>(std::cell::Cell<Option<I>>);
+
+impl<I> JsonSeq<I> {
+    pub fn new(items: I) -> JsonSeq<I> {
+        JsonSeq(std::cell::Cell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = serde_json::Value>> serde::Serialize for JsonSeq<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.take() {
+            Some(items) => s.collect_seq(items),
+            None => s.collect_seq(std::iter::empty::<serde_json::Value>()),
+        }
+    }
 }
 
 /// `fnvault list`.
@@ -214,5 +232,45 @@ mod tests {
         );
         assert_eq!(shown("plain ünïcode"), "plain ünïcode");
         assert_eq!(shown_keeping("a\tb\n\x1b", &['\n', '\t']), "a\tb\n\\x1b");
+    }
+
+    /// The streamed array is byte for byte the array value `list --json` printed before.
+    #[test]
+    fn a_streamed_array_prints_as_the_whole_value_did() {
+        let items =
+            || (0..3).map(|i| serde_json::json!({"function": format!("f{i}"), "n": i, "x": null}));
+        for n in [0, 1, 3] {
+            let whole = serde_json::Value::Array(items().take(n).collect());
+            let pretty = serde_json::to_string_pretty(&JsonSeq::new(items().take(n))).unwrap();
+            assert_eq!(pretty, serde_json::to_string_pretty(&whole).unwrap());
+            let compact = serde_json::to_string(&JsonSeq::new(items().take(n))).unwrap();
+            assert_eq!(compact, serde_json::to_string(&whole).unwrap());
+            // Inside an object too (`at --json`), without a length known in advance.
+            let filtered = JsonSeq::new(items().take(n).filter(|_| true));
+            assert_eq!(
+                serde_json::to_string_pretty(&serde_json::json!({"a": 1, "functions": whole}))
+                    .unwrap(),
+                serde_json::to_string_pretty(&AtLike {
+                    a: 1,
+                    functions: filtered
+                })
+                .unwrap()
+            );
+        }
+    }
+
+    struct AtLike<I> {
+        a: i64,
+        functions: JsonSeq<I>,
+    }
+
+    impl<I: Iterator<Item = serde_json::Value>> serde::Serialize for AtLike<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(2))?;
+            m.serialize_entry("a", &self.a)?;
+            m.serialize_entry("functions", &self.functions)?;
+            m.end()
+        }
     }
 }

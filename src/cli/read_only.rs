@@ -205,7 +205,7 @@ pub(super) fn short(s: &str) -> String {
     }
 }
 
-pub(super) fn print_json(value: &serde_json::Value) -> Result<(), Fatal> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> Result<(), Fatal> {
     let stdout = std::io::stdout();
     // Buffered: stdout is line-buffered, and 10,000 rows are 10,000 writes otherwise.
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -6,14 +6,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::FunctionRow;
 
-/// Where FUNCTION arguments are looked up. The database answers `containing` with one pass
-/// over the key column, so naming one function among 100,000 reads only the few rows that
-/// can match; every key is read only to suggest close ones after a miss.
+/// Where FUNCTION arguments are looked up. The database answers `containing` with two index
+/// lookups (keys starting with the text, names equal to its last part), so naming one
+/// function among 100,000 reads only the few rows that can match; every key is read only to
+/// suggest close ones after a miss.
 pub trait Known {
     /// The function whose key is exactly `key` (an exact key always wins, so most scripts,
     /// which name functions in full, need this one lookup).
     fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>>;
-    /// The functions whose key contains `text` (a superset of what any rule below matches).
+    /// At least the functions whose key starts with `text` or whose name is its last `/` part
+    /// (a superset of what any rule below matches; more is harmless).
     fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>>;
     /// Every key, for suggestions.
     fn all_keys(&self) -> anyhow::Result<Vec<String>>;
@@ -600,5 +602,140 @@ mod tests {
         );
         assert_eq!(time("2026-03-03").unwrap(), "2026-03-03T23:59:59.999Z");
         assert!(time("3 March").is_err());
+    }
+
+    /// The database answers `containing` with index lookups (keys by prefix, names), not a
+    /// search of every key (issue 16). Every argument must resolve exactly as it does over
+    /// the whole list, errors included.
+    #[test]
+    fn the_database_lookups_resolve_as_the_whole_list_does() {
+        struct ByDb(crate::db::Db);
+        impl Known for ByDb {
+            fn exact(&self, key: &str) -> anyhow::Result<Option<FunctionRow>> {
+                Ok(self.0.function_by_key(key)?)
+            }
+            fn containing(&self, text: &str) -> anyhow::Result<Vec<FunctionRow>> {
+                Ok(self.0.functions_containing(text)?)
+            }
+            fn all_keys(&self) -> anyhow::Result<Vec<String>> {
+                Ok(self
+                    .0
+                    .functions()?
+                    .into_iter()
+                    .map(|f| f.target.key)
+                    .collect())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = crate::db::Db::open(&dir.path().join("db")).unwrap();
+        for t in [
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "default",
+                "order-api",
+                None,
+            ),
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "default",
+                "order-api",
+                Some("1"),
+            ),
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "default",
+                "order-api",
+                Some("prod"),
+            ),
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "batch",
+                "report",
+                None,
+            ),
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "batch",
+                "report-v2",
+                None,
+            ),
+            Target::new(
+                Cloud::Tencent,
+                "tc",
+                "ap-shanghai",
+                "other",
+                "order-api",
+                None,
+            ),
+            Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "svc", "fc_one", None),
+            Target::new(Cloud::Aliyun, "ali", "cn-shanghai", "", "fc3", Some("7")),
+            Target::as_named(
+                Cloud::Tencent,
+                "tc",
+                "ap-guangzhou",
+                "old",
+                "legacy",
+                Some("$LATEST"),
+            ),
+        ] {
+            db.upsert_function(&t, "t0").unwrap();
+        }
+        let all = db.functions().unwrap();
+        let by_db = ByDb(db);
+        let show = |r: anyhow::Result<(FunctionRow, Option<i64>)>| match r {
+            Ok((f, v)) => format!("{} {v:?}", f.target.key),
+            Err(e) => format!("error: {e:#}"),
+        };
+        let mut resolved = 0;
+        for arg in [
+            "tc/ap-guangzhou/default/order-api",
+            "tc/ap-guangzhou/default/order-api@prod",
+            "tc/ap-guangzhou/default/order-api@3",
+            "tc/ap-guangzhou/default/order-api@1",
+            "default/order-api",
+            "default/order-api@prod",
+            "order-api",
+            "order-api@$LATEST",
+            "ap-shanghai/other/order-api",
+            "report",
+            "report@2",
+            "report-v2",
+            "batch/report",
+            "tc/ap-guangzhou/batch",
+            "tc/ap-guangzhou/bat",
+            "tc/ap-guangzhou/batch/rep",
+            "fc_one",
+            "svc/fc_one@4",
+            "fc3",
+            "fc3@7",
+            "cn-shanghai/fc3@7@2",
+            "legacy",
+            "legacy@$LATEST",
+            "ali",
+            "tc",
+            "",
+            "nope",
+            "oder-api",
+            "/order-api",
+            "order-api/",
+        ] {
+            let want = show(function_version(all.as_slice(), arg));
+            assert_eq!(show(function_version(&by_db, arg)), want, "for `{arg}`");
+            resolved += usize::from(!want.starts_with("error"));
+        }
+        assert!(
+            resolved >= 15,
+            "the cases resolve, not only fail: {resolved}"
+        );
     }
 }

@@ -436,6 +436,24 @@ pub(super) fn export(
         None => ro.db.latest_versions(),
     }
     .map_err(anyhow::Error::from)?;
+    // What each chosen package is, and each chosen version's configuration: one statement
+    // each for all functions (not one per function).
+    let is_zip_of = ro
+        .db
+        .zip_flags(
+            &chosen
+                .values()
+                .map(|v| v.sha256.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(anyhow::Error::from)?;
+    let mut config_of = if with_config {
+        ro.db
+            .configs_of_versions(&chosen.values().map(|v| v.id).collect::<Vec<_>>())
+            .map_err(anyhow::Error::from)?
+    } else {
+        Default::default()
+    };
     for f in ro.functions()? {
         let v: Option<VersionRow> = chosen.remove(&f.id);
         let Some(v) = v else {
@@ -465,7 +483,7 @@ pub(super) fn export(
         // read (no row yet) is opened to find out.
         let is_zip = match &image {
             Some(_) => true,
-            None => match ro.db.is_zip(&v.sha256).map_err(anyhow::Error::from)? {
+            None => match is_zip_of.get(&v.sha256).copied() {
                 Some(z) => z,
                 None => manifest_of(&ro, &v.sha256)
                     .map(|p| p.is_zip)
@@ -514,9 +532,7 @@ pub(super) fn export(
         }
         // The configuration document beside the package, verified like it.
         let mut configuration = serde_json::Value::Null;
-        if with_config
-            && let Some(c) = ro.db.config_of_version(v.id).map_err(anyhow::Error::from)?
-        {
+        if with_config && let Some(c) = config_of.remove(&v.id) {
             let name = format!(
                 "{}.function.json",
                 rel.file_stem().unwrap_or_default().to_string_lossy()

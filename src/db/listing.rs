@@ -36,8 +36,79 @@ pub struct FullCheckSummary {
 }
 
 impl Db {
-    /// How every function that is not gone was last checked (one pass).
+    /// How every function that is not gone was last checked. Counted over migration 0013's
+    /// indexes: every check by kind, less the gone functions' (usually none); the oldest
+    /// full check is the first entry of its index that is not a gone function's. At 100,000
+    /// functions that is about 10 ms instead of a join of every function with its check.
+    /// `CROSS JOIN` makes SQLite start from the gone functions (its planner otherwise walks
+    /// every check and looks up its function: 100 ms).
     pub fn full_check_summary(&self) -> Result<FullCheckSummary, DbError> {
+        let counts = self
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM listing_checks WHERE last_check_kind = 'listing'),
+                        (SELECT COUNT(*) FROM listing_checks WHERE last_check_kind = 'full'),
+                        (SELECT COUNT(*) FROM listing_checks),
+                        (SELECT COUNT(*) FROM functions),
+                        (SELECT COUNT(*) FROM functions WHERE gone_since IS NOT NULL),
+                        (SELECT COUNT(*) FROM functions f
+                         CROSS JOIN listing_checks c ON c.function_id = f.id
+                         WHERE f.gone_since IS NOT NULL AND c.last_check_kind = 'listing'),
+                        (SELECT COUNT(*) FROM functions f
+                         CROSS JOIN listing_checks c ON c.function_id = f.id
+                         WHERE f.gone_since IS NOT NULL AND c.last_check_kind = 'full'),
+                        (SELECT COUNT(*) FROM functions f
+                         CROSS JOIN listing_checks c ON c.function_id = f.id
+                         WHERE f.gone_since IS NOT NULL),
+                        (SELECT c.last_full_check FROM listing_checks c
+                         WHERE c.last_full_check IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM functions f
+                                           WHERE f.id = c.function_id
+                                             AND f.gone_since IS NOT NULL)
+                         ORDER BY c.last_full_check LIMIT 1)",
+                [],
+                |r| {
+                    Ok((
+                        [
+                            r.get::<_, i64>(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ],
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                },
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let (
+            [
+                listing,
+                full,
+                checked,
+                functions,
+                gone,
+                gone_listing,
+                gone_full,
+                gone_checked,
+            ],
+            oldest,
+        ) = counts;
+        Ok(FullCheckSummary {
+            by_listing: listing - gone_listing,
+            full: full - gone_full,
+            // `listing_checks` rows all belong to a function (ON DELETE CASCADE).
+            never: (functions - gone) - (checked - gone_checked),
+            oldest_full_check: oldest,
+        })
+    }
+
+    /// [`Db::full_check_summary`] by one join of every function with its check (what the
+    /// indexed counts must agree with); for tests.
+    pub fn full_check_summary_counted(&self) -> Result<FullCheckSummary, DbError> {
         self.conn
             .query_row(
                 "SELECT COALESCE(SUM(c.last_check_kind = 'listing'), 0),
@@ -257,5 +328,77 @@ mod tests {
         let s = db.full_check_summary().unwrap();
         assert_eq!((s.by_listing, s.full, s.never), (0, 1, 0));
         assert_eq!(s.oldest_full_check.as_deref(), Some("t5"));
+    }
+
+    /// Issue 16: the summary counted over indexes is the one the join of every function
+    /// with its check gives, with gone functions (checked by either kind, or not) left out,
+    /// functions never fully checked, and a deleted function's check gone with it.
+    #[test]
+    fn the_indexed_summary_equals_the_full_recount() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("t.db")).unwrap();
+        let targets: Vec<crate::cloud::Target> = ["a", "b", "c", "d", "e", "f", "g"]
+            .iter()
+            .map(|n| {
+                crate::cloud::Target::new(
+                    crate::cloud::Cloud::Tencent,
+                    "tc",
+                    "ap-guangzhou",
+                    "default",
+                    n,
+                    None,
+                )
+            })
+            .collect();
+        let ids: Vec<i64> = db
+            .prepare_targets(&targets, "2026-01-01T00:00:00.000Z")
+            .unwrap()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+        let check = |db: &Db| {
+            let s = db.full_check_summary().unwrap();
+            assert_eq!(s, db.full_check_summary_counted().unwrap());
+            s
+        };
+        assert_eq!(check(&db).never, 7);
+        // a: full; b, e: listing (full first); d: full; g: full, then deleted.
+        for (i, t) in [(0, "t3"), (1, "t1"), (3, "t0"), (4, "t2"), (6, "t4")] {
+            db.record_full_check(ids[i], Some(&hint("x")), true, t)
+                .unwrap();
+        }
+        for i in [1, 4] {
+            db.conn
+                .execute(
+                    "UPDATE listing_checks SET last_check_kind = 'listing' WHERE function_id = ?1",
+                    [ids[i]],
+                )
+                .unwrap();
+        }
+        let s = check(&db);
+        assert_eq!((s.by_listing, s.full, s.never), (2, 3, 2));
+        assert_eq!(s.oldest_full_check.as_deref(), Some("t0"));
+        // d, e, f gone: their checks no longer count, nor d's oldest full check.
+        for i in [3, 4, 5] {
+            db.mark_gone(ids[i], "t5").unwrap();
+        }
+        let s = check(&db);
+        assert_eq!((s.by_listing, s.full, s.never), (1, 2, 1));
+        assert_eq!(s.oldest_full_check.as_deref(), Some("t1"));
+        db.conn
+            .execute("DELETE FROM functions WHERE id = ?1", [ids[6]])
+            .unwrap();
+        let s = check(&db);
+        assert_eq!((s.by_listing, s.full, s.never), (1, 1, 1));
+        // Back from gone: counted again.
+        db.conn
+            .execute(
+                "UPDATE functions SET gone_since = NULL WHERE id = ?1",
+                [ids[3]],
+            )
+            .unwrap();
+        let s = check(&db);
+        assert_eq!((s.by_listing, s.full, s.never), (1, 2, 1));
+        assert_eq!(s.oldest_full_check.as_deref(), Some("t0"));
     }
 }
