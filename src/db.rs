@@ -828,17 +828,19 @@ pub(crate) fn set_unchanged(
     .and_then(|mut s| s.execute(params![versions, now]))
     .map_err(|e| sqlite(path, e))?;
     conn.prepare_cached(
-        "UPDATE functions SET last_checked = ?2, last_success = ?2, last_error = NULL,
-                gone_since = NULL
+        "UPDATE functions SET last_checked = ?2, last_success = ?2
          WHERE id IN (SELECT value FROM json_each(?1))",
     )
     .and_then(|mut s| s.execute(params![functions, now]))
     .map_err(|e| sqlite(path, e))?;
-    // Apart: setting `last_status` runs the failure-streak trigger (migration 0004) for each
-    // row, which only matters when the status changes (it resets a streak).
+    // Apart, and only where something differs: setting `last_status` runs the failure-streak
+    // trigger (migration 0004) for each row, and `last_status`/`gone_since` have partial
+    // indexes (migration 0013); in a steady fleet no row needs it.
     conn.prepare_cached(
-        "UPDATE functions SET last_status = 'unchanged'
-         WHERE id IN (SELECT value FROM json_each(?1)) AND last_status IS NOT 'unchanged'",
+        "UPDATE functions SET last_status = 'unchanged', last_error = NULL, gone_since = NULL
+         WHERE id IN (SELECT value FROM json_each(?1))
+           AND (last_status IS NOT 'unchanged' OR last_error IS NOT NULL
+                OR gone_since IS NOT NULL)",
     )
     .and_then(|mut s| s.execute([&functions]))
     .map_err(|e| sqlite(path, e))?;
