@@ -94,6 +94,16 @@ impl AliasJournal {
         &self.journal
     }
 
+    /// Its files with their sizes, by one listing ([`Journal::files_with_sizes`]).
+    pub fn files_with_sizes(&self) -> Result<Vec<super::journal::FileSize>, ArchiveError> {
+        self.journal.files_with_sizes()
+    }
+
+    /// Bytes of `path` that are complete lines ([`Journal::complete_length`]).
+    pub fn complete_length(&self, path: &std::path::Path) -> Result<u64, ArchiveError> {
+        self.journal.complete_length(path)
+    }
+
     /// Creates the local folder (fsynced into the archive root) if it is not there yet.
     pub(super) fn ensure_dir(&self) -> Result<(), ArchiveError> {
         if self.local && !self.dir.is_dir() {

@@ -161,7 +161,41 @@ pub struct Contents {
     /// `file:line: why` for each unreadable line. A torn last line (a kill mid-append, before
     /// its fsync returned, so nothing was recorded after it) is not a problem and is skipped.
     pub problems: Vec<String>,
+    /// The names (`<hash>.jsonl`) of the files with a problem, which get no watermark (the
+    /// start-up reconcile reads them, and reports the problem, again).
+    pub problem_files: std::collections::HashSet<String>,
     pub files: usize,
+}
+
+/// A journal file and its size: bytes of the file, or on object storage the sum of its
+/// objects' sizes (which the listing gives, so no object is read to learn it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSize {
+    pub path: PathBuf,
+    /// `<sha256 of the key>.jsonl`: the same on both backends, the watermark's name.
+    pub name: String,
+    pub size: u64,
+}
+
+/// One line of a journal file read from an offset ([`Journal::read_tail`]).
+#[derive(Debug)]
+pub struct TailLine {
+    /// Where the line starts (on object storage, where its object starts): a watermark may
+    /// stop here.
+    pub start: u64,
+    /// Its events, or why it could not be read (`path@offset: why` is the caller's to add).
+    pub parsed: Result<Vec<Event>, String>,
+}
+
+/// The complete lines of a journal file after an offset.
+#[derive(Debug)]
+pub enum Tail {
+    /// The lines, and the offset just past the last complete one (a torn last line, which
+    /// a kill can leave, is neither returned nor counted: the next append cuts it off).
+    Lines { lines: Vec<TailLine>, end: u64 },
+    /// The offset is not where a line starts (on object storage, where an object starts):
+    /// the file is not the one the watermark was taken on.
+    Misaligned,
 }
 
 // One line is built per write and read; boxing the big variant would buy nothing.
@@ -344,6 +378,157 @@ impl Journal {
         }
         paths.sort();
         Ok(paths)
+    }
+
+    /// The journal files with their sizes, by one listing (a folder read with one `stat` per
+    /// file, or one object listing).
+    pub fn files_with_sizes(&self) -> Result<Vec<FileSize>, ArchiveError> {
+        let mut out: Vec<FileSize> = Vec::new();
+        if let Some(r) = &self.remote {
+            for o in r.list(&format!("{}/", self.prefix))? {
+                let rest = &o.name[self.prefix.len() + 1..];
+                let Some((hash, _)) = rest.split_once('/') else {
+                    continue;
+                };
+                let name = format!("{hash}.jsonl");
+                match out.last_mut() {
+                    Some(last) if last.name == name => last.size += o.size,
+                    _ => out.push(FileSize {
+                        path: PathBuf::from(r.display(&format!("{}/{name}", self.prefix))),
+                        name,
+                        size: o.size,
+                    }),
+                }
+            }
+            return Ok(out);
+        }
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ArchiveError::io(&self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let size = fs::metadata(&path)
+                .map_err(|e| ArchiveError::io(&path, e))?
+                .len();
+            out.push(FileSize {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                path,
+                size,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// How many bytes of `path` are complete lines: its size without a torn last line (a
+    /// kill mid-append). On object storage every object is whole: the sum of their sizes.
+    pub fn complete_length(&self, path: &Path) -> Result<u64, ArchiveError> {
+        if let Some(r) = &self.remote {
+            let hash = file_stem(path);
+            return Ok(r
+                .list(&format!("{}/{hash}/", self.prefix))?
+                .iter()
+                .map(|o| o.size)
+                .sum());
+        }
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(ArchiveError::io(path, e)),
+        };
+        complete_len(&mut file)
+            .map(|(_, keep)| keep)
+            .map_err(|e| ArchiveError::io(path, e))
+    }
+
+    /// The complete lines of `path` from byte `from` on, read line by line (the part before
+    /// `from` is not read). On object storage, the objects after the first `from` bytes of
+    /// the file's objects in name order, which the listing's sizes locate.
+    pub fn read_tail(&self, path: &Path, from: u64) -> Result<Tail, ArchiveError> {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        if let Some(r) = &self.remote {
+            let hash = file_stem(path);
+            let mut at = 0u64;
+            for o in r.list(&format!("{}/{hash}/", self.prefix))? {
+                let start = at;
+                at += o.size;
+                if at <= from {
+                    continue;
+                }
+                if start < from {
+                    return Ok(Tail::Misaligned);
+                }
+                // Deleted since the listing (only another writer could): nothing to read.
+                let Some(bytes) = r.get_bytes(&o.name)? else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                for raw in text.lines().filter(|l| !l.trim().is_empty()) {
+                    lines.push(TailLine {
+                        start,
+                        parsed: parse_line(raw, path, self),
+                    });
+                }
+            }
+            if at < from {
+                return Ok(Tail::Misaligned);
+            }
+            return Ok(Tail::Lines { lines, end: at });
+        }
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(if from == 0 {
+                    Tail::Lines { lines, end: 0 }
+                } else {
+                    Tail::Misaligned
+                });
+            }
+            Err(e) => return Err(ArchiveError::io(path, e)),
+        };
+        if from > 0 {
+            // The byte before `from` ends a line, or the file is not the one measured.
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(from - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| ArchiveError::io(path, e))?;
+            if last[0] != b'\n' {
+                return Ok(Tail::Misaligned);
+            }
+        }
+        file.seek(SeekFrom::Start(from))
+            .map_err(|e| ArchiveError::io(path, e))?;
+        let mut reader = io::BufReader::with_capacity(64 << 10, file);
+        let mut at = from;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| ArchiveError::io(path, e))?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                // The end, or a torn last line: not counted.
+                break;
+            }
+            let start = at;
+            at += n as u64;
+            let text = String::from_utf8_lossy(&buf);
+            if text.trim().is_empty() {
+                continue;
+            }
+            lines.push(TailLine {
+                start,
+                parsed: parse_line(text.trim_end_matches('\n'), path, self),
+            });
+        }
+        Ok(Tail::Lines { lines, end: at })
     }
 
     /// The text of one journal file (`None`: there is none). On object storage, its objects'
@@ -631,7 +816,8 @@ impl Journal {
                     Err(why) => {
                         contents
                             .problems
-                            .push(format!("{}:{}: {why}", path.display(), i + 1))
+                            .push(format!("{}:{}: {why}", path.display(), i + 1));
+                        contents.problem_files.insert(file_name(&path));
                     }
                 }
             }
@@ -1002,10 +1188,36 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, S
     Ok(events)
 }
 
+/// The name of a journal file (`<hash>.jsonl`), as watermarks know it.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Truncates `file` back to just after its last `\n` (to empty when it has none), and fsyncs
-/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. Reads
-/// backwards in blocks, so a long journal file costs one block in the usual case.
+/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. The cut
+/// never goes below a watermark: watermarks end at a `\n` ([`Journal::read_tail`]), and the
+/// cut keeps everything up to the last one.
 fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
+    let (len, keep) = complete_len(file)?;
+    if keep == len {
+        return Ok(0);
+    }
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(len - keep)
+}
+
+/// (length of `file`, length up to and with its last `\n`). Reads backwards in blocks, so a
+/// long journal file costs one block in the usual case.
+fn complete_len(file: &mut File) -> io::Result<(u64, u64)> {
     let len = file.metadata()?.len();
     let mut end = len;
     let mut block = [0u8; 4096];
@@ -1018,16 +1230,14 @@ fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(buf)?;
         if end == len && buf.last() == Some(&b'\n') {
-            return Ok(0);
+            return Ok((len, len));
         }
         if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
             break start + i as u64 + 1;
         }
         end = start;
     };
-    file.set_len(keep)?;
-    file.sync_data()?;
-    Ok(len - keep)
+    Ok((len, keep))
 }
 
 #[cfg(unix)]
