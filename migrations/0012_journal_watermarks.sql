@@ -22,3 +22,47 @@ CREATE TABLE full_reconcile (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     done TEXT NOT NULL
 );
+
+-- The blobs a start must read a manifest for: every blob a version references that has no
+-- `packages` row, kept by triggers as rows come and go, so a start reads this short table
+-- instead of comparing every version with `packages` (most of a start's time at 1,000,000
+-- versions once the journal was read from watermarks). A blob that cannot be read stays here
+-- and is tried again at the next start, as before.
+CREATE TABLE manifest_queue (
+    sha256 TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+INSERT INTO manifest_queue (sha256)
+    SELECT DISTINCT v.sha256 FROM versions v
+    WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = v.sha256);
+
+CREATE TRIGGER manifest_queue_version_in AFTER INSERT ON versions
+WHEN NOT EXISTS (SELECT 1 FROM packages WHERE sha256 = new.sha256)
+BEGIN
+    INSERT OR IGNORE INTO manifest_queue (sha256) VALUES (new.sha256);
+END;
+
+CREATE TRIGGER manifest_queue_version_out AFTER DELETE ON versions
+WHEN NOT EXISTS (SELECT 1 FROM versions WHERE sha256 = old.sha256)
+BEGIN
+    DELETE FROM manifest_queue WHERE sha256 = old.sha256;
+END;
+
+CREATE TRIGGER manifest_queue_version_moved AFTER UPDATE OF sha256 ON versions
+BEGIN
+    DELETE FROM manifest_queue WHERE sha256 = old.sha256
+        AND NOT EXISTS (SELECT 1 FROM versions WHERE sha256 = old.sha256);
+    INSERT OR IGNORE INTO manifest_queue (sha256)
+        SELECT new.sha256 WHERE NOT EXISTS (SELECT 1 FROM packages WHERE sha256 = new.sha256);
+END;
+
+CREATE TRIGGER manifest_queue_package_in AFTER INSERT ON packages
+BEGIN
+    DELETE FROM manifest_queue WHERE sha256 = new.sha256;
+END;
+
+CREATE TRIGGER manifest_queue_package_out AFTER DELETE ON packages
+WHEN EXISTS (SELECT 1 FROM versions WHERE sha256 = old.sha256)
+BEGIN
+    INSERT OR IGNORE INTO manifest_queue (sha256) VALUES (old.sha256);
+END;

@@ -1057,10 +1057,14 @@ fn merge_latest_aliases(
 
 /// Reads the manifest of every referenced blob that has none yet. A blob that cannot be read
 /// is skipped (and counted); it never fails the caller. Returns (read, skipped).
+///
+/// The blobs come from `manifest_queue`, which triggers keep equal to "referenced, without a
+/// `packages` row" (migration 0012): finding them no longer compares every version with
+/// `packages` at each start.
 pub fn fill_manifests(archive: &Archive, db: &mut Db) -> Result<(usize, usize), DbError> {
     let mut read = 0;
     let mut skipped = 0;
-    for sha in db.blobs_without_manifest()? {
+    for sha in db.manifest_queue()? {
         let blob = match archive.local_copy(&sha) {
             Ok(b) => b,
             Err(e) => {

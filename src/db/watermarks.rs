@@ -114,6 +114,21 @@ impl Db {
             .map_err(|e| sqlite(&self.path, e))
     }
 
+    /// Blobs a version references whose package has not been read yet: the same set as
+    /// [`Db::blobs_without_manifest`], kept by triggers (migration 0012) so that reading it
+    /// costs what it holds, not a pass over every version.
+    pub fn manifest_queue(&self) -> Result<Vec<String>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256 FROM manifest_queue ORDER BY sha256")
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| sqlite(&self.path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
     /// The blob (SHA-256) of version `version_no` of function `key`, if recorded.
     pub fn version_sha256(&self, key: &str, version_no: i64) -> Result<Option<String>, DbError> {
         self.conn
@@ -125,5 +140,73 @@ impl Db {
             )
             .optional()
             .map_err(|e| sqlite(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::archive::journal::VersionRecord;
+    use crate::cloud::{Cloud, Target};
+    use crate::db::Db;
+
+    fn record(name: &str, sha: char) -> VersionRecord {
+        VersionRecord {
+            target: Target::new(Cloud::Tencent, "tc", "ap-guangzhou", "default", name, None),
+            version_no: 1,
+            cloud_checksum: "x".into(),
+            sha256: sha.to_string().repeat(64),
+            crc64: 1,
+            size: 1,
+            first_seen: "2026-01-01T00:00:00.000Z".into(),
+            previous_last_seen: None,
+        }
+    }
+
+    /// The queue the triggers keep is exactly the blobs without a manifest, through every
+    /// change that touches either table (insert, manifest saved, manifest replaced, version
+    /// deleted), and the watermark tables round-trip.
+    #[test]
+    fn the_manifest_queue_is_the_set_of_blobs_without_a_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        let agree = |db: &Db| {
+            assert_eq!(
+                db.manifest_queue().unwrap(),
+                db.blobs_without_manifest().unwrap()
+            );
+        };
+        db.adopt_version(&record("a", 'a')).unwrap();
+        db.adopt_version(&record("b", 'a')).unwrap();
+        db.adopt_version(&record("c", 'c')).unwrap();
+        agree(&db);
+        assert_eq!(db.manifest_queue().unwrap().len(), 2);
+        let not_zip = crate::manifest::Package::NotZip("test".into());
+        db.save_manifest(&"a".repeat(64), &not_zip).unwrap();
+        agree(&db);
+        db.save_manifest(&"a".repeat(64), &not_zip).unwrap();
+        agree(&db);
+        assert_eq!(db.manifest_queue().unwrap(), vec!["c".repeat(64)]);
+        db.conn
+            .execute("DELETE FROM versions WHERE sha256 = ?1", ["c".repeat(64)])
+            .unwrap();
+        agree(&db);
+        assert!(db.manifest_queue().unwrap().is_empty());
+        db.conn
+            .execute("DELETE FROM packages WHERE sha256 = ?1", ["a".repeat(64)])
+            .unwrap();
+        agree(&db);
+        assert_eq!(db.manifest_queue().unwrap().len(), 1);
+
+        assert_eq!(db.full_reconcile_done().unwrap(), None);
+        db.mark_full_reconcile("t1").unwrap();
+        assert_eq!(db.full_reconcile_done().unwrap().as_deref(), Some("t1"));
+        db.replace_watermarks("meta", &[("x.jsonl".into(), 10), ("y.jsonl".into(), 5)])
+            .unwrap();
+        db.record_watermarks("meta", &[("x.jsonl".into(), 20)], &["y.jsonl".into()])
+            .unwrap();
+        let marks = db.watermarks("meta").unwrap();
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks["x.jsonl"], 20);
+        assert!(db.watermarks("aliases").unwrap().is_empty());
     }
 }

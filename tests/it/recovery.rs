@@ -263,6 +263,17 @@ async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced
         "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{orphan}\"}}\n"
     ));
     env.set_journal_text(CHECKOUT, &text);
+    // Starts read only what changed since the last one (issue 16): the line must be read,
+    // and reported, at every one, not only at the first after it was written.
+    for _ in 0..2 {
+        let run = env.fnvault(&["sync"]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("version_from_the_future"),
+            "{}",
+            run.stderr
+        );
+    }
 
     let dry = env.fnvault(&["prune", "--dry-run"]).await;
     assert_eq!(dry.code, 1, "{}", dry.stderr);
