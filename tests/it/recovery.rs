@@ -829,6 +829,10 @@ async fn a_database_from_before_watermarks_upgrades_with_one_full_reconcile() {
         &env,
         &format!(
             "DROP TABLE journal_watermarks; DROP TABLE full_reconcile;
+             DROP TRIGGER manifest_queue_version_in; DROP TRIGGER manifest_queue_version_out;
+             DROP TRIGGER manifest_queue_version_moved; DROP TRIGGER manifest_queue_package_in;
+             DROP TRIGGER manifest_queue_package_out; DROP TABLE manifest_queue;
+             DELETE FROM packages WHERE sha256 IN (SELECT sha256 FROM versions WHERE version_no = 3);
              DELETE FROM versions WHERE version_no = 2 AND function_id =
                (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout');
              PRAGMA user_version = {};",
@@ -843,6 +847,18 @@ async fn a_database_from_before_watermarks_upgrades_with_one_full_reconcile() {
     let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
     assert_eq!(h["versions"].as_array().unwrap().len(), 3, "{h}");
     assert!(watermark_of(&env, CHECKOUT).is_some());
+    // The manifest queue starts with what the database lacked: the start read them.
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let lacking: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM versions v
+             WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = v.sha256)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lacking, 0, "manifests read after the upgrade");
+    assert!(run.stderr.contains("read file manifests"), "{}", run.stderr);
     let again = env.fnvault(&["sync"]).await;
     assert!(!again.stderr.contains(FULL_RECONCILE), "{}", again.stderr);
 }
