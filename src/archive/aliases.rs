@@ -99,9 +99,9 @@ impl AliasJournal {
         self.journal.files_with_sizes()
     }
 
-    /// Bytes of `path` that are complete lines ([`Journal::complete_length`]).
-    pub fn complete_length(&self, path: &std::path::Path) -> Result<u64, ArchiveError> {
-        self.journal.complete_length(path)
+    /// Bytes of the file named `name` that are complete lines ([`Journal::complete_length`]).
+    pub fn complete_length(&self, name: &str) -> Result<u64, ArchiveError> {
+        self.journal.complete_length(&self.journal.path_of(name))
     }
 
     /// Creates the local folder (fsynced into the archive root) if it is not there yet.

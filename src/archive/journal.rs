@@ -171,8 +171,8 @@ pub struct Contents {
 /// objects' sizes (which the listing gives, so no object is read to learn it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSize {
-    pub path: PathBuf,
-    /// `<sha256 of the key>.jsonl`: the same on both backends, the watermark's name.
+    /// `<sha256 of the key>.jsonl`: the same on both backends, the watermark's name
+    /// ([`Journal::path_of`] gives the path).
     pub name: String,
     pub size: u64,
 }
@@ -393,11 +393,7 @@ impl Journal {
                 let name = format!("{hash}.jsonl");
                 match out.last_mut() {
                     Some(last) if last.name == name => last.size += o.size,
-                    _ => out.push(FileSize {
-                        path: PathBuf::from(r.display(&format!("{}/{name}", self.prefix))),
-                        name,
-                        size: o.size,
-                    }),
+                    _ => out.push(FileSize { name, size: o.size }),
                 }
             }
             return Ok(out);
@@ -409,29 +405,37 @@ impl Journal {
         };
         for entry in entries {
             let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "jsonl") {
+            if !entry.file_name().as_encoded_bytes().ends_with(b".jsonl") {
                 continue;
             }
+            let path = || entry.path();
             // `stat` relative to the open folder (one name lookup, not the whole path's):
             // most of this listing's cost at 100,000 files. A symlink is followed, as reading
             // it would.
-            let meta = entry.metadata().map_err(|e| ArchiveError::io(&path, e))?;
+            let meta = entry.metadata().map_err(|e| ArchiveError::io(&path(), e))?;
             let size = if meta.file_type().is_symlink() {
-                fs::metadata(&path)
-                    .map_err(|e| ArchiveError::io(&path, e))?
+                fs::metadata(path())
+                    .map_err(|e| ArchiveError::io(&path(), e))?
                     .len()
             } else {
                 meta.len()
             };
             out.push(FileSize {
                 name: entry.file_name().to_string_lossy().into_owned(),
-                path,
                 size,
             });
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The path of the journal file named `name` (`<hash>.jsonl`), as [`Journal::file_for`]
+    /// gives it.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        match &self.remote {
+            Some(r) => PathBuf::from(r.display(&format!("{}/{name}", self.prefix))),
+            None => self.dir.join(name),
+        }
     }
 
     /// How many bytes of `path` are complete lines: its size without a torn last line (a
@@ -1479,11 +1483,9 @@ mod tests {
         let second = fs::metadata(&path).unwrap().len();
         let sizes = j.files_with_sizes().unwrap();
         assert_eq!(sizes.len(), 1);
-        assert_eq!(
-            (sizes[0].size, sizes[0].path.clone()),
-            (second, path.clone())
-        );
+        assert_eq!(sizes[0].size, second);
         assert_eq!(sizes[0].name, file_name(&path));
+        assert_eq!(j.path_of(&sizes[0].name), path);
 
         let Tail::Lines { lines, end } = j.read_tail(&path, first).unwrap() else {
             panic!("aligned");
