@@ -462,7 +462,7 @@ fn reconcile_aliases(
     let mut set = Vec::new();
     if clean {
         for f in files {
-            set.push((f.name.clone(), alias_journal.complete_length(&f.name)?));
+            set.push((f.name.clone(), alias_journal.watermark_for(&f)?));
         }
     }
     db.replace_watermarks(ALIASES, &set)?;
@@ -480,7 +480,7 @@ fn reconcile_full(archive: &Archive, db: &mut Db) -> Result<Reconciled, Recovery
         contents = journal.read_all()?;
     }
     let mut out = Reconciled {
-        problems: contents.problems,
+        problems: std::mem::take(&mut contents.problems),
         full: true,
         files_read: contents.files,
         ..Reconciled::default()
@@ -681,10 +681,7 @@ fn reconcile_full(archive: &Archive, db: &mut Db) -> Result<Reconciled, Recovery
     let mut set = Vec::new();
     for f in journal.files_with_sizes()? {
         if !dirty.contains(&f.name) {
-            set.push((
-                f.name.clone(),
-                journal.complete_length(&journal.path_of(&f.name))?,
-            ));
+            set.push((f.name.clone(), journal.watermark_for(&f, &contents)?));
         }
     }
     db.replace_watermarks(META, &set)?;

@@ -99,9 +99,11 @@ impl AliasJournal {
         self.journal.files_with_sizes()
     }
 
-    /// Bytes of the file named `name` that are complete lines ([`Journal::complete_length`]).
-    pub fn complete_length(&self, name: &str) -> Result<u64, ArchiveError> {
-        self.journal.complete_length(&self.journal.path_of(name))
+    /// The watermark of a file read whole: its complete length ([`Journal::watermark_for`];
+    /// the alias journal is small, so a local file is opened again to find it).
+    pub fn watermark_for(&self, f: &super::journal::FileSize) -> Result<u64, ArchiveError> {
+        self.journal
+            .watermark_for(f, &super::journal::Contents::default())
     }
 
     /// Creates the local folder (fsynced into the archive root) if it is not there yet.
