@@ -578,8 +578,8 @@ pub fn next_version_no(
 ///
 /// Blobs nothing references are not counted here any more: that lists every blob and loads
 /// every version, which was a sixth of a start at 1,000,000 versions, to print a number. A
-/// sweep never deletes one; `verify` lists them and `prune` removes them (README, "Crash
-/// safety").
+/// sweep never deletes one; `verify` lists them and `prune` removes them (README, CLI
+/// reference, "Before each sweep").
 /// Returns what `reconcile` did (its journal problems: `prune` refuses to delete while any).
 pub fn catch_up(
     archive: &Archive,
@@ -590,7 +590,7 @@ pub fn catch_up(
     if r.full {
         tracing::info!(
             files = r.files_read,
-            "reconciled the whole journal with the database (a database without watermarks)"
+            "reconciled the whole journal with the database (the full reconcile)"
         );
     } else {
         tracing::info!(
