@@ -34,6 +34,7 @@ mod aliases;
 pub use aliases::{AliasState, PublishedRow};
 mod listing;
 pub use listing::{FullCheckSummary, ListingCheck};
+mod watermarks;
 
 static MIGRATIONS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 

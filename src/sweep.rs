@@ -649,7 +649,14 @@ pub fn next_version_no(
 /// What every writer does once it holds the locks, before anything else: adopt versions the
 /// journal has and the database lacks (a kill between the two, or a lost database: this is an
 /// automatic reindex), journal versions the database has and the journal lacks (archives older
-/// than the journal), read missing manifests, and say how many blobs nothing references.
+/// than the journal), and read missing manifests. `reconcile` reads only what the journal
+/// gained since the last writer's (its watermarks), so a start costs what changed, not the
+/// archive's size.
+///
+/// Blobs nothing references are not counted here any more: that lists every blob and loads
+/// every version, which was a sixth of a start at 1,000,000 versions, to print a number. A
+/// sweep never deletes one; `verify` lists them and `prune` removes them (README, CLI
+/// reference, "Before each sweep").
 /// Returns what `reconcile` did (its journal problems: `prune` refuses to delete while any).
 pub fn catch_up(
     archive: &Archive,
@@ -657,6 +664,17 @@ pub fn catch_up(
     lock: &LockGuard,
 ) -> Result<crate::recovery::Reconciled, SetupError> {
     let r = crate::recovery::reconcile(archive, db, lock)?;
+    if r.full {
+        tracing::info!(
+            files = r.files_read,
+            "reconciled the whole journal with the database (the full reconcile)"
+        );
+    } else {
+        tracing::info!(
+            files = r.files_read,
+            "reconciled the journal files that grew since the last reconcile"
+        );
+    }
     if r.adopted > 0 {
         tracing::warn!(
             adopted = r.adopted,
@@ -684,13 +702,6 @@ pub fn catch_up(
     let (read, _) = crate::recovery::fill_manifests(archive, db)?;
     if read > 0 {
         tracing::info!(read, "read file manifests of archived packages");
-    }
-    let unreferenced = crate::recovery::unreferenced_blobs(archive, db)?.len();
-    if unreferenced > 0 {
-        tracing::warn!(
-            unreferenced,
-            "blobs no version references (an interrupted store, or pruned history); a sweep that archives the same package adopts one, `fnvault prune` removes them"
-        );
     }
     Ok(r)
 }

@@ -94,6 +94,18 @@ impl AliasJournal {
         &self.journal
     }
 
+    /// Its files with their sizes, by one listing ([`Journal::files_with_sizes`]).
+    pub fn files_with_sizes(&self) -> Result<Vec<super::journal::FileSize>, ArchiveError> {
+        self.journal.files_with_sizes()
+    }
+
+    /// The watermark of a file read whole: its complete length ([`Journal::watermark_for`];
+    /// the alias journal is small, so a local file is opened again to find it).
+    pub fn watermark_for(&self, f: &super::journal::FileSize) -> Result<u64, ArchiveError> {
+        self.journal
+            .watermark_for(f, &super::journal::Contents::default())
+    }
+
     /// Creates the local folder (fsynced into the archive root) if it is not there yet.
     pub(super) fn ensure_dir(&self) -> Result<(), ArchiveError> {
         if self.local && !self.dir.is_dir() {

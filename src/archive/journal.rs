@@ -161,7 +161,43 @@ pub struct Contents {
     /// `file:line: why` for each unreadable line. A torn last line (a kill mid-append, before
     /// its fsync returned, so nothing was recorded after it) is not a problem and is skipped.
     pub problems: Vec<String>,
+    /// The names (`<hash>.jsonl`) of the files with a problem, which get no watermark (the
+    /// start-up reconcile reads them, and reports the problem, again).
+    pub problem_files: std::collections::HashSet<String>,
+    /// Per local file read, by name: (bytes read, bytes up to and with its last newline).
+    pub lengths: std::collections::HashMap<String, (u64, u64)>,
     pub files: usize,
+}
+
+/// A journal file and its size: bytes of the file, or on object storage the sum of its
+/// objects' sizes (which the listing gives, so no object is read to learn it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSize {
+    /// `<sha256 of the key>.jsonl`: the same on both backends, the watermark's name
+    /// ([`Journal::path_of`] gives the path).
+    pub name: String,
+    pub size: u64,
+}
+
+/// One line of a journal file read from an offset ([`Journal::read_tail`]).
+#[derive(Debug)]
+pub struct TailLine {
+    /// Where the line starts (on object storage, where its object starts): a watermark may
+    /// stop here.
+    pub start: u64,
+    /// Its events, or why it could not be read (`path@offset: why` is the caller's to add).
+    pub parsed: Result<Vec<Event>, String>,
+}
+
+/// The complete lines of a journal file after an offset.
+#[derive(Debug)]
+pub enum Tail {
+    /// The lines, and the offset just past the last complete one (a torn last line, which
+    /// a kill can leave, is neither returned nor counted: the next append cuts it off).
+    Lines { lines: Vec<TailLine>, end: u64 },
+    /// The offset is not where a line starts (on object storage, where an object starts):
+    /// the file is not the one the watermark was taken on.
+    Misaligned,
 }
 
 // One line is built per write and read; boxing the big variant would buy nothing.
@@ -344,6 +380,183 @@ impl Journal {
         }
         paths.sort();
         Ok(paths)
+    }
+
+    /// The journal files with their sizes, by one listing (a folder read with one `stat` per
+    /// file, or one object listing).
+    pub fn files_with_sizes(&self) -> Result<Vec<FileSize>, ArchiveError> {
+        let mut out: Vec<FileSize> = Vec::new();
+        if let Some(r) = &self.remote {
+            for o in r.list(&format!("{}/", self.prefix))? {
+                let rest = &o.name[self.prefix.len() + 1..];
+                let Some((hash, _)) = rest.split_once('/') else {
+                    continue;
+                };
+                let name = format!("{hash}.jsonl");
+                match out.last_mut() {
+                    Some(last) if last.name == name => last.size += o.size,
+                    _ => out.push(FileSize { name, size: o.size }),
+                }
+            }
+            return Ok(out);
+        }
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ArchiveError::io(&self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| ArchiveError::io(&self.dir, e))?;
+            if !entry.file_name().as_encoded_bytes().ends_with(b".jsonl") {
+                continue;
+            }
+            let path = || entry.path();
+            // `stat` relative to the open folder (one name lookup, not the whole path's):
+            // most of this listing's cost at 100,000 files. A symlink is followed, as reading
+            // it would.
+            let meta = entry.metadata().map_err(|e| ArchiveError::io(&path(), e))?;
+            let size = if meta.file_type().is_symlink() {
+                fs::metadata(path())
+                    .map_err(|e| ArchiveError::io(&path(), e))?
+                    .len()
+            } else {
+                meta.len()
+            };
+            out.push(FileSize {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                size,
+            });
+        }
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The path of the journal file named `name` (`<hash>.jsonl`), as [`Journal::file_for`]
+    /// gives it.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        match &self.remote {
+            Some(r) => PathBuf::from(r.display(&format!("{}/{name}", self.prefix))),
+            None => self.dir.join(name),
+        }
+    }
+
+    /// The watermark a file fully read can get: its complete length ([`Journal::complete_length`]),
+    /// taken from the listing on object storage (every object is whole) and from `read` (what
+    /// [`Journal::read_all`] saw) when the file has not changed size since, so the full
+    /// reconcile does not open 100,000 files (or list 100,000 folders) a second time.
+    pub fn watermark_for(&self, f: &FileSize, read: &Contents) -> Result<u64, ArchiveError> {
+        if self.remote.is_some() {
+            return Ok(f.size);
+        }
+        match read.lengths.get(&f.name) {
+            Some(&(raw, complete)) if raw == f.size => Ok(complete),
+            _ => self.complete_length(&self.path_of(&f.name)),
+        }
+    }
+
+    /// How many bytes of `path` are complete lines: its size without a torn last line (a
+    /// kill mid-append). On object storage every object is whole: the sum of their sizes.
+    pub fn complete_length(&self, path: &Path) -> Result<u64, ArchiveError> {
+        if let Some(r) = &self.remote {
+            let hash = file_stem(path);
+            return Ok(r
+                .list(&format!("{}/{hash}/", self.prefix))?
+                .iter()
+                .map(|o| o.size)
+                .sum());
+        }
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(ArchiveError::io(path, e)),
+        };
+        complete_len(&mut file)
+            .map(|(_, keep)| keep)
+            .map_err(|e| ArchiveError::io(path, e))
+    }
+
+    /// The complete lines of `path` from byte `from` on, read line by line (the part before
+    /// `from` is not read). On object storage, the objects after the first `from` bytes of
+    /// the file's objects in name order, which the listing's sizes locate.
+    pub fn read_tail(&self, path: &Path, from: u64) -> Result<Tail, ArchiveError> {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        if let Some(r) = &self.remote {
+            let hash = file_stem(path);
+            let mut at = 0u64;
+            for o in r.list(&format!("{}/{hash}/", self.prefix))? {
+                let start = at;
+                at += o.size;
+                if at <= from {
+                    continue;
+                }
+                if start < from {
+                    return Ok(Tail::Misaligned);
+                }
+                // Deleted since the listing (only another writer could): nothing to read.
+                let Some(bytes) = r.get_bytes(&o.name)? else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                for raw in text.lines().filter(|l| !l.trim().is_empty()) {
+                    lines.push(TailLine {
+                        start,
+                        parsed: parse_line(raw, path, self),
+                    });
+                }
+            }
+            if at < from {
+                return Ok(Tail::Misaligned);
+            }
+            return Ok(Tail::Lines { lines, end: at });
+        }
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(if from == 0 {
+                    Tail::Lines { lines, end: 0 }
+                } else {
+                    Tail::Misaligned
+                });
+            }
+            Err(e) => return Err(ArchiveError::io(path, e)),
+        };
+        if from > 0 {
+            // The byte before `from` ends a line, or the file is not the one measured.
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(from - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| ArchiveError::io(path, e))?;
+            if last[0] != b'\n' {
+                return Ok(Tail::Misaligned);
+            }
+        }
+        file.seek(SeekFrom::Start(from))
+            .map_err(|e| ArchiveError::io(path, e))?;
+        let mut reader = io::BufReader::with_capacity(64 << 10, file);
+        let mut at = from;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| ArchiveError::io(path, e))?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                // The end, or a torn last line: not counted.
+                break;
+            }
+            let start = at;
+            at += n as u64;
+            let text = String::from_utf8_lossy(&buf);
+            if text.trim().is_empty() {
+                continue;
+            }
+            lines.push(TailLine {
+                start,
+                parsed: parse_line(text.trim_end_matches('\n'), path, self),
+            });
+        }
+        Ok(Tail::Lines { lines, end: at })
     }
 
     /// The text of one journal file (`None`: there is none). On object storage, its objects'
@@ -609,6 +822,15 @@ impl Journal {
         for path in paths {
             contents.files += 1;
             let text = self.read_file(&path)?.unwrap_or_default();
+            if self.remote.is_none() {
+                let complete = text
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i as u64 + 1);
+                contents
+                    .lengths
+                    .insert(file_name(&path), (text.len() as u64, complete));
+            }
             let text = String::from_utf8_lossy(&text);
             let complete = text.ends_with('\n');
             let lines: Vec<&str> = text.lines().collect();
@@ -631,7 +853,8 @@ impl Journal {
                     Err(why) => {
                         contents
                             .problems
-                            .push(format!("{}:{}: {why}", path.display(), i + 1))
+                            .push(format!("{}:{}: {why}", path.display(), i + 1));
+                        contents.problem_files.insert(file_name(&path));
                     }
                 }
             }
@@ -1002,10 +1225,36 @@ fn parse_line(raw: &str, path: &Path, journal: &Journal) -> Result<Vec<Event>, S
     Ok(events)
 }
 
+/// The name of a journal file (`<hash>.jsonl`), as watermarks know it.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Truncates `file` back to just after its last `\n` (to empty when it has none), and fsyncs
-/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. Reads
-/// backwards in blocks, so a long journal file costs one block in the usual case.
+/// the cut, when its last byte is not a newline. Returns how many bytes were dropped. The cut
+/// never goes below a watermark: watermarks end at a `\n` ([`Journal::read_tail`]), and the
+/// cut keeps everything up to the last one.
 fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
+    let (len, keep) = complete_len(file)?;
+    if keep == len {
+        return Ok(0);
+    }
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(len - keep)
+}
+
+/// (length of `file`, length up to and with its last `\n`). Reads backwards in blocks, so a
+/// long journal file costs one block in the usual case.
+fn complete_len(file: &mut File) -> io::Result<(u64, u64)> {
     let len = file.metadata()?.len();
     let mut end = len;
     let mut block = [0u8; 4096];
@@ -1018,16 +1267,14 @@ fn drop_torn_tail(file: &mut File) -> io::Result<u64> {
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(buf)?;
         if end == len && buf.last() == Some(&b'\n') {
-            return Ok(0);
+            return Ok((len, len));
         }
         if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
             break start + i as u64 + 1;
         }
         end = start;
     };
-    file.set_len(keep)?;
-    file.sync_data()?;
-    Ok(len - keep)
+    Ok((len, keep))
 }
 
 #[cfg(unix)]
@@ -1245,6 +1492,104 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::Version(v) if v.target.key == other.target.key))
         );
+    }
+
+    /// A tail read starts at a line's start, returns the complete lines after it with where
+    /// each starts, leaves a torn last line out of its end, and refuses an offset that is not
+    /// where a line starts.
+    #[test]
+    fn a_tail_is_read_from_a_line_start_and_a_torn_line_is_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf(), None);
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let first = fs::metadata(&path).unwrap().len();
+        j.append(&Event::Version(record(2))).unwrap();
+        let second = fs::metadata(&path).unwrap().len();
+        let sizes = j.files_with_sizes().unwrap();
+        assert_eq!(sizes.len(), 1);
+        assert_eq!(sizes[0].size, second);
+        assert_eq!(sizes[0].name, file_name(&path));
+        assert_eq!(j.path_of(&sizes[0].name), path);
+
+        let Tail::Lines { lines, end } = j.read_tail(&path, first).unwrap() else {
+            panic!("aligned");
+        };
+        assert_eq!(end, second);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].start, first);
+        assert_eq!(
+            lines[0].parsed.as_ref().unwrap(),
+            &vec![Event::Version(record(2))]
+        );
+        assert!(matches!(
+            j.read_tail(&path, first - 1).unwrap(),
+            Tail::Misaligned
+        ));
+
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"vers").unwrap();
+        let Tail::Lines { lines, end } = j.read_tail(&path, first).unwrap() else {
+            panic!("aligned");
+        };
+        assert_eq!(
+            (lines.len(), end),
+            (1, second),
+            "the torn line is not counted"
+        );
+        assert_eq!(j.complete_length(&path).unwrap(), second);
+        // The next append cuts it off, back to exactly the complete length, never below.
+        j.append(&Event::Version(record(3))).unwrap();
+        let Tail::Lines { lines, .. } = j.read_tail(&path, second).unwrap() else {
+            panic!("the cut left the watermark at a line start");
+        };
+        assert_eq!(
+            lines[0].parsed.as_ref().unwrap(),
+            &vec![Event::Version(record(3))]
+        );
+    }
+
+    /// After a full read, a file's watermark is its length without a torn tail, from what
+    /// the read saw, or (the file changed size since) from the file itself.
+    #[test]
+    fn the_watermark_after_a_full_read_leaves_out_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf(), None);
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let complete = fs::metadata(&path).unwrap().len();
+        let torn = b"{\"event\":\"vers";
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(torn).unwrap();
+        let read = j.read_all().unwrap();
+        let listed = j.files_with_sizes().unwrap();
+        assert_eq!(listed[0].size, complete + torn.len() as u64);
+        assert_eq!(j.watermark_for(&listed[0], &read).unwrap(), complete);
+        j.append(&Event::Version(record(2))).unwrap();
+        let listed = j.files_with_sizes().unwrap();
+        let now = fs::metadata(&path).unwrap().len();
+        assert_eq!(j.watermark_for(&listed[0], &read).unwrap(), now);
+    }
+
+    /// A line that cannot be read, past the offset, is returned as such (with its start), so
+    /// the caller reports it and keeps the watermark before it.
+    #[test]
+    fn a_bad_line_in_a_tail_is_returned_with_where_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf(), None);
+        j.append(&Event::Version(record(1))).unwrap();
+        let path = j.file_for(&record(1).target.key);
+        let first = fs::metadata(&path).unwrap().len();
+        j.append_raw(&path, "{\"event\":\"from_the_future\"}")
+            .unwrap();
+        j.append(&Event::Version(record(2))).unwrap();
+        let Tail::Lines { lines, .. } = j.read_tail(&path, first).unwrap() else {
+            panic!("aligned");
+        };
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].start, first);
+        assert!(lines[0].parsed.is_err());
+        assert!(lines[1].parsed.is_ok());
     }
 
     /// A newer fnvault may add fields; an older one must still read the line.

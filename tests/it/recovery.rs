@@ -224,13 +224,8 @@ async fn an_orphan_blob_no_function_serves_is_kept_by_sweeps_and_removed_by_prun
     env.sync_ok().await;
     let orphan = env.plant_blob(&package("never recorded", 4_000));
 
-    let run = env.fnvault(&["sync"]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("blobs no version references"),
-        "{}",
-        run.stderr
-    );
+    // A start no longer lists every blob to count these (issue 16): `verify` reports them.
+    env.sync_ok().await;
     assert!(env.has_blob(&orphan), "a sweep never deletes a blob");
     assert_eq!(
         env.json(&["verify", "--json"], 1).await["unreferenced"]
@@ -268,6 +263,17 @@ async fn prune_deletes_nothing_while_a_journal_line_cannot_be_read_unless_forced
         "{{\"event\":\"version_from_the_future\",\"key\":\"{CHECKOUT}\",\"sha256\":\"{orphan}\"}}\n"
     ));
     env.set_journal_text(CHECKOUT, &text);
+    // Starts read only what changed since the last one (issue 16): the line must be read,
+    // and reported, at every one, not only at the first after it was written.
+    for _ in 0..2 {
+        let run = env.fnvault(&["sync"]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("version_from_the_future"),
+            "{}",
+            run.stderr
+        );
+    }
 
     let dry = env.fnvault(&["prune", "--dry-run"]).await;
     assert_eq!(dry.code, 1, "{}", dry.stderr);
@@ -722,4 +728,229 @@ async fn a_merge_journaled_but_not_recorded_is_finished_by_the_next_writer() {
     assert_eq!(shas_and_times(&h), expected);
     assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: the start-up reconcile reads what the journal gained since the last one.
+
+/// What a writer logs when it reads the whole journal (a database without watermarks).
+const FULL_RECONCILE: &str = "reconciled the whole journal";
+
+/// The watermark of `key`'s journal file, if it has one.
+fn watermark_of(env: &Env, key: &str) -> Option<i64> {
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    conn.query_row(
+        "SELECT offset FROM journal_watermarks WHERE journal = 'meta' AND file = ?1",
+        [format!("{}.jsonl", sha256_hex(key.as_bytes()))],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+crate::both_backends! {
+/// A line that reached the journal after the last start (a kill between the journal line and
+/// the row; written here by hand) is read and adopted by the next start, without reading the
+/// whole journal again.
+async fn a_line_journaled_after_the_last_start_is_adopted_by_the_next() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let text = env.journal_text(CHECKOUT);
+    let last = text
+        .lines()
+        .rfind(|l| l.contains("\"event\":\"version\""))
+        .unwrap();
+    let mut line: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(line["version_no"], 3, "{last}");
+    let v4 = package("checkout v4, journaled only", 93_000);
+    let sha = env.plant_blob(&v4);
+    line["version_no"] = 4.into();
+    line["sha256"] = sha.clone().into();
+    line["size"] = v4.len().into();
+    line.as_object_mut().unwrap().remove("previous_last_seen");
+    env.set_journal_text(CHECKOUT, &format!("{text}{line}\n"));
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("journal but not in the database"),
+        "{}",
+        run.stderr
+    );
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"][3]["version"], 4, "{h}");
+    assert_eq!(h["versions"][3]["sha256"], sha, "{h}");
+}
+}
+
+crate::both_backends! {
+/// Lines before a watermark are not read at a start (what makes it cheap): a row deleted by
+/// hand behind the journal's back stays missing, and `verify` (which reads the whole journal)
+/// says so. A database without watermarks gets the full reconcile, which adopts it, once.
+async fn a_database_without_watermarks_gets_the_full_reconcile_once() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    assert!(watermark_of(&env, CHECKOUT).is_some());
+    sql(
+        &env,
+        "DELETE FROM versions WHERE version_no = 1 AND function_id =
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout')",
+    );
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 2, "{h}");
+    let v = env.json(&["verify", "--json"], 1).await;
+    assert!(v["journal"].to_string().contains(&format!("{CHECKOUT}@1")), "{v}");
+
+    sql(&env, "DELETE FROM journal_watermarks; DELETE FROM full_reconcile;");
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 3, "{h}");
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+    let again = env.fnvault(&["sync"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stderr.contains(FULL_RECONCILE), "{}", again.stderr);
+}
+}
+
+crate::both_backends! {
+/// A database from before migration 0012 has no watermarks: its first writer reads the whole
+/// journal (adopting what only a full read finds), then records them.
+async fn a_database_from_before_watermarks_upgrades_with_one_full_reconcile() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    sql(
+        &env,
+        &format!(
+            "DROP TABLE journal_watermarks; DROP TABLE full_reconcile;
+             DROP TRIGGER manifest_queue_version_in; DROP TRIGGER manifest_queue_version_out;
+             DROP TRIGGER manifest_queue_version_moved; DROP TRIGGER manifest_queue_package_in;
+             DROP TRIGGER manifest_queue_package_out; DROP TABLE manifest_queue;
+             DELETE FROM packages WHERE sha256 IN (SELECT sha256 FROM versions WHERE version_no = 3);
+             DELETE FROM versions WHERE version_no = 2 AND function_id =
+               (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout');
+             PRAGMA user_version = {};",
+            fnvault::db::schema_version() - 1
+        ),
+    );
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 3, "{h}");
+    assert!(watermark_of(&env, CHECKOUT).is_some());
+    // The manifest queue starts with what the database lacked: the start read them.
+    let conn = rusqlite::Connection::open(env.path("fnvault.db")).unwrap();
+    let lacking: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM versions v
+             WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = v.sha256)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lacking, 0, "manifests read after the upgrade");
+    assert!(run.stderr.contains("read file manifests"), "{}", run.stderr);
+    let again = env.fnvault(&["sync"]).await;
+    assert!(!again.stderr.contains(FULL_RECONCILE), "{}", again.stderr);
+}
+}
+
+crate::both_backends! {
+/// A journal file shorter than its watermark (an archive restored from an older copy) is
+/// read whole, with a warning, and the versions it lacks are journaled again from the
+/// database.
+async fn a_journal_file_shorter_than_its_watermark_is_read_whole() {
+    let env = Env::new().await;
+    fleet_with_history(&env).await;
+    let text = env.journal_text(CHECKOUT);
+    let first: String = text.lines().take(1).map(|l| format!("{l}\n")).collect();
+    assert!(first.contains("\"version_no\":1"), "{first}");
+    env.set_journal_text(CHECKOUT, &first);
+
+    let run = env.fnvault(&["sync"]).await;
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("fewer than"), "{}", run.stderr);
+    assert!(run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    let restored = env.journal_text(CHECKOUT);
+    for no in 1..=3 {
+        assert!(
+            restored.contains(&format!("\"version_no\":{no},")),
+            "version {no} journaled again: {restored}"
+        );
+    }
+    assert_eq!(env.json(&["verify", "--json"], 0).await["ok"], true);
+}
+}
+
+/// A torn last line (a kill mid-append) is not counted in the watermark, so the next append,
+/// which cuts it off, never leaves the file below its watermark, and the line appended after
+/// it is read by the next start. (Only a folder has torn tails: an object is whole or absent.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_tail_is_not_counted_so_cutting_it_never_goes_below_the_watermark() {
+    let env = Env::new().await;
+    let fleet = Fleet::deploy(&env);
+    env.sync_ok().await;
+    env.sync_ok().await;
+    let path = env.path(&format!(
+        "archive/meta/{}.jsonl",
+        sha256_hex(CHECKOUT.as_bytes())
+    ));
+    let complete = std::fs::metadata(&path).unwrap().len() as i64;
+    assert_eq!(watermark_of(&env, CHECKOUT), Some(complete));
+    make_writable(&path);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"event\":\"version\",\"key\":\"ali/cn-sha")
+            .unwrap();
+    }
+    env.sync_ok().await;
+    assert_eq!(
+        watermark_of(&env, CHECKOUT),
+        Some(complete),
+        "the torn line is not counted"
+    );
+
+    env.sim
+        .deploy(&fleet.checkout, package("checkout v2", 91_000));
+    env.sync_ok().await; // appends v2's line, cutting the torn one off
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains("cn-sha\n") && !text.ends_with("cn-sha"),
+        "{text}"
+    );
+    assert!(text.len() as i64 > complete);
+    // The next start reads from the watermark: v2's line, whose row is gone here.
+    sql(
+        &env,
+        "DELETE FROM versions WHERE version_no = 2 AND function_id =
+           (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout')",
+    );
+    let run = env.fnvault(&["sync"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains(FULL_RECONCILE), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("journal:"),
+        "no problem: {}",
+        run.stderr
+    );
+    let h = env.json(&["history", CHECKOUT, "--json"], 0).await;
+    assert_eq!(h["versions"].as_array().unwrap().len(), 2, "{h}");
+    assert_eq!(
+        watermark_of(&env, CHECKOUT),
+        Some(std::fs::metadata(&path).unwrap().len() as i64)
+    );
 }
