@@ -827,8 +827,17 @@ async fn a_database_from_before_watermarks_upgrades_with_one_full_reconcile() {
     fleet_with_history(&env).await;
     sql(
         &env,
+        // Everything 0012 and the migrations after it (0013) create, so the upgrade runs
+        // them all, as on a database an fnvault from before 0012 left.
         &format!(
-            "DROP TABLE journal_watermarks; DROP TABLE full_reconcile;
+            "DROP INDEX functions_by_name; DROP INDEX functions_by_last_success;
+             DROP INDEX functions_failing; DROP INDEX functions_gone;
+             DROP INDEX listing_checks_by_kind; DROP INDEX listing_checks_by_full_check;
+             DROP TRIGGER functions_latest_copied; DROP TRIGGER versions_latest_rewritten;
+             ALTER TABLE functions DROP COLUMN latest_version_no;
+             ALTER TABLE functions DROP COLUMN latest_sha256;
+             ALTER TABLE functions DROP COLUMN latest_size;
+             DROP TABLE journal_watermarks; DROP TABLE full_reconcile;
              DROP TRIGGER manifest_queue_version_in; DROP TRIGGER manifest_queue_version_out;
              DROP TRIGGER manifest_queue_version_moved; DROP TRIGGER manifest_queue_package_in;
              DROP TRIGGER manifest_queue_package_out; DROP TABLE manifest_queue;
@@ -836,7 +845,7 @@ async fn a_database_from_before_watermarks_upgrades_with_one_full_reconcile() {
              DELETE FROM versions WHERE version_no = 2 AND function_id =
                (SELECT id FROM functions WHERE key = 'ali/cn-shanghai/orders/checkout');
              PRAGMA user_version = {};",
-            fnvault::db::schema_version() - 1
+            fnvault::db::schema_version() - 2
         ),
     );
 
