@@ -447,10 +447,16 @@ pub(super) fn export(
                 .collect::<Vec<_>>(),
         )
         .map_err(anyhow::Error::from)?;
-    let mut config_of = if with_config {
-        ro.db
-            .configs_of_versions(&chosen.values().map(|v| v.id).collect::<Vec<_>>())
-            .map_err(anyhow::Error::from)?
+    let (mut config_of, mut layers_of) = if with_config {
+        let ids = chosen.values().map(|v| v.id).collect::<Vec<_>>();
+        (
+            ro.db
+                .configs_of_versions(&ids)
+                .map_err(anyhow::Error::from)?,
+            ro.db
+                .layers_of_versions(&ids)
+                .map_err(anyhow::Error::from)?,
+        )
     } else {
         Default::default()
     };
@@ -559,7 +565,7 @@ pub(super) fn export(
         // Its layers, in order, in `<stem>.layers/`, verified like the package.
         let mut layer_entries = Vec::new();
         if with_config {
-            let layers = layers_view::layers_of(&ro, &v).map_err(Fatal::Failed)?;
+            let layers = layers_of.remove(&v.id).unwrap_or_default();
             let dir_rel = rel.with_file_name(format!(
                 "{}.layers",
                 rel.file_stem().unwrap_or_default().to_string_lossy()

@@ -188,11 +188,24 @@ impl Db {
 
     /// The layers of version `version_id`, in order.
     pub fn layers_of_version(&self, version_id: i64) -> Result<Vec<LayerRow>, DbError> {
+        Ok(self
+            .layers_of_versions(&[version_id])?
+            .remove(&version_id)
+            .unwrap_or_default())
+    }
+
+    /// The layers of each of `version_ids`, in the cloud's order, in one statement (`export`
+    /// asks for every exported version at once). A version without layers has no entry.
+    pub fn layers_of_versions(
+        &self,
+        version_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<LayerRow>>, DbError> {
         let mut stmt = self
             .conn
-            .prepare(&format!(
-                "SELECT {} FROM version_layers vl JOIN layers l ON l.id = vl.layer_id
-                 WHERE vl.version_id = ?1 ORDER BY vl.position",
+            .prepare_cached(&format!(
+                "SELECT {}, vl.version_id FROM version_layers vl JOIN layers l ON l.id = vl.layer_id
+                 WHERE vl.version_id IN (SELECT value FROM json_each(?1))
+                 ORDER BY vl.version_id, vl.position",
                 COLUMNS
                     .split(", ")
                     .map(|c| format!("l.{}", c.trim()))
@@ -201,11 +214,17 @@ impl Db {
             ))
             .map_err(|e| sqlite(&self.path, e))?;
         let rows = stmt
-            .query_map([version_id], row)
+            .query_map([super::id_array(version_ids.iter().copied())], |r| {
+                Ok((r.get::<_, i64>(11)?, row(r)?))
+            })
             .map_err(|e| sqlite(&self.path, e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| sqlite(&self.path, e))?;
-        rows.into_iter().map(|r| self.layer_from(r)).collect()
+        let mut out: HashMap<i64, Vec<LayerRow>> = HashMap::new();
+        for (version_id, r) in rows {
+            out.entry(version_id).or_default().push(self.layer_from(r)?);
+        }
+        Ok(out)
     }
 
     /// Every version's layer keys in order, by (function key, version number), for
