@@ -346,6 +346,39 @@ impl Db {
         Ok(out)
     }
 
+    /// Runs `f` in one transaction, committed once (one fsync) at the end, or rolled back
+    /// whole when `f` fails: for the full reconcile's many idempotent writes (each its own
+    /// commit, a `reindex` of 1,000,000 versions was 1,000,000 fsyncs). Inside a transaction
+    /// already (a `Writer` job), `f` just runs in it.
+    pub fn in_one_transaction<T, E: From<DbError>>(
+        &mut self,
+        f: impl FnOnce(&mut Db) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        let path = self.path.clone();
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sqlite(&path, e))?;
+        match f(self) {
+            Ok(v) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    // The writes are not in the database; leave no transaction open.
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(sqlite(&path, e).into());
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The cloud still serves the latest archived package: note that it was seen live now.
     pub fn record_unchanged(
         &mut self,

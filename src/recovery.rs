@@ -472,6 +472,12 @@ fn reconcile_aliases(
 /// The full reconcile: every journal file read whole, every version of the database compared
 /// with them. Records the watermarks the next reconcile reads from.
 fn reconcile_full(archive: &Archive, db: &mut Db) -> Result<Reconciled, RecoveryError> {
+    // One commit for everything: a kill part-way leaves the database as it was (and no
+    // watermarks), and the next writer does it all again (adopting is idempotent).
+    db.in_one_transaction(|db| reconcile_full_in(archive, db))
+}
+
+fn reconcile_full_in(archive: &Archive, db: &mut Db) -> Result<Reconciled, RecoveryError> {
     use crate::archive::journal::file_name;
     let journal = archive.journal();
     let mut contents = journal.read_all()?;
@@ -492,9 +498,9 @@ fn reconcile_full(archive: &Archive, db: &mut Db) -> Result<Reconciled, Recovery
         dirty.insert(file_name(&journal.file_for(key)));
     };
     let mut in_db: HashMap<(String, i64), String> = HashMap::new();
-    for (f, v) in db.versions_with_functions()? {
-        in_db.insert((f.target.key, v.version_no), v.sha256);
-    }
+    db.for_each_version_key(|key, version_no, sha256, _| {
+        in_db.insert((key, version_no), sha256);
+    })?;
     let mut pruned = HashSet::new();
     let mut seen: HashMap<(String, i64), String> = HashMap::new();
     let mut versions: Vec<&VersionRecord> = Vec::new();
@@ -645,10 +651,16 @@ fn reconcile_full(archive: &Archive, db: &mut Db) -> Result<Reconciled, Recovery
     // a row without a line arises only from an archive older than the journal, or from a
     // journal file lost or replaced, which the watermarks detect. Scanning every version at
     // each start to find none was most of the start-up's time at 1,000,000 versions.
-    for (f, v) in db.versions_with_functions()? {
-        if journaled.contains(&(f.target.key.clone(), v.version_no)) {
-            continue;
+    // Only the rows without a line are read whole (all of them only for an archive older
+    // than the journal).
+    drop(in_db);
+    let mut unjournaled = Vec::new();
+    db.for_each_version_key(|key, version_no, _, id| {
+        if !journaled.contains(&(key, version_no)) {
+            unjournaled.push(id);
         }
+    })?;
+    for (f, v) in db.versions_with_functions_by_ids(&unjournaled)? {
         let crc64 = v.crc64.parse::<u64>().map_err(|_| DbError::Other {
             path: db.path().to_path_buf(),
             message: format!(

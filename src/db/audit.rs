@@ -424,6 +424,64 @@ impl Db {
         Ok(out)
     }
 
+    /// Every version's function key, number, blob and row id, handed to `each` one row at a
+    /// time: what the full reconcile compares with the journal, without holding every version
+    /// and a copy of its function (≈ 1 KiB a version, a GiB at 1,000,000).
+    pub fn for_each_version_key(
+        &self,
+        mut each: impl FnMut(String, i64, String, i64),
+    ) -> Result<(), DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.id, f.cloud, f.account, f.region, f.namespace, f.name, f.qualifier,
+                        f.first_seen, v.version_no, v.sha256, v.id
+                 FROM versions v JOIN functions f ON f.id = v.function_id
+                 ORDER BY v.function_id, v.version_no",
+            )
+            .map_err(|e| self.e(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.e(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.e(e))? {
+            let f = function_row(r).map_err(|e| self.e(e))?;
+            let (version_no, sha256, id) = (|| Ok((r.get(8)?, r.get(9)?, r.get(10)?)))()
+                .map_err(|e: rusqlite::Error| self.e(e))?;
+            each(f.target.key, version_no, sha256, id);
+        }
+        Ok(())
+    }
+
+    /// The versions with row ids `ids`, with their functions, as `versions_with_functions`
+    /// gives them (in one statement each for the versions and their functions).
+    pub fn versions_with_functions_by_ids(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(FunctionRow, VersionRow)>, DbError> {
+        let list = super::id_array(ids.iter().copied());
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions v
+                 WHERE v.id IN (SELECT value FROM json_each(?1))
+                 ORDER BY v.function_id, v.version_no"
+            ))
+            .map_err(|e| self.e(e))?;
+        let versions = stmt
+            .query_map([&list], version_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.e(e))?;
+        let function_ids = super::id_array(versions.iter().map(|v| v.function_id));
+        let functions = self.function_rows(
+            "WHERE id IN (SELECT value FROM json_each(?1))",
+            [&function_ids],
+        )?;
+        let by_id: std::collections::HashMap<i64, &FunctionRow> =
+            functions.iter().map(|f| (f.id, f)).collect();
+        Ok(versions
+            .into_iter()
+            .filter_map(|v| by_id.get(&v.function_id).map(|f| ((*f).clone(), v)))
+            .collect())
+    }
+
     /// Each function's newest version and when it was last seen live.
     pub fn latest_sightings(&self) -> Result<Vec<Sighting>, DbError> {
         let mut stmt = self
