@@ -580,18 +580,16 @@ impl Db {
         for row in rows {
             let ([cloud, account, region, namespace, name], qualifier, mut summary) =
                 row.map_err(|e| sqlite(&self.path, e))?;
-            // As `known_functions` reads them: the CHECK allows only the two clouds.
-            let Some(cloud) = crate::cloud::Cloud::parse(&cloud) else {
-                continue;
-            };
-            let target = Target::as_named(
-                cloud,
+            let Some(target) = stored_target(
+                &cloud,
                 &account,
                 &region,
                 &namespace,
                 &name,
                 qualifier.as_deref(),
-            );
+            ) else {
+                continue;
+            };
             summary.key = target.key.clone();
             summary.cloud = target.cloud.as_str().to_string();
             out.push((target, summary));
@@ -892,6 +890,23 @@ pub(crate) fn id_array(ids: impl Iterator<Item = i64>) -> String {
     }
     out.push(']');
     out
+}
+
+/// A function's target from its stored columns, as stored: an older fnvault's latest-alias
+/// key stays what it is until `recovery` merges it. `None` for a cloud other than the two the
+/// schema's CHECK allows (not ours to judge: the row is skipped).
+pub(crate) fn stored_target(
+    cloud: &str,
+    account: &str,
+    region: &str,
+    namespace: &str,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Option<Target> {
+    let cloud = crate::cloud::Cloud::parse(cloud)?;
+    Some(Target::as_named(
+        cloud, account, region, namespace, name, qualifier,
+    ))
 }
 
 #[cfg(test)]

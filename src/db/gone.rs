@@ -6,7 +6,7 @@
 use rusqlite::params;
 
 use super::{Db, DbError, sqlite};
-use crate::cloud::{Cloud, Target};
+use crate::cloud::Target;
 
 /// A function row, as discovery compares it with a listing.
 #[derive(Debug, Clone)]
@@ -53,21 +53,14 @@ impl Db {
         for row in rows {
             let (id, cloud, account, region, ns, name, qualifier, gone_since) =
                 row.map_err(|e| sqlite(&self.path, e))?;
-            // The CHECK constraint allows only these two; anything else is not ours to judge.
-            let Some(cloud) = Cloud::parse(&cloud) else {
+            let Some(target) =
+                super::stored_target(&cloud, &account, &region, &ns, &name, qualifier.as_deref())
+            else {
                 continue;
             };
             let known = KnownFunction {
                 id,
-                // As stored (see `FunctionRow`): a latest-alias key until it is merged.
-                target: Target::as_named(
-                    cloud,
-                    &account,
-                    &region,
-                    &ns,
-                    &name,
-                    qualifier.as_deref(),
-                ),
+                target,
                 gone_since,
             };
             if keep(&known) {
@@ -103,6 +96,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
 
     #[test]
     fn gone_keeps_the_first_miss_and_clears_when_back() {

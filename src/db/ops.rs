@@ -269,19 +269,16 @@ impl Db {
         for row in rows {
             let ([cloud, account, region, namespace, name], qualifier, gone_since, mut health) =
                 row.map_err(|e| self.e(e))?;
-            // The schema's CHECK allows only the two clouds (as `known_functions` reads them).
-            let Some(cloud) = Cloud::parse(&cloud) else {
-                continue;
-            };
-            // As stored, like `known_functions`: the same key `tracked` would give it.
-            let target = Target::as_named(
-                cloud,
+            let Some(target) = super::stored_target(
+                &cloud,
                 &account,
                 &region,
                 &namespace,
                 &name,
                 qualifier.as_deref(),
-            );
+            ) else {
+                continue;
+            };
             health.key = target.key.clone();
             health.cloud = target.cloud.as_str().to_string();
             out.push(AttentionRow {
@@ -328,18 +325,17 @@ impl Db {
         for row in rows {
             let (cloud, account, region, namespace, name, qualifier, mut f) =
                 row.map_err(|e| self.e(e))?;
-            // The schema's CHECK allows only the two clouds.
-            let Some(cloud) = Cloud::parse(&cloud) else {
-                continue;
-            };
-            f.target = Target::as_named(
-                cloud,
+            let Some(target) = super::stored_target(
+                &cloud,
                 &account,
                 &region,
                 &namespace,
                 &name,
                 qualifier.as_deref(),
-            );
+            ) else {
+                continue;
+            };
+            f.target = target;
             out.push(f);
         }
         Ok(out)
